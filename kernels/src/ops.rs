@@ -1,0 +1,100 @@
+//! Row-wise operations of a transformer layer: layer norm (with fused residual add), GELU and
+//! masked, scaled softmax.
+
+use crate::math::gelu_erf;
+
+/// LayerNorm of each row of `x` (rows of length `gamma.len()`), in place:
+/// `x = (x − mean) / sqrt(var + eps) · gamma + beta`, statistics accumulated in f64.
+///
+/// # Panics
+/// If `x.len()` is not a multiple of the row length or `beta.len() != gamma.len()`.
+pub fn layer_norm(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let n = gamma.len();
+    assert_eq!(beta.len(), n, "layer_norm: gamma and beta differ in length");
+    assert!(n > 0 && x.len() % n == 0, "layer_norm: x is not whole rows");
+    for row in x.chunks_exact_mut(n) {
+        let mean = row.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+        let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+        let inv = 1.0 / (var + eps as f64).sqrt();
+        for ((v, &g), &b) in row.iter_mut().zip(gamma).zip(beta) {
+            *v = ((*v as f64 - mean) * inv) as f32 * g + b;
+        }
+    }
+}
+
+/// `x = LayerNorm(x + residual)` row by row; see [`layer_norm`].
+///
+/// # Panics
+/// As [`layer_norm`], and if `residual.len() != x.len()`.
+pub fn add_layer_norm(x: &mut [f32], residual: &[f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    assert_eq!(x.len(), residual.len(), "add_layer_norm: residual length");
+    for (v, &r) in x.iter_mut().zip(residual) {
+        *v += r;
+    }
+    layer_norm(x, gamma, beta, eps);
+}
+
+/// Exact (erf) GELU in place.
+pub fn gelu(x: &mut [f32]) {
+    for v in x {
+        *v = gelu_erf(*v);
+    }
+}
+
+/// Softmax of `row · scale` over the positions where `keep` is true, in place; masked positions
+/// become exactly 0. If nothing is kept, every position gets 1/len (what an additive mask of
+/// f32::MIN gives in PyTorch).
+///
+/// # Panics
+/// If `keep.len() != row.len()`.
+pub fn masked_softmax(row: &mut [f32], scale: f32, keep: &[bool]) {
+    assert_eq!(row.len(), keep.len(), "masked_softmax: mask length");
+    if row.is_empty() {
+        return;
+    }
+    if !keep.iter().any(|&k| k) {
+        let u = 1.0 / row.len() as f32;
+        row.iter_mut().for_each(|v| *v = u);
+        return;
+    }
+    let mut max = f32::NEG_INFINITY;
+    for (&v, &k) in row.iter().zip(keep) {
+        if k {
+            max = max.max(v * scale);
+        }
+    }
+    let mut sum = 0.0f32;
+    for (v, &k) in row.iter_mut().zip(keep) {
+        *v = if k { (*v * scale - max).exp() } else { 0.0 };
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    row.iter_mut().for_each(|v| *v *= inv);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_norm_normalises() {
+        let mut x = vec![1.0, 2.0, 3.0, 4.0, -1.0, 0.0, 1.0, 2.0];
+        layer_norm(&mut x, &[1.0; 4], &[0.0; 4], 1e-12);
+        for row in x.chunks(4) {
+            let mean: f32 = row.iter().sum::<f32>() / 4.0;
+            let var: f32 = row.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 4.0;
+            assert!(mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5, "{row:?}");
+        }
+    }
+
+    #[test]
+    fn softmax_masks_and_sums_to_one() {
+        let mut r = vec![1.0, 5.0, 2.0, 100.0];
+        masked_softmax(&mut r, 0.5, &[true, true, true, false]);
+        assert_eq!(r[3], 0.0);
+        assert!((r.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        let e = [0.5f32.exp(), 2.5f32.exp(), 1.0f32.exp()];
+        let s: f32 = e.iter().sum();
+        assert!((r[1] - e[1] / s).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,125 @@
+//! The library's one error type.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Everything that can go wrong in bertqa, with the context a user needs to fix it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading or mapping a file failed.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A weights file is not valid safetensors (or not what its header claims).
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// `config.json` is unreadable or describes an unsupported or inconsistent model.
+    Config {
+        /// What is wrong.
+        message: String,
+    },
+    /// A tensor the model needs is not in the checkpoint.
+    MissingTensor {
+        /// Its name (without the `bert.` prefix).
+        name: String,
+    },
+    /// The checkpoint holds a tensor this model does not know.
+    UnexpectedTensor {
+        /// Its name as stored.
+        name: String,
+    },
+    /// A tensor's shape differs from what the config implies.
+    Shape {
+        /// The tensor.
+        name: String,
+        /// Shape implied by the config.
+        expected: Vec<usize>,
+        /// Shape in the file.
+        got: Vec<usize>,
+    },
+    /// A tensor holds a dtype bertqa cannot use.
+    Dtype {
+        /// The tensor.
+        name: String,
+        /// Its dtype as written in the header.
+        dtype: String,
+    },
+    /// A tensor holds NaN or infinity.
+    NonFinite {
+        /// The tensor.
+        name: String,
+        /// Index of the first non-finite value.
+        index: usize,
+    },
+    /// `vocab.txt` is unreadable or lacks a required token.
+    Vocab {
+        /// What is wrong.
+        message: String,
+    },
+    /// The caller's input (ids, masks, text) is invalid.
+    Input {
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// `Result` with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Format { path, message } => {
+                write!(f, "{}: not a valid safetensors file: {message}", path.display())
+            }
+            Error::Config { message } => write!(f, "invalid model config: {message}"),
+            Error::MissingTensor { name } => write!(f, "checkpoint lacks tensor `{name}`"),
+            Error::UnexpectedTensor { name } => {
+                write!(f, "checkpoint holds unexpected tensor `{name}`")
+            }
+            Error::Shape { name, expected, got } => write!(
+                f,
+                "tensor `{name}` has shape {got:?}, the config implies {expected:?}"
+            ),
+            Error::Dtype { name, dtype } => write!(
+                f,
+                "tensor `{name}` has dtype {dtype}; bertqa reads F32, F16 and BF16"
+            ),
+            Error::NonFinite { name, index } => {
+                write!(f, "tensor `{name}` holds NaN or infinity at index {index}")
+            }
+            Error::Vocab { message } => write!(f, "invalid vocabulary: {message}"),
+            Error::Input { message } => write!(f, "invalid input: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+    pub(crate) fn input(message: impl Into<String>) -> Self {
+        Error::Input { message: message.into() }
+    }
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Error::Config { message: message.into() }
+    }
+}

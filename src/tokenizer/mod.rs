@@ -1,0 +1,1 @@
+//! WordPiece tokenizer (BERT uncased) with offsets into the original text.
