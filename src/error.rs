@@ -79,14 +79,22 @@ impl fmt::Display for Error {
         match self {
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Format { path, message } => {
-                write!(f, "{}: not a valid safetensors file: {message}", path.display())
+                write!(
+                    f,
+                    "{}: not a valid safetensors file: {message}",
+                    path.display()
+                )
             }
             Error::Config { message } => write!(f, "invalid model config: {message}"),
             Error::MissingTensor { name } => write!(f, "checkpoint lacks tensor `{name}`"),
             Error::UnexpectedTensor { name } => {
                 write!(f, "checkpoint holds unexpected tensor `{name}`")
             }
-            Error::Shape { name, expected, got } => write!(
+            Error::Shape {
+                name,
+                expected,
+                got,
+            } => write!(
                 f,
                 "tensor `{name}` has shape {got:?}, the config implies {expected:?}"
             ),
@@ -114,12 +122,19 @@ impl std::error::Error for Error {
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
     pub(crate) fn input(message: impl Into<String>) -> Self {
-        Error::Input { message: message.into() }
+        Error::Input {
+            message: message.into(),
+        }
     }
     pub(crate) fn config(message: impl Into<String>) -> Self {
-        Error::Config { message: message.into() }
+        Error::Config {
+            message: message.into(),
+        }
     }
 }

@@ -1,7 +1,18 @@
 //! bertqa: extractive question answering with BERT-large on CPUs.
+//!
+//! The data path: text → [`tokenizer`] → model input ([`model::Sequence`]) → [`model::Bert`]
+//! (embeddings → encoder layers → QA head) → start/end logits.
 #![deny(unsafe_code)]
+#![deny(missing_docs)]
 
+pub mod config;
 pub mod error;
+pub mod model;
+pub mod safetensors;
+pub mod synthetic;
 pub mod tokenizer;
+pub mod weights;
 
+pub use config::BertConfig;
 pub use error::{Error, Result};
+pub use model::{Bert, LoadOptions, QaLogits, Sequence};

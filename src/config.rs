@@ -1,0 +1,241 @@
+//! `config.json`: the model's hyper-parameters, with Hugging Face's field names.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// A BERT encoder's shape, as Hugging Face's `BertConfig` writes it to `config.json`.
+///
+/// Fields bertqa does not use (dropout rates, `architectures`, …) are ignored when reading.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BertConfig {
+    /// Rows of the word-embedding table.
+    pub vocab_size: usize,
+    /// Width of every hidden state (H).
+    pub hidden_size: usize,
+    /// Encoder layers (L).
+    pub num_hidden_layers: usize,
+    /// Attention heads per layer; must divide `hidden_size`.
+    pub num_attention_heads: usize,
+    /// Width of the feed-forward layer (usually 4·H).
+    pub intermediate_size: usize,
+    /// Activation of the feed-forward layer: only `"gelu"` (the exact erf form) is supported.
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    /// Longest sequence the position-embedding table covers.
+    pub max_position_embeddings: usize,
+    /// Rows of the token-type (segment) embedding table.
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: usize,
+    /// Epsilon of every LayerNorm.
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    /// Only `"absolute"` position embeddings are supported.
+    #[serde(default = "default_pos_type")]
+    pub position_embedding_type: String,
+}
+
+fn default_act() -> String {
+    "gelu".into()
+}
+fn default_type_vocab() -> usize {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_pos_type() -> String {
+    "absolute".into()
+}
+
+/// Vocabulary size of BERT's uncased WordPiece vocabulary (`weights/vocab.txt`).
+pub const UNCASED_VOCAB_SIZE: usize = 30_522;
+
+impl BertConfig {
+    /// Reads and validates `config.json`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be read, [`Error::Config`] if it is not valid JSON for a
+    /// BERT config or fails [`BertConfig::validate`].
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_json(&bytes)
+            .map_err(|e| Error::config(format!("{}: {}", path.display(), config_message(&e))))
+    }
+
+    /// Parses and validates a config from JSON bytes.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the JSON is not a valid, supported BERT config.
+    pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        let config: BertConfig =
+            serde_json::from_slice(bytes).map_err(|e| Error::config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks that the shape is one bertqa can run.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first offending field.
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+            ("type_vocab_size", self.type_vocab_size),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(Error::config(format!("{name} must be positive")));
+            }
+        }
+        // Guard against absurd sizes whose products overflow or could never be allocated.
+        const LIMIT: usize = 1 << 24;
+        for (name, v) in positive {
+            if v > LIMIT {
+                return Err(Error::config(format!(
+                    "{name} = {v} is larger than {LIMIT}"
+                )));
+            }
+        }
+        if self.hidden_size % self.num_attention_heads != 0 {
+            return Err(Error::config(format!(
+                "hidden_size {} is not divisible by num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            )));
+        }
+        if self.hidden_act != "gelu" {
+            return Err(Error::config(format!(
+                "hidden_act {:?} is not supported (only \"gelu\", the erf form)",
+                self.hidden_act
+            )));
+        }
+        if self.position_embedding_type != "absolute" {
+            return Err(Error::config(format!(
+                "position_embedding_type {:?} is not supported (only \"absolute\")",
+                self.position_embedding_type
+            )));
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return Err(Error::config("layer_norm_eps must be a positive number"));
+        }
+        Ok(())
+    }
+
+    /// Width of one attention head (H / heads).
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+
+    /// A named shape: `tiny` (2 layers, H=32), `base` (BERT-base) or `large` (BERT-large, the
+    /// shape of bert-large-uncased-whole-word-masking-finetuned-squad). All use the uncased
+    /// 30,522-token vocabulary.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for any other name.
+    pub fn preset(name: &str) -> Result<Self> {
+        let (h, l, heads, i) = match name {
+            "tiny" => (32, 2, 4, 64),
+            "base" => (768, 12, 12, 3072),
+            "large" => (1024, 24, 16, 4096),
+            other => {
+                return Err(Error::config(format!(
+                    "unknown synthetic model {other:?} (expected tiny, base or large)"
+                )))
+            }
+        };
+        Ok(BertConfig {
+            vocab_size: UNCASED_VOCAB_SIZE,
+            hidden_size: h,
+            num_hidden_layers: l,
+            num_attention_heads: heads,
+            intermediate_size: i,
+            hidden_act: default_act(),
+            max_position_embeddings: 512,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+            position_embedding_type: default_pos_type(),
+        })
+    }
+}
+
+fn config_message(e: &Error) -> String {
+    match e {
+        Error::Config { message } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base_json() -> serde_json::Value {
+        serde_json::to_value(BertConfig::preset("tiny").unwrap()).unwrap()
+    }
+
+    fn with(field: &str, v: serde_json::Value) -> Result<BertConfig> {
+        let mut j = base_json();
+        j[field] = v;
+        BertConfig::from_json(&serde_json::to_vec(&j).unwrap())
+    }
+
+    #[test]
+    fn presets_are_valid() {
+        for p in ["tiny", "base", "large"] {
+            BertConfig::preset(p).unwrap().validate().unwrap();
+        }
+        assert!(BertConfig::preset("huge").is_err());
+    }
+
+    #[test]
+    fn rejects_bad_configs() {
+        let cases = [
+            ("num_attention_heads", serde_json::json!(5), "divisible"),
+            (
+                "hidden_size",
+                serde_json::json!(0),
+                "hidden_size must be positive",
+            ),
+            ("hidden_act", serde_json::json!("relu"), "hidden_act"),
+            (
+                "max_position_embeddings",
+                serde_json::json!(0),
+                "max_position",
+            ),
+            ("layer_norm_eps", serde_json::json!(-1.0), "layer_norm_eps"),
+            ("vocab_size", serde_json::json!(-3), "invalid value"),
+            (
+                "position_embedding_type",
+                serde_json::json!("relative_key"),
+                "absolute",
+            ),
+        ];
+        for (field, v, needle) in cases {
+            let err = with(field, v).unwrap_err();
+            assert!(matches!(err, Error::Config { .. }), "{field}: {err}");
+            assert!(err.to_string().contains(needle), "{field}: {err}");
+        }
+        assert!(BertConfig::from_json(b"[1,2]").is_err());
+        assert!(BertConfig::from_json(b"{").is_err());
+    }
+
+    #[test]
+    fn reads_hugging_face_config() {
+        // bert-large-uncased-whole-word-masking-finetuned-squad's config.json.
+        let json = br#"{
+          "architectures": ["BertForQuestionAnswering"], "attention_probs_dropout_prob": 0.1,
+          "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "hidden_size": 1024,
+          "initializer_range": 0.02, "intermediate_size": 4096, "layer_norm_eps": 1e-12,
+          "max_position_embeddings": 512, "model_type": "bert", "num_attention_heads": 16,
+          "num_hidden_layers": 24, "pad_token_id": 0, "type_vocab_size": 2, "vocab_size": 30522
+        }"#;
+        let c = BertConfig::from_json(json).unwrap();
+        assert_eq!(c, BertConfig::preset("large").unwrap());
+        assert_eq!(c.head_dim(), 64);
+    }
+}

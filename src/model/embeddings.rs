@@ -1,0 +1,68 @@
+//! `BertEmbeddings`: word + position + token-type embeddings, then LayerNorm.
+
+use super::Norm;
+use crate::config::BertConfig;
+use crate::error::Result;
+use crate::safetensors::Tensor;
+use crate::weights::Checkpoint;
+use bertqa_kernels::ops::layer_norm;
+
+/// The embedding tables and their LayerNorm.
+pub(crate) struct Embeddings {
+    /// (vocab_size, H)
+    pub word: Tensor,
+    /// (max_position_embeddings, H)
+    pub position: Tensor,
+    /// (type_vocab_size, H)
+    pub token_type: Tensor,
+    /// (H)
+    pub norm: Norm,
+}
+
+impl Embeddings {
+    pub fn load(ck: &mut Checkpoint, c: &BertConfig) -> Result<Self> {
+        let h = c.hidden_size;
+        Ok(Embeddings {
+            word: ck.take("embeddings.word_embeddings.weight", &[c.vocab_size, h])?,
+            position: ck.take(
+                "embeddings.position_embeddings.weight",
+                &[c.max_position_embeddings, h],
+            )?,
+            token_type: ck.take(
+                "embeddings.token_type_embeddings.weight",
+                &[c.type_vocab_size, h],
+            )?,
+            norm: Norm::load(ck, "embeddings.LayerNorm", h, c.layer_norm_eps)?,
+        })
+    }
+
+    /// x[t] = LayerNorm(word[id] + position[pos] + token_type[type]) for every token of every
+    /// sequence (ids already validated). x: (tokens, H).
+    pub fn forward(&self, seqs: &[super::Sequence], x: &mut [f32]) {
+        let h = self.norm.gamma.data().len();
+        let (word, pos, tt) = (
+            self.word.data(),
+            self.position.data(),
+            self.token_type.data(),
+        );
+        let mut rows = x.chunks_exact_mut(h);
+        for s in seqs {
+            for (p, (&id, &t)) in s.input_ids.iter().zip(&s.token_type_ids).enumerate() {
+                let row = rows.next().expect("x holds every token");
+                let (id, t) = (id as usize, t as usize);
+                let w = &word[id * h..(id + 1) * h];
+                let pe = &pos[p * h..(p + 1) * h];
+                let te = &tt[t * h..(t + 1) * h];
+                for j in 0..h {
+                    row[j] = w[j] + te[j] + pe[j];
+                }
+            }
+        }
+        layer_norm(
+            x,
+            self.norm.gamma.data(),
+            self.norm.beta.data(),
+            self.norm.eps,
+        );
+    }
+}

@@ -1,0 +1,36 @@
+//! `BertLayer`: attention block then feed-forward block.
+
+use super::attention::Attention;
+use super::feed_forward::FeedForward;
+use super::Workspace;
+use crate::config::BertConfig;
+use crate::error::Result;
+use crate::weights::Checkpoint;
+
+pub(crate) struct Layer {
+    pub attention: Attention,
+    pub ffn: FeedForward,
+}
+
+impl Layer {
+    pub fn load(ck: &mut Checkpoint, c: &BertConfig, index: usize) -> Result<Self> {
+        let p = format!("encoder.layer.{index}.");
+        Ok(Layer {
+            attention: Attention::load(ck, c, &p)?,
+            ffn: FeedForward::load(ck, c, &p)?,
+        })
+    }
+
+    /// ws.x: (tokens, H) in and out.
+    pub fn forward(&self, seqs: &[super::Sequence], ws: &mut Workspace) {
+        self.attention.forward(
+            seqs,
+            &ws.x,
+            &mut ws.qkv,
+            &mut ws.ctx_heads,
+            &mut ws.ctx,
+            &mut ws.attn_out,
+        );
+        self.ffn.forward(&ws.attn_out, &mut ws.inter, &mut ws.x);
+    }
+}

@@ -1,0 +1,330 @@
+//! The BERT network: embeddings → encoder layers → QA head, with Hugging Face's module and
+//! tensor names (`encoder.layer.{i}.attention.self.query.weight` loads into
+//! `layers[i].attention.qkv`, stacked with key and value).
+//!
+//! Sequences of a batch are never padded to a common length: the linear layers run on all
+//! sequences' tokens concatenated, `(tokens, H)` with tokens = Σ lengths, and attention runs per
+//! sequence.
+
+mod attention;
+mod embeddings;
+mod feed_forward;
+mod layer;
+mod qa_head;
+
+use crate::config::BertConfig;
+use crate::error::{Error, Result};
+use crate::safetensors::{SafeTensors, Tensor};
+use crate::weights::Checkpoint;
+use bertqa_kernels::{gemm_packed, Epilogue, PackedMatrix};
+use embeddings::Embeddings;
+use layer::Layer;
+use qa_head::QaHead;
+use std::path::Path;
+
+/// One input sequence, as the model card defines it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sequence {
+    /// Token ids, e.g. `[CLS] question [SEP] context [SEP]`.
+    pub input_ids: Vec<u32>,
+    /// 1 for positions that may be attended to, 0 for padding.
+    pub attention_mask: Vec<u32>,
+    /// Segment ids: 0 for `[CLS] question [SEP]`, 1 for `context [SEP]`.
+    pub token_type_ids: Vec<u32>,
+}
+
+impl Sequence {
+    /// A sequence with every position attended to and segment 0 everywhere.
+    pub fn new(input_ids: Vec<u32>) -> Self {
+        let n = input_ids.len();
+        Sequence {
+            input_ids,
+            attention_mask: vec![1; n],
+            token_type_ids: vec![0; n],
+        }
+    }
+}
+
+/// Start and end logits, one row per input sequence, each as long as its sequence.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QaLogits {
+    /// Per sequence, per token: score of the answer starting there.
+    pub start_logits: Vec<Vec<f32>>,
+    /// Per sequence, per token: score of the answer ending there.
+    pub end_logits: Vec<Vec<f32>>,
+}
+
+/// A dense layer y = x·Wᵀ + b with W packed for the GEMM.
+pub(crate) struct Linear {
+    weight: PackedMatrix,
+    bias: Vec<f32>,
+}
+
+impl Linear {
+    fn load(ck: &mut Checkpoint, prefix: &str, out: usize, inp: usize) -> Result<Self> {
+        let w = ck.take(&format!("{prefix}.weight"), &[out, inp])?;
+        let b = ck.take(&format!("{prefix}.bias"), &[out])?;
+        Ok(Self::from_parts(w.data(), b.data().to_vec(), out, inp))
+    }
+
+    fn from_parts(w: &[f32], bias: Vec<f32>, out: usize, inp: usize) -> Self {
+        Linear {
+            weight: PackedMatrix::pack(w, out, inp),
+            bias,
+        }
+    }
+
+    fn bias(&self) -> &[f32] {
+        &self.bias
+    }
+
+    /// y (m, out) = epilogue(x (m, in) · Wᵀ).
+    fn forward(&self, m: usize, x: &[f32], y: &mut [f32], epilogue: Epilogue) {
+        gemm_packed(m, x, &self.weight, y, epilogue);
+    }
+}
+
+/// LayerNorm parameters.
+pub(crate) struct Norm {
+    gamma: Tensor,
+    beta: Tensor,
+    eps: f32,
+}
+
+impl Norm {
+    fn load(ck: &mut Checkpoint, prefix: &str, h: usize, eps: f64) -> Result<Self> {
+        Ok(Norm {
+            gamma: ck.take(&format!("{prefix}.weight"), &[h])?,
+            beta: ck.take(&format!("{prefix}.bias"), &[h])?,
+            eps: eps as f32,
+        })
+    }
+}
+
+/// Activation buffers of one forward pass.
+pub(crate) struct Workspace {
+    /// (tokens, H): the hidden state between layers.
+    x: Vec<f32>,
+    /// (tokens, 3H)
+    qkv: Vec<f32>,
+    /// (heads, tokens, d_head)
+    ctx_heads: Vec<f32>,
+    /// (tokens, H)
+    ctx: Vec<f32>,
+    /// (tokens, H): attention block output, input of the feed-forward block.
+    attn_out: Vec<f32>,
+    /// (tokens, I)
+    inter: Vec<f32>,
+}
+
+impl Workspace {
+    fn new(c: &BertConfig, tokens: usize) -> Self {
+        let h = c.hidden_size;
+        Workspace {
+            x: vec![0.0; tokens * h],
+            qkv: vec![0.0; tokens * 3 * h],
+            ctx_heads: vec![0.0; tokens * h],
+            ctx: vec![0.0; tokens * h],
+            attn_out: vec![0.0; tokens * h],
+            inter: vec![0.0; tokens * c.intermediate_size],
+        }
+    }
+}
+
+/// Options for loading a checkpoint.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Scan every tensor for NaN and infinity (costs one pass over the weights).
+    pub validate_values: bool,
+}
+
+/// A BERT encoder with an optional question-answering head (`qa_outputs`), weights packed for
+/// the GEMM kernels. `Send + Sync`: share one across threads with `Arc`.
+pub struct Bert {
+    config: BertConfig,
+    embeddings: Embeddings,
+    layers: Vec<Layer>,
+    qa: Option<QaHead>,
+}
+
+impl std::fmt::Debug for Bert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bert")
+            .field("config", &self.config)
+            .field("qa_head", &self.qa.is_some())
+            .finish()
+    }
+}
+
+impl Bert {
+    /// Loads `config.json` and `model.safetensors` from a Hugging Face model directory.
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::Config`], [`Error::Format`] and the tensor errors of
+    /// [`Bert::from_checkpoint`].
+    pub fn load(dir: &Path, options: &LoadOptions) -> Result<Self> {
+        let config = BertConfig::from_file(&dir.join("config.json"))?;
+        let file = SafeTensors::open(&dir.join("model.safetensors"))?;
+        let mut ck = Checkpoint::from_file(file)?;
+        ck.validate_values(options.validate_values);
+        Self::from_checkpoint(config, ck)
+    }
+
+    /// The synthetic model of [`crate::synthetic`] for a preset name (`tiny`, `base`, `large`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unknown preset.
+    pub fn synthetic(preset: &str, seed: u64) -> Result<Self> {
+        let config = BertConfig::preset(preset)?;
+        let ck = Checkpoint::from_tensors(crate::synthetic::tensors(&config, seed))?;
+        Self::from_checkpoint(config, ck)
+    }
+
+    /// Builds the model from a checkpoint's tensors. `qa_outputs` is optional (a plain
+    /// `BertModel` checkpoint gives an encoder without QA head); everything else is required.
+    ///
+    /// # Errors
+    /// [`Error::MissingTensor`], [`Error::UnexpectedTensor`], [`Error::Shape`], [`Error::Dtype`],
+    /// [`Error::NonFinite`], naming the tensor.
+    pub fn from_checkpoint(config: BertConfig, mut ck: Checkpoint) -> Result<Self> {
+        config.validate()?;
+        let embeddings = Embeddings::load(&mut ck, &config)?;
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| Layer::load(&mut ck, &config, i))
+            .collect::<Result<Vec<_>>>()?;
+        let qa = if ck.contains("qa_outputs.weight") || ck.contains("qa_outputs.bias") {
+            Some(QaHead::load(&mut ck, &config)?)
+        } else {
+            None
+        };
+        ck.finish()?;
+        Ok(Bert {
+            config,
+            embeddings,
+            layers,
+            qa,
+        })
+    }
+
+    /// The model's shape.
+    pub fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    /// Whether the checkpoint had a `qa_outputs` head.
+    pub fn has_qa_head(&self) -> bool {
+        self.qa.is_some()
+    }
+
+    fn check(&self, batch: &[Sequence]) -> Result<()> {
+        let c = &self.config;
+        for (i, s) in batch.iter().enumerate() {
+            let n = s.input_ids.len();
+            if n == 0 {
+                return Err(Error::input(format!("sequence {i} is empty")));
+            }
+            if n > c.max_position_embeddings {
+                return Err(Error::input(format!(
+                    "sequence {i} has {n} tokens; the model takes at most {}",
+                    c.max_position_embeddings
+                )));
+            }
+            if s.attention_mask.len() != n || s.token_type_ids.len() != n {
+                return Err(Error::input(format!(
+                    "sequence {i}: input_ids, attention_mask and token_type_ids differ in length ({n}, {}, {})",
+                    s.attention_mask.len(),
+                    s.token_type_ids.len()
+                )));
+            }
+            if let Some(&id) = s.input_ids.iter().find(|&&id| id as usize >= c.vocab_size) {
+                return Err(Error::input(format!(
+                    "sequence {i}: token id {id} is outside the vocabulary of {}",
+                    c.vocab_size
+                )));
+            }
+            if let Some(&t) = s
+                .token_type_ids
+                .iter()
+                .find(|&&t| t as usize >= c.type_vocab_size)
+            {
+                return Err(Error::input(format!(
+                    "sequence {i}: token type {t} is outside 0..{}",
+                    c.type_vocab_size
+                )));
+            }
+            if s.attention_mask.iter().any(|&m| m > 1) {
+                return Err(Error::input(format!(
+                    "sequence {i}: attention_mask values must be 0 or 1"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs embeddings and the first `layers` encoder layers; returns the workspace holding the
+    /// hidden state in `x`.
+    fn run_encoder(&self, batch: &[Sequence], layers: usize) -> Result<Workspace> {
+        self.check(batch)?;
+        let tokens = batch.iter().map(|s| s.input_ids.len()).sum();
+        let mut ws = Workspace::new(&self.config, tokens);
+        self.embeddings.forward(batch, &mut ws.x);
+        for layer in self.layers.iter().take(layers) {
+            layer.forward(batch, &mut ws);
+        }
+        Ok(ws)
+    }
+
+    /// The encoder's last hidden state: per sequence, (length, H) row-major.
+    ///
+    /// # Errors
+    /// [`Error::Input`] for empty or over-long sequences, ids outside the vocabulary or
+    /// type vocabulary, masks other than 0/1, or lengths that differ between the three fields.
+    pub fn encode(&self, batch: &[Sequence]) -> Result<Vec<Vec<f32>>> {
+        self.encode_partial(batch, self.layers.len())
+    }
+
+    /// The hidden state after the embeddings and the first `layers` encoder layers (0 gives the
+    /// embedding output), per sequence, (length, H) row-major. For locating numerical drift.
+    ///
+    /// # Errors
+    /// As [`Bert::encode`].
+    pub fn encode_partial(&self, batch: &[Sequence], layers: usize) -> Result<Vec<Vec<f32>>> {
+        let ws = self.run_encoder(batch, layers)?;
+        let h = self.config.hidden_size;
+        let mut out = Vec::with_capacity(batch.len());
+        let mut row0 = 0;
+        for s in batch {
+            let n = s.input_ids.len();
+            out.push(ws.x[row0 * h..(row0 + n) * h].to_vec());
+            row0 += n;
+        }
+        Ok(out)
+    }
+
+    /// Start and end logits for every token of every sequence (the model card's interface:
+    /// `input_ids`, `attention_mask`, `token_type_ids` → start, end logits). Sequences may differ
+    /// in length; none is padded.
+    ///
+    /// # Errors
+    /// As [`Bert::encode`], and [`Error::Input`] if the checkpoint has no `qa_outputs` head.
+    pub fn forward(&self, batch: &[Sequence]) -> Result<QaLogits> {
+        let qa = self.qa.as_ref().ok_or_else(|| {
+            Error::input("this checkpoint has no question-answering head (qa_outputs)")
+        })?;
+        let ws = self.run_encoder(batch, self.layers.len())?;
+        let tokens = ws.x.len() / self.config.hidden_size;
+        let mut logits = vec![0.0; tokens * 2];
+        qa.forward(&ws.x, &mut logits);
+        let mut out = QaLogits::default();
+        let mut row0 = 0;
+        for s in batch {
+            let rows = &logits[row0 * 2..(row0 + s.input_ids.len()) * 2];
+            out.start_logits
+                .push(rows.iter().step_by(2).copied().collect());
+            out.end_logits
+                .push(rows.iter().skip(1).step_by(2).copied().collect());
+            row0 += s.input_ids.len();
+        }
+        Ok(out)
+    }
+}

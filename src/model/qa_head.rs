@@ -1,0 +1,27 @@
+//! `qa_outputs`: a Linear(H → 2) giving each token a start and an end logit.
+
+use super::Linear;
+use crate::config::BertConfig;
+use crate::error::Result;
+use crate::weights::Checkpoint;
+use bertqa_kernels::Epilogue;
+
+pub(crate) struct QaHead {
+    /// (2, H) packed, bias (2).
+    pub linear: Linear,
+}
+
+impl QaHead {
+    pub fn load(ck: &mut Checkpoint, c: &BertConfig) -> Result<Self> {
+        Ok(QaHead {
+            linear: Linear::load(ck, "qa_outputs", 2, c.hidden_size)?,
+        })
+    }
+
+    /// x: (tokens, H) → logits: (tokens, 2), column 0 start, column 1 end.
+    pub fn forward(&self, x: &[f32], logits: &mut [f32]) {
+        let tokens = logits.len() / 2;
+        self.linear
+            .forward(tokens, x, logits, Epilogue::Bias(self.linear.bias()));
+    }
+}

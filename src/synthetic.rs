@@ -1,0 +1,146 @@
+//! Deterministic synthetic weights: any BERT shape without downloading anything.
+//!
+//! Every tensor of `BertForQuestionAnswering` (Hugging Face names, `bert.` prefix) is filled from
+//! a counter-based generator, so the same seed gives bit-identical values here and in
+//! `weights/synthetic.py` (numpy), which the PyTorch reference scripts use:
+//!
+//! ```text
+//! mix(z)     = SplitMix64 finaliser: z ^= z>>30; z *= 0xBF58476D1CE4E5B9; z ^= z>>27;
+//!              z *= 0x94D049BB133111EB; z ^= z>>31            (wrapping u64 arithmetic)
+//! key        = mix(seed XOR fnv1a64(utf8(name)))
+//! u[i]       = (mix(key + (i+1)·0x9E3779B97F4A7C15) >> 40) / 2^24       ∈ [0, 1), exact in f32
+//! s[i]       = 2·u[i] − 1                                               ∈ [−1, 1), exact in f32
+//! value[i]   = 1 + 0.1·s[i]   for `*LayerNorm.weight`
+//!              0.1·s[i]       for every other `*.bias` / `*LayerNorm.bias`
+//!              0.05·s[i]      for every weight matrix and embedding table
+//! ```
+//! (products and sums in f32, rounded to nearest, as numpy's float32 does). The scale 0.05 gives
+//! attention scores of variance ≈ 0.7 at BERT-large's shape: softmax is neither flat nor one-hot,
+//! so the reference comparison exercises every stage.
+
+use crate::config::BertConfig;
+use crate::safetensors::Tensor;
+use rayon::prelude::*;
+
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The values of tensor `name` with `len` elements for `seed` (see the module docs).
+pub fn tensor_values(seed: u64, name: &str, len: usize) -> Vec<f32> {
+    let key = mix(seed ^ fnv1a64(name.as_bytes()));
+    let (offset, scale) = if name.ends_with("LayerNorm.weight") {
+        (1.0f32, 0.1f32)
+    } else if name.ends_with(".bias") {
+        (0.0, 0.1)
+    } else {
+        (0.0, 0.05)
+    };
+    let mut out = vec![0.0f32; len];
+    out.par_chunks_mut(1 << 16)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            for (j, v) in chunk.iter_mut().enumerate() {
+                let i = (c << 16) + j;
+                let z = mix(key.wrapping_add((i as u64 + 1).wrapping_mul(GOLDEN)));
+                let u = (z >> 40) as f32 / 16_777_216.0;
+                let s = 2.0 * u - 1.0;
+                *v = if offset == 0.0 {
+                    scale * s
+                } else {
+                    offset + scale * s
+                };
+            }
+        });
+    out
+}
+
+/// Names and shapes of every tensor of a `BertForQuestionAnswering` checkpoint with this config,
+/// in Hugging Face's order.
+pub fn tensor_shapes(c: &BertConfig) -> Vec<(String, Vec<usize>)> {
+    let (h, i) = (c.hidden_size, c.intermediate_size);
+    let mut v: Vec<(String, Vec<usize>)> = vec![
+        (
+            "bert.embeddings.word_embeddings.weight".into(),
+            vec![c.vocab_size, h],
+        ),
+        (
+            "bert.embeddings.position_embeddings.weight".into(),
+            vec![c.max_position_embeddings, h],
+        ),
+        (
+            "bert.embeddings.token_type_embeddings.weight".into(),
+            vec![c.type_vocab_size, h],
+        ),
+        ("bert.embeddings.LayerNorm.weight".into(), vec![h]),
+        ("bert.embeddings.LayerNorm.bias".into(), vec![h]),
+    ];
+    for l in 0..c.num_hidden_layers {
+        let p = format!("bert.encoder.layer.{l}.");
+        for (suffix, shape) in [
+            ("attention.self.query.weight", vec![h, h]),
+            ("attention.self.query.bias", vec![h]),
+            ("attention.self.key.weight", vec![h, h]),
+            ("attention.self.key.bias", vec![h]),
+            ("attention.self.value.weight", vec![h, h]),
+            ("attention.self.value.bias", vec![h]),
+            ("attention.output.dense.weight", vec![h, h]),
+            ("attention.output.dense.bias", vec![h]),
+            ("attention.output.LayerNorm.weight", vec![h]),
+            ("attention.output.LayerNorm.bias", vec![h]),
+            ("intermediate.dense.weight", vec![i, h]),
+            ("intermediate.dense.bias", vec![i]),
+            ("output.dense.weight", vec![h, i]),
+            ("output.dense.bias", vec![h]),
+            ("output.LayerNorm.weight", vec![h]),
+            ("output.LayerNorm.bias", vec![h]),
+        ] {
+            v.push((format!("{p}{suffix}"), shape));
+        }
+    }
+    v.push(("qa_outputs.weight".into(), vec![2, h]));
+    v.push(("qa_outputs.bias".into(), vec![2]));
+    v
+}
+
+/// Every tensor of a synthetic `BertForQuestionAnswering` with this config and seed.
+pub fn tensors(c: &BertConfig, seed: u64) -> Vec<(String, Tensor)> {
+    tensor_shapes(c)
+        .into_iter()
+        .map(|(name, shape)| {
+            let len = shape.iter().product();
+            let data = tensor_values(seed, &name, len);
+            (name, Tensor::from_vec(shape, data))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generator_is_pinned() {
+        // Pinned values: weights/synthetic.py must produce exactly these bits.
+        // Bits printed by weights/synthetic.py (numpy): the two generators agree exactly.
+        let v = tensor_values(0, "qa_outputs.weight", 3);
+        let bits: Vec<u32> = v.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(bits, [0xbd32_5e7f, 0xbd20_cd4b, 0x3d2e_3237]);
+        let ln = tensor_values(7, "bert.embeddings.LayerNorm.weight", 4);
+        assert_eq!(ln, [0.900_053_14, 1.053_873_5, 1.042_632_8, 1.014_893_3]);
+        assert!(v.iter().all(|x| x.abs() <= 0.05));
+        let ln = tensor_values(7, "bert.embeddings.LayerNorm.weight", 1000);
+        assert!(ln.iter().all(|x| (0.9..=1.1).contains(x)));
+        assert_ne!(tensor_values(1, "a.bias", 4), tensor_values(2, "a.bias", 4));
+    }
+}

@@ -1,0 +1,172 @@
+//! A checkpoint's tensors by canonical name, whatever naming convention the file used.
+//!
+//! Canonical names are bare `BertModel` names (`embeddings.word_embeddings.weight`,
+//! `encoder.layer.0.attention.self.query.weight`, …) plus `qa_outputs.*`. Accepted spellings:
+//! the `bert.` prefix of `BertForQuestionAnswering`, bare names, and TensorFlow-era LayerNorm
+//! `gamma`/`beta` for `weight`/`bias`. Tensors a BERT QA model does not use but checkpoints often
+//! carry (`pooler.*`, `embeddings.position_ids`, pre-training heads `cls.*`) are ignored; anything
+//! else left over is an [`Error::UnexpectedTensor`].
+
+use crate::error::{Error, Result};
+use crate::safetensors::{SafeTensors, Tensor};
+use std::collections::BTreeMap;
+
+/// Where a checkpoint's tensors come from.
+enum Source {
+    File(SafeTensors),
+    Memory(BTreeMap<String, Tensor>),
+}
+
+/// The tensors of one checkpoint, looked up by canonical name. Tracks which were used so
+/// [`Checkpoint::finish`] can report leftovers.
+pub struct Checkpoint {
+    source: Source,
+    /// canonical name → stored name
+    names: BTreeMap<String, String>,
+    used: std::collections::BTreeSet<String>,
+    validate: bool,
+}
+
+/// The canonical name of a stored tensor name.
+fn canonical(stored: &str) -> String {
+    let bare = stored.strip_prefix("bert.").unwrap_or(stored);
+    if let Some(p) = bare.strip_suffix("LayerNorm.gamma") {
+        format!("{p}LayerNorm.weight")
+    } else if let Some(p) = bare.strip_suffix("LayerNorm.beta") {
+        format!("{p}LayerNorm.bias")
+    } else {
+        bare.to_string()
+    }
+}
+
+fn ignorable(canonical: &str) -> bool {
+    canonical.starts_with("pooler.")
+        || canonical.starts_with("cls.")
+        || canonical == "embeddings.position_ids"
+}
+
+impl Checkpoint {
+    /// Indexes the tensors of a safetensors file.
+    ///
+    /// # Errors
+    /// [`Error::Format`] if two stored names mean the same tensor (e.g. `bert.x` and `x`).
+    pub fn from_file(file: SafeTensors) -> Result<Self> {
+        let stored: Vec<String> = file.tensors().keys().cloned().collect();
+        let path = file.path().to_path_buf();
+        Self::index(Source::File(file), stored).map_err(|message| Error::Format { path, message })
+    }
+
+    /// Indexes in-memory tensors (e.g. [`crate::synthetic::tensors`]).
+    ///
+    /// # Errors
+    /// [`Error::Format`] if two names mean the same tensor.
+    pub fn from_tensors(tensors: Vec<(String, Tensor)>) -> Result<Self> {
+        let stored: Vec<String> = tensors.iter().map(|(n, _)| n.clone()).collect();
+        let map: BTreeMap<String, Tensor> = tensors.into_iter().collect();
+        Self::index(Source::Memory(map), stored).map_err(|message| Error::Format {
+            path: "<memory>".into(),
+            message,
+        })
+    }
+
+    fn index(source: Source, stored: Vec<String>) -> std::result::Result<Self, String> {
+        let mut names = BTreeMap::new();
+        for s in stored {
+            let c = canonical(&s);
+            if let Some(prev) = names.insert(c.clone(), s.clone()) {
+                return Err(format!("tensors `{prev}` and `{s}` both name `{c}`"));
+            }
+        }
+        Ok(Checkpoint {
+            source,
+            names,
+            used: Default::default(),
+            validate: false,
+        })
+    }
+
+    /// Check every tensor taken for NaN and infinity.
+    pub fn validate_values(&mut self, on: bool) {
+        self.validate = on;
+    }
+
+    /// Whether a tensor with this canonical name exists.
+    pub fn contains(&self, name: &str) -> bool {
+        self.names.contains_key(name)
+    }
+
+    /// Takes the tensor `name` (canonical), checking its shape.
+    ///
+    /// # Errors
+    /// [`Error::MissingTensor`], [`Error::Shape`], [`Error::Dtype`], or [`Error::NonFinite`]
+    /// when validation is on.
+    pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let stored = self.names.get(name).ok_or_else(|| Error::MissingTensor {
+            name: name.to_string(),
+        })?;
+        let tensor = match &self.source {
+            Source::File(f) => {
+                let info = &f.tensors()[stored];
+                if info.shape != shape {
+                    return Err(Error::Shape {
+                        name: stored.clone(),
+                        expected: shape.to_vec(),
+                        got: info.shape.clone(),
+                    });
+                }
+                f.tensor(stored)?
+            }
+            Source::Memory(m) => m[stored].clone(),
+        };
+        if tensor.shape() != shape {
+            return Err(Error::Shape {
+                name: stored.clone(),
+                expected: shape.to_vec(),
+                got: tensor.shape().to_vec(),
+            });
+        }
+        if self.validate {
+            if let Some(index) = tensor.data().iter().position(|v| !v.is_finite()) {
+                return Err(Error::NonFinite {
+                    name: stored.clone(),
+                    index,
+                });
+            }
+        }
+        self.used.insert(name.to_string());
+        Ok(tensor)
+    }
+
+    /// Fails on the first tensor that was neither taken nor known to be ignorable.
+    ///
+    /// # Errors
+    /// [`Error::UnexpectedTensor`] naming it.
+    pub fn finish(self) -> Result<()> {
+        for (c, stored) in &self.names {
+            if !self.used.contains(c) && !ignorable(c) {
+                return Err(Error::UnexpectedTensor {
+                    name: stored.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_names() {
+        assert_eq!(
+            canonical("bert.embeddings.LayerNorm.gamma"),
+            "embeddings.LayerNorm.weight"
+        );
+        assert_eq!(
+            canonical("encoder.layer.3.output.LayerNorm.beta"),
+            "encoder.layer.3.output.LayerNorm.bias"
+        );
+        assert_eq!(canonical("qa_outputs.weight"), "qa_outputs.weight");
+    }
+}

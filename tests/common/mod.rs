@@ -1,0 +1,124 @@
+//! Helpers shared by the integration tests: fixtures, tolerances, temporary directories.
+#![allow(dead_code)]
+
+use bertqa::Sequence;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Tolerances, as |x − ref| ≤ ATOL + RTOL·|ref|.
+pub mod tol {
+    /// Logits of the tiny and base synthetic models vs PyTorch fp32. Both sides compute in fp32
+    /// with different summation orders; the observed drift is ~1e-6, so 1e-4 leaves room for
+    /// other summation orders (threads, ISA) while still catching any real mistake, which moves
+    /// logits by 1e-2 or more.
+    pub const LOGITS_SMALL: f32 = 1e-4;
+    /// BERT-large-shape logits: 24 layers and k up to 4096 accumulate more rounding.
+    pub const LOGITS_LARGE: f32 = 5e-4;
+    /// Hidden states (magnitude up to ~10 after LayerNorm with trained γ) of the real MiniLM.
+    pub const HIDDEN_ATOL: f32 = 1e-4;
+    /// Relative part for hidden states.
+    pub const HIDDEN_RTOL: f32 = 1e-4;
+}
+
+pub fn fixture(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+pub fn u32_rows(v: &Value) -> Vec<Vec<u32>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect()
+        })
+        .collect()
+}
+
+pub fn f32_rows(v: &Value) -> Vec<Vec<f32>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        })
+        .collect()
+}
+
+/// The sequences of a fixture case, as given (padding included).
+pub fn sequences(case: &Value) -> Vec<Sequence> {
+    let ids = u32_rows(&case["input_ids"]);
+    let mask = u32_rows(&case["attention_mask"]);
+    let types = u32_rows(&case["token_type_ids"]);
+    ids.into_iter()
+        .zip(mask)
+        .zip(types)
+        .map(|((input_ids, attention_mask), token_type_ids)| Sequence {
+            input_ids,
+            attention_mask,
+            token_type_ids,
+        })
+        .collect()
+}
+
+/// Asserts |got − want| ≤ atol + rtol·|want| everywhere; on failure reports max-abs and NMSE.
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) -> f32 {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let mut max_abs = 0.0f32;
+    let mut worst = None;
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let d = (g - w).abs();
+        num += (d as f64).powi(2);
+        den += (w as f64).powi(2);
+        if !(d <= atol + rtol * w.abs()) && worst.is_none() {
+            worst = Some((i, g, w));
+        }
+        if !(d <= max_abs) {
+            max_abs = d;
+        }
+    }
+    if let Some((i, g, w)) = worst {
+        panic!(
+            "{what}: element {i} is {g}, reference {w}; max |Δ| = {max_abs:e}, NMSE = {:e} (atol {atol:e}, rtol {rtol:e})",
+            num / den.max(f64::MIN_POSITIVE)
+        );
+    }
+    max_abs
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh empty directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("bertqa-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

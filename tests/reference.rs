@@ -1,0 +1,192 @@
+//! The forward pass against PyTorch + Hugging Face transformers on identical weights.
+//!
+//! Fixtures come from `weights/make_reference.py`; the synthetic weights are regenerated here
+//! bit for bit (`bertqa::synthetic`, checked against bits the Python generator printed).
+
+mod common;
+
+use bertqa::config::BertConfig;
+use bertqa::{Bert, LoadOptions, Sequence};
+use common::{assert_close, f32_rows, fixture, sequences, tol, TempDir};
+use serde_json::Value;
+
+/// Checks every case of a synthetic fixture; returns the largest |Δlogit| seen.
+fn check_cases(model: &Bert, fx: &Value, tolerance: f32) -> f32 {
+    let mut worst = 0.0f32;
+    for case in fx["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let seqs = sequences(case);
+        let out = model.forward(&seqs).unwrap();
+        let want_s = f32_rows(&case["start_logits"]);
+        let want_e = f32_rows(&case["end_logits"]);
+        for (i, s) in seqs.iter().enumerate() {
+            assert_eq!(out.start_logits[i].len(), s.input_ids.len());
+            let a = assert_close(
+                &format!("{name}[{i}] start"),
+                &out.start_logits[i],
+                &want_s[i],
+                tolerance,
+                0.0,
+            );
+            let b = assert_close(
+                &format!("{name}[{i}] end"),
+                &out.end_logits[i],
+                &want_e[i],
+                tolerance,
+                0.0,
+            );
+            worst = worst.max(a).max(b);
+        }
+        eprintln!("{} {name}: max |Δlogit| so far {worst:e}", fx["preset"]);
+    }
+    worst
+}
+
+fn check_pinned_bits(fx: &Value) {
+    let seed = fx["seed"].as_u64().unwrap();
+    for (name, bits) in fx["pinned_bits"].as_object().unwrap() {
+        let want: Vec<u32> = bits
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_u64().unwrap() as u32)
+            .collect();
+        let got: Vec<u32> = bertqa::synthetic::tensor_values(seed, name, want.len())
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
+        assert_eq!(
+            got, want,
+            "synthetic generator disagrees with weights/synthetic.py on {name}"
+        );
+    }
+}
+
+#[test]
+fn tiny_matches_pytorch() {
+    let fx = fixture("reference_tiny.json");
+    check_pinned_bits(&fx);
+    let model = Bert::synthetic("tiny", fx["seed"].as_u64().unwrap()).unwrap();
+    check_cases(&model, &fx, tol::LOGITS_SMALL);
+    // Intermediate hidden states, where recorded.
+    for case in fx["cases"].as_array().unwrap() {
+        if case.get("last_hidden_state").is_none() {
+            continue;
+        }
+        let seqs = sequences(case);
+        let l0 = model.encode_partial(&seqs, 1).unwrap();
+        let last = model.encode(&seqs).unwrap();
+        for (i, (want0, want)) in f32_rows(&case["hidden_after_layer0"])
+            .iter()
+            .zip(f32_rows(&case["last_hidden_state"]))
+            .enumerate()
+        {
+            assert_close("hidden after layer 0", &l0[i], want0, 1e-4, 1e-4);
+            assert_close("last hidden state", &last[i], &want, 1e-4, 1e-4);
+        }
+    }
+}
+
+#[test]
+fn base_matches_pytorch() {
+    let fx = fixture("reference_base.json");
+    check_pinned_bits(&fx);
+    let model = Bert::synthetic("base", fx["seed"].as_u64().unwrap()).unwrap();
+    let worst = check_cases(&model, &fx, tol::LOGITS_SMALL);
+    eprintln!("base: max |Δlogit| = {worst:e}");
+}
+
+/// Full BERT-large shape (24 layers, H=1024, 16 heads) at 384 tokens: 247 GFLOP. Runs in CI.
+#[test]
+fn large_matches_pytorch() {
+    let fx = fixture("reference_large.json");
+    check_pinned_bits(&fx);
+    let model = Bert::synthetic("large", fx["seed"].as_u64().unwrap()).unwrap();
+    assert_eq!(model.config(), &BertConfig::preset("large").unwrap());
+    let worst = check_cases(&model, &fx, tol::LOGITS_LARGE);
+    eprintln!("large: max |Δlogit| = {worst:e}");
+}
+
+/// Padding must not matter: each padded row, cut to its real tokens and run without padding in
+/// a batch of different lengths, gives the logits PyTorch gave those tokens in the padded batch.
+#[test]
+fn unpadded_batch_equals_padded() {
+    let fx = fixture("reference_tiny.json");
+    let model = Bert::synthetic("tiny", 0).unwrap();
+    let case = fx["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "padded_batch")
+        .unwrap();
+    let seqs: Vec<Sequence> = sequences(case)
+        .into_iter()
+        .map(|s| {
+            let n = s.attention_mask.iter().filter(|&&m| m == 1).count();
+            Sequence {
+                input_ids: s.input_ids[..n].to_vec(),
+                attention_mask: vec![1; n],
+                token_type_ids: s.token_type_ids[..n].to_vec(),
+            }
+        })
+        .collect();
+    let out = model.forward(&seqs).unwrap();
+    let padded = model.forward(&sequences(case)).unwrap();
+    let want = f32_rows(&case["start_logits"]);
+    for (i, s) in seqs.iter().enumerate() {
+        let n = s.input_ids.len();
+        assert_close(
+            "unpadded vs PyTorch",
+            &out.start_logits[i],
+            &want[i][..n],
+            tol::LOGITS_SMALL,
+            0.0,
+        );
+        assert_close(
+            "unpadded vs padded",
+            &out.start_logits[i],
+            &padded.start_logits[i][..n],
+            1e-5,
+            0.0,
+        );
+    }
+}
+
+/// The same logits through the file path: config.json + model.safetensors written to disk in
+/// each accepted naming convention, loaded by memory map.
+#[test]
+fn loads_hugging_face_directory_in_every_naming() {
+    let fx = fixture("reference_tiny.json");
+    let config = BertConfig::preset("tiny").unwrap();
+    let tensors = bertqa::synthetic::tensors(&config, 0);
+    let renamings: [(&str, fn(&str) -> String); 3] = [
+        ("bert-prefixed", |n| n.to_string()),
+        ("bare", |n| n.strip_prefix("bert.").unwrap_or(n).to_string()),
+        ("gamma-beta", |n| {
+            n.replace("LayerNorm.weight", "LayerNorm.gamma")
+                .replace("LayerNorm.bias", "LayerNorm.beta")
+        }),
+    ];
+    for (label, rename) in renamings {
+        let dir = TempDir::new(label);
+        let renamed: Vec<_> = tensors
+            .iter()
+            .map(|(n, t)| (rename(n), t.clone()))
+            .collect();
+        bertqa::safetensors::write(&dir.path().join("model.safetensors"), &renamed).unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            serde_json::to_vec(&config).unwrap(),
+        )
+        .unwrap();
+        let model = Bert::load(
+            dir.path(),
+            &LoadOptions {
+                validate_values: true,
+            },
+        )
+        .unwrap();
+        assert!(model.has_qa_head());
+        check_cases(&model, &fx, tol::LOGITS_SMALL);
+    }
+}
