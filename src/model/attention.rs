@@ -68,6 +68,9 @@ impl Attention {
         let h = self.norm.gamma.data().len();
         let tokens = x.len() / h;
         let d = h / self.heads;
+        if tokens == 0 {
+            return;
+        }
         self.qkv
             .forward(tokens, x, qkv, Epilogue::Bias(self.qkv.bias()));
         let scale = 1.0 / (d as f32).sqrt();
