@@ -11,7 +11,10 @@ use crate::math::gelu_erf;
 pub fn layer_norm(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     let n = gamma.len();
     assert_eq!(beta.len(), n, "layer_norm: gamma and beta differ in length");
-    assert!(n > 0 && x.len() % n == 0, "layer_norm: x is not whole rows");
+    assert!(
+        n > 0 && x.len().is_multiple_of(n),
+        "layer_norm: x is not whole rows"
+    );
     for row in x.chunks_exact_mut(n) {
         let mean = row.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
         let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64;

@@ -1,12 +1,41 @@
-//! Matrix products.
+//! Matrix products, Goto/BLIS style.
 //!
-//! * [`gemm_packed`]: C[m×n] = A[m×k]·Bᵀ (+ epilogue), B [n×k] a weight matrix in PyTorch `Linear`
-//!   layout packed once into a [`PackedMatrix`]. Parallel (rayon) over blocks of n.
+//! * [`gemm_packed`]: C[m×n] = A[m×k]·Bᵀ (+ fused epilogue), B [n×k] a weight matrix in PyTorch
+//!   `Linear` layout packed once into a [`PackedMatrix`]. Parallel (rayon) over blocks of n (and
+//!   of m when n has too few blocks); results are bit-identical whatever the thread count, because
+//!   every C element is computed by one micro-kernel call per k block, in the same k order, on a
+//!   tile grid that does not depend on the split.
 //! * [`gemm_strided`]: C = α·A·B with arbitrary row/column strides on every operand, for the
-//!   per-head attention products (Q·Kᵀ and P·V read straight out of the fused QKV buffer).
-//!   Single-threaded: attention parallelises over heads one level up.
+//!   per-head attention products (Q·Kᵀ and P·V read straight out of the fused QKV buffer). A and B
+//!   are packed into the same panels and run through the same micro-kernels. Single-threaded:
+//!   attention parallelises over heads one level up.
+//!
+//! # The loops (BLAS names)
+//!
+//! ```text
+//! pack A whole (m×k → MR-row panels, thread-local buffer)              [pack.rs]
+//! for each work item (rows ic.., columns jc..jc+nc)      loop 1: n (and m) split, rayon tasks
+//!   for pc in k blocks of ≤ KC                           loop 2: split of k            [blocking.rs]
+//!     for ir in MR-row panels of the item                loop 3: A micro-panel stays in L1
+//!       for jr in NR-wide tiles of the item              loop 4: B kc×nc block stays in L2
+//!         micro-kernel: C[ir, jr] (+)= A[ir, pc]·B[pc, jr]  (+ epilogue on the last k block)
+//! ```
+//!
+//! B needs no packing per call: the [`PackedMatrix`] panels are already in the micro-kernel's
+//! layout, and a kc-deep slice of a panel is contiguous.
+//!
+//! The ISA is chosen once ([`crate::dispatch::isa`]) and each call runs one monomorphised driver;
+//! [`gemm_packed_with`] / [`gemm_strided_with`] pick it explicitly (tests, benches).
 
+pub mod blocking;
+pub mod pack;
+pub mod ukr;
+
+pub use pack::{PackedFormatError, PackedMatrix, PANEL};
+
+use crate::dispatch::{isa, Isa};
 use rayon::prelude::*;
+use ukr::{reference::Reference4x16, MicroKernel, TileEpi};
 
 /// What is applied to each element of C after the product, while the tile is hot.
 #[derive(Clone, Copy, Debug)]
@@ -24,44 +53,6 @@ pub enum Epilogue<'a> {
         /// m×n elements.
         residual: &'a [f32],
     },
-}
-
-/// A weight matrix B [n×k] (row-major, PyTorch `Linear.weight` layout) packed for [`gemm_packed`].
-///
-/// Packing happens once, at model load.
-#[derive(Clone, Debug)]
-pub struct PackedMatrix {
-    n: usize,
-    k: usize,
-    /// Bᵀ, [k×n] row-major.
-    data: Vec<f32>,
-}
-
-impl PackedMatrix {
-    /// Packs B [n×k] (row-major).
-    ///
-    /// # Panics
-    /// If `b.len() != n * k`.
-    pub fn pack(b: &[f32], n: usize, k: usize) -> Self {
-        assert_eq!(b.len(), n * k, "PackedMatrix::pack: b is not n×k");
-        let mut data = vec![0.0; n * k];
-        for j in 0..n {
-            for p in 0..k {
-                data[p * n + j] = b[j * k + p];
-            }
-        }
-        PackedMatrix { n, k, data }
-    }
-
-    /// Rows of B (columns of C).
-    pub fn n(&self) -> usize {
-        self.n
-    }
-
-    /// Columns of B (the reduction length).
-    pub fn k(&self) -> usize {
-        self.k
-    }
 }
 
 /// A read-only strided matrix view: element (i, j) is `data[i·rs + j·cs]`.
@@ -94,65 +85,195 @@ fn max_index(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
     }
 }
 
+/// Epilogue operands for the driver, already validated against the shape.
+#[derive(Clone, Copy)]
+struct Epi<'a> {
+    alpha: f32,
+    bias: Option<&'a [f32]>,
+    gelu: bool,
+    /// (data, row stride)
+    residual: Option<(&'a [f32], usize)>,
+}
+
+/// C's base pointer, shared by the work items, which write disjoint tiles.
+#[derive(Clone, Copy)]
+struct CPtr(*mut f32);
+// SAFETY: the driver hands each work item a disjoint set of C tiles, so sending the pointer to
+// other threads never lets two of them touch the same element; the borrow it came from outlives
+// the parallel loop.
+unsafe impl Send for CPtr {}
+// SAFETY: as above.
+unsafe impl Sync for CPtr {}
+
+impl CPtr {
+    /// (A method, so closures capture the whole `Send + Sync` wrapper, not the raw field.)
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// The loop nest of the module docs, for one micro-kernel. `ap`: A packed by `K::pack_a`;
+/// `bp`: B packed into 32-wide panels; C row-major at row stride `rs_c`, `len ≥ max_index`.
+#[allow(clippy::too_many_arguments)]
+fn driver<K: MicroKernel>(
+    m: usize,
+    n: usize,
+    k: usize,
+    ap: &[f32],
+    bp: &[f32],
+    c: &mut [f32],
+    rs_c: usize,
+    epi: Epi,
+    parallel: bool,
+) {
+    assert!(K::supported(), "{}: CPU lacks the instruction set", K::NAME);
+    assert!(PANEL.is_multiple_of(K::NR));
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (m_tiles, n_panels) = (m.div_ceil(K::MR), n.div_ceil(PANEL));
+    // The slices hold every element the micro-kernel reads or writes:
+    assert!(ap.len() >= m_tiles * K::MR * k && bp.len() >= n_panels * PANEL * k);
+    assert!(c.len() >= (m - 1) * rs_c + n && rs_c >= n);
+    if let Some(bias) = epi.bias {
+        assert!(bias.len() >= n);
+    }
+    if let Some((r, rs)) = epi.residual {
+        assert!(r.len() >= (m - 1) * rs + n && rs >= n);
+    }
+    let threads = if parallel {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    let (mt_item, np_item) = blocking::split(m_tiles, n_panels, PANEL, threads);
+    let (m_items, n_items) = (m_tiles.div_ceil(mt_item), n_panels.div_ceil(np_item));
+    let cptr = CPtr(c.as_mut_ptr());
+    let run_item = |item: usize| {
+        let (mi, ni) = (item / n_items, item % n_items);
+        let (t0, t1) = (mi * mt_item, ((mi + 1) * mt_item).min(m_tiles));
+        let (p0, p1) = (ni * np_item, ((ni + 1) * np_item).min(n_panels));
+        for (pc, kc) in blocking::k_blocks(k) {
+            let first = pc == 0;
+            let last = pc + kc == k;
+            for it in t0..t1 {
+                let i0 = it * K::MR;
+                let rows = K::MR.min(m - i0);
+                let a = ap.as_ptr().wrapping_add(it * K::MR * k + pc * K::MR);
+                for jp in p0..p1 {
+                    let panel = bp.as_ptr().wrapping_add(jp * PANEL * k + pc * PANEL);
+                    for sub in (0..PANEL).step_by(K::NR) {
+                        let j0 = jp * PANEL + sub;
+                        if j0 >= n {
+                            break;
+                        }
+                        let cols = K::NR.min(n - j0);
+                        let tepi = TileEpi {
+                            first,
+                            last,
+                            alpha: epi.alpha,
+                            bias: epi.bias.map_or(std::ptr::null(), |b| b[j0..].as_ptr()),
+                            gelu: epi.gelu,
+                            residual: epi
+                                .residual
+                                .map_or(std::ptr::null(), |(r, rs)| r[i0 * rs + j0..].as_ptr()),
+                            rs_res: epi.residual.map_or(0, |(_, rs)| rs),
+                        };
+                        // SAFETY: K is supported (asserted above). `a` is the kc-deep slice of
+                        // A panel `it` (kc·MR floats, inside `ap` by the length assert); `panel`
+                        // starts at row pc of B panel jp, so rows p < kc at stride PANEL are
+                        // inside `bp`, and sub + NR ≤ PANEL (with kc = 0 nothing is read). rows ≤ MR, cols ≤ NR, both ≥ 1; the
+                        // C tile (i0.., j0..) lies inside `c` (length assert, rs_c ≥ n) and belongs
+                        // to this work item only; bias/residual slices hold the tile (asserts).
+                        unsafe {
+                            K::tile(
+                                kc,
+                                a,
+                                panel.wrapping_add(sub),
+                                cptr.get().add(i0 * rs_c + j0),
+                                rs_c,
+                                rows,
+                                cols,
+                                &tepi,
+                            )
+                        };
+                    }
+                }
+            }
+        }
+    };
+    let items = m_items * n_items;
+    if items > 1 && threads > 1 {
+        (0..items).into_par_iter().for_each(run_item);
+    } else {
+        (0..items).for_each(run_item);
+    }
+}
+
 /// C[m×n] = A[m×k]·Bᵀ then the epilogue. A and C are row-major with row strides k and n.
 ///
 /// # Panics
 /// If a slice is shorter than its shape requires or an epilogue operand has the wrong length.
 pub fn gemm_packed(m: usize, a: &[f32], b: &PackedMatrix, c: &mut [f32], epilogue: Epilogue) {
-    let (n, k) = (b.n, b.k);
-    assert!(a.len() >= m * k, "gemm_packed: a is shorter than m×k");
-    assert!(c.len() >= m * n, "gemm_packed: c is shorter than m×n");
-    match epilogue {
-        Epilogue::None => {}
-        Epilogue::Bias(bias) | Epilogue::BiasGelu(bias) => assert_eq!(bias.len(), n),
-        Epilogue::BiasResidual { bias, residual } => {
-            assert_eq!(bias.len(), n);
-            assert!(residual.len() >= m * n);
-        }
-    }
-    if n == 0 {
-        return;
-    }
-    const MR: usize = 4;
-    c[..m * n]
-        .par_chunks_mut(MR * n)
-        .enumerate()
-        .for_each(|(blk, cblk)| {
-            let i0 = blk * MR;
-            let rows = cblk.len() / n;
-            for r in 0..rows {
-                cblk[r * n..(r + 1) * n].fill(0.0);
-            }
-            for p in 0..k {
-                let brow = &b.data[p * n..(p + 1) * n];
-                for r in 0..rows {
-                    let av = a[(i0 + r) * k + p];
-                    let crow = &mut cblk[r * n..(r + 1) * n];
-                    for (cv, &bv) in crow.iter_mut().zip(brow) {
-                        *cv += av * bv;
-                    }
-                }
-            }
-            for r in 0..rows {
-                let crow = &mut cblk[r * n..(r + 1) * n];
-                apply_epilogue(crow, i0 + r, n, epilogue);
-            }
-        });
+    gemm_packed_with(isa(), m, a, b, c, epilogue)
 }
 
-fn apply_epilogue(crow: &mut [f32], i: usize, n: usize, epilogue: Epilogue) {
+/// [`gemm_packed`] on the kernels of a given ISA (tests and benches).
+///
+/// # Panics
+/// As [`gemm_packed`], and if the CPU does not support `isa`.
+pub fn gemm_packed_with(
+    isa: Isa,
+    m: usize,
+    a: &[f32],
+    b: &PackedMatrix,
+    c: &mut [f32],
+    epilogue: Epilogue,
+) {
+    let (n, k) = (b.n(), b.k());
+    assert!(a.len() >= m * k, "gemm_packed: a is shorter than m×k");
+    assert!(c.len() >= m * n, "gemm_packed: c is shorter than m×n");
+    let mut epi = Epi {
+        alpha: 1.0,
+        bias: None,
+        gelu: false,
+        residual: None,
+    };
     match epilogue {
         Epilogue::None => {}
-        Epilogue::Bias(bias) => crow.iter_mut().zip(bias).for_each(|(c, b)| *c += b),
-        Epilogue::BiasGelu(bias) => crow
-            .iter_mut()
-            .zip(bias)
-            .for_each(|(c, b)| *c = crate::math::gelu_erf(*c + b)),
-        Epilogue::BiasResidual { bias, residual } => crow
-            .iter_mut()
-            .zip(bias)
-            .zip(&residual[i * n..(i + 1) * n])
-            .for_each(|((c, b), r)| *c += b + r),
+        Epilogue::Bias(bias) | Epilogue::BiasGelu(bias) => {
+            assert_eq!(bias.len(), n, "gemm_packed: bias length");
+            epi.bias = Some(bias);
+            epi.gelu = matches!(epilogue, Epilogue::BiasGelu(_));
+        }
+        Epilogue::BiasResidual { bias, residual } => {
+            assert_eq!(bias.len(), n, "gemm_packed: bias length");
+            assert!(
+                residual.len() >= m * n,
+                "gemm_packed: residual is shorter than m×n"
+            );
+            epi.bias = Some(bias);
+            epi.residual = Some((residual, n));
+        }
+    }
+    if m == 0 || n == 0 {
+        return;
+    }
+    fn run<K: MicroKernel>(m: usize, a: &[f32], b: &PackedMatrix, c: &mut [f32], epi: Epi) {
+        let (n, k) = (b.n(), b.k());
+        pack::with_buffers(|abuf, _| {
+            K::pack_a(m, k, a, k, 1, abuf, true);
+            driver::<K>(m, n, k, abuf, b.panels(), c, n, epi, true);
+        })
+    }
+    match isa {
+        Isa::Reference => run::<Reference4x16>(m, a, b, c, epi),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => run::<ukr::avx2::Avx2_6x16>(m, a, b, c, epi),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => run::<ukr::avx512::Avx512_12x32>(m, a, b, c, epi),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => panic!("{isa} kernels need x86-64"),
     }
 }
 
@@ -161,85 +282,78 @@ fn apply_epilogue(crow: &mut [f32], i: usize, n: usize, epilogue: Epilogue) {
 /// # Panics
 /// If a view's storage does not hold every element its shape and strides address.
 pub fn gemm_strided(m: usize, n: usize, k: usize, alpha: f32, a: MatRef, b: MatRef, c: MatMut) {
-    assert!(a.data.len() >= max_index(m, k, a.rs, a.cs), "gemm_strided: a too short");
-    assert!(b.data.len() >= max_index(k, n, b.rs, b.cs), "gemm_strided: b too short");
-    assert!(c.data.len() >= max_index(m, n, c.rs, c.cs), "gemm_strided: c too short");
-    let mut row = vec![0.0f32; n];
-    for i in 0..m {
-        row.fill(0.0);
-        for p in 0..k {
-            let av = a.data[i * a.rs + p * a.cs];
-            if b.cs == 1 {
-                let brow = &b.data[p * b.rs..p * b.rs + n];
-                for (r, &bv) in row.iter_mut().zip(brow) {
-                    *r += av * bv;
-                }
-            } else {
-                for (j, r) in row.iter_mut().enumerate() {
-                    *r += av * b.data[p * b.rs + j * b.cs];
-                }
-            }
-        }
-        for (j, r) in row.iter().enumerate() {
-            c.data[i * c.rs + j * c.cs] = alpha * r;
-        }
-    }
+    gemm_strided_with(isa(), m, n, k, alpha, a, b, c)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn naive(m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
-        let mut c = vec![0.0; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                let mut s = 0.0f64;
-                for p in 0..k {
-                    s += a[i * k + p] as f64 * b[j * k + p] as f64;
+/// [`gemm_strided`] on the kernels of a given ISA (tests and benches).
+///
+/// # Panics
+/// As [`gemm_strided`], and if the CPU does not support `isa`.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_strided_with(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: MatRef,
+    b: MatRef,
+    c: MatMut,
+) {
+    assert!(
+        a.data.len() >= max_index(m, k, a.rs, a.cs),
+        "gemm_strided: a too short"
+    );
+    assert!(
+        b.data.len() >= max_index(k, n, b.rs, b.cs),
+        "gemm_strided: b too short"
+    );
+    assert!(
+        c.data.len() >= max_index(m, n, c.rs, c.cs),
+        "gemm_strided: c too short"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    fn run<K: MicroKernel>(
+        m: usize,
+        n: usize,
+        k: usize,
+        alpha: f32,
+        a: MatRef,
+        b: MatRef,
+        c: MatMut,
+    ) {
+        let epi = Epi {
+            alpha,
+            bias: None,
+            gelu: false,
+            residual: None,
+        };
+        pack::with_buffers(|abuf, bbuf| {
+            K::pack_a(m, k, a.data, a.rs, a.cs, abuf, false);
+            pack::pack_b(k, n, b.data, b.rs, b.cs, bbuf);
+            if c.cs == 1 && c.rs >= n {
+                driver::<K>(m, n, k, abuf, bbuf, c.data, c.rs, epi, false);
+            } else {
+                // Transposed or overlapping-row C: compute row-major, then scatter.
+                let mut tmp = vec![0.0f32; m * n];
+                driver::<K>(m, n, k, abuf, bbuf, &mut tmp, n, epi, false);
+                for i in 0..m {
+                    for j in 0..n {
+                        c.data[i * c.rs + j * c.cs] = tmp[i * n + j];
+                    }
                 }
-                c[i * n + j] = s as f32;
             }
-        }
-        c
+        })
     }
-
-    #[test]
-    fn packed_matches_naive() {
-        let (m, n, k) = (7, 13, 5);
-        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
-        let b: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.11).cos()).collect();
-        let bias: Vec<f32> = (0..n).map(|i| i as f32 * 0.1).collect();
-        let pb = PackedMatrix::pack(&b, n, k);
-        let mut c = vec![0.0; m * n];
-        gemm_packed(m, &a, &pb, &mut c, Epilogue::Bias(&bias));
-        let want = naive(m, n, k, &a, &b);
-        for i in 0..m {
-            for j in 0..n {
-                assert!((c[i * n + j] - want[i * n + j] - bias[j]).abs() < 1e-5);
-            }
-        }
-    }
-
-    #[test]
-    fn strided_transposed_b() {
-        // C = A·Bᵀ through a transposed view of B [n×k].
-        let (m, n, k) = (3, 4, 6);
-        let a: Vec<f32> = (0..m * k).map(|i| i as f32 * 0.5 - 2.0).collect();
-        let b: Vec<f32> = (0..n * k).map(|i| (i % 7) as f32 - 3.0).collect();
-        let mut c = vec![0.0; m * n];
-        gemm_strided(
-            m,
-            n,
-            k,
-            2.0,
-            MatRef { data: &a, rs: k, cs: 1 },
-            MatRef { data: &b, rs: 1, cs: k },
-            MatMut { data: &mut c, rs: n, cs: 1 },
-        );
-        let want = naive(m, n, k, &a, &b);
-        for (x, y) in c.iter().zip(&want) {
-            assert!((x - 2.0 * y).abs() < 1e-5);
-        }
+    match isa {
+        Isa::Reference => run::<Reference4x16>(m, n, k, alpha, a, b, c),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => run::<ukr::avx2::Avx2_6x16>(m, n, k, alpha, a, b, c),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => run::<ukr::avx512::Avx512_12x32>(m, n, k, alpha, a, b, c),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => panic!("{isa} kernels need x86-64"),
     }
 }

@@ -1,0 +1,118 @@
+//! Which instruction set the kernels use: detected once, overridable by `BERTQA_ISA`.
+//!
+//! [`isa()`] is resolved on first use and cached in a [`OnceLock`]; every public kernel matches on
+//! it once per call and then runs a whole monomorphised driver (`gemm::driver::<Avx512>`), so no
+//! function pointer or feature check sits in a hot loop.
+//!
+//! `BERTQA_ISA=reference|avx2|avx512` forces a level, for testing the lower paths on a machine that
+//! has the higher ones. Asking for a level the CPU lacks panics with a clear message (running
+//! AVX-512 code on a CPU without it would be undefined behaviour). The choice is logged once to
+//! stderr when `BERTQA_ISA` is set.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+/// An instruction-set level with its own set of kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Isa {
+    /// Portable scalar Rust: the fallback and the test oracle.
+    Reference,
+    /// x86-64 AVX2 + FMA (256-bit).
+    Avx2,
+    /// x86-64 AVX-512F (512-bit).
+    Avx512,
+}
+
+impl Isa {
+    /// Every level, lowest first.
+    pub const ALL: [Isa; 3] = [Isa::Reference, Isa::Avx2, Isa::Avx512];
+
+    /// The name used by `BERTQA_ISA`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Reference => "reference",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// Parses a `BERTQA_ISA` value.
+    pub fn from_name(s: &str) -> Option<Isa> {
+        Isa::ALL
+            .into_iter()
+            .find(|i| i.name().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// Whether this CPU can run this level's kernels.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Isa::Reference => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => is_x86_feature_detected!("avx512f"),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The best level this CPU supports.
+    pub fn detect() -> Isa {
+        Isa::ALL
+            .into_iter()
+            .rev()
+            .find(|i| i.is_supported())
+            .unwrap_or(Isa::Reference)
+    }
+
+    /// Every level this CPU supports, lowest first.
+    pub fn supported() -> Vec<Isa> {
+        Isa::ALL.into_iter().filter(|i| i.is_supported()).collect()
+    }
+}
+
+impl fmt::Display for Isa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+static ISA: OnceLock<Isa> = OnceLock::new();
+
+/// The level every kernel uses: the best this CPU supports, or the one `BERTQA_ISA` names.
+///
+/// # Panics
+/// On first use, if `BERTQA_ISA` names an unknown level or one this CPU lacks.
+pub fn isa() -> Isa {
+    *ISA.get_or_init(|| match std::env::var("BERTQA_ISA") {
+        Ok(v) if !v.trim().is_empty() => {
+            let want = Isa::from_name(&v).unwrap_or_else(|| {
+                panic!("BERTQA_ISA={v:?}: expected one of reference, avx2, avx512")
+            });
+            assert!(
+                want.is_supported(),
+                "BERTQA_ISA={v}: this CPU does not support {want} (best: {})",
+                Isa::detect()
+            );
+            eprintln!("bertqa-kernels: using {want} kernels (BERTQA_ISA)");
+            want
+        }
+        _ => Isa::detect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for i in Isa::ALL {
+            assert_eq!(Isa::from_name(i.name()), Some(i));
+        }
+        assert_eq!(Isa::from_name("AVX512"), Some(Isa::Avx512));
+        assert_eq!(Isa::from_name("sse"), None);
+        assert!(Isa::Reference.is_supported());
+        assert!(isa().is_supported());
+    }
+}

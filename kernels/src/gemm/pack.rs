@@ -1,0 +1,354 @@
+//! Packing: B (weights) once into [`PackedMatrix`], A per call into a reused buffer.
+//!
+//! # Packed B layout (the [`PackedMatrix`] format)
+//!
+//! C[m×n] = A[m×k]·Bᵀ with B [n×k] (PyTorch `Linear.weight`). B is cut into ⌈n/32⌉ *panels* of
+//! [`PANEL`] = 32 consecutive rows of B (= 32 columns of C). Within a panel, the 32 values of each
+//! k index are contiguous, k after k; the last panel is padded with zero rows:
+//!
+//! ```text
+//!  panel 0                       panel 1                            panel ⌈n/32⌉−1
+//! ┌─────────────────────────────┬─────────────────────────────┬─ … ─┬──────────────────────────┐
+//! │B[0,0] B[1,0] … B[31,0]      │B[32,0] … B[63,0]            │     │B[.,0] … 0 0 (zero pad)   │
+//! │B[0,1] B[1,1] … B[31,1]      │B[32,1] … B[63,1]            │     │                          │
+//! │  ⋮     (k rows of 32)       │  ⋮                          │     │                          │
+//! │B[0,k−1]   …   B[31,k−1]     │                             │     │                          │
+//! └─────────────────────────────┴─────────────────────────────┴─ … ─┴──────────────────────────┘
+//!  element (j, p) of B  ↦  panels[(j / 32)·k·32 + p·32 + j % 32]
+//! ```
+//!
+//! The layout is independent of the ISA and of the cache blocking: every micro-kernel reads a
+//! kc-deep slice of a panel, which is one contiguous run of kc·32 floats. As bytes
+//! ([`PackedMatrix::to_bytes`]): a 32-byte little-endian header — magic `b"BQPK"`, u32 version (1),
+//! u32 panel width (32), u32 reserved (0), u64 n, u64 k — followed by the panel floats as
+//! little-endian f32, ⌈n/32⌉·32·k of them. The header is 32 bytes so the floats stay 32-byte
+//! aligned within an aligned file.
+//!
+//! # Packed A layout (per call, private)
+//!
+//! The same shape with MR (the micro-kernel's row count) in place of 32: panel `i / MR` holds rows
+//! `i..i+MR` of A, the MR values of each k index contiguous; rows past m are zero.
+
+use std::cell::Cell;
+
+/// Width of a packed-B panel (columns of C per panel). Part of the [`PackedMatrix`] format.
+pub const PANEL: usize = 32;
+
+const MAGIC: &[u8; 4] = b"BQPK";
+const VERSION: u32 = 1;
+/// Bytes of the [`PackedMatrix::to_bytes`] header.
+pub const HEADER_BYTES: usize = 32;
+
+/// A weight matrix B [n×k] (row-major, PyTorch `Linear.weight` layout) packed for
+/// [`gemm_packed`](super::gemm_packed): 32-wide panels, see the [module docs](self) for the layout.
+///
+/// Packing happens once, at model load; the packed matrix is immutable, `Send + Sync`, and shared
+/// by every call and thread.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PackedMatrix {
+    n: usize,
+    k: usize,
+    /// ⌈n/32⌉·k·32 floats, see the module docs.
+    panels: Vec<f32>,
+}
+
+/// Why [`PackedMatrix::from_bytes`] refused its input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PackedFormatError {
+    /// Shorter than the header.
+    Truncated,
+    /// Wrong magic, version or panel width.
+    BadHeader,
+    /// The body does not hold ⌈n/32⌉·32·k floats.
+    Length {
+        /// Bytes the header implies.
+        expected: usize,
+        /// Bytes given.
+        got: usize,
+    },
+}
+
+impl std::fmt::Display for PackedFormatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PackedFormatError::Truncated => write!(f, "packed matrix: shorter than its header"),
+            PackedFormatError::BadHeader => {
+                write!(f, "packed matrix: bad magic, version or panel width")
+            }
+            PackedFormatError::Length { expected, got } => {
+                write!(f, "packed matrix: expected {expected} bytes, got {got}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PackedFormatError {}
+
+impl PackedMatrix {
+    /// Packs B [n×k] (row-major).
+    ///
+    /// # Panics
+    /// If `b.len() != n * k`.
+    pub fn pack(b: &[f32], n: usize, k: usize) -> Self {
+        assert_eq!(b.len(), n * k, "PackedMatrix::pack: b is not n×k");
+        let mut panels = Vec::new();
+        // B as a k×n operand: element (p, j) = b[j·k + p].
+        pack_b(k, n, b, 1, k, &mut panels);
+        PackedMatrix { n, k, panels }
+    }
+
+    /// Wraps panels already in the packed layout (e.g. read from a file).
+    ///
+    /// # Panics
+    /// If `panels.len() != Self::panel_len(n, k)`.
+    pub fn from_panels(n: usize, k: usize, panels: Vec<f32>) -> Self {
+        assert_eq!(
+            panels.len(),
+            Self::panel_len(n, k),
+            "PackedMatrix::from_panels: length"
+        );
+        PackedMatrix { n, k, panels }
+    }
+
+    /// Number of floats in the panel buffer of an n×k matrix: ⌈n/32⌉·32·k.
+    pub fn panel_len(n: usize, k: usize) -> usize {
+        n.div_ceil(PANEL) * PANEL * k
+    }
+
+    /// Rows of B (columns of C).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Columns of B (the reduction length).
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The panel buffer, in the layout of the module docs.
+    pub fn panels(&self) -> &[f32] {
+        &self.panels
+    }
+
+    /// Serialises as header + little-endian panel floats (see the module docs).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_BYTES + 4 * self.panels.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&(PANEL as u32).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(self.n as u64).to_le_bytes());
+        out.extend_from_slice(&(self.k as u64).to_le_bytes());
+        for v in &self.panels {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    /// Parses what [`to_bytes`](Self::to_bytes) wrote.
+    ///
+    /// # Errors
+    /// If the header is wrong or the length does not match it.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, PackedFormatError> {
+        if bytes.len() < HEADER_BYTES {
+            return Err(PackedFormatError::Truncated);
+        }
+        let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
+        let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
+        if &bytes[..4] != MAGIC || u32_at(4) != VERSION || u32_at(8) != PANEL as u32 {
+            return Err(PackedFormatError::BadHeader);
+        }
+        let (n, k) = (u64_at(16) as usize, u64_at(24) as usize);
+        let len = n
+            .checked_next_multiple_of(PANEL)
+            .and_then(|np| np.checked_mul(k))
+            .and_then(|l| l.checked_mul(4))
+            .ok_or(PackedFormatError::BadHeader)?;
+        let body = &bytes[HEADER_BYTES..];
+        if body.len() != len {
+            return Err(PackedFormatError::Length {
+                expected: HEADER_BYTES + len,
+                got: bytes.len(),
+            });
+        }
+        let panels = body
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        Ok(PackedMatrix { n, k, panels })
+    }
+}
+
+/// Packs the k×n operand B (element (p, j) = `b[p·rs + j·cs]`) into 32-wide panels, resizing
+/// `out` to ⌈n/32⌉·32·k.
+///
+/// # Panics
+/// If `b` does not hold every addressed element.
+pub(crate) fn pack_b(k: usize, n: usize, b: &[f32], rs: usize, cs: usize, out: &mut Vec<f32>) {
+    out.clear();
+    out.resize(n.div_ceil(PANEL) * PANEL * k, 0.0);
+    if k == 0 || n == 0 {
+        return;
+    }
+    assert!(b.len() > (k - 1) * rs + (n - 1) * cs, "pack_b: b too short");
+    for (jp, panel) in out.chunks_exact_mut(PANEL * k).enumerate() {
+        let j0 = jp * PANEL;
+        let cols = PANEL.min(n - j0);
+        if cs == 1 {
+            for (p, dst) in panel.chunks_exact_mut(PANEL).enumerate() {
+                let src = &b[p * rs + j0..p * rs + j0 + cols];
+                dst[..cols].copy_from_slice(src);
+            }
+        } else if rs == 1 {
+            // Columns of B contiguous along k: gather 32 columns, 8 k-steps at a time.
+            for j in 0..cols {
+                let col = &b[(j0 + j) * cs..(j0 + j) * cs + k];
+                for (p, &v) in col.iter().enumerate() {
+                    panel[p * PANEL + j] = v;
+                }
+            }
+        } else {
+            for p in 0..k {
+                for j in 0..cols {
+                    panel[p * PANEL + j] = b[p * rs + (j0 + j) * cs];
+                }
+            }
+        }
+    }
+}
+
+/// Packs A [m×k] (element (i, p) = `a[i·rs + p·cs]`) into MR-row panels (zero-padded rows),
+/// resizing `out` to ⌈m/MR⌉·MR·k. With `parallel`, panels are packed by rayon tasks.
+///
+/// # Panics
+/// If `a` does not hold every addressed element.
+pub(crate) fn pack_a<const MR: usize>(
+    m: usize,
+    k: usize,
+    a: &[f32],
+    rs: usize,
+    cs: usize,
+    out: &mut Vec<f32>,
+    parallel: bool,
+) {
+    let len = m.div_ceil(MR) * MR * k;
+    out.clear();
+    out.resize(len, 0.0);
+    if m == 0 || k == 0 {
+        return;
+    }
+    assert!(a.len() > (m - 1) * rs + (k - 1) * cs, "pack_a: a too short");
+    let pack_panel = |ip: usize, panel: &mut [f32]| {
+        let i0 = ip * MR;
+        let rows = MR.min(m - i0);
+        if rows == MR && cs == 1 {
+            let r: [&[f32]; MR] = std::array::from_fn(|i| &a[(i0 + i) * rs..(i0 + i) * rs + k]);
+            for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                for i in 0..MR {
+                    dst[i] = r[i][p];
+                }
+            }
+        } else {
+            for i in 0..rows {
+                for p in 0..k {
+                    panel[p * MR + i] = a[(i0 + i) * rs + p * cs];
+                }
+            }
+        }
+    };
+    if parallel && m * k >= 1 << 16 {
+        use rayon::prelude::*;
+        out.par_chunks_exact_mut(MR * k)
+            .enumerate()
+            .for_each(|(ip, p)| pack_panel(ip, p));
+    } else {
+        out.chunks_exact_mut(MR * k)
+            .enumerate()
+            .for_each(|(ip, p)| pack_panel(ip, p));
+    }
+}
+
+thread_local! {
+    static A_BUF: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    static B_BUF: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's reusable packing buffers (A, B). The buffers are taken out of the
+/// thread-local slot for the duration, so a nested call on the same thread (e.g. a rayon task
+/// stolen while waiting) just gets fresh buffers instead of panicking; the larger ones are kept.
+pub(crate) fn with_buffers<R>(f: impl FnOnce(&mut Vec<f32>, &mut Vec<f32>) -> R) -> R {
+    let mut a = A_BUF.with(|c| c.take());
+    let mut b = B_BUF.with(|c| c.take());
+    let r = f(&mut a, &mut b);
+    A_BUF.with(|c| {
+        let old = c.take();
+        c.set(if old.capacity() > a.capacity() {
+            old
+        } else {
+            a
+        });
+    });
+    B_BUF.with(|c| {
+        let old = c.take();
+        c.set(if old.capacity() > b.capacity() {
+            old
+        } else {
+            b
+        });
+    });
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_layout_is_documented_one() {
+        let (n, k) = (37, 5);
+        let b: Vec<f32> = (0..n * k).map(|i| i as f32).collect();
+        let pm = PackedMatrix::pack(&b, n, k);
+        assert_eq!(pm.panels().len(), 64 * k);
+        for j in 0..64 {
+            for p in 0..k {
+                let want = if j < n { b[j * k + p] } else { 0.0 };
+                assert_eq!(pm.panels()[(j / 32) * k * 32 + p * 32 + j % 32], want);
+            }
+        }
+        let bytes = pm.to_bytes();
+        assert_eq!(bytes.len(), HEADER_BYTES + 4 * 64 * k);
+        assert_eq!(PackedMatrix::from_bytes(&bytes).unwrap(), pm);
+        assert_eq!(
+            PackedMatrix::from_bytes(&bytes[..40]),
+            Err(PackedFormatError::Length {
+                expected: bytes.len(),
+                got: 40
+            })
+        );
+        assert_eq!(
+            PackedMatrix::from_bytes(&bytes[..10]),
+            Err(PackedFormatError::Truncated)
+        );
+        let mut bad = bytes.clone();
+        bad[0] = b'X';
+        assert_eq!(
+            PackedMatrix::from_bytes(&bad),
+            Err(PackedFormatError::BadHeader)
+        );
+    }
+
+    #[test]
+    fn pack_a_pads_rows() {
+        let (m, k) = (5, 3);
+        let a: Vec<f32> = (0..m * k).map(|i| i as f32 + 1.0).collect();
+        let mut out = Vec::new();
+        pack_a::<4>(m, k, &a, k, 1, &mut out, false);
+        assert_eq!(out.len(), 8 * k);
+        for i in 0..8 {
+            for p in 0..k {
+                let want = if i < m { a[i * k + p] } else { 0.0 };
+                assert_eq!(out[(i / 4) * k * 4 + p * 4 + i % 4], want);
+            }
+        }
+    }
+}

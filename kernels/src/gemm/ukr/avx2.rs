@@ -1,0 +1,139 @@
+//! AVX2+FMA micro-kernel `gemm_ukr_avx2_6x16`: 6 rows × 16 columns of C in 12 ymm accumulators;
+//! per k step 2 vector loads of B, 6 broadcasts of A, 12 FMAs. A 32-wide B panel is covered by
+//! two 16-wide tiles. Edge tiles: `R`-row monomorphised copies, masked column loads/stores.
+
+use std::arch::x86_64::*;
+
+use super::{MicroKernel, TileEpi};
+use crate::gemm::pack::{pack_a, PANEL};
+use crate::math::erf::avx2::gelu;
+
+/// AVX2+FMA 6×16 kernel.
+pub struct Avx2_6x16;
+
+const MR: usize = 6;
+const NR: usize = 16;
+
+impl MicroKernel for Avx2_6x16 {
+    const MR: usize = MR;
+    const NR: usize = NR;
+    const NAME: &'static str = "gemm_ukr_avx2_6x16";
+
+    fn supported() -> bool {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+
+    fn pack_a(m: usize, k: usize, a: &[f32], rs: usize, cs: usize, out: &mut Vec<f32>, par: bool) {
+        pack_a::<MR>(m, k, a, rs, cs, out, par);
+    }
+
+    #[inline(always)]
+    unsafe fn tile(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        rs_c: usize,
+        rows: usize,
+        cols: usize,
+        epi: &TileEpi,
+    ) {
+        macro_rules! go {
+            ($($r:literal)*) => {
+                match rows {
+                    // SAFETY: forwarded trait contract (avx2+fma present, pointers valid, rows = R).
+                    $($r => unsafe { tile_r::<$r>(kc, a, b, c, rs_c, cols, epi) },)*
+                    _ => unreachable!("rows = {rows} > MR"),
+                }
+            };
+        }
+        go!(6 1 2 3 4 5)
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn mask(cols: usize, half: usize) -> (__m256i, bool) {
+    let c = cols.saturating_sub(8 * half).min(8) as i32;
+    let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    (_mm256_cmpgt_epi32(_mm256_set1_epi32(c), lanes), c > 0)
+}
+
+/// # Safety
+/// The [`MicroKernel::tile`] contract with `rows = R`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_r<const R: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    rs_c: usize,
+    cols: usize,
+    epi: &TileEpi,
+) {
+    let mut c0 = [_mm256_setzero_ps(); R];
+    let mut c1 = [_mm256_setzero_ps(); R];
+    let (mut a, mut b) = (a, b);
+    for _ in 0..kc {
+        // SAFETY: p < kc, so b..b+16 is within row p of the B panel and a..a+MR is step p of A.
+        unsafe {
+            let b0 = _mm256_loadu_ps(b);
+            let b1 = _mm256_loadu_ps(b.add(8));
+            for i in 0..R {
+                let av = _mm256_broadcast_ss(&*a.add(i));
+                c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
+                c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
+            }
+            a = a.add(MR);
+            b = b.add(PANEL);
+        }
+    }
+    let m = [mask(cols, 0), mask(cols, 1)];
+    let zero = _mm256_setzero_ps();
+    let mut bias = [zero; 2];
+    if epi.last && !epi.bias.is_null() {
+        for h in 0..2 {
+            if m[h].1 {
+                // SAFETY: masked load reads only the first `cols` bias floats, which exist.
+                bias[h] = unsafe { _mm256_maskload_ps(epi.bias.add(8 * h), m[h].0) };
+            }
+        }
+    }
+    let alpha = _mm256_set1_ps(epi.alpha);
+    for i in 0..R {
+        let acc = [c0[i], c1[i]];
+        for h in 0..2 {
+            let (mk, any) = m[h];
+            if !any {
+                continue;
+            }
+            // SAFETY: row i < rows, columns 8h.. masked to < cols: inside the C tile.
+            let cp = unsafe { c.add(i * rs_c + 8 * h) };
+            let mut v = acc[h];
+            if !epi.first {
+                // SAFETY: as above; C is readable when not `first`.
+                v = _mm256_add_ps(unsafe { _mm256_maskload_ps(cp, mk) }, v);
+            }
+            if epi.last {
+                if epi.alpha != 1.0 {
+                    v = _mm256_mul_ps(v, alpha);
+                }
+                if !epi.bias.is_null() {
+                    v = _mm256_add_ps(v, bias[h]);
+                }
+                if epi.gelu {
+                    v = gelu(v);
+                }
+                if !epi.residual.is_null() {
+                    // SAFETY: the residual tile has the same rows × cols, masked to cols.
+                    let r =
+                        unsafe { _mm256_maskload_ps(epi.residual.add(i * epi.rs_res + 8 * h), mk) };
+                    v = _mm256_add_ps(v, r);
+                }
+            }
+            // SAFETY: masked store inside the writable C tile.
+            unsafe { _mm256_maskstore_ps(cp, mk, v) };
+        }
+    }
+}

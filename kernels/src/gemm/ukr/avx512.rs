@@ -1,0 +1,136 @@
+//! AVX-512F micro-kernel `gemm_ukr_avx512_12x32`: 12 rows × 32 columns of C in 24 zmm
+//! accumulators; per k step 2 vector loads of B and 12 broadcasts of A (folded into the FMAs as
+//! `{1to16}` memory operands), 24 FMAs. Edge tiles: fewer rows run a monomorphised `R`-row copy
+//! of the kernel (no wasted FMAs on padding rows); fewer columns use masked loads/stores.
+
+use std::arch::x86_64::*;
+
+use super::{MicroKernel, TileEpi};
+use crate::gemm::pack::{pack_a, PANEL};
+use crate::math::erf::avx512::gelu;
+
+/// AVX-512F 12×32 kernel.
+pub struct Avx512_12x32;
+
+const MR: usize = 12;
+const NR: usize = 32;
+
+impl MicroKernel for Avx512_12x32 {
+    const MR: usize = MR;
+    const NR: usize = NR;
+    const NAME: &'static str = "gemm_ukr_avx512_12x32";
+
+    fn supported() -> bool {
+        is_x86_feature_detected!("avx512f")
+    }
+
+    fn pack_a(m: usize, k: usize, a: &[f32], rs: usize, cs: usize, out: &mut Vec<f32>, par: bool) {
+        pack_a::<MR>(m, k, a, rs, cs, out, par);
+    }
+
+    #[inline(always)]
+    unsafe fn tile(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        rs_c: usize,
+        rows: usize,
+        cols: usize,
+        epi: &TileEpi,
+    ) {
+        macro_rules! go {
+            ($($r:literal)*) => {
+                match rows {
+                    // SAFETY: forwarded trait contract (avx512f present, pointers valid, rows = R).
+                    $($r => unsafe { tile_r::<$r>(kc, a, b, c, rs_c, cols, epi) },)*
+                    _ => unreachable!("rows = {rows} > MR"),
+                }
+            };
+        }
+        go!(12 1 2 3 4 5 6 7 8 9 10 11)
+    }
+}
+
+#[inline]
+fn mask(cols: usize, half: usize) -> __mmask16 {
+    let c = cols.saturating_sub(16 * half).min(16);
+    ((1u32 << c) - 1) as __mmask16
+}
+
+/// # Safety
+/// The [`MicroKernel::tile`] contract with `rows = R`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_r<const R: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    rs_c: usize,
+    cols: usize,
+    epi: &TileEpi,
+) {
+    let mut c0 = [_mm512_setzero_ps(); R];
+    let mut c1 = [_mm512_setzero_ps(); R];
+    let (mut a, mut b) = (a, b);
+    for _ in 0..kc {
+        // SAFETY: p < kc, so b..b+32 is row p of the B panel and a..a+MR is step p of the A panel.
+        unsafe {
+            let b0 = _mm512_loadu_ps(b);
+            let b1 = _mm512_loadu_ps(b.add(16));
+            for i in 0..R {
+                let av = _mm512_set1_ps(*a.add(i));
+                c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+                c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+            }
+            a = a.add(MR);
+            b = b.add(PANEL);
+        }
+    }
+    let m = [mask(cols, 0), mask(cols, 1)];
+    let zero = _mm512_setzero_ps();
+    let mut bias = [zero; 2];
+    if epi.last && !epi.bias.is_null() {
+        for h in 0..2 {
+            // SAFETY: masked load reads only the first `cols` bias floats, which exist.
+            bias[h] = unsafe { _mm512_maskz_loadu_ps(m[h], epi.bias.add(16 * h)) };
+        }
+    }
+    let alpha = _mm512_set1_ps(epi.alpha);
+    for i in 0..R {
+        let acc = [c0[i], c1[i]];
+        for h in 0..2 {
+            if m[h] == 0 {
+                continue;
+            }
+            // SAFETY: row i < rows, columns 16h.. masked to < cols: inside the C tile.
+            let cp = unsafe { c.add(i * rs_c + 16 * h) };
+            let mut v = acc[h];
+            if !epi.first {
+                // SAFETY: as above; C is readable when not `first`.
+                v = _mm512_add_ps(unsafe { _mm512_maskz_loadu_ps(m[h], cp) }, v);
+            }
+            if epi.last {
+                if epi.alpha != 1.0 {
+                    v = _mm512_mul_ps(v, alpha);
+                }
+                if !epi.bias.is_null() {
+                    v = _mm512_add_ps(v, bias[h]);
+                }
+                if epi.gelu {
+                    v = gelu(v);
+                }
+                if !epi.residual.is_null() {
+                    // SAFETY: the residual tile has the same rows × cols, masked to cols.
+                    let r = unsafe {
+                        _mm512_maskz_loadu_ps(m[h], epi.residual.add(i * epi.rs_res + 16 * h))
+                    };
+                    v = _mm512_add_ps(v, r);
+                }
+            }
+            // SAFETY: masked store inside the writable C tile.
+            unsafe { _mm512_mask_storeu_ps(cp, m[h], v) };
+        }
+    }
+}

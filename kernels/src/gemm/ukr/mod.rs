@@ -1,0 +1,85 @@
+//! Micro-kernels: one MR×NR tile of C += A-panel·B-panel over kc, then the fused epilogue.
+//!
+//! Every ISA provides one type implementing [`MicroKernel`]; the driver in [`super`] is generic
+//! over it, so `gemm::<Avx512_12x32>` is a whole monomorphised loop nest with the kernel inlined.
+//!
+//! # Contract of [`MicroKernel::tile`] (after BLIS's KernelsHowTo)
+//!
+//! ```text
+//!            b: kc rows, NR floats each, row stride PANEL (32)
+//!            ┌──────────── NR ───────────┐
+//!            │ b[p·32 + j]               │ kc
+//!            └───────────────────────────┘
+//!  a: MR×kc  ┌──┐  ┌───────────────────────────┐
+//!  a[p·MR+i] │  │  │ C tile, rows × cols       │  c[i·rs_c + j], rows ≤ MR, cols ≤ NR
+//!            └──┘  └───────────────────────────┘
+//! ```
+//!
+//! acc = Σₚ a[p·MR + i]·b[p·32 + j] for i < rows, j < cols, accumulated in p order in f32 (fused
+//! multiply-add where the ISA has it). Then `v = acc` (`epi.first`) or `v = c + acc`; if `epi.last`:
+//! `v = v·alpha` (if alpha ≠ 1), `v += bias[j]`, `v = gelu(v)`, `v += residual[i·rs_res + j]` —
+//! each only if present. Only the `rows × cols` part of C (and of bias/residual) is read or written:
+//! edge tiles use masked loads/stores (AVX) or scalar loops, never out-of-bounds accesses. A and B
+//! are always full (zero-padded) panels, so they are read whole.
+
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
+pub mod reference;
+
+/// What the micro-kernel does with its tile after the k loop. Pointers are already offset to the
+/// tile's first row/column.
+#[derive(Clone, Copy, Debug)]
+pub struct TileEpi {
+    /// First k block: C is overwritten, not read.
+    pub first: bool,
+    /// Last k block: apply alpha, bias, GELU and residual.
+    pub last: bool,
+    /// Scale applied to the finished product (1 = none).
+    pub alpha: f32,
+    /// `cols` floats, or null.
+    pub bias: *const f32,
+    /// Apply the exact GELU after the bias.
+    pub gelu: bool,
+    /// `rows × cols` floats at row stride `rs_res`, or null.
+    pub residual: *const f32,
+    /// Row stride of `residual`.
+    pub rs_res: usize,
+}
+
+/// A register-blocked micro-kernel for one ISA.
+pub trait MicroKernel {
+    /// Rows of the C tile (broadcast from packed A).
+    const MR: usize;
+    /// Columns of the C tile (vector loads from packed B); divides [`PANEL`](super::pack::PANEL).
+    const NR: usize;
+    /// Name, also the test and bench id: `gemm_ukr_<isa>_<MR>x<NR>`.
+    const NAME: &'static str;
+    /// Whether this CPU can run the kernel.
+    fn supported() -> bool;
+    /// Packs A into MR-row panels (see [`super::pack::pack_a`]).
+    fn pack_a(m: usize, k: usize, a: &[f32], rs: usize, cs: usize, out: &mut Vec<f32>, par: bool);
+
+    /// Computes one tile; see the [module docs](self).
+    ///
+    /// # Safety
+    /// * [`Self::supported`] is true;
+    /// * `a` addresses `kc·MR` readable floats; `b` addresses rows `p < kc` of `NR` readable floats
+    ///   at `b + p·PANEL`;
+    /// * `1 ≤ rows ≤ MR`, `1 ≤ cols ≤ NR`; `c + i·rs_c + j` is writable (and readable unless
+    ///   `epi.first`) for `i < rows, j < cols`, and no other thread accesses it meanwhile;
+    /// * non-null `epi.bias` addresses `cols` readable floats, non-null `epi.residual` addresses
+    ///   `residual + i·rs_res + j` for `i < rows, j < cols`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        rs_c: usize,
+        rows: usize,
+        cols: usize,
+        epi: &TileEpi,
+    );
+}
