@@ -64,6 +64,20 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         input: PathBuf,
     },
+    /// Tokenize standard input, one text per line, with BERT's uncased WordPiece tokenizer.
+    ///
+    /// A line's trailing "\n" is not part of its text. With --json, prints one line per text:
+    /// {"tokens": [...], "ids": [...], "offsets": [[start, end], ...]}, offsets in characters
+    /// of the line. Without, prints a table (token, id, start, end; tab-separated) for each
+    /// text, followed by an empty line.
+    Tokenize {
+        /// vocab.txt: one token per line, id = line number.
+        #[arg(long, value_name = "FILE")]
+        vocab: PathBuf,
+        /// Print JSON lines instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -76,6 +90,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Logits { model, input } => logits(&model, &input),
+        Command::Tokenize { vocab, json } => tokenize(&vocab, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -144,4 +159,43 @@ fn logits(model: &ModelArgs, input: &Path) -> Result<(), Error> {
         .expect("f32 rows serialise");
     println!("{json}");
     Ok(())
+}
+
+/// `bertqa tokenize`: reads lines from stdin and prints their tokens.
+fn tokenize(vocab: &Path, json: bool) -> Result<(), Error> {
+    use std::io::{BufRead, Write};
+    let tokenizer = bertqa::tokenizer::Tokenizer::from_file(vocab)?;
+    let stdio_error = |name: &str, e: std::io::Error| Error::Io { path: name.into(), source: e };
+    let mut stdin = std::io::stdin().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut line = Vec::new();
+    let mut enc = bertqa::tokenizer::Encoding::default();
+    for line_no in 1.. {
+        line.clear();
+        if stdin.read_until(b'\n', &mut line).map_err(|e| stdio_error("<stdin>", e))? == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        let text = std::str::from_utf8(&line).map_err(|e| Error::Input {
+            message: format!(
+                "standard input, line {line_no}: not UTF-8 (invalid byte at byte {} of the line)",
+                e.valid_up_to()
+            ),
+        })?;
+        tokenizer.encode_into(text, &mut enc);
+        let written = if json {
+            writeln!(out, "{}", tokenizer.encoding_json_string(&enc))
+        } else {
+            let mut w = Ok(());
+            for (&id, &(start, end)) in enc.ids.iter().zip(&enc.char_offsets) {
+                let token = tokenizer.token_str(id).unwrap_or("?");
+                w = w.and_then(|()| writeln!(out, "{token}\t{id}\t{start}\t{end}"));
+            }
+            w.and_then(|()| writeln!(out))
+        };
+        written.map_err(|e| stdio_error("<stdout>", e))?;
+    }
+    out.flush().map_err(|e| stdio_error("<stdout>", e))
 }
