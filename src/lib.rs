@@ -5,14 +5,20 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod answer;
 pub mod config;
 pub mod error;
+pub mod features;
 pub mod model;
+pub mod qa;
 pub mod safetensors;
 pub mod synthetic;
 pub mod tokenizer;
 pub mod weights;
 
+pub use answer::Answer;
 pub use config::BertConfig;
 pub use error::{Error, Result};
+pub use features::{QaOptions, StrideMode};
 pub use model::{Bert, LoadOptions, QaLogits, Sequence};
+pub use qa::{PreparedContext, QaModel};

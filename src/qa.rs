@@ -1,0 +1,300 @@
+//! The question-answering pipeline: load once, answer many.
+//!
+//! ```
+//! # fn main() -> bertqa::Result<()> {
+//! use bertqa::{QaModel, QaOptions};
+//! let model = QaModel::synthetic("tiny", 0)?; // or QaModel::load("bert-large-squad".as_ref())?
+//! let answers = model.answer("Who wrote it?", "The book was written by Ada.", &QaOptions::default())?;
+//! assert_eq!(answers.len(), 1);
+//! # Ok(()) }
+//! ```
+
+use crate::answer::{self, Answer, Candidate};
+use crate::error::{Error, Result};
+use crate::features::{self, QaOptions, Window};
+use crate::model::{Bert, LoadOptions, Sequence};
+use crate::tokenizer::{Encoding, Tokenizer, Vocab};
+use std::path::Path;
+
+/// BERT's uncased vocabulary (`weights/vocab.txt`), built in for synthetic models.
+pub const UNCASED_VOCAB: &str = include_str!("../weights/vocab.txt");
+
+/// A BERT question-answering model with its tokenizer. `Send + Sync`: load once, share with
+/// `Arc`, call from any thread.
+#[derive(Debug)]
+pub struct QaModel {
+    bert: Bert,
+    tokenizer: Tokenizer,
+}
+
+/// A context tokenized once, to be asked many questions ([`QaModel::answer_prepared`]).
+#[derive(Clone, Debug)]
+pub struct PreparedContext {
+    text: String,
+    encoding: Encoding,
+}
+
+impl PreparedContext {
+    /// The context text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Its tokens and offsets.
+    pub fn encoding(&self) -> &Encoding {
+        &self.encoding
+    }
+}
+
+/// One request's tokenized question, its windows, and where its windows' rows start.
+struct Request<'a> {
+    question: Vec<u32>,
+    context: &'a PreparedContext,
+    windows: Vec<Window>,
+}
+
+impl QaModel {
+    /// Loads `config.json`, `model.safetensors` and `vocab.txt` from a Hugging Face model
+    /// directory, checking the weights for NaN and infinity.
+    ///
+    /// # Errors
+    /// As [`Bert::load`] and [`Vocab::from_file`]; [`Error::Input`] if the checkpoint has no
+    /// `qa_outputs` head or the vocabulary does not match the model.
+    pub fn load(dir: &Path) -> Result<Self> {
+        Self::load_with(
+            dir,
+            &LoadOptions {
+                validate_values: true,
+            },
+        )
+    }
+
+    /// [`QaModel::load`] with explicit load options.
+    ///
+    /// # Errors
+    /// As [`QaModel::load`].
+    pub fn load_with(dir: &Path, options: &LoadOptions) -> Result<Self> {
+        let bert = Bert::load(dir, options)?;
+        let tokenizer = Tokenizer::from_file(dir.join("vocab.txt"))?;
+        Self::new(bert, tokenizer)
+    }
+
+    /// A synthetic model (see [`crate::synthetic`]) with BERT's uncased vocabulary.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unknown preset.
+    pub fn synthetic(preset: &str, seed: u64) -> Result<Self> {
+        let tokenizer = Tokenizer::new(Vocab::from_text(UNCASED_VOCAB)?);
+        Self::new(Bert::synthetic(preset, seed)?, tokenizer)
+    }
+
+    /// Pairs a model with a tokenizer.
+    ///
+    /// # Errors
+    /// [`Error::Input`] if the model has no QA head, [`Error::Vocab`] if the vocabulary size
+    /// differs from the model's `vocab_size`.
+    pub fn new(bert: Bert, tokenizer: Tokenizer) -> Result<Self> {
+        if !bert.has_qa_head() {
+            return Err(Error::input(
+                "the checkpoint has no question-answering head (qa_outputs); it is a plain encoder",
+            ));
+        }
+        if tokenizer.vocab().len() != bert.config().vocab_size {
+            return Err(Error::Vocab {
+                message: format!(
+                    "vocab.txt has {} tokens but the model's vocab_size is {}",
+                    tokenizer.vocab().len(),
+                    bert.config().vocab_size
+                ),
+            });
+        }
+        Ok(QaModel { bert, tokenizer })
+    }
+
+    /// The network.
+    pub fn bert(&self) -> &Bert {
+        &self.bert
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Tokenizes a context once, for many questions.
+    ///
+    /// # Errors
+    /// [`Error::Input`] if the context is empty, whitespace or has no tokens.
+    pub fn prepare_context(&self, context: &str) -> Result<PreparedContext> {
+        if context.trim().is_empty() {
+            return Err(Error::input("the context is empty"));
+        }
+        let encoding = self.tokenizer.encode(context);
+        if encoding.is_empty() {
+            return Err(Error::input(
+                "the context has no tokens (only control characters?)",
+            ));
+        }
+        Ok(PreparedContext {
+            text: context.to_string(),
+            encoding,
+        })
+    }
+
+    /// The best `options.top_k` answers to `question` in `context`, best first (empty if no
+    /// valid span exists).
+    ///
+    /// # Errors
+    /// [`Error::Input`] for an empty question or context, options that leave no room for the
+    /// context, or a context needing more than `options.max_windows` windows.
+    pub fn answer(
+        &self,
+        question: &str,
+        context: &str,
+        options: &QaOptions,
+    ) -> Result<Vec<Answer>> {
+        let ctx = self.prepare_context(context)?;
+        self.answer_prepared(question, &ctx, options)
+    }
+
+    /// As [`QaModel::answer`] with a context tokenized by [`QaModel::prepare_context`].
+    ///
+    /// # Errors
+    /// As [`QaModel::answer`].
+    pub fn answer_prepared(
+        &self,
+        question: &str,
+        context: &PreparedContext,
+        options: &QaOptions,
+    ) -> Result<Vec<Answer>> {
+        let mut out = self.run(&[(question, context)], options)?;
+        Ok(out.pop().expect("one request, one result"))
+    }
+
+    /// Answers many (question, context) pairs; their windows share forward passes.
+    ///
+    /// # Errors
+    /// As [`QaModel::answer`], for the first pair that fails.
+    pub fn answer_batch(
+        &self,
+        pairs: &[(&str, &str)],
+        options: &QaOptions,
+    ) -> Result<Vec<Vec<Answer>>> {
+        let contexts = pairs
+            .iter()
+            .map(|(_, c)| self.prepare_context(c))
+            .collect::<Result<Vec<_>>>()?;
+        let reqs: Vec<(&str, &PreparedContext)> = pairs
+            .iter()
+            .zip(&contexts)
+            .map(|((q, _), c)| (*q, c))
+            .collect();
+        self.run(&reqs, options)
+    }
+
+    fn check_options(&self, o: &QaOptions) -> Result<()> {
+        let max_pos = self.bert.config().max_position_embeddings;
+        if o.max_seq_length > max_pos {
+            return Err(Error::input(format!(
+                "max_seq_length {} exceeds the model's {max_pos} positions",
+                o.max_seq_length
+            )));
+        }
+        if o.n_best == 0 || o.top_k == 0 || o.max_answer_length == 0 || o.max_query_length == 0 {
+            return Err(Error::input(
+                "n_best, top_k, max_answer_length and max_query_length must be positive",
+            ));
+        }
+        Ok(())
+    }
+
+    fn run(&self, reqs: &[(&str, &PreparedContext)], o: &QaOptions) -> Result<Vec<Vec<Answer>>> {
+        self.check_options(o)?;
+        let mut requests = Vec::with_capacity(reqs.len());
+        for &(question, context) in reqs {
+            if question.trim().is_empty() {
+                return Err(Error::input("the question is empty"));
+            }
+            let mut q = self.tokenizer.encode(question).ids;
+            if q.is_empty() {
+                return Err(Error::input(
+                    "the question has no tokens (only control characters?)",
+                ));
+            }
+            q.truncate(o.max_query_length);
+            let windows = features::windows(context.encoding.len(), q.len(), o)?;
+            requests.push(Request {
+                question: q,
+                context,
+                windows,
+            });
+        }
+        // Every window of every request, in order, run in batches of at most max_batch_tokens.
+        let jobs: Vec<(usize, usize)> = requests
+            .iter()
+            .enumerate()
+            .flat_map(|(r, req)| (0..req.windows.len()).map(move |w| (r, w)))
+            .collect();
+        let mut candidates: Vec<Vec<Candidate>> = vec![Vec::new(); requests.len()];
+        let (cls, sep) = (
+            self.tokenizer.vocab().cls_id(),
+            self.tokenizer.vocab().sep_id(),
+        );
+        let mut batch: Vec<Sequence> = Vec::new();
+        let mut batch_jobs: Vec<(usize, usize)> = Vec::new();
+        let mut tokens = 0;
+        let mut flush =
+            |batch: &mut Vec<Sequence>, batch_jobs: &mut Vec<(usize, usize)>| -> Result<()> {
+                if batch.is_empty() {
+                    return Ok(());
+                }
+                let logits = self.bert.forward(batch)?;
+                for (i, &(r, w)) in batch_jobs.iter().enumerate() {
+                    let req = &requests[r];
+                    answer::window_candidates(
+                        &req.windows[w],
+                        req.question.len(),
+                        &logits.start_logits[i],
+                        &logits.end_logits[i],
+                        o,
+                        &mut candidates[r],
+                    );
+                }
+                batch.clear();
+                batch_jobs.clear();
+                Ok(())
+            };
+        for (r, w) in jobs {
+            let req = &requests[r];
+            let seq = features::window_sequence(
+                &req.question,
+                &req.context.encoding.ids,
+                &req.windows[w],
+                cls,
+                sep,
+            );
+            if tokens + seq.input_ids.len() > o.max_batch_tokens && !batch.is_empty() {
+                flush(&mut batch, &mut batch_jobs)?;
+                tokens = 0;
+            }
+            tokens += seq.input_ids.len();
+            batch.push(seq);
+            batch_jobs.push((r, w));
+        }
+        flush(&mut batch, &mut batch_jobs)?;
+        Ok(requests
+            .iter()
+            .zip(candidates)
+            .map(|(req, c)| {
+                let enc = &req.context.encoding;
+                answer::finish(
+                    c,
+                    &req.context.text,
+                    &enc.byte_offsets,
+                    &enc.char_offsets,
+                    o,
+                )
+            })
+            .collect())
+    }
+}
