@@ -1,13 +1,17 @@
 //! The `bertqa` command-line tool: a thin layer over the library.
 
-use bertqa::{Bert, Error, LoadOptions, Sequence};
+use bertqa::{Answer, Bert, Error, LoadOptions, QaModel, QaOptions, Sequence, StrideMode};
 use clap::{Args, Parser, Subcommand};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "bertqa", version, about = "Question answering with BERT-large on CPUs")]
+#[command(
+    name = "bertqa",
+    version,
+    about = "Question answering with BERT-large on CPUs"
+)]
 struct Cli {
     /// Worker threads (default: RAYON_NUM_THREADS, else one per core).
     #[arg(long, global = true)]
@@ -43,15 +47,121 @@ struct ModelArgs {
 impl ModelArgs {
     fn load(&self) -> Result<Bert, Error> {
         match (&self.source.model, &self.source.synthetic) {
-            (Some(dir), _) => Bert::load(dir, &LoadOptions { validate_values: !self.no_validate }),
+            (Some(dir), _) => Bert::load(
+                dir,
+                &LoadOptions {
+                    validate_values: !self.no_validate,
+                },
+            ),
             (None, Some(name)) => Bert::synthetic(name, self.seed),
             (None, None) => unreachable!("clap requires one of --model and --synthetic"),
+        }
+    }
+
+    fn load_qa(&self) -> Result<QaModel, Error> {
+        match (&self.source.model, &self.source.synthetic) {
+            (Some(dir), _) => QaModel::load_with(
+                dir,
+                &LoadOptions {
+                    validate_values: !self.no_validate,
+                },
+            ),
+            (None, Some(name)) => QaModel::synthetic(name, self.seed),
+            (None, None) => unreachable!("clap requires one of --model and --synthetic"),
+        }
+    }
+}
+
+/// Feature and extraction settings; defaults are the model card's.
+#[derive(Args)]
+struct QaArgs {
+    /// Answers to print.
+    #[arg(long, default_value_t = 1)]
+    top_k: usize,
+    /// Longest model input in tokens.
+    #[arg(long, default_value_t = 384)]
+    max_seq_length: usize,
+    /// Question tokens kept.
+    #[arg(long, default_value_t = 64)]
+    max_query_length: usize,
+    /// Distance between window starts (step) or shared tokens (overlap).
+    #[arg(long, default_value_t = 128)]
+    doc_stride: usize,
+    /// How --doc-stride is read: step (Google's run_squad.py) or overlap (Hugging Face).
+    #[arg(long, value_enum, default_value_t = StrideArg::Step)]
+    stride_mode: StrideArg,
+    /// Longest answer in tokens.
+    #[arg(long, default_value_t = 30)]
+    max_answer_length: usize,
+    /// Candidates per window.
+    #[arg(long, default_value_t = 20)]
+    n_best: usize,
+    /// Refuse contexts needing more windows than this.
+    #[arg(long, default_value_t = 512)]
+    max_windows: usize,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum StrideArg {
+    Step,
+    Overlap,
+}
+
+impl QaArgs {
+    fn options(&self) -> QaOptions {
+        QaOptions {
+            max_seq_length: self.max_seq_length,
+            max_query_length: self.max_query_length,
+            doc_stride: self.doc_stride,
+            stride_mode: match self.stride_mode {
+                StrideArg::Step => StrideMode::Step,
+                StrideArg::Overlap => StrideMode::Overlap,
+            },
+            n_best: self.n_best,
+            max_answer_length: self.max_answer_length,
+            top_k: self.top_k,
+            max_windows: self.max_windows,
+            ..QaOptions::default()
         }
     }
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Answer a question about a context.
+    ///
+    /// Prints the answer, its score and the sentence it sits in; with --json,
+    /// {"answers": [{"text", "start", "end", "score", "probability"}]} with start/end as
+    /// character offsets into the context.
+    Ask {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The question.
+        #[arg(
+            long,
+            conflicts_with = "question_file",
+            required_unless_present = "question_file"
+        )]
+        question: Option<String>,
+        /// Read the question from a UTF-8 file (- for standard input).
+        #[arg(long, value_name = "FILE")]
+        question_file: Option<PathBuf>,
+        /// The context.
+        #[arg(
+            long,
+            conflicts_with = "context_file",
+            required_unless_present = "context_file"
+        )]
+        context: Option<String>,
+        /// Read the context from a UTF-8 file (- for standard input).
+        #[arg(long, value_name = "FILE")]
+        context_file: Option<PathBuf>,
+        #[command(flatten)]
+        qa: QaArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Start and end logits for token ids, one row per sequence.
     ///
     /// FILE holds {"input_ids": [[...],...], "attention_mask": [[...],...], "token_type_ids":
@@ -83,13 +193,31 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
-        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
+        if let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+        {
             eprintln!("bertqa: cannot start {n} threads: {e}");
             return ExitCode::FAILURE;
         }
     }
     let result = match cli.command {
         Command::Logits { model, input } => logits(&model, &input),
+        Command::Ask {
+            model,
+            question,
+            question_file,
+            context,
+            context_file,
+            qa,
+            json,
+        } => ask(
+            &model,
+            (question, question_file),
+            (context, context_file),
+            &qa,
+            json,
+        ),
         Command::Tokenize { vocab, json } => tokenize(&vocab, json),
     };
     match result {
@@ -105,9 +233,17 @@ fn main() -> ExitCode {
 fn read_input(path: &Path) -> Result<Vec<u8>, Error> {
     let mut bytes = Vec::new();
     if path == Path::new("-") {
-        std::io::stdin().read_to_end(&mut bytes).map_err(|e| Error::Io { path: path.into(), source: e })?;
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::Io {
+                path: path.into(),
+                source: e,
+            })?;
     } else {
-        bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.into(), source: e })?;
+        bytes = std::fs::read(path).map_err(|e| Error::Io {
+            path: path.into(),
+            source: e,
+        })?;
     }
     Ok(bytes)
 }
@@ -126,7 +262,10 @@ fn logits(model: &ModelArgs, input: &Path) -> Result<(), Error> {
         message: format!("{}: {e}", input.display()),
     })?;
     let rows = parsed.input_ids.len();
-    for (what, v) in [("attention_mask", &parsed.attention_mask), ("token_type_ids", &parsed.token_type_ids)] {
+    for (what, v) in [
+        ("attention_mask", &parsed.attention_mask),
+        ("token_type_ids", &parsed.token_type_ids),
+    ] {
         if let Some(v) = v {
             if v.len() != rows {
                 return Err(Error::Input {
@@ -143,8 +282,14 @@ fn logits(model: &ModelArgs, input: &Path) -> Result<(), Error> {
             let n = ids.len();
             Sequence {
                 input_ids: ids,
-                attention_mask: parsed.attention_mask.as_ref().map_or(vec![1; n], |m| m[i].clone()),
-                token_type_ids: parsed.token_type_ids.as_ref().map_or(vec![0; n], |t| t[i].clone()),
+                attention_mask: parsed
+                    .attention_mask
+                    .as_ref()
+                    .map_or(vec![1; n], |m| m[i].clone()),
+                token_type_ids: parsed
+                    .token_type_ids
+                    .as_ref()
+                    .map_or(vec![0; n], |t| t[i].clone()),
             }
         })
         .collect();
@@ -155,8 +300,11 @@ fn logits(model: &ModelArgs, input: &Path) -> Result<(), Error> {
         start_logits: &'a [Vec<f32>],
         end_logits: &'a [Vec<f32>],
     }
-    let json = serde_json::to_string(&Out { start_logits: &out.start_logits, end_logits: &out.end_logits })
-        .expect("f32 rows serialise");
+    let json = serde_json::to_string(&Out {
+        start_logits: &out.start_logits,
+        end_logits: &out.end_logits,
+    })
+    .expect("f32 rows serialise");
     println!("{json}");
     Ok(())
 }
@@ -165,14 +313,21 @@ fn logits(model: &ModelArgs, input: &Path) -> Result<(), Error> {
 fn tokenize(vocab: &Path, json: bool) -> Result<(), Error> {
     use std::io::{BufRead, Write};
     let tokenizer = bertqa::tokenizer::Tokenizer::from_file(vocab)?;
-    let stdio_error = |name: &str, e: std::io::Error| Error::Io { path: name.into(), source: e };
+    let stdio_error = |name: &str, e: std::io::Error| Error::Io {
+        path: name.into(),
+        source: e,
+    };
     let mut stdin = std::io::stdin().lock();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut line = Vec::new();
     let mut enc = bertqa::tokenizer::Encoding::default();
     for line_no in 1.. {
         line.clear();
-        if stdin.read_until(b'\n', &mut line).map_err(|e| stdio_error("<stdin>", e))? == 0 {
+        if stdin
+            .read_until(b'\n', &mut line)
+            .map_err(|e| stdio_error("<stdin>", e))?
+            == 0
+        {
             break;
         }
         if line.last() == Some(&b'\n') {
@@ -198,4 +353,111 @@ fn tokenize(vocab: &Path, json: bool) -> Result<(), Error> {
         written.map_err(|e| stdio_error("<stdout>", e))?;
     }
     out.flush().map_err(|e| stdio_error("<stdout>", e))
+}
+
+/// A text given inline or as a file (`-`: standard input), which must be UTF-8.
+fn text_arg((inline, file): (Option<String>, Option<PathBuf>)) -> Result<String, Error> {
+    match (inline, file) {
+        (Some(t), _) => Ok(t),
+        (None, Some(path)) => {
+            let bytes = read_input(&path)?;
+            String::from_utf8(bytes).map_err(|e| Error::Input {
+                message: format!(
+                    "{}: not UTF-8 (invalid byte at offset {})",
+                    if path == Path::new("-") {
+                        "<stdin>".into()
+                    } else {
+                        path.display().to_string()
+                    },
+                    e.utf8_error().valid_up_to()
+                ),
+            })
+        }
+        (None, None) => unreachable!("clap requires the text or its file"),
+    }
+}
+
+fn ask(
+    model: &ModelArgs,
+    question: (Option<String>, Option<PathBuf>),
+    context: (Option<String>, Option<PathBuf>),
+    qa: &QaArgs,
+    json: bool,
+) -> Result<(), Error> {
+    if question.1.as_deref() == Some(Path::new("-")) && context.1.as_deref() == Some(Path::new("-"))
+    {
+        return Err(Error::Input {
+            message: "question and context cannot both come from standard input".into(),
+        });
+    }
+    let (question, context) = (text_arg(question)?, text_arg(context)?);
+    let model = model.load_qa()?;
+    let answers = model.answer(&question, &context, &qa.options())?;
+    if json {
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            text: &'a str,
+            start: usize,
+            end: usize,
+            score: f32,
+            probability: f32,
+        }
+        let out: Vec<Out> = answers
+            .iter()
+            .map(|a| Out {
+                text: &a.text,
+                start: a.start,
+                end: a.end,
+                score: a.score,
+                probability: a.probability,
+            })
+            .collect();
+        #[derive(serde::Serialize)]
+        struct Answers<'a> {
+            answers: Vec<Out<'a>>,
+        }
+        println!(
+            "{}",
+            serde_json::to_string(&Answers { answers: out }).expect("plain data")
+        );
+        return Ok(());
+    }
+    if answers.is_empty() {
+        println!("(no answer found)");
+    }
+    for (i, a) in answers.iter().enumerate() {
+        if answers.len() > 1 {
+            print!("{}. ", i + 1);
+        }
+        println!("{}", a.text);
+        println!(
+            "   score {:.4}, probability {:.4}, characters {}..{}",
+            a.score, a.probability, a.start, a.end
+        );
+        println!("   in: {}", sentence_around(&context, a));
+    }
+    Ok(())
+}
+
+/// The sentence of `context` holding the answer, the answer marked with « ».
+fn sentence_around(context: &str, a: &Answer) -> String {
+    let is_end = |c: char| matches!(c, '.' | '!' | '?' | '\n' | '。' | '！' | '？');
+    let before = &context[..a.byte_start];
+    let start = before
+        .char_indices()
+        .rev()
+        .find(|&(i, c)| is_end(c) && i + c.len_utf8() < a.byte_start)
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let after = &context[a.byte_end..];
+    let end = after
+        .char_indices()
+        .find(|&(_, c)| is_end(c))
+        .map_or(context.len(), |(i, c)| a.byte_end + i + c.len_utf8());
+    let sentence = format!(
+        "{}«{}»{}",
+        &context[start..a.byte_start],
+        a.text,
+        &context[a.byte_end..end]
+    );
+    sentence.split_whitespace().collect::<Vec<_>>().join(" ")
 }

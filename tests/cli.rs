@@ -12,15 +12,28 @@ fn bertqa() -> Command {
 #[test]
 fn logits_matches_reference_and_keeps_row_lengths() {
     let fx = fixture("reference_tiny.json");
-    let case = fx["cases"].as_array().unwrap().iter().find(|c| c["name"] == "padded_batch").unwrap();
+    let case = fx["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "padded_batch")
+        .unwrap();
     let dir = TempDir::new("cli");
     let input = dir.path().join("in.json");
     let body = serde_json::json!({
         "input_ids": case["input_ids"], "attention_mask": case["attention_mask"], "token_type_ids": case["token_type_ids"],
     });
     std::fs::write(&input, body.to_string()).unwrap();
-    let out = bertqa().args(["logits", "--synthetic", "tiny", "--input"]).arg(&input).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bertqa()
+        .args(["logits", "--synthetic", "tiny", "--input"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for key in ["start_logits", "end_logits"] {
         let (g, w) = (f32_rows(&got[key]), f32_rows(&case[key]));
@@ -36,7 +49,11 @@ fn logits_defaults_mask_and_types_for_ragged_rows() {
     let dir = TempDir::new("cli");
     let input = dir.path().join("in.json");
     std::fs::write(&input, r#"{"input_ids": [[101, 2054, 102], [101, 102]]}"#).unwrap();
-    let out = bertqa().args(["logits", "--synthetic", "tiny", "--input"]).arg(&input).output().unwrap();
+    let out = bertqa()
+        .args(["logits", "--synthetic", "tiny", "--input"])
+        .arg(&input)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(got["start_logits"][0].as_array().unwrap().len(), 3);
@@ -49,19 +66,154 @@ fn errors_are_one_line_with_exit_codes() {
     let bad = dir.path().join("bad.json");
     for (content, needle) in [
         (r#"{"input_ids": [[101, 99999]]}"#, "outside the vocabulary"),
-        (r#"{"input_ids": [[101]], "attention_mask": [[1], [1]]}"#, "rows"),
+        (
+            r#"{"input_ids": [[101]], "attention_mask": [[1], [1]]}"#,
+            "rows",
+        ),
         ("not json", "invalid input"),
     ] {
         std::fs::write(&bad, content).unwrap();
-        let out = bertqa().args(["logits", "--synthetic", "tiny", "--input"]).arg(&bad).output().unwrap();
+        let out = bertqa()
+            .args(["logits", "--synthetic", "tiny", "--input"])
+            .arg(&bad)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(1));
         let err = String::from_utf8(out.stderr).unwrap();
-        assert!(err.starts_with("bertqa: ") && err.contains(needle) && err.lines().count() == 1, "{err}");
+        assert!(
+            err.starts_with("bertqa: ") && err.contains(needle) && err.lines().count() == 1,
+            "{err}"
+        );
     }
     std::fs::write(&bad, r#"{"input_ids": [[101]]}"#).unwrap();
-    let missing = bertqa().args(["logits", "--model", "/nonexistent", "--input"]).arg(&bad).output().unwrap();
+    let missing = bertqa()
+        .args(["logits", "--model", "/nonexistent", "--input"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent"));
     let usage = bertqa().args(["logits", "--input", "x"]).output().unwrap();
     assert_eq!(usage.status.code(), Some(2));
+}
+
+#[test]
+fn ask_prints_the_library_answers() {
+    let fx = fixture("answers_tiny.json");
+    let case = fx["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "multi_window_default")
+        .unwrap();
+    let dir = TempDir::new("ask");
+    let ctx = dir.path().join("context.txt");
+    std::fs::write(&ctx, case["context"].as_str().unwrap()).unwrap();
+    let out = bertqa()
+        .args([
+            "ask",
+            "--synthetic",
+            "tiny",
+            "--top-k",
+            "5",
+            "--json",
+            "--question",
+        ])
+        .arg(case["question"].as_str().unwrap())
+        .arg("--context-file")
+        .arg(&ctx)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got = got["answers"].as_array().unwrap();
+    let want = case["answers"].as_array().unwrap();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(
+            (&g["text"], &g["start"], &g["end"]),
+            (&w["text"], &w["start"], &w["end"])
+        );
+        assert!((g["score"].as_f64().unwrap() - w["score"].as_f64().unwrap()).abs() < 1e-4);
+    }
+    // The human-readable form names the answer and its sentence; stdin works for the question.
+    let mut child = bertqa()
+        .args([
+            "ask",
+            "--synthetic",
+            "tiny",
+            "--question-file",
+            "-",
+            "--context",
+            "Ada Lovelace wrote the first algorithm.",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Who wrote it?")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success() && text.contains("score") && text.contains('«'),
+        "{text}"
+    );
+}
+
+#[test]
+fn ask_rejects_bad_input_cleanly() {
+    let dir = TempDir::new("ask");
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, b"ab\xffcd").unwrap();
+    let out = bertqa()
+        .args([
+            "ask",
+            "--synthetic",
+            "tiny",
+            "--question",
+            "q",
+            "--context-file",
+        ])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("bad.txt") && err.contains("not UTF-8"),
+        "{err}"
+    );
+    let out = bertqa()
+        .args([
+            "ask",
+            "--synthetic",
+            "tiny",
+            "--question",
+            " ",
+            "--context",
+            "text",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("question is empty"));
+    let out = bertqa()
+        .args(["ask", "--synthetic", "tiny", "--context", "text"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "missing --question is a usage error"
+    );
 }
