@@ -128,6 +128,26 @@ impl QaArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Time the forward pass: median, p90 and min latency, GFLOP/s.
+    ///
+    /// FLOP per sequence of s tokens = L·(2·s·(4·H² + 2·H·I) + 4·s²·H) + 4·s·H (every
+    /// multiply-add counted as 2; the linear layers, the attention products and the QA head).
+    Bench {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Tokens per sequence.
+        #[arg(long, default_value_t = 384)]
+        seq: usize,
+        /// Sequences per forward pass.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// Timed iterations (after one warm-up).
+        #[arg(long, default_value_t = 10)]
+        iters: usize,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Answer a question about a context.
     ///
     /// Prints the answer, its score and the sentence it sits in; with --json,
@@ -203,6 +223,13 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Logits { model, input } => logits(&model, &input),
+        Command::Bench {
+            model,
+            seq,
+            batch,
+            iters,
+            json,
+        } => bench(&model, seq, batch, iters, json),
         Command::Ask {
             model,
             question,
@@ -460,4 +487,86 @@ fn sentence_around(context: &str, a: &Answer) -> String {
         &context[a.byte_end..end]
     );
     sentence.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// FLOP of one forward pass over sequences of `s` tokens (see `bertqa bench --help`).
+fn forward_flop(c: &bertqa::BertConfig, s: usize) -> f64 {
+    let (s, h, i, l) = (
+        s as f64,
+        c.hidden_size as f64,
+        c.intermediate_size as f64,
+        c.num_hidden_layers as f64,
+    );
+    l * (2.0 * s * (4.0 * h * h + 2.0 * h * i) + 4.0 * s * s * h) + 4.0 * s * h
+}
+
+fn bench(
+    model: &ModelArgs,
+    seq: usize,
+    batch: usize,
+    iters: usize,
+    json: bool,
+) -> Result<(), Error> {
+    if seq < 2 || batch == 0 || iters == 0 {
+        return Err(Error::Input {
+            message: "--seq must be ≥ 2, --batch and --iters ≥ 1".into(),
+        });
+    }
+    let t0 = std::time::Instant::now();
+    let bert = model.load()?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let c = bert.config().clone();
+    // [CLS] question(16) [SEP] context [SEP], deterministic ids.
+    let seqs: Vec<Sequence> = (0..batch)
+        .map(|b| {
+            let mut ids: Vec<u32> = (0..seq)
+                .map(|i| 1000 + ((i * 7919 + b * 104_729) % 20_000) as u32)
+                .collect();
+            ids[0] = 101;
+            ids[seq - 1] = 102;
+            let q = 17.min(seq - 1);
+            ids[q] = 102;
+            let types = (0..seq).map(|i| u32::from(i > q)).collect();
+            Sequence {
+                attention_mask: vec![1; seq],
+                input_ids: ids,
+                token_type_ids: types,
+            }
+        })
+        .collect();
+    let run = |seqs: &[Sequence]| -> Result<(), Error> {
+        if bert.has_qa_head() {
+            bert.forward(seqs).map(|_| ())
+        } else {
+            bert.encode(seqs).map(|_| ())
+        }
+    };
+    run(&seqs)?; // warm-up
+    let mut ms = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t = std::time::Instant::now();
+        run(&seqs)?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    let pick = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+    let (median, p90, min) = (pick(0.5), pick(0.9), ms[0]);
+    let flop = forward_flop(&c, seq) * batch as f64;
+    let gflops = flop / (median * 1e-3) / 1e9;
+    let threads = rayon::current_num_threads();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"median_ms": median, "p90_ms": p90, "min_ms": min, "gflops": gflops,
+                "gflop_per_forward": flop / 1e9, "seq": seq, "batch": batch, "iters": iters,
+                "threads": threads, "isa": bertqa_kernels::dispatch::isa().name(), "load_s": load_s})
+        );
+    } else {
+        println!(
+            "seq {seq} × batch {batch}, {threads} threads, {} kernels: median {median:.1} ms, p90 {p90:.1} ms, min {min:.1} ms; {:.2} GFLOP per forward → {gflops:.1} GFLOP/s (load {load_s:.2} s)",
+            bertqa_kernels::dispatch::isa().name(),
+            flop / 1e9
+        );
+    }
+    Ok(())
 }
