@@ -4,12 +4,16 @@
 //! ```text
 //! cargo run --release -p bertqa-kernels --example gemm_table [-- [--json] [--quick] [--isa NAME]]
 //! ```
-//! `--quick`: m ∈ {128, 384} and two (n, k) only. `--json`: one JSON object per line.
+//! `--quick`: m ∈ {128, 384} and two (n, k) only; `--shape M N K`: one shape; `--threads T`: only
+//! T threads (1 or 2). `--json`: one JSON object per line.
 //! matrixmultiply runs single-threaded only (its thread count is fixed by an env var at start-up).
 
 use bertqa_kernels::{dispatch::Isa, gemm::gemm_packed_with, Epilogue, PackedMatrix};
 use std::hint::black_box;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
+
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 fn rand_vec(len: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -23,9 +27,30 @@ fn rand_vec(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// Seconds of CPU time consumed by this thread (not counting time the OS gave to other
+/// processes — this box is shared with compilers).
+fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer for clock_gettime.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0);
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
 /// Median seconds per call of each closure, run round-robin (so background load hits all alike)
-/// until `budget` has passed, at least 3 rounds.
-fn time_interleaved(fs: &mut [&mut dyn FnMut()], budget: Duration) -> Vec<f64> {
+/// until `budget` has passed, at least 3 rounds. With `cpu_time` (single-threaded runs), the
+/// calling thread's CPU time is measured instead of wall time.
+fn time_interleaved(fs: &mut [&mut dyn FnMut()], budget: Duration, cpu_time: bool) -> Vec<f64> {
+    let now = || {
+        if cpu_time {
+            thread_cpu_seconds()
+        } else {
+            Instant::now().duration_since(*EPOCH).as_secs_f64()
+        }
+    };
     for f in fs.iter_mut() {
         f();
     }
@@ -33,9 +58,9 @@ fn time_interleaved(fs: &mut [&mut dyn FnMut()], budget: Duration) -> Vec<f64> {
     let start = Instant::now();
     while ts[0].len() < 3 || (start.elapsed() < budget && ts[0].len() < 100) {
         for (f, t) in fs.iter_mut().zip(ts.iter_mut()) {
-            let t0 = Instant::now();
+            let t0 = now();
             f();
-            t.push(t0.elapsed().as_secs_f64());
+            t.push(now() - t0);
         }
     }
     ts.into_iter()
@@ -46,17 +71,18 @@ fn time_interleaved(fs: &mut [&mut dyn FnMut()], budget: Duration) -> Vec<f64> {
         .collect()
 }
 
-/// Peak fp32 GFLOP/s of one core: independent FMA chains in registers, no memory traffic.
-fn fma_peak_1core() -> f64 {
+/// fp32 GFLOP/s of one burst of independent FMA chains in registers (no memory traffic), timed
+/// in this thread's CPU time (`cpu`) or wall time.
+fn fma_peak_1core(cpu: bool) -> f64 {
     #[cfg(target_arch = "x86_64")]
     {
         if Isa::Avx512.is_supported() {
             // SAFETY: avx512f is present (checked).
-            return unsafe { peak_avx512() };
+            return unsafe { peak_avx512(cpu) };
         }
         if Isa::Avx2.is_supported() {
             // SAFETY: avx2+fma are present (checked).
-            return unsafe { peak_avx2() };
+            return unsafe { peak_avx2(cpu) };
         }
     }
     0.0
@@ -66,31 +92,36 @@ fn fma_peak_1core() -> f64 {
 macro_rules! peak_loop {
     ($name:ident, $feat:literal, $vec:ty, $lanes:expr, $set1:ident, $fma:ident, $store:ident) => {
         #[target_feature(enable = $feat)]
-        unsafe fn $name() -> f64 {
+        unsafe fn $name(cpu: bool) -> f64 {
+            let now = || {
+                if cpu {
+                    thread_cpu_seconds()
+                } else {
+                    EPOCH.elapsed().as_secs_f64()
+                }
+            };
             use std::arch::x86_64::*;
             const CHAINS: usize = 24;
-            let iters: u64 = 20_000_000;
-            let mut best = 0.0f64;
-            for _ in 0..5 {
+            let iters: u64 = 4_000_000;
+            {
                 let mut acc = [$set1(1.0); CHAINS];
                 let x = $set1(black_box(0.999_999));
                 let y = $set1(black_box(1e-7));
-                let t = Instant::now();
+                let t = now();
                 for _ in 0..iters {
                     for a in acc.iter_mut() {
                         *a = $fma(*a, x, y);
                     }
                 }
-                let dt = t.elapsed().as_secs_f64();
+                let dt = now() - t;
                 let mut out = [0.0f32; $lanes];
                 for a in acc {
                     // SAFETY: `out` holds one vector.
                     unsafe { $store(out.as_mut_ptr(), a) };
                     black_box(out);
                 }
-                best = best.max((iters as f64) * (CHAINS * $lanes * 2) as f64 / dt / 1e9);
+                (iters as f64) * (CHAINS * $lanes * 2) as f64 / dt / 1e9
             }
-            best
         }
     };
 }
@@ -115,11 +146,20 @@ peak_loop!(
     _mm256_storeu_ps
 );
 
+/// Measured FMA peak of `threads` threads running at once: best of 10 bursts. One thread is timed
+/// in CPU time (like the single-threaded GEMMs), several in wall time (like the parallel GEMMs),
+/// so a core lost to another process lowers the peak as it lowers the GEMM.
 fn peak(threads: usize) -> f64 {
-    std::thread::scope(|s| {
-        let hs: Vec<_> = (0..threads).map(|_| s.spawn(fma_peak_1core)).collect();
-        hs.into_iter().map(|h| h.join().unwrap()).sum()
-    })
+    (0..10)
+        .map(|_| {
+            std::thread::scope(|s| {
+                let hs: Vec<_> = (0..threads)
+                    .map(|_| s.spawn(move || fma_peak_1core(threads == 1)))
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).sum::<f64>()
+            })
+        })
+        .fold(0.0, f64::max)
 }
 
 fn main() {
@@ -132,6 +172,16 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|s| Isa::from_name(s).expect("--isa reference|avx2|avx512"))
         .unwrap_or_else(bertqa_kernels::dispatch::isa);
+    let shape: Option<Vec<usize>> = args.iter().position(|a| a == "--shape").map(|i| {
+        args[i + 1..i + 4]
+            .iter()
+            .map(|v| v.parse().expect("--shape M N K"))
+            .collect()
+    });
+    let only_threads: Option<usize> = args
+        .iter()
+        .position(|a| a == "--threads")
+        .map(|i| args[i + 1].parse().expect("--threads N"));
     let ms: &[usize] = if quick {
         &[128, 384]
     } else {
@@ -147,7 +197,14 @@ fn main() {
     if !json {
         println!("bertqa GEMM ({isa}) vs gemm 0.19 and matrixmultiply 0.3; GFLOP/s, median of interleaved runs");
     }
+    let (ms, nks) = match &shape {
+        Some(v) => (vec![v[0]], vec![(v[1], v[2])]),
+        None => (ms.to_vec(), nks.to_vec()),
+    };
     for threads in [1usize, 2] {
+        if only_threads.is_some_and(|t| t != threads) {
+            continue;
+        }
         let pk = peak(threads);
         if json {
             println!("{{\"peak_gflops\":{pk:.1},\"threads\":{threads}}}");
@@ -162,8 +219,8 @@ fn main() {
             .num_threads(threads)
             .build()
             .unwrap();
-        for &m in ms {
-            for &(n, k) in nks {
+        for &m in &ms {
+            for &(n, k) in &nks {
                 let a = rand_vec(m * k, 1);
                 let b = rand_vec(n * k, 2);
                 let pb = PackedMatrix::pack(&b, n, k);
@@ -226,9 +283,9 @@ fn main() {
                 };
                 let ts = pool.install(|| {
                     if threads == 1 {
-                        time_interleaved(&mut [&mut ours, &mut other_gemm, &mut mm], budget)
+                        time_interleaved(&mut [&mut ours, &mut other_gemm, &mut mm], budget, true)
                     } else {
-                        time_interleaved(&mut [&mut ours, &mut other_gemm], budget)
+                        time_interleaved(&mut [&mut ours, &mut other_gemm], budget, false)
                     }
                 });
                 let (t_ours, t_gemm, t_mm) = (ts[0], ts[1], ts.get(2).copied());

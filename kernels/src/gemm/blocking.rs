@@ -12,9 +12,9 @@
 //!   into ⌈k/KC⌉ nearly equal blocks (k = 1024 → 342 + 342 + 340) so no block is tiny.
 //! * **NC** (loop 1, split of n): the kc×nc block of packed B is re-read from L2 once per A
 //!   micro-panel, so it is sized to half of L2: nc = L2/2 / (KC·4), rounded down to a multiple of
-//!   the 32-wide panel (2 MiB L2 → 672, 1 MiB → 320). It is then shrunk so that n splits into a
-//!   multiple of the thread count; this never changes results (tiles are MR×NR-aligned
-//!   whatever the split).
+//!   the 32-wide panel (2 MiB L2 → 672, 1 MiB → 320). With several threads it is shrunk so that
+//!   there are about 4 work items per thread (for work stealing to balance uneven cores); this
+//!   never changes results (tiles are MR×NR-aligned whatever the split).
 //! * **MC**: A is packed whole, once per call, so there is no mc block for caching; m is split
 //!   only to give every thread work when n has too few blocks.
 
@@ -103,18 +103,26 @@ pub fn split(m_tiles: usize, n_panels: usize, panel: usize, threads: usize) -> (
     let per_block = (nc_cache(panel) / panel).max(1);
     let mut nb = n_panels.div_ceil(per_block).max(1);
     if threads > 1 {
-        nb = nb.div_ceil(threads) * threads;
+        // Several items per thread, so rayon's work stealing evens out threads that run slower
+        // (a busy sibling hyper-thread, another process); items keep ≥ 4 panels (128 columns).
+        nb = nb
+            .max(ITEMS_PER_THREAD * threads)
+            .min((n_panels / 4).max(1));
     }
-    nb = nb.min(n_panels.max(1));
     let nc_panels = n_panels.div_ceil(nb).max(1);
     let nb = n_panels.div_ceil(nc_panels).max(1);
     let mut mb = 1;
-    if threads > 1 && nb < 2 * threads {
-        // Too few column blocks to keep every thread busy: split rows too (≥ 4 tiles each).
-        mb = (2 * threads).div_ceil(nb).min((m_tiles / 4).max(1));
+    if threads > 1 && nb < ITEMS_PER_THREAD * threads {
+        // Too few column blocks: split rows too (≥ 4 tiles each).
+        mb = (ITEMS_PER_THREAD * threads)
+            .div_ceil(nb)
+            .min((m_tiles / 4).max(1));
     }
     (m_tiles.div_ceil(mb).max(1), nc_panels)
 }
+
+/// Work items per thread that [`split`] aims for.
+const ITEMS_PER_THREAD: usize = 4;
 
 #[cfg(test)]
 mod tests {

@@ -180,13 +180,12 @@ impl PackedMatrix {
 }
 
 /// Packs the k×n operand B (element (p, j) = `b[p·rs + j·cs]`) into 32-wide panels, resizing
-/// `out` to ⌈n/32⌉·32·k.
+/// `out`'s length to ⌈n/32⌉·32·k (every element is written).
 ///
 /// # Panics
 /// If `b` does not hold every addressed element.
 pub(crate) fn pack_b(k: usize, n: usize, b: &[f32], rs: usize, cs: usize, out: &mut Vec<f32>) {
-    out.clear();
-    out.resize(n.div_ceil(PANEL) * PANEL * k, 0.0);
+    resize_uninit(out, n.div_ceil(PANEL) * PANEL * k);
     if k == 0 || n == 0 {
         return;
     }
@@ -194,31 +193,97 @@ pub(crate) fn pack_b(k: usize, n: usize, b: &[f32], rs: usize, cs: usize, out: &
     for (jp, panel) in out.chunks_exact_mut(PANEL * k).enumerate() {
         let j0 = jp * PANEL;
         let cols = PANEL.min(n - j0);
+        if cols < PANEL {
+            panel.fill(0.0);
+        }
         if cs == 1 {
             for (p, dst) in panel.chunks_exact_mut(PANEL).enumerate() {
                 let src = &b[p * rs + j0..p * rs + j0 + cols];
                 dst[..cols].copy_from_slice(src);
             }
-        } else if rs == 1 {
-            // Columns of B contiguous along k: gather 32 columns, 8 k-steps at a time.
-            for j in 0..cols {
-                let col = &b[(j0 + j) * cs..(j0 + j) * cs + k];
-                for (p, &v) in col.iter().enumerate() {
-                    panel[p * PANEL + j] = v;
+        } else if rs == 1 && cols == PANEL && gather_ok(cs) {
+            // SAFETY: AVX-512F is present (gather_ok); the 32 columns j0..j0+32 of B, k elements
+            // each at stride 1, lie inside `b` by the length assert above; 31·cs fits in i32.
+            unsafe { gather_panel_avx512(k, &b[j0 * cs..], cs, panel) };
+        } else if rs == 1 && cols == PANEL {
+            // Columns of B contiguous along k (a transposed view): read 32 column streams,
+            // write each packed row of 32 contiguously.
+            let col: [&[f32]; PANEL] =
+                std::array::from_fn(|j| &b[(j0 + j) * cs..(j0 + j) * cs + k]);
+            for (p, dst) in panel.chunks_exact_mut(PANEL).enumerate() {
+                for (d, c) in dst.iter_mut().zip(&col) {
+                    *d = c[p];
                 }
             }
         } else {
-            for p in 0..k {
-                for j in 0..cols {
-                    panel[p * PANEL + j] = b[p * rs + (j0 + j) * cs];
+            for (p, dst) in panel.chunks_exact_mut(PANEL).enumerate() {
+                for (j, d) in dst[..cols].iter_mut().enumerate() {
+                    *d = b[p * rs + (j0 + j) * cs];
                 }
             }
         }
     }
 }
 
+/// Whether the AVX-512 gather path can pack a transposed panel with column stride `cs`.
+fn gather_ok(cs: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        31 * cs <= i32::MAX as usize && crate::dispatch::isa() == crate::dispatch::Isa::Avx512
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = cs;
+        false
+    }
+}
+
+/// One full 32-wide panel of a transposed B (column j at `b[j·cs ..][..k]`): for each k index,
+/// two 16-lane gathers across the 32 columns, stored as one packed row.
+///
+/// # Safety
+/// AVX-512F is present; `b[j·cs + p]` exists for j < 32, p < k; 31·cs ≤ i32::MAX;
+/// `panel.len() == 32·k`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn gather_panel_avx512(k: usize, b: &[f32], cs: usize, panel: &mut [f32]) {
+    use std::arch::x86_64::*;
+    debug_assert!(panel.len() == PANEL * k && b.len() > 31 * cs + k - 1);
+    let cs32 = cs as i32;
+    let idx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(cs32),
+    );
+    let (lo, hi) = (b.as_ptr(), b.as_ptr().wrapping_add(16 * cs));
+    for p in 0..k {
+        // SAFETY: lanes address b[j·cs + p] for j < 32, inside `b` (contract); the stores write
+        // panel[p·32 .. p·32 + 32], inside `panel`.
+        unsafe {
+            let g0 = _mm512_i32gather_ps::<4>(idx, lo.add(p));
+            let g1 = _mm512_i32gather_ps::<4>(idx, hi.add(p));
+            _mm512_storeu_ps(panel.as_mut_ptr().add(p * PANEL), g0);
+            _mm512_storeu_ps(panel.as_mut_ptr().add(p * PANEL + 16), g1);
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn gather_panel_avx512(_: usize, _: &[f32], _: usize, _: &mut [f32]) {
+    unreachable!()
+}
+
+/// Sets `out.len()` to `len` without clearing what is kept: packing overwrites every element.
+fn resize_uninit(out: &mut Vec<f32>, len: usize) {
+    if out.len() < len {
+        out.resize(len, 0.0);
+    } else {
+        out.truncate(len);
+    }
+}
+
 /// Packs A [m×k] (element (i, p) = `a[i·rs + p·cs]`) into MR-row panels (zero-padded rows),
-/// resizing `out` to ⌈m/MR⌉·MR·k. With `parallel`, panels are packed by rayon tasks.
+/// setting `out`'s length to ⌈m/MR⌉·MR·k (every element is written). With `parallel`, panels
+/// are packed by rayon tasks.
 ///
 /// # Panics
 /// If `a` does not hold every addressed element.
@@ -231,9 +296,7 @@ pub(crate) fn pack_a<const MR: usize>(
     out: &mut Vec<f32>,
     parallel: bool,
 ) {
-    let len = m.div_ceil(MR) * MR * k;
-    out.clear();
-    out.resize(len, 0.0);
+    resize_uninit(out, m.div_ceil(MR) * MR * k);
     if m == 0 || k == 0 {
         return;
     }
@@ -249,9 +312,12 @@ pub(crate) fn pack_a<const MR: usize>(
                 }
             }
         } else {
-            for i in 0..rows {
-                for p in 0..k {
-                    panel[p * MR + i] = a[(i0 + i) * rs + p * cs];
+            if rows < MR {
+                panel.fill(0.0);
+            }
+            for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                for (i, d) in dst[..rows].iter_mut().enumerate() {
+                    *d = a[(i0 + i) * rs + p * cs];
                 }
             }
         }

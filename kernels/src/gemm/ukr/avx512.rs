@@ -14,6 +14,8 @@ pub struct Avx512_12x32;
 
 const MR: usize = 12;
 const NR: usize = 32;
+/// How many k steps ahead the B panel is prefetched into L1.
+const PF_ROWS: usize = 16;
 
 impl MicroKernel for Avx512_12x32 {
     const MR: usize = MR;
@@ -73,8 +75,20 @@ unsafe fn tile_r<const R: usize>(
 ) {
     let mut c0 = [_mm512_setzero_ps(); R];
     let mut c1 = [_mm512_setzero_ps(); R];
+    if !epi.first {
+        // Start fetching the C tile now; it is read only after the k loop.
+        for i in 0..R {
+            let row = c.wrapping_add(i * rs_c) as *const i8;
+            _mm_prefetch::<_MM_HINT_T0>(row);
+            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(64));
+        }
+    }
     let (mut a, mut b) = (a, b);
     for _ in 0..kc {
+        // Prefetch B PF_ROWS rows ahead (a hint: never faults, even past the panel's end).
+        let pf = b.wrapping_add(PF_ROWS * PANEL) as *const i8;
+        _mm_prefetch::<_MM_HINT_T0>(pf);
+        _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(64));
         // SAFETY: p < kc, so b..b+32 is row p of the B panel and a..a+MR is step p of the A panel.
         unsafe {
             let b0 = _mm512_loadu_ps(b);
