@@ -34,18 +34,47 @@ pub(crate) struct Align {
     pub char_start: usize,
 }
 
-/// Reusable buffers for [`split_words`]: nothing is allocated per word or per token once they
-/// have grown to the longest word seen.
-#[derive(Debug, Default)]
-pub(crate) struct Scratch {
-    /// The normalised text of the current chunk (a run between whitespace).
-    norm: String,
-    /// One entry per byte of `norm`.
-    align: Vec<Align>,
-    /// Non-ASCII characters waiting for NFD (a run that canonical reordering may permute).
-    pending: String,
-    /// One entry per character of `pending`.
-    pending_align: Vec<Align>,
+/// How a normalised word maps back to the original text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WordAlign<'a> {
+    /// The word is a run of ASCII letters and digits copied (lower-cased) from the original
+    /// starting at this byte and character: byte `k` of the word is byte `byte_start + k`.
+    Ascii {
+        /// Byte offset of the run in the original text.
+        byte_start: usize,
+        /// Character offset of the run in the original text.
+        char_start: usize,
+    },
+    /// One [`Align`] per byte of the word.
+    Table(&'a [Align]),
+}
+
+impl WordAlign<'_> {
+    /// The original span of word bytes `[s, e)` (`s < e`): `(byte_start, byte_end, char_start,
+    /// char_end)`.
+    #[inline]
+    pub(crate) fn span(&self, s: usize, e: usize) -> (usize, usize, usize, usize) {
+        match *self {
+            WordAlign::Ascii {
+                byte_start,
+                char_start,
+            } => (
+                byte_start + s,
+                byte_start + e,
+                char_start + s,
+                char_start + e,
+            ),
+            WordAlign::Table(align) => {
+                let (first, last) = (align[s], align[e - 1]);
+                (
+                    first.byte_start,
+                    last.byte_end,
+                    first.char_start,
+                    last.char_start + 1,
+                )
+            }
+        }
+    }
 }
 
 /// `tokenizers`' `is_whitespace`: `\t \n \r` and Unicode `White_Space`.
@@ -88,25 +117,157 @@ pub(crate) fn is_punctuation(c: char) -> bool {
     c.is_ascii_punctuation() || (!c.is_ascii() && c.is_punctuation())
 }
 
+/// Whether NFD leaves `c` alone and canonical ordering never moves it: no canonical
+/// decomposition and combining class 0.
+fn is_nfd_inert(c: char) -> bool {
+    use unicode_normalization_alignments::char::{canonical_combining_class, decompose_canonical};
+    if canonical_combining_class(c) != 0 {
+        return false;
+    }
+    let mut same = true;
+    decompose_canonical(c, |d| same &= d == c);
+    same
+}
+
+// Bits of a character's class (see `class`).
+const REMOVED: u8 = 1;
+const WHITESPACE: u8 = 2;
+const CHINESE: u8 = 4;
+const PUNCT: u8 = 8;
+const MARK_NONSPACING: u8 = 16;
+const NFD_INERT: u8 = 32;
+
+fn compute_class(c: char) -> u8 {
+    let mut k = 0;
+    if is_removed(c) {
+        k |= REMOVED;
+    }
+    if is_whitespace(c) {
+        k |= WHITESPACE;
+    }
+    if is_chinese_char(c) {
+        k |= CHINESE;
+    }
+    if is_punctuation(c) {
+        k |= PUNCT;
+    }
+    if c.is_mark_nonspacing() {
+        k |= MARK_NONSPACING;
+    }
+    if is_nfd_inert(c) {
+        k |= NFD_INERT;
+    }
+    k
+}
+
+/// The character class table of the Basic Multilingual Plane, computed once from the same
+/// crates: their binary searches cost ~15% of the time on prose with some non-ASCII text.
+static BMP_CLASSES: std::sync::OnceLock<Box<[u8]>> = std::sync::OnceLock::new();
+
+fn bmp_classes() -> &'static [u8] {
+    BMP_CLASSES.get_or_init(|| {
+        (0..0x1_0000u32)
+            .map(|cp| char::from_u32(cp).map_or(0, compute_class))
+            .collect()
+    })
+}
+
+/// The class bits of `c`: from the table for the BMP, from the crates for other planes.
+#[inline]
+fn class(c: char) -> u8 {
+    if (c as u32) < 0x1_0000 {
+        bmp_classes()[c as usize]
+    } else {
+        compute_class(c)
+    }
+}
+
+/// Builds the character class table now rather than on first use (it takes ~10 ms, once per
+/// process).
+pub(crate) fn init_tables() {
+    bmp_classes();
+}
+
+/// Reusable buffers for [`split_words`]: nothing is allocated per word or per token once they
+/// have grown to the longest word seen.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    /// The normalised text of the current word-in-progress (between whitespace/punctuation).
+    norm: String,
+    /// One entry per byte of `norm`.
+    align: Vec<Align>,
+    /// Whether `norm` holds a non-ASCII character (which may be Unicode punctuation).
+    norm_non_ascii: bool,
+    /// Non-ASCII characters waiting for NFD (a run that canonical reordering may permute).
+    pending: String,
+    /// One entry per character of `pending`.
+    pending_align: Vec<Align>,
+    /// Whether every character of `pending` is NFD-inert (then NFD can be skipped).
+    pending_inert: bool,
+}
+
 /// Runs the basic tokenizer over `text`, a piece of the original string starting at byte
 /// `byte_base` and character `char_base`, calling `word(normalised_word, align)` for every
-/// pre-token in order; `align` has one entry per byte of `normalised_word`.
+/// pre-token in order; `align` has one entry per byte of `normalised_word`. Returns the character
+/// offset just past `text`.
 pub(crate) fn split_words(
     text: &str,
     byte_base: usize,
     char_base: usize,
     scratch: &mut Scratch,
-    word: &mut impl FnMut(&str, &[Align]),
-) {
+    word: &mut impl FnMut(&str, WordAlign<'_>),
+) -> usize {
     scratch.norm.clear();
     scratch.align.clear();
+    scratch.norm_non_ascii = false;
     scratch.pending.clear();
     scratch.pending_align.clear();
+    scratch.pending_inert = true;
     let bytes = text.as_bytes();
     let mut char_index = char_base;
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
+        if b.is_ascii_alphanumeric() && scratch.norm.is_empty() && scratch.pending.is_empty() {
+            // Fast path: a word starting with an ASCII letter or digit. Scan its run; if the
+            // word ends with it, hand it over without building a per-byte alignment table.
+            let start = i;
+            let mut upper = false;
+            while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
+                upper |= bytes[i].is_ascii_uppercase();
+                i += 1;
+            }
+            let ends_word = i == bytes.len()
+                || bytes[i].is_ascii_punctuation()
+                || matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r');
+            let run = &text[start..i];
+            let n = i - start;
+            if ends_word {
+                let align = WordAlign::Ascii {
+                    byte_start: byte_base + start,
+                    char_start: char_index,
+                };
+                if upper {
+                    scratch.norm.push_str(run);
+                    scratch.norm.make_ascii_lowercase();
+                    word(&scratch.norm, align);
+                    scratch.norm.clear();
+                } else {
+                    word(run, align);
+                }
+            } else {
+                // The word goes on (a non-ASCII letter or a control character follows).
+                scratch.norm.push_str(run);
+                scratch.norm.make_ascii_lowercase();
+                scratch.align.extend((0..n).map(|k| Align {
+                    byte_start: byte_base + start + k,
+                    byte_end: byte_base + start + k + 1,
+                    char_start: char_index + k,
+                }));
+            }
+            char_index += n;
+            continue;
+        }
         if b < 0x80 {
             // ASCII: one byte, one character, NFD-inert and a canonical-ordering barrier.
             let a = Align {
@@ -116,15 +277,20 @@ pub(crate) fn split_words(
             };
             i += 1;
             char_index += 1;
-            if b.is_ascii_alphanumeric() || b.is_ascii_punctuation() {
+            if b.is_ascii_alphanumeric() {
                 scratch.flush_pending();
                 scratch.norm.push(char::from(b.to_ascii_lowercase()));
                 scratch.align.push(a);
+            } else if b.is_ascii_punctuation() {
+                // A word of its own: end the one in progress, then emit it.
+                scratch.end_word(word);
+                let punct = std::str::from_utf8(&bytes[i - 1..i]).expect("ASCII");
+                word(punct, WordAlign::Table(&[a]));
             } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
-                scratch.end_chunk(word);
+                scratch.end_word(word);
             }
-            // Every other ASCII byte is a control character (including \x0b, \x0c and \x1c-\x1f,
-            // which are also White_Space): removed, without splitting the word.
+            // Every other ASCII byte is a control character (including \x0b, \x0c and
+            // \x1c-\x1f, which are also White_Space): removed, without splitting the word.
             continue;
         }
         let c = text[i..].chars().next().expect("i is on a char boundary");
@@ -136,67 +302,88 @@ pub(crate) fn split_words(
         };
         i += len;
         char_index += 1;
-        if is_removed(c) {
+        let k = class(c);
+        if k & REMOVED != 0 {
             continue;
         }
-        if is_whitespace(c) {
-            scratch.end_chunk(word);
-        } else if is_chinese_char(c) {
-            scratch.end_chunk(word);
-            scratch.pending.push(c);
-            scratch.pending_align.push(a);
-            scratch.end_chunk(word);
+        if k & WHITESPACE != 0 {
+            scratch.end_word(word);
+        } else if k & CHINESE != 0 {
+            scratch.end_word(word);
+            scratch.push_pending(c, a, k);
+            scratch.end_word(word);
         } else {
-            scratch.pending.push(c);
-            scratch.pending_align.push(a);
+            scratch.push_pending(c, a, k);
         }
     }
-    scratch.end_chunk(word);
+    scratch.end_word(word);
+    char_index
 }
 
 impl Scratch {
+    #[inline]
+    fn push_pending(&mut self, c: char, a: Align, class: u8) {
+        self.pending.push(c);
+        self.pending_align.push(a);
+        self.pending_inert &= class & NFD_INERT != 0;
+    }
+
     /// Normalises the pending non-ASCII run — NFD, drop Mn, lower-case — onto `norm`.
     fn flush_pending(&mut self) {
         if self.pending.is_empty() {
             return;
         }
-        let mut next = 0usize; // next original character of the run to consume
-        let mut current = self.pending_align[0];
-        for (c, change) in self.pending.nfd() {
-            if change <= 0 {
-                // A character that replaces one original character (and removes -change more).
-                if let Some(&a) = self.pending_align.get(next) {
-                    current = a;
+        self.norm_non_ascii = true;
+        if self.pending_inert {
+            // NFD is the identity here: each character keeps its own alignment.
+            for (c, &a) in self.pending.chars().zip(&self.pending_align) {
+                if class(c) & MARK_NONSPACING == 0 {
+                    push_lower(&mut self.norm, &mut self.align, c, a);
                 }
-                next += 1 + change.unsigned_abs();
             }
-            // change > 0: an inserted character, aligned with the original character before it.
-            if c.is_ascii() {
-                self.norm.push(char::from((c as u8).to_ascii_lowercase()));
-                self.align.push(current);
-                continue;
-            }
-            if c.is_mark_nonspacing() {
-                continue;
-            }
-            for lower in c.to_lowercase() {
-                self.norm.push(lower);
-                for _ in 0..lower.len_utf8() {
-                    self.align.push(current);
+        } else {
+            let mut next = 0usize; // next original character of the run to consume
+            let mut current = self.pending_align[0];
+            for (c, change) in self.pending.nfd() {
+                if change <= 0 {
+                    // Replaces one original character (and removes -change more).
+                    if let Some(&a) = self.pending_align.get(next) {
+                        current = a;
+                    }
+                    next += 1 + change.unsigned_abs();
+                }
+                // change > 0: an inserted character, aligned with the original one before it.
+                if c.is_ascii() || class(c) & MARK_NONSPACING == 0 {
+                    push_lower(&mut self.norm, &mut self.align, c, current);
                 }
             }
         }
         self.pending.clear();
         self.pending_align.clear();
+        self.pending_inert = true;
     }
 
-    /// Ends the current chunk (at whitespace, a CJK character or the end of text): splits its
-    /// normalised text on punctuation and hands each piece to `word`.
-    fn end_chunk(&mut self, word: &mut impl FnMut(&str, &[Align])) {
+    /// Ends the word in progress (at whitespace, punctuation, a CJK character or the end of
+    /// text): normalises what is pending, splits on any non-ASCII punctuation and whitespace the
+    /// normalisation produced, and hands each piece to `word`.
+    fn end_word(&mut self, word: &mut impl FnMut(&str, WordAlign<'_>)) {
         self.flush_pending();
         if self.norm.is_empty() {
             return;
         }
+        if !self.norm_non_ascii {
+            // ASCII punctuation and whitespace were split off while scanning.
+            word(&self.norm, WordAlign::Table(&self.align));
+        } else {
+            self.split_normalised(word);
+        }
+        self.norm.clear();
+        self.align.clear();
+        self.norm_non_ascii = false;
+    }
+
+    /// Splits `norm` at punctuation (kept as one-character words) and whitespace (dropped).
+    fn split_normalised(&self, word: &mut impl FnMut(&str, WordAlign<'_>)) {
         let norm = self.norm.as_str();
         let nb = norm.as_bytes();
         let mut start = 0;
@@ -208,26 +395,41 @@ impl Scratch {
                 (1, punct, punct)
             } else {
                 let c = norm[i..].chars().next().expect("char boundary");
-                let ws = is_whitespace(c);
-                let punct = !ws && is_punctuation(c);
+                let k = class(c);
+                let ws = k & WHITESPACE != 0;
+                let punct = !ws && k & PUNCT != 0;
                 (c.len_utf8(), ws || punct, punct)
             };
             if split {
                 if start < i {
-                    word(&norm[start..i], &self.align[start..i]);
+                    word(&norm[start..i], WordAlign::Table(&self.align[start..i]));
                 }
                 if keep {
-                    word(&norm[i..i + len], &self.align[i..i + len]);
+                    word(&norm[i..i + len], WordAlign::Table(&self.align[i..i + len]));
                 }
                 start = i + len;
             }
             i += len;
         }
         if start < nb.len() {
-            word(&norm[start..], &self.align[start..]);
+            word(&norm[start..], WordAlign::Table(&self.align[start..]));
         }
-        self.norm.clear();
-        self.align.clear();
+    }
+}
+
+/// Appends the lower case of `c` to `norm`, every byte aligned with `a`.
+#[inline]
+fn push_lower(norm: &mut String, align: &mut Vec<Align>, c: char, a: Align) {
+    if c.is_ascii() {
+        norm.push(c.to_ascii_lowercase());
+        align.push(a);
+        return;
+    }
+    for lower in c.to_lowercase() {
+        norm.push(lower);
+        for _ in 0..lower.len_utf8() {
+            align.push(a);
+        }
     }
 }
 
@@ -239,12 +441,8 @@ mod tests {
         let mut out = Vec::new();
         let mut scratch = Scratch::default();
         split_words(text, 0, 0, &mut scratch, &mut |w, a| {
-            let last = a[a.len() - 1];
-            out.push((
-                w.to_owned(),
-                (a[0].byte_start, last.byte_end),
-                (a[0].char_start, last.char_start + 1),
-            ))
+            let (bs, be, cs, ce) = a.span(0, w.len());
+            out.push((w.to_owned(), (bs, be), (cs, ce)))
         });
         out
     }

@@ -42,7 +42,7 @@ pub use vocab::Vocab;
 pub use wordpiece::MAX_INPUT_CHARS_PER_WORD;
 
 use crate::Result;
-use basic::{Align, Scratch};
+use basic::{Scratch, WordAlign};
 
 /// The result of [`Tokenizer::encode`]: parallel vectors, one entry per token.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -113,6 +113,7 @@ pub struct Tokenizer {
 impl Tokenizer {
     /// A tokenizer over `vocab`.
     pub fn new(vocab: Vocab) -> Tokenizer {
+        basic::init_tables();
         let specials = vocab::SPECIAL_TOKENS
             .iter()
             .map(|&s| {
@@ -218,17 +219,15 @@ impl Tokenizer {
             byte_base,
             char_base,
             scratch,
-            &mut |word: &str, align: &[Align]| {
+            &mut |word: &str, align: WordAlign<'_>| {
                 wordpiece::segment(vocab, word, pieces, &mut |id, s, e| {
-                    let (first, last) = (align[s], align[e - 1]);
+                    let (byte_start, byte_end, char_start, char_end) = align.span(s, e);
                     enc.ids.push(id);
-                    enc.byte_offsets.push((first.byte_start, last.byte_end));
-                    enc.char_offsets
-                        .push((first.char_start, last.char_start + 1));
+                    enc.byte_offsets.push((byte_start, byte_end));
+                    enc.char_offsets.push((char_start, char_end));
                 });
             },
-        );
-        char_base + text.chars().count()
+        )
     }
 
     /// The CLI's JSON view of `enc`: token strings, ids and character offsets.

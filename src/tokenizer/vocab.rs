@@ -213,15 +213,27 @@ impl FxHasher {
 impl Hasher for FxHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            self.add(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(buf));
+        // Whole 8-byte words, the tail as an overlapping word (or, below 8 bytes, as overlapping
+        // halves): no byte-by-byte loop and no copy to a buffer for the short keys of a vocab.
+        let n = bytes.len();
+        if n >= 8 {
+            let mut chunks = bytes.chunks_exact(8);
+            for chunk in &mut chunks {
+                self.add(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+            }
+            if !chunks.remainder().is_empty() {
+                self.add(u64::from_le_bytes(
+                    bytes[n - 8..].try_into().expect("8 bytes"),
+                ));
+            }
+        } else if n >= 4 {
+            let lo = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));
+            let hi = u32::from_le_bytes(bytes[n - 4..].try_into().expect("4 bytes"));
+            self.add((u64::from(hi) << 32 | u64::from(lo)) ^ n as u64);
+        } else if n > 0 {
+            let v =
+                u64::from(bytes[0]) | u64::from(bytes[n / 2]) << 8 | u64::from(bytes[n - 1]) << 16;
+            self.add(v | (n as u64) << 24);
         }
     }
 

@@ -36,8 +36,12 @@ pub(crate) fn segment(
         } else {
             (vocab.max_continuation_len(), Vocab::continuation_id)
         };
-        // No piece is longer than `max` bytes: start there instead of at the end of the word.
+        // No piece is longer than `max` bytes: start there instead of at the end of the word
+        // (and the whole word, tried above, need not be tried again).
         let mut end = floor_char_boundary(word, len.min(start + max));
+        if end == len && start == 0 {
+            end = floor_char_boundary(word, len - 1);
+        }
         let mut found = None;
         while end > start {
             if let Some(id) = lookup(vocab, &word[start..end]) {
