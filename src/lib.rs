@@ -12,6 +12,7 @@ pub mod features;
 pub mod model;
 pub mod qa;
 pub mod safetensors;
+pub mod squad;
 pub mod synthetic;
 pub mod tokenizer;
 pub mod weights;
