@@ -8,11 +8,11 @@
 //! ```
 //! Q, K and V of one head are strided views into `qkv` (row stride 3H): no transposed copies.
 
-use super::{Linear, Norm, Sequence};
+use super::{Linear, Norm, Sequence, Workspace};
 use crate::config::BertConfig;
 use crate::error::Result;
 use crate::weights::Checkpoint;
-use bertqa_kernels::ops::{add_layer_norm, masked_softmax};
+use bertqa_kernels::ops::{layer_norm, masked_softmax};
 use bertqa_kernels::{gemm_strided, Epilogue, MatMut, MatRef};
 use rayon::prelude::*;
 
@@ -54,43 +54,77 @@ impl Attention {
         })
     }
 
-    /// x: (tokens, H) in; out: (tokens, H) = LayerNorm(attention(x) + x).
-    /// qkv: (tokens, 3H), ctx_heads: (heads, tokens, d_head) and ctx: (tokens, H) are scratch.
-    pub fn forward(
+    /// ws.x: (tokens, H) in; ws.attn_out: (tokens, H) = LayerNorm(attention(x) + x) out.
+    pub fn forward(&self, seqs: &[Sequence], tokens: usize, longest: usize, ws: &mut Workspace) {
+        let h = self.norm.h();
+        let x = &ws.x[..tokens * h];
+        let qkv = &mut ws.qkv[..tokens * 3 * h];
+        ws.prof.time(
+            |s| &mut s.qkv,
+            || {
+                self.qkv
+                    .forward(tokens, x, qkv, Epilogue::Bias(self.qkv.bias()))
+            },
+        );
+        ws.prof.time(
+            |s| &mut s.attention,
+            || {
+                self.attend(
+                    seqs,
+                    tokens,
+                    longest,
+                    &ws.qkv,
+                    &ws.keep,
+                    &mut ws.ctx_heads,
+                    &mut ws.scores,
+                    &mut ws.ctx,
+                )
+            },
+        );
+        let (ctx, out) = (&ws.ctx[..tokens * h], &mut ws.attn_out[..tokens * h]);
+        let epilogue = Epilogue::BiasResidual {
+            bias: self.output.bias(),
+            residual: x,
+        };
+        ws.prof.time(
+            |s| &mut s.attention_output,
+            || self.output.forward(tokens, ctx, out, epilogue),
+        );
+        ws.prof.time(
+            |s| &mut s.layer_norm,
+            || self.norm.apply(&mut ws.attn_out[..tokens * h]),
+        );
+    }
+
+    /// ctx (tokens, H) = per sequence, per head: softmax(Q·Kᵀ/√d, mask)·V, through ctx_heads
+    /// (heads, tokens, d); `scores` holds one (longest, longest) block per head.
+    #[allow(clippy::too_many_arguments)]
+    fn attend(
         &self,
         seqs: &[Sequence],
-        x: &[f32],
-        qkv: &mut [f32],
+        tokens: usize,
+        longest: usize,
+        qkv: &[f32],
+        keep: &[bool],
         ctx_heads: &mut [f32],
+        scores: &mut [f32],
         ctx: &mut [f32],
-        out: &mut [f32],
     ) {
-        let h = self.norm.gamma.data().len();
-        let tokens = x.len() / h;
-        let d = h / self.heads;
-        if tokens == 0 {
-            return;
-        }
-        self.qkv
-            .forward(tokens, x, qkv, Epilogue::Bias(self.qkv.bias()));
+        let d = self.norm.h() / self.heads;
+        let h = self.heads * d;
         let scale = 1.0 / (d as f32).sqrt();
-        let qkv: &[f32] = qkv;
-        // One task per head; within it, each sequence attends only to itself.
-        ctx_heads
+        // One task per head (its own block of `scores`); within it, each sequence attends only
+        // to itself.
+        ctx_heads[..tokens * h]
             .par_chunks_mut(tokens * d)
+            .zip(scores.par_chunks_mut(longest * longest))
             .enumerate()
-            .for_each(|(head, out_h)| {
-                let mut scores = Vec::new();
-                let mut keep = Vec::new();
+            .for_each(|(head, (out_h, scores))| {
                 let mut row0 = 0;
                 for s in seqs {
                     let len = s.input_ids.len();
                     let base = row0 * 3 * h + head * d;
-                    let q = &qkv[base..];
-                    let k = &qkv[base + h..];
-                    let v = &qkv[base + 2 * h..];
-                    scores.clear();
-                    scores.resize(len * len, 0.0);
+                    let scores = &mut scores[..len * len];
                     // scores (len, len) = Q·Kᵀ
                     gemm_strided(
                         len,
@@ -98,25 +132,24 @@ impl Attention {
                         d,
                         1.0,
                         MatRef {
-                            data: q,
+                            data: &qkv[base..],
                             rs: 3 * h,
                             cs: 1,
                         },
                         MatRef {
-                            data: k,
+                            data: &qkv[base + h..],
                             rs: 1,
                             cs: 3 * h,
                         },
                         MatMut {
-                            data: &mut scores,
+                            data: scores,
                             rs: len,
                             cs: 1,
                         },
                     );
-                    keep.clear();
-                    keep.extend(s.attention_mask.iter().map(|&m| m != 0));
+                    let keep = &keep[row0..row0 + len];
                     for row in scores.chunks_exact_mut(len) {
-                        masked_softmax(row, scale, &keep);
+                        masked_softmax(row, scale, keep);
                     }
                     // ctx (len, d) = P·V
                     gemm_strided(
@@ -125,12 +158,12 @@ impl Attention {
                         len,
                         1.0,
                         MatRef {
-                            data: &scores,
+                            data: scores,
                             rs: len,
                             cs: 1,
                         },
                         MatRef {
-                            data: v,
+                            data: &qkv[base + 2 * h..],
                             rs: 3 * h,
                             cs: 1,
                         },
@@ -144,20 +177,26 @@ impl Attention {
                 }
             });
         // (heads, tokens, d) → (tokens, H)
-        ctx.par_chunks_mut(h).enumerate().for_each(|(t, row)| {
-            for (head, dst) in row.chunks_exact_mut(d).enumerate() {
-                let src = (head * tokens + t) * d;
-                dst.copy_from_slice(&ctx_heads[src..src + d]);
-            }
-        });
-        self.output
-            .forward(tokens, ctx, out, Epilogue::Bias(self.output.bias()));
-        add_layer_norm(
-            out,
-            x,
-            self.norm.gamma.data(),
-            self.norm.beta.data(),
-            self.norm.eps,
-        );
+        let ctx_heads = &ctx_heads[..tokens * h];
+        ctx[..tokens * h]
+            .par_chunks_mut(h)
+            .enumerate()
+            .for_each(|(t, row)| {
+                for (head, dst) in row.chunks_exact_mut(d).enumerate() {
+                    let src = (head * tokens + t) * d;
+                    dst.copy_from_slice(&ctx_heads[src..src + d]);
+                }
+            });
+    }
+}
+
+impl Norm {
+    /// LayerNorm of every row of `x`, in place.
+    pub(crate) fn apply(&self, x: &mut [f32]) {
+        layer_norm(x, self.gamma.data(), self.beta.data(), self.eps);
+    }
+
+    pub(crate) fn h(&self) -> usize {
+        self.gamma.data().len()
     }
 }

@@ -5,7 +5,6 @@ use crate::config::BertConfig;
 use crate::error::Result;
 use crate::safetensors::Tensor;
 use crate::weights::Checkpoint;
-use bertqa_kernels::ops::layer_norm;
 
 /// The embedding tables and their LayerNorm.
 pub(crate) struct Embeddings {
@@ -58,11 +57,6 @@ impl Embeddings {
                 }
             }
         }
-        layer_norm(
-            x,
-            self.norm.gamma.data(),
-            self.norm.beta.data(),
-            self.norm.eps,
-        );
+        self.norm.apply(x);
     }
 }

@@ -1,10 +1,9 @@
 //! `BertIntermediate` + `BertOutput`: out = LayerNorm(GELU(x·W1ᵀ + b1)·W2ᵀ + b2 + x).
 
-use super::{Linear, Norm};
+use super::{Linear, Norm, Workspace};
 use crate::config::BertConfig;
 use crate::error::Result;
 use crate::weights::Checkpoint;
-use bertqa_kernels::ops::layer_norm;
 use bertqa_kernels::Epilogue;
 
 pub(crate) struct FeedForward {
@@ -26,29 +25,28 @@ impl FeedForward {
         })
     }
 
-    /// x: (tokens, H); inter: (tokens, I) scratch; out: (tokens, H).
-    pub fn forward(&self, x: &[f32], inter: &mut [f32], out: &mut [f32]) {
-        let tokens = x.len() / self.norm.gamma.data().len();
-        self.intermediate.forward(
-            tokens,
-            x,
-            inter,
-            Epilogue::BiasGelu(self.intermediate.bias()),
+    /// ws.attn_out: (tokens, H) in; ws.x: (tokens, H) out; ws.inter: (tokens, I) scratch.
+    pub fn forward(&self, tokens: usize, ws: &mut Workspace) {
+        let (h, i) = (self.norm.h(), self.intermediate.out_features());
+        let x = &ws.attn_out[..tokens * h];
+        let inter = &mut ws.inter[..tokens * i];
+        let up = Epilogue::BiasGelu(self.intermediate.bias());
+        ws.prof.time(
+            |s| &mut s.ffn_up,
+            || self.intermediate.forward(tokens, x, inter, up),
         );
-        self.output.forward(
-            tokens,
-            inter,
-            out,
-            Epilogue::BiasResidual {
-                bias: self.output.bias(),
-                residual: x,
-            },
+        let (inter, out) = (&ws.inter[..tokens * i], &mut ws.x[..tokens * h]);
+        let down = Epilogue::BiasResidual {
+            bias: self.output.bias(),
+            residual: x,
+        };
+        ws.prof.time(
+            |s| &mut s.ffn_down,
+            || self.output.forward(tokens, inter, out, down),
         );
-        layer_norm(
-            out,
-            self.norm.gamma.data(),
-            self.norm.beta.data(),
-            self.norm.eps,
+        ws.prof.time(
+            |s| &mut s.layer_norm,
+            || self.norm.apply(&mut ws.x[..tokens * h]),
         );
     }
 }

@@ -2,7 +2,7 @@
 
 use super::attention::Attention;
 use super::feed_forward::FeedForward;
-use super::Workspace;
+use super::{Sequence, Workspace};
 use crate::config::BertConfig;
 use crate::error::Result;
 use crate::weights::Checkpoint;
@@ -22,15 +22,8 @@ impl Layer {
     }
 
     /// ws.x: (tokens, H) in and out.
-    pub fn forward(&self, seqs: &[super::Sequence], ws: &mut Workspace) {
-        self.attention.forward(
-            seqs,
-            &ws.x,
-            &mut ws.qkv,
-            &mut ws.ctx_heads,
-            &mut ws.ctx,
-            &mut ws.attn_out,
-        );
-        self.ffn.forward(&ws.attn_out, &mut ws.inter, &mut ws.x);
+    pub fn forward(&self, seqs: &[Sequence], tokens: usize, longest: usize, ws: &mut Workspace) {
+        self.attention.forward(seqs, tokens, longest, ws);
+        self.ffn.forward(tokens, ws);
     }
 }

@@ -11,6 +11,9 @@ mod embeddings;
 mod feed_forward;
 mod layer;
 mod qa_head;
+mod workspace;
+
+pub use workspace::{StageTimes, Workspace};
 
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
@@ -78,6 +81,10 @@ impl Linear {
         &self.bias
     }
 
+    fn out_features(&self) -> usize {
+        self.weight.n()
+    }
+
     /// y (m, out) = epilogue(x (m, in) · Wᵀ).
     fn forward(&self, m: usize, x: &[f32], y: &mut [f32], epilogue: Epilogue) {
         gemm_packed(m, x, &self.weight, y, epilogue);
@@ -98,36 +105,6 @@ impl Norm {
             beta: ck.take(&format!("{prefix}.bias"), &[h])?,
             eps: eps as f32,
         })
-    }
-}
-
-/// Activation buffers of one forward pass.
-pub(crate) struct Workspace {
-    /// (tokens, H): the hidden state between layers.
-    x: Vec<f32>,
-    /// (tokens, 3H)
-    qkv: Vec<f32>,
-    /// (heads, tokens, d_head)
-    ctx_heads: Vec<f32>,
-    /// (tokens, H)
-    ctx: Vec<f32>,
-    /// (tokens, H): attention block output, input of the feed-forward block.
-    attn_out: Vec<f32>,
-    /// (tokens, I)
-    inter: Vec<f32>,
-}
-
-impl Workspace {
-    fn new(c: &BertConfig, tokens: usize) -> Self {
-        let h = c.hidden_size;
-        Workspace {
-            x: vec![0.0; tokens * h],
-            qkv: vec![0.0; tokens * 3 * h],
-            ctx_heads: vec![0.0; tokens * h],
-            ctx: vec![0.0; tokens * h],
-            attn_out: vec![0.0; tokens * h],
-            inter: vec![0.0; tokens * c.intermediate_size],
-        }
     }
 }
 
@@ -261,17 +238,31 @@ impl Bert {
         Ok(())
     }
 
-    /// Runs embeddings and the first `layers` encoder layers; returns the workspace holding the
-    /// hidden state in `x`.
-    fn run_encoder(&self, batch: &[Sequence], layers: usize) -> Result<Workspace> {
+    /// Runs embeddings and the first `layers` encoder layers into `ws.x`; returns the token
+    /// count.
+    fn run_encoder(&self, batch: &[Sequence], layers: usize, ws: &mut Workspace) -> Result<usize> {
         self.check(batch)?;
         let tokens = batch.iter().map(|s| s.input_ids.len()).sum();
-        let mut ws = Workspace::new(&self.config, tokens);
-        self.embeddings.forward(batch, &mut ws.x);
-        for layer in self.layers.iter().take(layers) {
-            layer.forward(batch, &mut ws);
+        let longest = batch.iter().map(|s| s.input_ids.len()).max().unwrap_or(0);
+        ws.prepare(&self.config, tokens, longest);
+        let mut t = 0;
+        for s in batch {
+            for (k, &m) in ws.keep[t..].iter_mut().zip(&s.attention_mask) {
+                *k = m != 0;
+            }
+            t += s.input_ids.len();
         }
-        Ok(ws)
+        let h = self.config.hidden_size;
+        let x = &mut ws.x[..tokens * h];
+        ws.prof
+            .time(|s| &mut s.embeddings, || self.embeddings.forward(batch, x));
+        if tokens == 0 {
+            return Ok(0);
+        }
+        for layer in self.layers.iter().take(layers) {
+            layer.forward(batch, tokens, longest, ws);
+        }
+        Ok(tokens)
     }
 
     /// The encoder's last hidden state: per sequence, (length, H) row-major.
@@ -289,7 +280,8 @@ impl Bert {
     /// # Errors
     /// As [`Bert::encode`].
     pub fn encode_partial(&self, batch: &[Sequence], layers: usize) -> Result<Vec<Vec<f32>>> {
-        let ws = self.run_encoder(batch, layers)?;
+        let mut ws = Workspace::new();
+        self.run_encoder(batch, layers, &mut ws)?;
         let h = self.config.hidden_size;
         let mut out = Vec::with_capacity(batch.len());
         let mut row0 = 0;
@@ -308,23 +300,40 @@ impl Bert {
     /// # Errors
     /// As [`Bert::encode`], and [`Error::Input`] if the checkpoint has no `qa_outputs` head.
     pub fn forward(&self, batch: &[Sequence]) -> Result<QaLogits> {
+        let mut out = QaLogits::default();
+        self.forward_into(batch, &mut Workspace::new(), &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Bert::forward`] into reused buffers: with a workspace and an output that have seen a
+    /// batch at least this large, this allocates nothing.
+    ///
+    /// # Errors
+    /// As [`Bert::forward`].
+    pub fn forward_into(
+        &self,
+        batch: &[Sequence],
+        ws: &mut Workspace,
+        out: &mut QaLogits,
+    ) -> Result<()> {
         let qa = self.qa.as_ref().ok_or_else(|| {
             Error::input("this checkpoint has no question-answering head (qa_outputs)")
         })?;
-        let ws = self.run_encoder(batch, self.layers.len())?;
-        let tokens = ws.x.len() / self.config.hidden_size;
-        let mut logits = vec![0.0; tokens * 2];
-        qa.forward(&ws.x, &mut logits);
-        let mut out = QaLogits::default();
+        let tokens = self.run_encoder(batch, self.layers.len(), ws)?;
+        let h = self.config.hidden_size;
+        let (x, logits) = (&ws.x[..tokens * h], &mut ws.logits[..tokens * 2]);
+        ws.prof.time(|s| &mut s.qa_head, || qa.forward(x, logits));
+        out.start_logits.resize_with(batch.len(), Vec::new);
+        out.end_logits.resize_with(batch.len(), Vec::new);
         let mut row0 = 0;
-        for s in batch {
-            let rows = &logits[row0 * 2..(row0 + s.input_ids.len()) * 2];
-            out.start_logits
-                .push(rows.iter().step_by(2).copied().collect());
-            out.end_logits
-                .push(rows.iter().skip(1).step_by(2).copied().collect());
+        for (i, s) in batch.iter().enumerate() {
+            let rows = &ws.logits[row0 * 2..(row0 + s.input_ids.len()) * 2];
+            out.start_logits[i].clear();
+            out.start_logits[i].extend(rows.iter().step_by(2));
+            out.end_logits[i].clear();
+            out.end_logits[i].extend(rows.iter().skip(1).step_by(2));
             row0 += s.input_ids.len();
         }
-        Ok(out)
+        Ok(())
     }
 }

@@ -1,0 +1,160 @@
+//! Activation buffers of the forward pass, reused across layers and calls.
+
+use crate::config::BertConfig;
+use std::time::{Duration, Instant};
+
+/// Every buffer a forward pass writes, sized for (total tokens, longest sequence) and grown on
+/// demand, never shrunk: after the first call with the largest batch, forward passes allocate
+/// nothing. Not shared between threads: give each caller its own (`QaModel` keeps a pool).
+#[derive(Default)]
+pub struct Workspace {
+    /// (tokens, H): the hidden state between layers.
+    pub(crate) x: Vec<f32>,
+    /// (tokens, 3H): Q | K | V per token.
+    pub(crate) qkv: Vec<f32>,
+    /// (heads, tokens, d_head): attention output, head-major.
+    pub(crate) ctx_heads: Vec<f32>,
+    /// (tokens, H): attention output, token-major (heads concatenated).
+    pub(crate) ctx: Vec<f32>,
+    /// (tokens, H): attention block output, input of the feed-forward block.
+    pub(crate) attn_out: Vec<f32>,
+    /// (tokens, I): feed-forward hidden layer.
+    pub(crate) inter: Vec<f32>,
+    /// (heads, longest², ): attention probabilities, one block per head task.
+    pub(crate) scores: Vec<f32>,
+    /// (tokens): attention_mask ≠ 0 per token.
+    pub(crate) keep: Vec<bool>,
+    /// (tokens, 2): start and end logits.
+    pub(crate) logits: Vec<f32>,
+    /// Per-stage timing.
+    pub(crate) prof: Profiler,
+}
+
+/// Accumulates per-stage wall time when on.
+#[derive(Default)]
+pub(crate) struct Profiler {
+    on: bool,
+    stages: StageTimes,
+}
+
+impl Profiler {
+    /// Runs `f`, adding its duration to the stage `pick` selects when profiling is on.
+    pub(crate) fn time<R>(
+        &mut self,
+        pick: fn(&mut StageTimes) -> &mut Duration,
+        f: impl FnOnce() -> R,
+    ) -> R {
+        if !self.on {
+            return f();
+        }
+        let t = Instant::now();
+        let r = f();
+        *pick(&mut self.stages) += t.elapsed();
+        r
+    }
+}
+
+impl std::fmt::Debug for Workspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workspace")
+            .field("floats", &self.len())
+            .finish()
+    }
+}
+
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+}
+
+impl Workspace {
+    /// An empty workspace; buffers are sized by the first forward pass.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every buffer large enough for `tokens` tokens whose longest sequence has
+    /// `longest` tokens.
+    pub(crate) fn prepare(&mut self, c: &BertConfig, tokens: usize, longest: usize) {
+        let h = c.hidden_size;
+        grow(&mut self.x, tokens * h);
+        grow(&mut self.qkv, tokens * 3 * h);
+        grow(&mut self.ctx_heads, tokens * h);
+        grow(&mut self.ctx, tokens * h);
+        grow(&mut self.attn_out, tokens * h);
+        grow(&mut self.inter, tokens * c.intermediate_size);
+        grow(&mut self.scores, c.num_attention_heads * longest * longest);
+        grow(&mut self.logits, tokens * 2);
+        if self.keep.len() < tokens {
+            self.keep.resize(tokens, false);
+        }
+    }
+
+    /// Floats held (memory ≈ 4 bytes each).
+    pub fn len(&self) -> usize {
+        self.x.len()
+            + self.qkv.len()
+            + self.ctx_heads.len()
+            + self.ctx.len()
+            + self.attn_out.len()
+            + self.inter.len()
+            + self.scores.len()
+            + self.logits.len()
+    }
+
+    /// Whether no buffer has been sized yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Turns per-stage timing on (and clears it) or off.
+    pub fn set_profiling(&mut self, on: bool) {
+        self.prof = Profiler {
+            on,
+            stages: StageTimes::default(),
+        };
+    }
+
+    /// Time per stage accumulated since profiling was turned on.
+    pub fn stage_times(&self) -> &StageTimes {
+        &self.prof.stages
+    }
+}
+
+/// Wall time per stage of the forward pass, summed over layers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StageTimes {
+    /// Embedding lookups + LayerNorm.
+    pub embeddings: Duration,
+    /// The fused Q|K|V projection (GEMM, n = 3H).
+    pub qkv: Duration,
+    /// Q·Kᵀ, masked softmax, P·V for every (sequence, head), and the head-major → token-major copy.
+    pub attention: Duration,
+    /// Attention output projection (GEMM + bias + residual).
+    pub attention_output: Duration,
+    /// Feed-forward up-projection with GELU (GEMM, n = I).
+    pub ffn_up: Duration,
+    /// Feed-forward down-projection with residual (GEMM, k = I).
+    pub ffn_down: Duration,
+    /// The two LayerNorms of every layer.
+    pub layer_norm: Duration,
+    /// The QA head (GEMM, n = 2).
+    pub qa_head: Duration,
+}
+
+impl StageTimes {
+    /// (name, time) per stage, in forward order.
+    pub fn entries(&self) -> [(&'static str, Duration); 8] {
+        [
+            ("embeddings", self.embeddings),
+            ("qkv", self.qkv),
+            ("attention", self.attention),
+            ("attention_output", self.attention_output),
+            ("ffn_up", self.ffn_up),
+            ("ffn_down", self.ffn_down),
+            ("layer_norm", self.layer_norm),
+            ("qa_head", self.qa_head),
+        ]
+    }
+}
