@@ -136,6 +136,7 @@ const CHINESE: u8 = 4;
 const PUNCT: u8 = 8;
 const MARK_NONSPACING: u8 = 16;
 const NFD_INERT: u8 = 32;
+const LOWER_IS_SELF: u8 = 64;
 
 fn compute_class(c: char) -> u8 {
     let mut k = 0;
@@ -157,35 +158,47 @@ fn compute_class(c: char) -> u8 {
     if is_nfd_inert(c) {
         k |= NFD_INERT;
     }
+    let mut lower = c.to_lowercase();
+    if lower.next() == Some(c) && lower.next().is_none() {
+        k |= LOWER_IS_SELF;
+    }
     k
 }
 
-/// The character class table of the Basic Multilingual Plane, computed once from the same
-/// crates: their binary searches cost ~15% of the time on prose with some non-ASCII text.
-static BMP_CLASSES: std::sync::OnceLock<Box<[u8]>> = std::sync::OnceLock::new();
+/// Character class tables for planes 0–2 (BMP, SMP with emoji and mathematical letters, SIP
+/// with CJK extensions), each computed from the same crates on first use of the plane: their
+/// binary searches cost ~15–20% of the time on text with some non-ASCII characters.
+static PLANE_CLASSES: [std::sync::OnceLock<Box<[u8]>>; 3] = [
+    std::sync::OnceLock::new(),
+    std::sync::OnceLock::new(),
+    std::sync::OnceLock::new(),
+];
 
-fn bmp_classes() -> &'static [u8] {
-    BMP_CLASSES.get_or_init(|| {
-        (0..0x1_0000u32)
+fn plane_classes(plane: usize) -> &'static [u8] {
+    PLANE_CLASSES[plane].get_or_init(|| {
+        let base = (plane as u32) << 16;
+        (base..base + 0x1_0000)
             .map(|cp| char::from_u32(cp).map_or(0, compute_class))
             .collect()
     })
 }
 
-/// The class bits of `c`: from the table for the BMP, from the crates for other planes.
+/// The class bits of `c`: from a table for planes 0–2, from the crates beyond.
 #[inline]
 fn class(c: char) -> u8 {
-    if (c as u32) < 0x1_0000 {
-        bmp_classes()[c as usize]
+    let cp = c as u32;
+    let plane = (cp >> 16) as usize;
+    if plane < PLANE_CLASSES.len() {
+        plane_classes(plane)[(cp & 0xFFFF) as usize]
     } else {
         compute_class(c)
     }
 }
 
-/// Builds the character class table now rather than on first use (it takes ~10 ms, once per
+/// Builds the BMP's class table now rather than on first use (it takes ~10 ms, once per
 /// process).
 pub(crate) fn init_tables() {
-    bmp_classes();
+    plane_classes(0);
 }
 
 /// Reusable buffers for [`split_words`]: nothing is allocated per word or per token once they
@@ -337,7 +350,14 @@ impl Scratch {
         if self.pending_inert {
             // NFD is the identity here: each character keeps its own alignment.
             for (c, &a) in self.pending.chars().zip(&self.pending_align) {
-                if class(c) & MARK_NONSPACING == 0 {
+                let k = class(c);
+                if k & MARK_NONSPACING != 0 {
+                    continue;
+                }
+                if k & LOWER_IS_SELF != 0 {
+                    self.norm.push(c);
+                    self.align.extend(std::iter::repeat_n(a, c.len_utf8()));
+                } else {
                     push_lower(&mut self.norm, &mut self.align, c, a);
                 }
             }
