@@ -128,6 +128,32 @@ impl QaArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Answer every question of a SQuAD v1.1 file and print EM and F1.
+    Eval {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// SQuAD v1.1 JSON (e.g. dev-v1.1.json).
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        /// Write the predictions ({"id": "answer", ...}) here.
+        #[arg(long, value_name = "FILE")]
+        predictions_out: Option<PathBuf>,
+        /// Answer only the first N questions (scores are then over those N).
+        #[arg(long)]
+        limit: Option<usize>,
+        #[command(flatten)]
+        qa: QaArgs,
+    },
+    /// Score a predictions file as the official evaluate-v1.1.py does; prints
+    /// {"exact_match": .., "f1": ..}.
+    Score {
+        /// SQuAD v1.1 JSON.
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        /// Predictions: {"question id": "answer text", ...}.
+        #[arg(long, value_name = "FILE")]
+        predictions: PathBuf,
+    },
     /// Time the forward pass: median, p90 and min latency, GFLOP/s.
     ///
     /// FLOP per sequence of s tokens = L·(2·s·(4·H² + 2·H·I) + 4·s²·H) + 4·s·H (every
@@ -223,6 +249,14 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Logits { model, input } => logits(&model, &input),
+        Command::Score { data, predictions } => score(&data, &predictions),
+        Command::Eval {
+            model,
+            data,
+            predictions_out,
+            limit,
+            qa,
+        } => eval(&model, &data, predictions_out.as_deref(), limit, &qa),
         Command::Bench {
             model,
             seq,
@@ -568,5 +602,80 @@ fn bench(
             flop / 1e9
         );
     }
+    Ok(())
+}
+
+fn score(data: &Path, predictions: &Path) -> Result<(), Error> {
+    let scores = bertqa::squad::score_files(data, predictions)?;
+    for id in &scores.unanswered {
+        eprintln!("Unanswered question {id} will receive score 0.");
+    }
+    println!("{}", serde_json::to_string(&scores).expect("plain data"));
+    Ok(())
+}
+
+fn eval(
+    model: &ModelArgs,
+    data: &Path,
+    predictions_out: Option<&Path>,
+    limit: Option<usize>,
+    qa: &QaArgs,
+) -> Result<(), Error> {
+    use bertqa::squad::{evaluate, exact_match_score, f1_score, metric_max_over_ground_truths};
+    use std::collections::HashMap;
+    use std::io::Write;
+    let mut dataset = bertqa::squad::Dataset::load(data)?;
+    if let Some(n) = limit {
+        dataset.examples.truncate(n);
+    }
+    let model = model.load_qa()?;
+    let options = QaOptions {
+        top_k: 1,
+        ..qa.options()
+    };
+    let total = dataset.examples.len();
+    let mut predictions = HashMap::with_capacity(total);
+    let (mut em, mut f1) = (0.0, 0.0);
+    let mut prepared: Option<(std::sync::Arc<str>, bertqa::PreparedContext)> = None;
+    let start = std::time::Instant::now();
+    let stderr = std::io::stderr();
+    for (i, ex) in dataset.examples.iter().enumerate() {
+        if prepared
+            .as_ref()
+            .is_none_or(|(c, _)| !std::sync::Arc::ptr_eq(c, &ex.context))
+        {
+            prepared = Some((ex.context.clone(), model.prepare_context(&ex.context)?));
+        }
+        let ctx = &prepared.as_ref().expect("just set").1;
+        let answer = model.answer_prepared(&ex.question, ctx, &options)?;
+        let text = answer.first().map_or(String::new(), |a| a.text.clone());
+        em += metric_max_over_ground_truths(exact_match_score, &text, &ex.answers) as u8 as f64;
+        f1 += metric_max_over_ground_truths(f1_score, &text, &ex.answers);
+        predictions.insert(ex.id.clone(), text);
+        let done = i + 1;
+        if done == total || done % 10 == 0 {
+            let elapsed = start.elapsed().as_secs_f64();
+            let eta = elapsed / done as f64 * (total - done) as f64;
+            let _ = write!(
+                stderr.lock(),
+                "\r[{done}/{total}] {:5.1}%  EM {:5.2}  F1 {:5.2}  {:.2} s/question  eta {:.0} s   ",
+                100.0 * done as f64 / total as f64,
+                100.0 * em / done as f64,
+                100.0 * f1 / done as f64,
+                elapsed / done as f64,
+                eta
+            );
+        }
+    }
+    eprintln!();
+    if let Some(path) = predictions_out {
+        let json = serde_json::to_vec_pretty(&predictions).expect("plain data");
+        std::fs::write(path, json).map_err(|e| Error::Io {
+            path: path.into(),
+            source: e,
+        })?;
+    }
+    let scores = evaluate(&dataset, &predictions);
+    println!("{}", serde_json::to_string(&scores).expect("plain data"));
     Ok(())
 }

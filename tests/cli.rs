@@ -217,3 +217,58 @@ fn ask_rejects_bad_input_cleanly() {
         "missing --question is a usage error"
     );
 }
+
+#[test]
+fn score_reproduces_the_official_script() {
+    let fx = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/squad");
+    let out = bertqa()
+        .args(["score", "--data"])
+        .arg(fx.join("mini-dev.json"))
+        .arg("--predictions")
+        .arg(fx.join("mini-preds.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = fixture("squad/expected.json");
+    assert_eq!(got, want["scores"]);
+}
+
+/// `eval` answers every question and its printed scores are those `score` gives its predictions.
+#[test]
+fn eval_and_score_agree() {
+    let fx =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/squad/mini-dev.json");
+    let dir = TempDir::new("eval");
+    let preds = dir.path().join("preds.json");
+    let out = bertqa()
+        .args(["eval", "--synthetic", "tiny", "--data"])
+        .arg(&fx)
+        .arg("--predictions-out")
+        .arg(&preds)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let eval: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let predictions: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&preds).unwrap()).unwrap();
+    let dataset = bertqa::squad::Dataset::load(&fx).unwrap();
+    assert_eq!(predictions.as_object().unwrap().len(), dataset.len());
+    let out = bertqa()
+        .args(["score", "--data"])
+        .arg(&fx)
+        .arg("--predictions")
+        .arg(&preds)
+        .output()
+        .unwrap();
+    let score: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(eval, score);
+}
