@@ -156,48 +156,62 @@ fn driver<K: MicroKernel>(
         for (pc, kc) in blocking::k_blocks(k) {
             let first = pc == 0;
             let last = pc + kc == k;
-            for it in t0..t1 {
+            let tile = |it: usize, jp: usize| {
                 let i0 = it * K::MR;
                 let rows = K::MR.min(m - i0);
                 let a = ap.as_ptr().wrapping_add(it * K::MR * k + pc * K::MR);
-                for jp in p0..p1 {
-                    let panel = bp.as_ptr().wrapping_add(jp * PANEL * k + pc * PANEL);
-                    for sub in (0..PANEL).step_by(K::NR) {
-                        let j0 = jp * PANEL + sub;
-                        if j0 >= n {
-                            break;
-                        }
-                        let cols = K::NR.min(n - j0);
-                        let tepi = TileEpi {
-                            first,
-                            last,
-                            alpha: epi.alpha,
-                            bias: epi.bias.map_or(std::ptr::null(), |b| b[j0..].as_ptr()),
-                            gelu: epi.gelu,
-                            residual: epi
-                                .residual
-                                .map_or(std::ptr::null(), |(r, rs)| r[i0 * rs + j0..].as_ptr()),
-                            rs_res: epi.residual.map_or(0, |(_, rs)| rs),
-                        };
-                        // SAFETY: K is supported (asserted above). `a` is the kc-deep slice of
-                        // A panel `it` (kc·MR floats, inside `ap` by the length assert); `panel`
-                        // starts at row pc of B panel jp, so rows p < kc at stride PANEL are
-                        // inside `bp`, and sub + NR ≤ PANEL (with kc = 0 nothing is read). rows ≤ MR, cols ≤ NR, both ≥ 1; the
-                        // C tile (i0.., j0..) lies inside `c` (length assert, rs_c ≥ n) and belongs
-                        // to this work item only; bias/residual slices hold the tile (asserts).
-                        unsafe {
-                            K::tile(
-                                kc,
-                                a,
-                                panel.wrapping_add(sub),
-                                cptr.get().add(i0 * rs_c + j0),
-                                rs_c,
-                                rows,
-                                cols,
-                                &tepi,
-                            )
-                        };
+                let panel = bp.as_ptr().wrapping_add(jp * PANEL * k + pc * PANEL);
+                // The B micro-panel the next tile will read (loop 4 order), for prefetching.
+                let next_panel = bp
+                    .as_ptr()
+                    .wrapping_add(if jp + 1 < p1 { jp + 1 } else { p0 } * PANEL * k + pc * PANEL);
+                for sub in (0..PANEL).step_by(K::NR) {
+                    let j0 = jp * PANEL + sub;
+                    if j0 >= n {
+                        break;
                     }
+                    let cols = K::NR.min(n - j0);
+                    let tepi = TileEpi {
+                        first,
+                        last,
+                        alpha: epi.alpha,
+                        bias: epi.bias.map_or(std::ptr::null(), |b| b[j0..].as_ptr()),
+                        gelu: epi.gelu,
+                        residual: epi
+                            .residual
+                            .map_or(std::ptr::null(), |(r, rs)| r[i0 * rs + j0..].as_ptr()),
+                        rs_res: epi.residual.map_or(0, |(_, rs)| rs),
+                        next_b: if sub + K::NR < PANEL {
+                            panel.wrapping_add(sub + K::NR)
+                        } else {
+                            next_panel
+                        },
+                    };
+                    // SAFETY: K is supported (asserted above). `a` is the kc-deep slice of A
+                    // panel `it` (kc·MR floats, inside `ap` by the length assert); `panel` starts
+                    // at row pc of B panel jp, so rows p < kc at stride PANEL are inside `bp`, and
+                    // sub + NR ≤ PANEL (with kc = 0 nothing is read). 1 ≤ rows ≤ MR and
+                    // 1 ≤ cols ≤ NR; the C tile (i0.., j0..) lies inside `c` (length assert,
+                    // rs_c ≥ n) and belongs to this work item only; bias/residual slices hold
+                    // the tile (asserts).
+                    unsafe {
+                        K::tile(
+                            kc,
+                            a,
+                            panel.wrapping_add(sub),
+                            cptr.get().add(i0 * rs_c + j0),
+                            rs_c,
+                            rows,
+                            cols,
+                            &tepi,
+                        )
+                    };
+                }
+            };
+            // loop 3 over A micro-panels (kept in L1), loop 4 over B panels (from L2).
+            for it in t0..t1 {
+                for jp in p0..p1 {
+                    tile(it, jp);
                 }
             }
         }

@@ -84,11 +84,17 @@ unsafe fn tile_r<const R: usize>(
         }
     }
     let (mut a, mut b) = (a, b);
-    for _ in 0..kc {
-        // Prefetch B PF_ROWS rows ahead (a hint: never faults, even past the panel's end).
-        let pf = b.wrapping_add(PF_ROWS * PANEL) as *const i8;
-        _mm_prefetch::<_MM_HINT_T0>(pf);
-        _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(64));
+    // Prefetch B PF_ROWS k-steps ahead; over the last PF_ROWS steps, the first rows of the next
+    // tile's B micro-panel instead (prefetches are hints: they never fault).
+    let main = kc.saturating_sub(PF_ROWS);
+    let mut pf = b.wrapping_add(PF_ROWS * PANEL);
+    for p in 0..kc {
+        if p == main {
+            pf = epi.next_b;
+        }
+        _mm_prefetch::<_MM_HINT_T0>(pf as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(16) as *const i8);
+        pf = pf.wrapping_add(PANEL);
         // SAFETY: p < kc, so b..b+32 is row p of the B panel and a..a+MR is step p of the A panel.
         unsafe {
             let b0 = _mm512_loadu_ps(b);

@@ -46,6 +46,8 @@ pub struct TileEpi {
     pub residual: *const f32,
     /// Row stride of `residual`.
     pub rs_res: usize,
+    /// Where the next tile's B micro-panel starts: only prefetched (a hint, never dereferenced).
+    pub next_b: *const f32,
 }
 
 /// A register-blocked micro-kernel for one ISA.
