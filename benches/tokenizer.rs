@@ -53,7 +53,7 @@ fn bench(c: &mut Criterion) {
     let inputs = [
         (
             "english_prose",
-            corpus(&fixture_texts(&["prose/"]), 1 << 20),
+            corpus(&english(fixture_texts(&["prose/"])), 1 << 20),
         ),
         (
             "accents_and_scripts",

@@ -457,7 +457,9 @@ fn push_lower(norm: &mut String, align: &mut Vec<Align>, c: char, a: Align) {
 mod tests {
     use super::*;
 
-    fn words(text: &str) -> Vec<(String, (usize, usize), (usize, usize))> {
+    type Word = (String, (usize, usize), (usize, usize));
+
+    fn words(text: &str) -> Vec<Word> {
         let mut out = Vec::new();
         let mut scratch = Scratch::default();
         split_words(text, 0, 0, &mut scratch, &mut |w, a| {

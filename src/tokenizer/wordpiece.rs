@@ -6,6 +6,9 @@ use super::vocab::Vocab;
 /// `max_input_chars_per_word`).
 pub const MAX_INPUT_CHARS_PER_WORD: usize = 100;
 
+/// [`Vocab::initial_id`] or [`Vocab::continuation_id`].
+type Lookup = fn(&Vocab, &str) -> Option<u32>;
+
 /// Splits `word` (normalised, non-empty) into pieces, calling `piece(id, start, end)` with byte
 /// ranges of `word` in order. The first piece is looked up as is, the others as `##piece`; at
 /// each position the longest piece in the vocabulary wins. If some position has no piece at all,
@@ -31,7 +34,7 @@ pub(crate) fn segment(
     pieces.clear();
     let mut start = 0;
     while start < len {
-        let (max, lookup): (usize, fn(&Vocab, &str) -> Option<u32>) = if start == 0 {
+        let (max, lookup): (usize, Lookup) = if start == 0 {
             (vocab.max_initial_len(), Vocab::initial_id)
         } else {
             (vocab.max_continuation_len(), Vocab::continuation_id)
