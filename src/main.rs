@@ -173,6 +173,9 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// Also print the time per stage (embeddings, QKV, attention, FFN, layer norms, head).
+        #[arg(long)]
+        profile: bool,
     },
     /// Answer a question about a context.
     ///
@@ -263,7 +266,8 @@ fn main() -> ExitCode {
             batch,
             iters,
             json,
-        } => bench(&model, seq, batch, iters, json),
+            profile,
+        } => bench(&model, seq, batch, iters, json, profile),
         Command::Ask {
             model,
             question,
@@ -540,6 +544,7 @@ fn bench(
     batch: usize,
     iters: usize,
     json: bool,
+    profile: bool,
 ) -> Result<(), Error> {
     if seq < 2 || batch == 0 || iters == 0 {
         return Err(Error::Input {
@@ -568,20 +573,29 @@ fn bench(
             }
         })
         .collect();
-    let run = |seqs: &[Sequence]| -> Result<(), Error> {
+    let mut ws = bertqa::model::Workspace::new();
+    let mut logits = bertqa::QaLogits::default();
+    let mut run = |ws: &mut bertqa::model::Workspace| -> Result<(), Error> {
         if bert.has_qa_head() {
-            bert.forward(seqs).map(|_| ())
+            bert.forward_into(&seqs, ws, &mut logits)
         } else {
-            bert.encode(seqs).map(|_| ())
+            bert.encode_into(&seqs, ws).map(|_| ())
         }
     };
-    run(&seqs)?; // warm-up
+    run(&mut ws)?; // warm-up: sizes the workspace
+    ws.set_profiling(profile);
     let mut ms = Vec::with_capacity(iters);
     for _ in 0..iters {
         let t = std::time::Instant::now();
-        run(&seqs)?;
+        run(&mut ws)?;
         ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
+    let stages: Vec<(&str, f64)> = ws
+        .stage_times()
+        .entries()
+        .iter()
+        .map(|(name, d)| (*name, d.as_secs_f64() * 1e3 / iters as f64))
+        .collect();
     ms.sort_by(f64::total_cmp);
     let pick = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
     let (median, p90, min) = (pick(0.5), pick(0.9), ms[0]);
@@ -593,7 +607,8 @@ fn bench(
             "{}",
             serde_json::json!({"median_ms": median, "p90_ms": p90, "min_ms": min, "gflops": gflops,
                 "gflop_per_forward": flop / 1e9, "seq": seq, "batch": batch, "iters": iters,
-                "threads": threads, "isa": bertqa_kernels::dispatch::isa().name(), "load_s": load_s})
+                "threads": threads, "isa": bertqa_kernels::dispatch::isa().name(), "load_s": load_s,
+                "stages_ms": profile.then(|| stages.iter().map(|(n, v)| (n.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>())})
         );
     } else {
         println!(
@@ -601,6 +616,12 @@ fn bench(
             bertqa_kernels::dispatch::isa().name(),
             flop / 1e9
         );
+        if profile {
+            let total: f64 = stages.iter().map(|(_, v)| v).sum();
+            for (name, v) in &stages {
+                println!("  {name:<17} {v:9.1} ms  {:5.1}%", 100.0 * v / total);
+            }
+        }
     }
     Ok(())
 }

@@ -12,9 +12,10 @@
 use crate::answer::{self, Answer, Candidate};
 use crate::error::{Error, Result};
 use crate::features::{self, QaOptions, Window};
-use crate::model::{Bert, LoadOptions, Sequence};
+use crate::model::{Bert, LoadOptions, QaLogits, Sequence, Workspace};
 use crate::tokenizer::{Encoding, Tokenizer, Vocab};
 use std::path::Path;
+use std::sync::Mutex;
 
 /// BERT's uncased vocabulary (`weights/vocab.txt`), built in for synthetic models.
 pub const UNCASED_VOCAB: &str = include_str!("../weights/vocab.txt");
@@ -25,6 +26,8 @@ pub const UNCASED_VOCAB: &str = include_str!("../weights/vocab.txt");
 pub struct QaModel {
     bert: Bert,
     tokenizer: Tokenizer,
+    /// Activation buffers of finished requests, reused by the next (one per concurrent caller).
+    pool: Mutex<Vec<(Workspace, QaLogits)>>,
 }
 
 /// A context tokenized once, to be asked many questions ([`QaModel::answer_prepared`]).
@@ -108,7 +111,11 @@ impl QaModel {
                 ),
             });
         }
-        Ok(QaModel { bert, tokenizer })
+        Ok(QaModel {
+            bert,
+            tokenizer,
+            pool: Mutex::new(Vec::new()),
+        })
     }
 
     /// The network.
@@ -240,6 +247,13 @@ impl QaModel {
             self.tokenizer.vocab().cls_id(),
             self.tokenizer.vocab().sep_id(),
         );
+        // A poisoned lock only means another request panicked; the buffers are still sound.
+        let (mut ws, mut logits) = self
+            .pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
         let mut batch: Vec<Sequence> = Vec::new();
         let mut batch_jobs: Vec<(usize, usize)> = Vec::new();
         let mut tokens = 0;
@@ -248,7 +262,7 @@ impl QaModel {
                 if batch.is_empty() {
                     return Ok(());
                 }
-                let logits = self.bert.forward(batch)?;
+                self.bert.forward_into(batch, &mut ws, &mut logits)?;
                 for (i, &(r, w)) in batch_jobs.iter().enumerate() {
                     let req = &requests[r];
                     answer::window_candidates(
@@ -282,6 +296,10 @@ impl QaModel {
             batch_jobs.push((r, w));
         }
         flush(&mut batch, &mut batch_jobs)?;
+        self.pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((ws, logits));
         Ok(requests
             .iter()
             .zip(candidates)

@@ -293,6 +293,17 @@ impl Bert {
         Ok(out)
     }
 
+    /// [`Bert::encode`] into a reused workspace: returns the last hidden state of all sequences
+    /// concatenated, (tokens, H) row-major. Allocates nothing once the workspace has seen a
+    /// batch this large.
+    ///
+    /// # Errors
+    /// As [`Bert::encode`].
+    pub fn encode_into<'w>(&self, batch: &[Sequence], ws: &'w mut Workspace) -> Result<&'w [f32]> {
+        let tokens = self.run_encoder(batch, self.layers.len(), ws)?;
+        Ok(&ws.x[..tokens * self.config.hidden_size])
+    }
+
     /// Start and end logits for every token of every sequence (the model card's interface:
     /// `input_ids`, `attention_mask`, `token_type_ids` → start, end logits). Sequences may differ
     /// in length; none is padded.
