@@ -277,7 +277,7 @@ pub fn gemm_packed_with(
         let (n, k) = (b.n(), b.k());
         pack::with_buffers(|abuf, _| {
             K::pack_a(m, k, a, k, 1, abuf, true);
-            driver::<K>(m, n, k, abuf, b.panels(), c, n, epi, true);
+            driver::<K>(m, n, k, abuf.as_slice(), b.panels(), c, n, epi, true);
         })
     }
     match isa {
@@ -348,11 +348,31 @@ pub fn gemm_strided_with(
             K::pack_a(m, k, a.data, a.rs, a.cs, abuf, false);
             pack::pack_b(k, n, b.data, b.rs, b.cs, bbuf);
             if c.cs == 1 && c.rs >= n {
-                driver::<K>(m, n, k, abuf, bbuf, c.data, c.rs, epi, false);
+                driver::<K>(
+                    m,
+                    n,
+                    k,
+                    abuf.as_slice(),
+                    bbuf.as_slice(),
+                    c.data,
+                    c.rs,
+                    epi,
+                    false,
+                );
             } else {
                 // Transposed or overlapping-row C: compute row-major, then scatter.
                 let mut tmp = vec![0.0f32; m * n];
-                driver::<K>(m, n, k, abuf, bbuf, &mut tmp, n, epi, false);
+                driver::<K>(
+                    m,
+                    n,
+                    k,
+                    abuf.as_slice(),
+                    bbuf.as_slice(),
+                    &mut tmp,
+                    n,
+                    epi,
+                    false,
+                );
                 for i in 0..m {
                     for j in 0..n {
                         c.data[i * c.rs + j * c.cs] = tmp[i * n + j];

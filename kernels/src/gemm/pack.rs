@@ -44,12 +44,12 @@ pub const HEADER_BYTES: usize = 32;
 ///
 /// Packing happens once, at model load; the packed matrix is immutable, `Send + Sync`, and shared
 /// by every call and thread.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct PackedMatrix {
     n: usize,
     k: usize,
-    /// ⌈n/32⌉·k·32 floats, see the module docs.
-    panels: Vec<f32>,
+    /// ⌈n/32⌉·k·32 floats, see the module docs; 64-byte aligned.
+    panels: AlignedBuf,
 }
 
 /// Why [`PackedMatrix::from_bytes`] refused its input.
@@ -84,6 +84,50 @@ impl std::fmt::Display for PackedFormatError {
 
 impl std::error::Error for PackedFormatError {}
 
+impl std::fmt::Debug for PackedMatrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackedMatrix")
+            .field("n", &self.n)
+            .field("k", &self.k)
+            .finish_non_exhaustive()
+    }
+}
+
+/// 64 bytes of floats, 64-byte aligned: the unit of [`AlignedBuf`].
+#[derive(Clone, Copy, PartialEq)]
+#[repr(C, align(64))]
+struct Line([f32; 16]);
+
+/// A growable f32 buffer whose start is 64-byte (cache-line) aligned, so that the micro-kernels'
+/// 64-byte vector loads of packed B never straddle two cache lines. (`Vec<f32>` from the system
+/// allocator is only 16-byte aligned: large blocks sit 16 bytes past a page boundary.)
+#[derive(Clone, Default, PartialEq)]
+pub struct AlignedBuf {
+    lines: Vec<Line>,
+    len: usize,
+}
+
+impl AlignedBuf {
+    /// Sets the length in floats, keeping existing contents (new space is zero).
+    pub fn set_len(&mut self, len: usize) {
+        self.lines.resize(len.div_ceil(16), Line([0.0; 16]));
+        self.len = len;
+    }
+
+    /// The floats.
+    pub fn as_slice(&self) -> &[f32] {
+        // SAFETY: `Line` is `repr(C)` around `[f32; 16]` with size 64 = 16·4 (no padding), so
+        // the Vec's lines are `16·lines.len() ≥ len` contiguous, initialised f32s.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.len) }
+    }
+
+    /// The floats, mutable.
+    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        // SAFETY: as in `as_slice`, and `&mut self` makes the borrow unique.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<f32>(), self.len) }
+    }
+}
+
 impl PackedMatrix {
     /// Packs B [n×k] (row-major).
     ///
@@ -91,7 +135,7 @@ impl PackedMatrix {
     /// If `b.len() != n * k`.
     pub fn pack(b: &[f32], n: usize, k: usize) -> Self {
         assert_eq!(b.len(), n * k, "PackedMatrix::pack: b is not n×k");
-        let mut panels = Vec::new();
+        let mut panels = AlignedBuf::default();
         // B as a k×n operand: element (p, j) = b[j·k + p].
         pack_b(k, n, b, 1, k, &mut panels);
         PackedMatrix { n, k, panels }
@@ -107,7 +151,10 @@ impl PackedMatrix {
             Self::panel_len(n, k),
             "PackedMatrix::from_panels: length"
         );
-        PackedMatrix { n, k, panels }
+        let mut buf = AlignedBuf::default();
+        buf.set_len(panels.len());
+        buf.as_mut_slice().copy_from_slice(&panels);
+        PackedMatrix { n, k, panels: buf }
     }
 
     /// Number of floats in the panel buffer of an n×k matrix: ⌈n/32⌉·32·k.
@@ -127,19 +174,19 @@ impl PackedMatrix {
 
     /// The panel buffer, in the layout of the module docs.
     pub fn panels(&self) -> &[f32] {
-        &self.panels
+        self.panels.as_slice()
     }
 
     /// Serialises as header + little-endian panel floats (see the module docs).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_BYTES + 4 * self.panels.len());
+        let mut out = Vec::with_capacity(HEADER_BYTES + 4 * self.panels.len);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&(PANEL as u32).to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
         out.extend_from_slice(&(self.n as u64).to_le_bytes());
         out.extend_from_slice(&(self.k as u64).to_le_bytes());
-        for v in &self.panels {
+        for v in self.panels() {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out
@@ -171,10 +218,11 @@ impl PackedMatrix {
                 got: bytes.len(),
             });
         }
-        let panels = body
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-            .collect();
+        let mut panels = AlignedBuf::default();
+        panels.set_len(len / 4);
+        for (d, c) in panels.as_mut_slice().iter_mut().zip(body.chunks_exact(4)) {
+            *d = f32::from_le_bytes(c.try_into().unwrap());
+        }
         Ok(PackedMatrix { n, k, panels })
     }
 }
@@ -184,8 +232,9 @@ impl PackedMatrix {
 ///
 /// # Panics
 /// If `b` does not hold every addressed element.
-pub(crate) fn pack_b(k: usize, n: usize, b: &[f32], rs: usize, cs: usize, out: &mut Vec<f32>) {
-    resize_uninit(out, n.div_ceil(PANEL) * PANEL * k);
+pub(crate) fn pack_b(k: usize, n: usize, b: &[f32], rs: usize, cs: usize, out: &mut AlignedBuf) {
+    out.set_len(n.div_ceil(PANEL) * PANEL * k);
+    let out = out.as_mut_slice();
     if k == 0 || n == 0 {
         return;
     }
@@ -272,15 +321,6 @@ unsafe fn gather_panel_avx512(_: usize, _: &[f32], _: usize, _: &mut [f32]) {
     unreachable!()
 }
 
-/// Sets `out.len()` to `len` without clearing what is kept: packing overwrites every element.
-fn resize_uninit(out: &mut Vec<f32>, len: usize) {
-    if out.len() < len {
-        out.resize(len, 0.0);
-    } else {
-        out.truncate(len);
-    }
-}
-
 /// Packs A [m×k] (element (i, p) = `a[i·rs + p·cs]`) into MR-row panels (zero-padded rows),
 /// setting `out`'s length to ⌈m/MR⌉·MR·k (every element is written). With `parallel`, panels
 /// are packed by rayon tasks.
@@ -293,10 +333,11 @@ pub(crate) fn pack_a<const MR: usize>(
     a: &[f32],
     rs: usize,
     cs: usize,
-    out: &mut Vec<f32>,
+    out: &mut AlignedBuf,
     parallel: bool,
 ) {
-    resize_uninit(out, m.div_ceil(MR) * MR * k);
+    out.set_len(m.div_ceil(MR) * MR * k);
+    let out = out.as_mut_slice();
     if m == 0 || k == 0 {
         return;
     }
@@ -335,20 +376,20 @@ pub(crate) fn pack_a<const MR: usize>(
 }
 
 thread_local! {
-    static A_BUF: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
-    static B_BUF: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    static A_BUF: Cell<AlignedBuf> = const { Cell::new(AlignedBuf { lines: Vec::new(), len: 0 }) };
+    static B_BUF: Cell<AlignedBuf> = const { Cell::new(AlignedBuf { lines: Vec::new(), len: 0 }) };
 }
 
 /// Runs `f` with this thread's reusable packing buffers (A, B). The buffers are taken out of the
 /// thread-local slot for the duration, so a nested call on the same thread (e.g. a rayon task
 /// stolen while waiting) just gets fresh buffers instead of panicking; the larger ones are kept.
-pub(crate) fn with_buffers<R>(f: impl FnOnce(&mut Vec<f32>, &mut Vec<f32>) -> R) -> R {
+pub(crate) fn with_buffers<R>(f: impl FnOnce(&mut AlignedBuf, &mut AlignedBuf) -> R) -> R {
     let mut a = A_BUF.with(|c| c.take());
     let mut b = B_BUF.with(|c| c.take());
     let r = f(&mut a, &mut b);
     A_BUF.with(|c| {
         let old = c.take();
-        c.set(if old.capacity() > a.capacity() {
+        c.set(if old.lines.capacity() > a.lines.capacity() {
             old
         } else {
             a
@@ -356,7 +397,7 @@ pub(crate) fn with_buffers<R>(f: impl FnOnce(&mut Vec<f32>, &mut Vec<f32>) -> R)
     });
     B_BUF.with(|c| {
         let old = c.take();
-        c.set(if old.capacity() > b.capacity() {
+        c.set(if old.lines.capacity() > b.lines.capacity() {
             old
         } else {
             b
@@ -407,8 +448,9 @@ mod tests {
     fn pack_a_pads_rows() {
         let (m, k) = (5, 3);
         let a: Vec<f32> = (0..m * k).map(|i| i as f32 + 1.0).collect();
-        let mut out = Vec::new();
-        pack_a::<4>(m, k, &a, k, 1, &mut out, false);
+        let mut buf = AlignedBuf::default();
+        pack_a::<4>(m, k, &a, k, 1, &mut buf, false);
+        let out = buf.as_slice();
         assert_eq!(out.len(), 8 * k);
         for i in 0..8 {
             for p in 0..k {

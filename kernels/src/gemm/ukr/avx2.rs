@@ -5,7 +5,7 @@
 use std::arch::x86_64::*;
 
 use super::{MicroKernel, TileEpi};
-use crate::gemm::pack::{pack_a, PANEL};
+use crate::gemm::pack::{pack_a, AlignedBuf, PANEL};
 use crate::math::erf::avx2::gelu;
 
 /// AVX2+FMA 6×16 kernel.
@@ -23,7 +23,15 @@ impl MicroKernel for Avx2_6x16 {
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
     }
 
-    fn pack_a(m: usize, k: usize, a: &[f32], rs: usize, cs: usize, out: &mut Vec<f32>, par: bool) {
+    fn pack_a(
+        m: usize,
+        k: usize,
+        a: &[f32],
+        rs: usize,
+        cs: usize,
+        out: &mut AlignedBuf,
+        par: bool,
+    ) {
         pack_a::<MR>(m, k, a, rs, cs, out, par);
     }
 

@@ -6,7 +6,7 @@
 use std::arch::x86_64::*;
 
 use super::{MicroKernel, TileEpi};
-use crate::gemm::pack::{pack_a, PANEL};
+use crate::gemm::pack::{pack_a, AlignedBuf, PANEL};
 use crate::math::erf::avx512::gelu;
 
 /// AVX-512F 12×32 kernel.
@@ -26,7 +26,15 @@ impl MicroKernel for Avx512_12x32 {
         is_x86_feature_detected!("avx512f")
     }
 
-    fn pack_a(m: usize, k: usize, a: &[f32], rs: usize, cs: usize, out: &mut Vec<f32>, par: bool) {
+    fn pack_a(
+        m: usize,
+        k: usize,
+        a: &[f32],
+        rs: usize,
+        cs: usize,
+        out: &mut AlignedBuf,
+        par: bool,
+    ) {
         pack_a::<MR>(m, k, a, rs, cs, out, par);
     }
 
@@ -109,35 +117,49 @@ unsafe fn tile_r<const R: usize>(
         }
     }
     let m = [mask(cols, 0), mask(cols, 1)];
-    let zero = _mm512_setzero_ps();
-    let mut bias = [zero; 2];
-    if epi.last && !epi.bias.is_null() {
+    let scale = epi.last && epi.alpha != 1.0;
+    let alpha = _mm512_set1_ps(epi.alpha);
+    let mut bias = [_mm512_setzero_ps(); 2];
+    let has_bias = epi.last && !epi.bias.is_null();
+    if has_bias {
         for h in 0..2 {
             // SAFETY: masked load reads only the first `cols` bias floats, which exist.
             bias[h] = unsafe { _mm512_maskz_loadu_ps(m[h], epi.bias.add(16 * h)) };
         }
     }
-    let alpha = _mm512_set1_ps(epi.alpha);
+    // Phase 1, straight from the registers (small enough to unroll fully):
+    // v = acc (+ C) (·alpha) (+ bias) → C. Masked loads/stores with an all-zero mask touch nothing.
     for i in 0..R {
-        let acc = [c0[i], c1[i]];
         for h in 0..2 {
-            if m[h] == 0 {
-                continue;
-            }
+            let mut v = if h == 0 { c0[i] } else { c1[i] };
             // SAFETY: row i < rows, columns 16h.. masked to < cols: inside the C tile.
             let cp = unsafe { c.add(i * rs_c + 16 * h) };
-            let mut v = acc[h];
             if !epi.first {
                 // SAFETY: as above; C is readable when not `first`.
                 v = _mm512_add_ps(unsafe { _mm512_maskz_loadu_ps(m[h], cp) }, v);
             }
-            if epi.last {
-                if epi.alpha != 1.0 {
-                    v = _mm512_mul_ps(v, alpha);
+            if scale {
+                v = _mm512_mul_ps(v, alpha);
+            }
+            if has_bias {
+                v = _mm512_add_ps(v, bias[h]);
+            }
+            // SAFETY: masked store inside the writable C tile.
+            unsafe { _mm512_mask_storeu_ps(cp, m[h], v) };
+        }
+    }
+    // Phase 2, only for the FFN epilogues: GELU and residual on the tile, now in L1.
+    if epi.last && (epi.gelu || !epi.residual.is_null()) {
+        for i in 0..R {
+            for h in 0..2 {
+                if m[h] == 0 {
+                    continue;
                 }
-                if !epi.bias.is_null() {
-                    v = _mm512_add_ps(v, bias[h]);
-                }
+                // SAFETY: row i < rows, columns 16h.. masked to < cols: inside the C tile,
+                // which phase 1 has just written.
+                let cp = unsafe { c.add(i * rs_c + 16 * h) };
+                // SAFETY: as above.
+                let mut v = unsafe { _mm512_maskz_loadu_ps(m[h], cp) };
                 if epi.gelu {
                     v = gelu(v);
                 }
@@ -148,9 +170,9 @@ unsafe fn tile_r<const R: usize>(
                     };
                     v = _mm512_add_ps(v, r);
                 }
+                // SAFETY: masked store inside the writable C tile.
+                unsafe { _mm512_mask_storeu_ps(cp, m[h], v) };
             }
-            // SAFETY: masked store inside the writable C tile.
-            unsafe { _mm512_mask_storeu_ps(cp, m[h], v) };
         }
     }
 }

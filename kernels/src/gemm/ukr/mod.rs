@@ -26,6 +26,8 @@
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
+use super::pack::AlignedBuf;
+
 pub mod reference;
 
 /// What the micro-kernel does with its tile after the k loop. Pointers are already offset to the
@@ -61,7 +63,7 @@ pub trait MicroKernel {
     /// Whether this CPU can run the kernel.
     fn supported() -> bool;
     /// Packs A into MR-row panels (see [`super::pack::pack_a`]).
-    fn pack_a(m: usize, k: usize, a: &[f32], rs: usize, cs: usize, out: &mut Vec<f32>, par: bool);
+    fn pack_a(m: usize, k: usize, a: &[f32], rs: usize, cs: usize, out: &mut AlignedBuf, par: bool);
 
     /// Computes one tile; see the [module docs](self).
     ///

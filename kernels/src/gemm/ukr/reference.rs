@@ -2,7 +2,7 @@
 //! the SIMD kernels. Separate multiply and add (no FMA), p order, f32 accumulators.
 
 use super::{MicroKernel, TileEpi};
-use crate::gemm::pack::{pack_a, PANEL};
+use crate::gemm::pack::{pack_a, AlignedBuf, PANEL};
 
 /// Scalar 4×16 kernel.
 pub struct Reference4x16;
@@ -19,7 +19,15 @@ impl MicroKernel for Reference4x16 {
         true
     }
 
-    fn pack_a(m: usize, k: usize, a: &[f32], rs: usize, cs: usize, out: &mut Vec<f32>, par: bool) {
+    fn pack_a(
+        m: usize,
+        k: usize,
+        a: &[f32],
+        rs: usize,
+        cs: usize,
+        out: &mut AlignedBuf,
+        par: bool,
+    ) {
         pack_a::<MR>(m, k, a, rs, cs, out, par);
     }
 
