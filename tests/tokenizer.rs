@@ -367,3 +367,77 @@ fn random_unicode_never_panics_and_offsets_are_sound() {
         "only {checked} random strings in the time limit"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// `bertqa tokenize`
+// ---------------------------------------------------------------------------------------------
+
+#[cfg(feature = "cli")]
+fn run_tokenize(args: &[&str], stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let vocab = root().join("weights/vocab.txt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bertqa"))
+        .arg("tokenize")
+        .arg("--vocab")
+        .arg(&vocab)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bertqa runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write stdin");
+    child.wait_with_output().expect("bertqa exits")
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn cli_tokenize_json_lines() {
+    let out = run_tokenize(
+        &["--json"],
+        "Hello, Café!\n\nİstanbul [SEP] 日本\r\nno newline".as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            r#"{"tokens":["hello",",","cafe","!"],"ids":[7592,1010,7668,999],"offsets":[[0,5],[5,6],[7,11],[11,12]]}"#,
+            r#"{"tokens":[],"ids":[],"offsets":[]}"#,
+            r#"{"tokens":["istanbul","[SEP]","日","本"],"ids":[9960,102,1864,1876],"offsets":[[0,8],[9,14],[15,16],[16,17]]}"#,
+            r###"{"tokens":["no","new","##line"],"ids":[2053,2047,4179],"offsets":[[0,2],[3,6],[6,10]]}"###,
+        ]
+    );
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn cli_tokenize_table_and_bad_utf8() {
+    let out = run_tokenize(&[], b"Hi there\n");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "hi\t7632\t0\t2\nthere\t2045\t3\t8\n\n"
+    );
+
+    let out = run_tokenize(&["--json"], b"fine\nbad \xff byte\nnever read\n");
+    assert!(!out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("line 2") && stderr.contains("not UTF-8"),
+        "{stderr}"
+    );
+}
