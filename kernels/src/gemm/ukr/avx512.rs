@@ -72,6 +72,7 @@ fn mask(cols: usize, half: usize) -> __mmask16 {
 /// The [`MicroKernel::tile`] contract with `rows = R`.
 #[inline]
 #[target_feature(enable = "avx512f")]
+#[allow(clippy::needless_range_loop)] // `h` indexes masks, bias and the accumulator pair alike
 unsafe fn tile_r<const R: usize>(
     kc: usize,
     a: *const f32,
