@@ -4,8 +4,10 @@
 //!   kernels and as test oracles.
 //! * [`erf`](mod@erf) module: the single f32 rational approximation that every SIMD kernel
 //!   evaluates (AVX-512, AVX2 and a scalar twin), accurate to < 1e-6 absolute.
+//! * [`exp`](mod@exp) module: the f32 exp of the SIMD softmax (Cephes expf, ≤ 3 ulp).
 
 pub mod erf;
+pub mod exp;
 
 /// Error function, Abramowitz & Stegun 7.1.26 evaluated in f64 (|error| ≤ 1.5e-7).
 pub fn erf(x: f32) -> f32 {

@@ -1,0 +1,97 @@
+//! Row-wise op benches at BERT-large's 384-token shapes, every ISA this CPU has (the reference is
+//! the baseline). Throughput in bytes read + written.
+//!
+//! ```text
+//! cargo bench -p bertqa-kernels --bench ops
+//! ```
+
+use bertqa_kernels::dispatch::Isa;
+use bertqa_kernels::ops::{add_layer_norm_with, gelu_with, layer_norm_with, masked_softmax_with};
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::time::Duration;
+
+fn rand_vec(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+        })
+        .collect()
+}
+
+fn ops(cr: &mut Criterion) {
+    let (tokens, hidden, inter, heads) = (384usize, 1024usize, 4096usize, 16usize);
+    let g = rand_vec(hidden, 1);
+    let b = rand_vec(hidden, 2);
+    let x0 = rand_vec(tokens * hidden, 3);
+    let res = rand_vec(tokens * hidden, 4);
+    let isas: Vec<Isa> = [Isa::Reference, Isa::Avx512]
+        .into_iter()
+        .filter(|i| i.is_supported())
+        .collect();
+
+    let mut grp = cr.benchmark_group("layer_norm/384x1024");
+    grp.throughput(Throughput::Bytes((2 * 4 * tokens * hidden) as u64));
+    grp.sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    for &isa in &isas {
+        let mut x = x0.clone();
+        grp.bench_function(BenchmarkId::new(isa.name(), "plain"), |bch| {
+            bch.iter(|| {
+                x.copy_from_slice(&x0);
+                layer_norm_with(isa, black_box(&mut x), &g, &b, 1e-12)
+            })
+        });
+        grp.bench_function(BenchmarkId::new(isa.name(), "add"), |bch| {
+            bch.iter(|| {
+                x.copy_from_slice(&x0);
+                add_layer_norm_with(isa, black_box(&mut x), &res, &g, &b, 1e-12)
+            })
+        });
+    }
+    grp.finish();
+
+    let s0 = rand_vec(heads * tokens * tokens, 5);
+    let keep: Vec<bool> = (0..tokens).map(|i| i < 300).collect();
+    let mut grp = cr.benchmark_group("masked_softmax/16x384x384");
+    grp.throughput(Throughput::Bytes((2 * 4 * heads * tokens * tokens) as u64));
+    grp.sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    for &isa in &isas {
+        let mut s = s0.clone();
+        grp.bench_function(BenchmarkId::new(isa.name(), "t1"), |bch| {
+            bch.iter(|| {
+                s.copy_from_slice(&s0);
+                for row in s.chunks_exact_mut(tokens) {
+                    masked_softmax_with(isa, row, 0.125, &keep);
+                }
+            })
+        });
+    }
+    grp.finish();
+
+    let h0 = rand_vec(tokens * inter, 6);
+    let mut grp = cr.benchmark_group("gelu/384x4096");
+    grp.throughput(Throughput::Bytes((2 * 4 * tokens * inter) as u64));
+    grp.sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    for &isa in &isas {
+        let mut h = h0.clone();
+        grp.bench_function(BenchmarkId::new(isa.name(), "t1"), |bch| {
+            bch.iter(|| {
+                h.copy_from_slice(&h0);
+                gelu_with(isa, black_box(&mut h))
+            })
+        });
+    }
+    grp.finish();
+}
+
+criterion_group!(benches, ops);
+criterion_main!(benches);

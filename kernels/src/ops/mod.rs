@@ -1,0 +1,257 @@
+//! Row-wise operations of a transformer layer: layer norm (with fused residual add), GELU and
+//! masked, scaled softmax.
+//!
+//! Each function dispatches once on [`crate::dispatch::isa`]: AVX-512 kernels in [`avx512`],
+//! the scalar [`reference`] otherwise (AVX2 machines use the reference for these memory-bound
+//! ops). The `*_with` variants pick the ISA explicitly (tests, benches). The reference is the
+//! test oracle: the SIMD versions agree with it to a few ulp (different summation order, f32
+//! polynomial exp/erf), not bit for bit.
+
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
+pub mod reference;
+
+use crate::dispatch::{isa, Isa};
+
+/// LayerNorm of each row of `x` (rows of length `gamma.len()`), in place:
+/// `x = (x − mean) / sqrt(var + eps) · gamma + beta`, statistics accumulated in f64.
+///
+/// # Panics
+/// If `x.len()` is not a multiple of the row length or `beta.len() != gamma.len()`.
+pub fn layer_norm(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    layer_norm_with(isa(), x, gamma, beta, eps)
+}
+
+/// [`layer_norm`] on a given ISA's kernel.
+///
+/// # Panics
+/// As [`layer_norm`], and if the CPU lacks `isa`.
+pub fn layer_norm_with(isa: Isa, x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let n = gamma.len();
+    assert_eq!(beta.len(), n, "layer_norm: gamma and beta differ in length");
+    assert!(
+        n > 0 && x.len().is_multiple_of(n),
+        "layer_norm: x is not whole rows"
+    );
+    assert!(isa.is_supported(), "layer_norm: CPU lacks {isa}");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => {
+            for row in x.chunks_exact_mut(n) {
+                // SAFETY: avx512f is present (asserted); row, gamma and beta have length n.
+                unsafe { avx512::layer_norm_row(row, gamma, beta, eps) };
+            }
+        }
+        _ => reference::layer_norm(x, gamma, beta, eps),
+    }
+}
+
+/// `x = LayerNorm(x + residual)` row by row; see [`layer_norm`].
+///
+/// # Panics
+/// As [`layer_norm`], and if `residual.len() != x.len()`.
+pub fn add_layer_norm(x: &mut [f32], residual: &[f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    add_layer_norm_with(isa(), x, residual, gamma, beta, eps)
+}
+
+/// [`add_layer_norm`] on a given ISA's kernel.
+///
+/// # Panics
+/// As [`add_layer_norm`], and if the CPU lacks `isa`.
+pub fn add_layer_norm_with(
+    isa: Isa,
+    x: &mut [f32],
+    residual: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+) {
+    assert_eq!(x.len(), residual.len(), "add_layer_norm: residual length");
+    let n = gamma.len();
+    assert_eq!(beta.len(), n, "layer_norm: gamma and beta differ in length");
+    assert!(
+        n > 0 && x.len().is_multiple_of(n),
+        "layer_norm: x is not whole rows"
+    );
+    assert!(isa.is_supported(), "add_layer_norm: CPU lacks {isa}");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => {
+            for (row, res) in x.chunks_exact_mut(n).zip(residual.chunks_exact(n)) {
+                // SAFETY: avx512f is present (asserted); every slice has length n.
+                unsafe { avx512::add_layer_norm_row(row, res, gamma, beta, eps) };
+            }
+        }
+        _ => reference::add_layer_norm(x, residual, gamma, beta, eps),
+    }
+}
+
+/// Exact (erf) GELU in place.
+pub fn gelu(x: &mut [f32]) {
+    gelu_with(isa(), x)
+}
+
+/// [`gelu`] on a given ISA's kernel.
+///
+/// # Panics
+/// If the CPU lacks `isa`.
+pub fn gelu_with(isa: Isa, x: &mut [f32]) {
+    assert!(isa.is_supported(), "gelu: CPU lacks {isa}");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: avx512f is present (asserted).
+        Isa::Avx512 => unsafe { avx512::gelu(x) },
+        _ => reference::gelu(x),
+    }
+}
+
+/// Softmax of `row · scale` over the positions where `keep` is true, in place; masked positions
+/// become exactly 0. If nothing is kept, every position gets 1/len (what an additive mask of
+/// f32::MIN gives in PyTorch).
+///
+/// # Panics
+/// If `keep.len() != row.len()`.
+pub fn masked_softmax(row: &mut [f32], scale: f32, keep: &[bool]) {
+    masked_softmax_with(isa(), row, scale, keep)
+}
+
+/// [`masked_softmax`] on a given ISA's kernel.
+///
+/// # Panics
+/// As [`masked_softmax`], and if the CPU lacks `isa`.
+pub fn masked_softmax_with(isa: Isa, row: &mut [f32], scale: f32, keep: &[bool]) {
+    assert_eq!(row.len(), keep.len(), "masked_softmax: mask length");
+    assert!(isa.is_supported(), "masked_softmax: CPU lacks {isa}");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: avx512f is present (asserted); row and keep have the same length.
+        Isa::Avx512 => unsafe { avx512::masked_softmax(row, scale, keep) },
+        _ => reference::masked_softmax(row, scale, keep),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rng_vec(seed: u64, n: usize, scale: f32) -> Vec<f32> {
+        let mut s = seed | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+            })
+            .collect()
+    }
+
+    const LENS: &[usize] = &[1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 383, 384, 1024];
+
+    #[test]
+    fn layer_norm_every_isa_matches_reference() {
+        for isa in Isa::supported() {
+            for &n in LENS {
+                let rows = 3;
+                let x = rng_vec(n as u64, rows * n, 4.0);
+                let x: Vec<f32> = x
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| v + (i % 5) as f32 * 100.0)
+                    .collect();
+                let res = rng_vec(7 + n as u64, rows * n, 2.0);
+                let g = rng_vec(11, n, 1.0);
+                let b = rng_vec(13, n, 1.0);
+                let (mut want, mut got) = (x.clone(), x.clone());
+                reference::layer_norm(&mut want, &g, &b, 1e-12);
+                layer_norm_with(isa, &mut got, &g, &b, 1e-12);
+                for (i, (a, w)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (a - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                        "{isa} n={n} [{i}]: {a} vs {w}"
+                    );
+                }
+                let (mut want, mut got) = (x.clone(), x.clone());
+                reference::add_layer_norm(&mut want, &res, &g, &b, 1e-5);
+                add_layer_norm_with(isa, &mut got, &res, &g, &b, 1e-5);
+                for (i, (a, w)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (a - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                        "{isa} add n={n} [{i}]: {a} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_every_isa_matches_reference() {
+        for isa in Isa::supported() {
+            for &n in LENS {
+                for pattern in 0..4 {
+                    let x = rng_vec(n as u64 * 3 + pattern, n, 30.0);
+                    let keep: Vec<bool> = (0..n)
+                        .map(|i| match pattern {
+                            0 => true,
+                            1 => i < n.div_ceil(2),
+                            2 => i % 3 != 1,
+                            _ => false,
+                        })
+                        .collect();
+                    let (mut want, mut got) = (x.clone(), x.clone());
+                    reference::masked_softmax(&mut want, 0.125, &keep);
+                    masked_softmax_with(isa, &mut got, 0.125, &keep);
+                    for (i, (a, w)) in got.iter().zip(&want).enumerate() {
+                        assert!(
+                            (a - w).abs() <= 1e-6 + 2e-6 * w.abs(),
+                            "{isa} n={n} p={pattern} [{i}]: {a} vs {w}"
+                        );
+                        if !keep[i] && pattern != 3 {
+                            assert_eq!(*a, 0.0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gelu_every_isa_matches_reference() {
+        for isa in Isa::supported() {
+            for &n in LENS {
+                let x = rng_vec(n as u64 + 99, n, 6.0);
+                let (mut want, mut got) = (x.clone(), x.clone());
+                reference::gelu(&mut want);
+                gelu_with(isa, &mut got);
+                for (a, w) in got.iter().zip(&want) {
+                    assert!(
+                        (a - w).abs() <= 2e-6 * (1.0 + w.abs()),
+                        "{isa} n={n}: {a} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn layer_norm_normalises() {
+        let mut x = vec![1.0, 2.0, 3.0, 4.0, -1.0, 0.0, 1.0, 2.0];
+        layer_norm(&mut x, &[1.0; 4], &[0.0; 4], 1e-12);
+        for row in x.chunks(4) {
+            let mean: f32 = row.iter().sum::<f32>() / 4.0;
+            let var: f32 = row.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 4.0;
+            assert!(mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5, "{row:?}");
+        }
+    }
+
+    #[test]
+    fn softmax_masks_and_sums_to_one() {
+        let mut r = vec![1.0, 5.0, 2.0, 100.0];
+        masked_softmax(&mut r, 0.5, &[true, true, true, false]);
+        assert_eq!(r[3], 0.0);
+        assert!((r.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        let e = [0.5f32.exp(), 2.5f32.exp(), 1.0f32.exp()];
+        let s: f32 = e.iter().sum();
+        assert!((r[1] - e[1] / s).abs() < 1e-6);
+    }
+}
