@@ -53,9 +53,16 @@ fn ids(v: &Value) -> Vec<u32> {
 fn load_fixture() -> (Value, Vec<Case>) {
     let path = root().join("tests/fixtures/tokenizer_reference.jsonl");
     let text = std::fs::read_to_string(&path).expect("fixture readable");
-    let mut lines = text.lines();
-    let header: Value = serde_json::from_str(lines.next().expect("header")).expect("header JSON");
-    let cases = lines
+    let (header, body) = text.split_once('\n').expect("header line");
+    let header: Value = serde_json::from_str(header).expect("header JSON");
+    (header, parse_cases(body))
+}
+
+/// Parses JSON lines of cases. Lines are split on `\n` only (`str::lines`): texts may hold
+/// U+2028 or U+0085, which JSON leaves unescaped.
+fn parse_cases(body: &str) -> Vec<Case> {
+    body.lines()
+        .filter(|line| !line.is_empty())
         .map(|line| {
             let v: Value = serde_json::from_str(line).expect("case JSON");
             Case {
@@ -73,8 +80,7 @@ fn load_fixture() -> (Value, Vec<Case>) {
                 slow_ids: v.get("slow_ids").map(ids),
             }
         })
-        .collect();
-    (header, cases)
+        .collect()
 }
 
 /// Describes how `enc` differs from `case`, or `None` when they agree exactly.
@@ -121,6 +127,35 @@ fn agrees_with_hugging_face_fast_tokenizer() {
         cases.len(),
         failures.join("\n")
     );
+}
+
+/// A larger random comparison, not committed (the file is a few MB): write it with
+/// `weights/make_tokenizer_reference.py --fuzz 30000 /tmp/tok_fuzz.jsonl`, then run
+/// `BERTQA_TOKENIZER_FUZZ=/tmp/tok_fuzz.jsonl cargo test --release --test tokenizer -- --ignored`.
+#[test]
+#[ignore = "needs a file from weights/make_tokenizer_reference.py --fuzz (and so Python)"]
+fn agrees_with_hugging_face_on_generated_fuzz_file() {
+    let path = std::env::var("BERTQA_TOKENIZER_FUZZ")
+        .expect("set BERTQA_TOKENIZER_FUZZ to a file from make_tokenizer_reference.py --fuzz");
+    let cases = parse_cases(&std::fs::read_to_string(&path).expect("fuzz file readable"));
+    let t = tokenizer();
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|case| mismatch(&t, case, &t.encode(&case.text)))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from BertTokenizerFast:\n{}",
+        failures.len(),
+        cases.len(),
+        failures
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    eprintln!("{} random cases agree", cases.len());
 }
 
 #[test]

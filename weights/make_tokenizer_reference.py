@@ -11,6 +11,10 @@ Usage (needs only transformers and tokenizers, no torch):
     python -m venv /tmp/refvenv && /tmp/refvenv/bin/pip install "transformers==4.57.*"
     /tmp/refvenv/bin/python weights/make_tokenizer_reference.py
 
+A larger, uncommitted random comparison (same JSONL format, fast tokenizer only):
+    /tmp/refvenv/bin/python weights/make_tokenizer_reference.py --fuzz 30000 /tmp/tok_fuzz.jsonl
+    BERTQA_TOKENIZER_FUZZ=/tmp/tok_fuzz.jsonl cargo test --release --test tokenizer -- --ignored
+
 The output is deterministic for a given transformers/tokenizers version: the random strings come
 from a seeded generator.
 """
@@ -278,5 +282,65 @@ def main():
           file=sys.stderr)
 
 
+def fuzz(count, path, seed=1):
+    """`count` random strings mixing vocabulary words (some upper-cased), special-token strings,
+    near-100-character words and runs from many Unicode ranges, with their fast tokenization."""
+    fast = BertTokenizerFast(vocab_file=VOCAB, do_lower_case=True)
+    assert fast.vocab_size == 30522, f"fast tokenizer built a {fast.vocab_size}-token vocab"
+    rng = random.Random(seed)
+    pools = [
+        (0x20, 0x7E), (0x20, 0x7E), (0x00, 0x1F), (0x7F, 0xFF), (0x100, 0x24F), (0x300, 0x36F),
+        (0x370, 0x3FF), (0x400, 0x4FF), (0x590, 0x6FF), (0x900, 0xDFF), (0xE00, 0xEFF),
+        (0x1100, 0x11FF), (0x1AB0, 0x1AFF), (0x1DC0, 0x1FFF), (0x2000, 0x2BFF), (0x2C00, 0x2E7F),
+        (0x3000, 0x33FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xA000, 0xABFF), (0xAC00, 0xD7FF),
+        (0xF900, 0xFFFF), (0x10000, 0x1FFFF), (0x1F300, 0x1FAFF), (0x20000, 0x2FFFF),
+        (0xE0000, 0xE01EF), (0xF0000, 0x10FFFF),
+    ]
+    specials = ["[SEP]", "[CLS]", "[MASK]", "[PAD]", "[UNK]", "[sep]", "##", "["]
+    with open(VOCAB, encoding="utf-8") as f:
+        words = f.read().split("\n")
+    with open(path, "w", encoding="utf-8", newline="\n") as out:
+        for i in range(count):
+            parts = []
+            for _ in range(rng.randint(0, 14)):
+                r = rng.random()
+                if r < 0.25:
+                    w = rng.choice(words)
+                    parts.append(w.upper() if rng.random() < 0.3 else w)
+                elif r < 0.3:
+                    parts.append(rng.choice(specials))
+                elif r < 0.32:
+                    parts.append("".join(rng.choice("abcdeé") for _ in range(rng.randint(95, 110))))
+                else:
+                    lo, hi = rng.choice(pools)
+                    s = ""
+                    while len(s) < rng.randint(1, 6):
+                        cp = rng.randint(lo, hi)
+                        if not 0xD800 <= cp <= 0xDFFF:
+                            s += chr(cp)
+                    parts.append(s)
+                if rng.random() < 0.4:
+                    parts.append(rng.choice([" ", " ", "\t", "\n", "\u00a0", "\u3000", "\u00ad", "\u0301", ""]))
+            text = "".join(parts)
+            enc = fast(text, add_special_tokens=False, return_offsets_mapping=True)
+            char_offsets = [list(o) for o in enc["offset_mapping"]]
+            case = {
+                "name": f"fuzz/{i}",
+                "text": text,
+                "tokens": fast.convert_ids_to_tokens(enc["input_ids"]),
+                "ids": enc["input_ids"],
+                "char_offsets": char_offsets,
+                "byte_offsets": [
+                    [len(text[:s].encode("utf-8")), len(text[:e].encode("utf-8"))]
+                    for s, e in char_offsets
+                ],
+            }
+            out.write(json.dumps(case, ensure_ascii=False) + "\n")
+    print(f"wrote {count} random cases to {path}", file=sys.stderr)
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 4 and sys.argv[1] == "--fuzz":
+        fuzz(int(sys.argv[2]), sys.argv[3])
+    else:
+        main()
