@@ -221,8 +221,8 @@ pub(crate) struct Scratch {
 
 /// Runs the basic tokenizer over `text`, a piece of the original string starting at byte
 /// `byte_base` and character `char_base`, calling `word(normalised_word, align)` for every
-/// pre-token in order; `align` has one entry per byte of `normalised_word`. Returns the character
-/// offset just past `text`.
+/// pre-token in order; `align` maps each byte of `normalised_word` to its original character.
+/// Returns the character offset just past `text`.
 pub(crate) fn split_words(
     text: &str,
     byte_base: usize,
