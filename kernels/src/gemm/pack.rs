@@ -44,12 +44,27 @@ pub const HEADER_BYTES: usize = 32;
 ///
 /// Packing happens once, at model load; the packed matrix is immutable, `Send + Sync`, and shared
 /// by every call and thread.
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct PackedMatrix {
     n: usize,
     k: usize,
-    /// ⌈n/32⌉·k·32 floats, see the module docs; 64-byte aligned.
-    panels: AlignedBuf,
+    /// ⌈n/32⌉·k·32 floats, see the module docs.
+    panels: Panels,
+}
+
+/// Where the panel floats live.
+#[derive(Clone)]
+enum Panels {
+    /// Packed here; 64-byte aligned.
+    Owned(AlignedBuf),
+    /// Packed elsewhere and shared, e.g. borrowed from a memory-mapped packed-weights file.
+    Shared(std::sync::Arc<dyn AsRef<[f32]> + Send + Sync>),
+}
+
+impl PartialEq for PackedMatrix {
+    fn eq(&self, other: &Self) -> bool {
+        (self.n, self.k) == (other.n, other.k) && self.panels() == other.panels()
+    }
 }
 
 /// Why [`PackedMatrix::from_bytes`] refused its input.
@@ -138,7 +153,11 @@ impl PackedMatrix {
         let mut panels = AlignedBuf::default();
         // B as a k×n operand: element (p, j) = b[j·k + p].
         pack_b(k, n, b, 1, k, &mut panels);
-        PackedMatrix { n, k, panels }
+        PackedMatrix {
+            n,
+            k,
+            panels: Panels::Owned(panels),
+        }
     }
 
     /// Wraps panels already in the packed layout (e.g. read from a file).
@@ -154,7 +173,34 @@ impl PackedMatrix {
         let mut buf = AlignedBuf::default();
         buf.set_len(panels.len());
         buf.as_mut_slice().copy_from_slice(&panels);
-        PackedMatrix { n, k, panels: buf }
+        PackedMatrix {
+            n,
+            k,
+            panels: Panels::Owned(buf),
+        }
+    }
+
+    /// Uses panels already in the packed layout that live elsewhere (e.g. in a memory-mapped
+    /// file), without copying them. Any alignment works (the micro-kernels load unaligned);
+    /// 64-byte alignment is fastest.
+    ///
+    /// # Panics
+    /// If the shared slice's length is not [`Self::panel_len`]`(n, k)`.
+    pub fn from_shared(
+        n: usize,
+        k: usize,
+        panels: std::sync::Arc<dyn AsRef<[f32]> + Send + Sync>,
+    ) -> Self {
+        assert_eq!(
+            (*panels).as_ref().len(),
+            Self::panel_len(n, k),
+            "PackedMatrix::from_shared: length"
+        );
+        PackedMatrix {
+            n,
+            k,
+            panels: Panels::Shared(panels),
+        }
     }
 
     /// Number of floats in the panel buffer of an n×k matrix: ⌈n/32⌉·32·k.
@@ -174,12 +220,15 @@ impl PackedMatrix {
 
     /// The panel buffer, in the layout of the module docs.
     pub fn panels(&self) -> &[f32] {
-        self.panels.as_slice()
+        match &self.panels {
+            Panels::Owned(buf) => buf.as_slice(),
+            Panels::Shared(shared) => (**shared).as_ref(),
+        }
     }
 
     /// Serialises as header + little-endian panel floats (see the module docs).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_BYTES + 4 * self.panels.len);
+        let mut out = Vec::with_capacity(HEADER_BYTES + 4 * self.panels().len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&(PANEL as u32).to_le_bytes());
@@ -223,7 +272,11 @@ impl PackedMatrix {
         for (d, c) in panels.as_mut_slice().iter_mut().zip(body.chunks_exact(4)) {
             *d = f32::from_le_bytes(c.try_into().unwrap());
         }
-        Ok(PackedMatrix { n, k, panels })
+        Ok(PackedMatrix {
+            n,
+            k,
+            panels: Panels::Owned(panels),
+        })
     }
 }
 
@@ -422,6 +475,8 @@ mod tests {
                 assert_eq!(pm.panels()[(j / 32) * k * 32 + p * 32 + j % 32], want);
             }
         }
+        let shared = PackedMatrix::from_shared(n, k, std::sync::Arc::new(pm.panels().to_vec()));
+        assert_eq!(shared, pm);
         let bytes = pm.to_bytes();
         assert_eq!(bytes.len(), HEADER_BYTES + 4 * 64 * k);
         assert_eq!(PackedMatrix::from_bytes(&bytes).unwrap(), pm);
