@@ -15,7 +15,7 @@ pub struct Avx512_12x32;
 const MR: usize = 12;
 const NR: usize = 32;
 /// How many k steps ahead the B panel is prefetched into L1.
-const PF_ROWS: usize = 16;
+const PF_ROWS: usize = 32;
 
 impl MicroKernel for Avx512_12x32 {
     const MR: usize = MR;
@@ -104,6 +104,7 @@ unsafe fn tile_r<const R: usize>(
         _mm_prefetch::<_MM_HINT_T0>(pf as *const i8);
         _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(16) as *const i8);
         pf = pf.wrapping_add(PANEL);
+        _mm_prefetch::<_MM_HINT_T0>(a.wrapping_add(PF_ROWS * MR) as *const i8);
         // SAFETY: p < kc, so b..b+32 is row p of the B panel and a..a+MR is step p of the A panel.
         unsafe {
             let b0 = _mm512_loadu_ps(b);
