@@ -13,6 +13,8 @@ pub struct Avx2_6x16;
 
 const MR: usize = 6;
 const NR: usize = 16;
+/// How many k steps ahead the B panel is prefetched into L1.
+const PF_ROWS: usize = 32;
 
 impl MicroKernel for Avx2_6x16 {
     const MR: usize = MR;
@@ -71,6 +73,7 @@ fn mask(cols: usize, half: usize) -> (__m256i, bool) {
 /// The [`MicroKernel::tile`] contract with `rows = R`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
+#[allow(clippy::needless_range_loop)] // `h` indexes masks, bias and the accumulator pair alike
 unsafe fn tile_r<const R: usize>(
     kc: usize,
     a: *const f32,
@@ -82,8 +85,22 @@ unsafe fn tile_r<const R: usize>(
 ) {
     let mut c0 = [_mm256_setzero_ps(); R];
     let mut c1 = [_mm256_setzero_ps(); R];
+    if !epi.first {
+        // Start fetching the C tile now; it is read only after the k loop.
+        for i in 0..R {
+            _mm_prefetch::<_MM_HINT_T0>(c.wrapping_add(i * rs_c) as *const i8);
+        }
+    }
     let (mut a, mut b) = (a, b);
-    for _ in 0..kc {
+    // Prefetch B (one 64-byte line per k step) PF_ROWS steps ahead, then the next tile's B.
+    let main = kc.saturating_sub(PF_ROWS);
+    let mut pf = b.wrapping_add(PF_ROWS * PANEL);
+    for p in 0..kc {
+        if p == main {
+            pf = epi.next_b;
+        }
+        _mm_prefetch::<_MM_HINT_T0>(pf as *const i8);
+        pf = pf.wrapping_add(PANEL);
         // SAFETY: p < kc, so b..b+16 is within row p of the B panel and a..a+MR is step p of A.
         unsafe {
             let b0 = _mm256_loadu_ps(b);
@@ -98,38 +115,51 @@ unsafe fn tile_r<const R: usize>(
         }
     }
     let m = [mask(cols, 0), mask(cols, 1)];
-    let zero = _mm256_setzero_ps();
-    let mut bias = [zero; 2];
-    if epi.last && !epi.bias.is_null() {
+    let scale = epi.last && epi.alpha != 1.0;
+    let alpha = _mm256_set1_ps(epi.alpha);
+    let mut bias = [_mm256_setzero_ps(); 2];
+    let has_bias = epi.last && !epi.bias.is_null();
+    if has_bias {
         for h in 0..2 {
-            if m[h].1 {
-                // SAFETY: masked load reads only the first `cols` bias floats, which exist.
-                bias[h] = unsafe { _mm256_maskload_ps(epi.bias.add(8 * h), m[h].0) };
-            }
+            // SAFETY: masked load reads only the first `cols` bias floats, which exist.
+            bias[h] = unsafe { _mm256_maskload_ps(epi.bias.add(8 * h), m[h].0) };
         }
     }
-    let alpha = _mm256_set1_ps(epi.alpha);
+    // Phase 1, straight from the registers: v = acc (+ C) (·alpha) (+ bias) → C. Masked
+    // loads/stores with an all-zero mask touch nothing.
     for i in 0..R {
-        let acc = [c0[i], c1[i]];
         for h in 0..2 {
-            let (mk, any) = m[h];
-            if !any {
-                continue;
-            }
+            let mk = m[h].0;
+            let mut v = if h == 0 { c0[i] } else { c1[i] };
             // SAFETY: row i < rows, columns 8h.. masked to < cols: inside the C tile.
             let cp = unsafe { c.add(i * rs_c + 8 * h) };
-            let mut v = acc[h];
             if !epi.first {
                 // SAFETY: as above; C is readable when not `first`.
                 v = _mm256_add_ps(unsafe { _mm256_maskload_ps(cp, mk) }, v);
             }
-            if epi.last {
-                if epi.alpha != 1.0 {
-                    v = _mm256_mul_ps(v, alpha);
+            if scale {
+                v = _mm256_mul_ps(v, alpha);
+            }
+            if has_bias {
+                v = _mm256_add_ps(v, bias[h]);
+            }
+            // SAFETY: masked store inside the writable C tile.
+            unsafe { _mm256_maskstore_ps(cp, mk, v) };
+        }
+    }
+    // Phase 2, only for the FFN epilogues: GELU and residual on the tile, now in L1.
+    if epi.last && (epi.gelu || !epi.residual.is_null()) {
+        for i in 0..R {
+            for h in 0..2 {
+                let (mk, any) = m[h];
+                if !any {
+                    continue;
                 }
-                if !epi.bias.is_null() {
-                    v = _mm256_add_ps(v, bias[h]);
-                }
+                // SAFETY: row i < rows, columns 8h.. masked to < cols: inside the C tile,
+                // which phase 1 has just written.
+                let cp = unsafe { c.add(i * rs_c + 8 * h) };
+                // SAFETY: as above.
+                let mut v = unsafe { _mm256_maskload_ps(cp, mk) };
                 if epi.gelu {
                     v = gelu(v);
                 }
@@ -139,9 +169,9 @@ unsafe fn tile_r<const R: usize>(
                         unsafe { _mm256_maskload_ps(epi.residual.add(i * epi.rs_res + 8 * h), mk) };
                     v = _mm256_add_ps(v, r);
                 }
+                // SAFETY: masked store inside the writable C tile.
+                unsafe { _mm256_maskstore_ps(cp, mk, v) };
             }
-            // SAFETY: masked store inside the writable C tile.
-            unsafe { _mm256_maskstore_ps(cp, mk, v) };
         }
     }
 }
