@@ -346,7 +346,7 @@ pub fn gemm_strided_with(
         };
         pack::with_buffers(|abuf, bbuf| {
             K::pack_a(m, k, a.data, a.rs, a.cs, abuf, false);
-            pack::pack_b(k, n, b.data, b.rs, b.cs, bbuf);
+            K::pack_b(k, n, b.data, b.rs, b.cs, bbuf);
             if c.cs == 1 && c.rs >= n {
                 driver::<K>(
                     m,

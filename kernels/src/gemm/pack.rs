@@ -152,7 +152,7 @@ impl PackedMatrix {
         assert_eq!(b.len(), n * k, "PackedMatrix::pack: b is not n×k");
         let mut panels = AlignedBuf::default();
         // B as a k×n operand: element (p, j) = b[j·k + p].
-        pack_b(k, n, b, 1, k, &mut panels);
+        pack_b(k, n, b, 1, k, &mut panels, true);
         PackedMatrix {
             n,
             k,
@@ -281,11 +281,20 @@ impl PackedMatrix {
 }
 
 /// Packs the k×n operand B (element (p, j) = `b[p·rs + j·cs]`) into 32-wide panels, resizing
-/// `out`'s length to ⌈n/32⌉·32·k (every element is written).
+/// `out`'s length to ⌈n/32⌉·32·k (every element is written). `avx512`: transposed panels may be
+/// packed with AVX-512 gathers (only if the CPU has it); the result is the same either way.
 ///
 /// # Panics
 /// If `b` does not hold every addressed element.
-pub(crate) fn pack_b(k: usize, n: usize, b: &[f32], rs: usize, cs: usize, out: &mut AlignedBuf) {
+pub(crate) fn pack_b(
+    k: usize,
+    n: usize,
+    b: &[f32],
+    rs: usize,
+    cs: usize,
+    out: &mut AlignedBuf,
+    avx512: bool,
+) {
     out.set_len(n.div_ceil(PANEL) * PANEL * k);
     let out = out.as_mut_slice();
     if k == 0 || n == 0 {
@@ -303,7 +312,7 @@ pub(crate) fn pack_b(k: usize, n: usize, b: &[f32], rs: usize, cs: usize, out: &
                 let src = &b[p * rs + j0..p * rs + j0 + cols];
                 dst[..cols].copy_from_slice(src);
             }
-        } else if rs == 1 && cols == PANEL && gather_ok(cs) {
+        } else if rs == 1 && cols == PANEL && avx512 && gather_ok(cs) {
             // SAFETY: AVX-512F is present (gather_ok); the 32 columns j0..j0+32 of B, k elements
             // each at stride 1, lie inside `b` by the length assert above; 31·cs fits in i32.
             unsafe { gather_panel_avx512(k, &b[j0 * cs..], cs, panel) };
@@ -331,7 +340,7 @@ pub(crate) fn pack_b(k: usize, n: usize, b: &[f32], rs: usize, cs: usize, out: &
 fn gather_ok(cs: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        31 * cs <= i32::MAX as usize && crate::dispatch::isa() == crate::dispatch::Isa::Avx512
+        31 * cs <= i32::MAX as usize && crate::dispatch::Isa::Avx512.is_supported()
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
