@@ -24,7 +24,8 @@ struct Cli {
 #[derive(Args)]
 #[group(required = true, multiple = false)]
 struct ModelSource {
-    /// Model directory in Hugging Face layout (config.json, model.safetensors, vocab.txt).
+    /// Model directory in Hugging Face layout (config.json, model.safetensors, vocab.txt), or a
+    /// packed-weights file written by `bertqa convert`.
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
     /// Deterministic synthetic weights of a named shape: tiny, base or large.
@@ -47,6 +48,7 @@ struct ModelArgs {
 impl ModelArgs {
     fn load(&self) -> Result<Bert, Error> {
         match (&self.source.model, &self.source.synthetic) {
+            (Some(file), _) if file.is_file() => Ok(Bert::load_packed(file)?.0),
             (Some(dir), _) => Bert::load(
                 dir,
                 &LoadOptions {
@@ -128,6 +130,15 @@ impl QaArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write a model as one packed-weights file: linear weights already in the GEMM's layout,
+    /// loaded later (`--model FILE`) by memory map with no packing and no copy.
+    Convert {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The packed-weights file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Answer every question of a SQuAD v1.1 file and print EM and F1.
     Eval {
         #[command(flatten)]
@@ -252,6 +263,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Logits { model, input } => logits(&model, &input),
+        Command::Convert { model, out } => convert(&model, &out),
         Command::Score { data, predictions } => score(&data, &predictions),
         Command::Eval {
             model,
@@ -698,5 +710,27 @@ fn eval(
     }
     let scores = evaluate(&dataset, &predictions);
     println!("{}", serde_json::to_string(&scores).expect("plain data"));
+    Ok(())
+}
+
+fn convert(model: &ModelArgs, out: &Path) -> Result<(), Error> {
+    let t = std::time::Instant::now();
+    let (bert, vocab) = match (&model.source.model, &model.source.synthetic) {
+        (Some(file), _) if file.is_file() => Bert::load_packed(file)?,
+        (Some(dir), _) => {
+            let vocab = std::fs::read_to_string(dir.join("vocab.txt")).ok();
+            (model.load()?, vocab)
+        }
+        (None, _) => (model.load()?, Some(bertqa::qa::UNCASED_VOCAB.to_string())),
+    };
+    let loaded = t.elapsed();
+    let t = std::time::Instant::now();
+    bert.save_packed(out, vocab.as_deref())?;
+    eprintln!(
+        "bertqa: loaded and packed in {:.2} s, wrote {} in {:.2} s",
+        loaded.as_secs_f64(),
+        out.display(),
+        t.elapsed().as_secs_f64()
+    );
     Ok(())
 }

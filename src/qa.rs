@@ -77,9 +77,38 @@ impl QaModel {
     /// # Errors
     /// As [`QaModel::load`].
     pub fn load_with(dir: &Path, options: &LoadOptions) -> Result<Self> {
+        if dir.is_file() {
+            return Self::load_packed(dir);
+        }
         let bert = Bert::load(dir, options)?;
         let tokenizer = Tokenizer::from_file(dir.join("vocab.txt"))?;
         Self::new(bert, tokenizer)
+    }
+
+    /// Loads a packed-weights file written by `bertqa convert` ([`Bert::save_packed`]), which
+    /// must carry its vocabulary. Nothing is packed or copied.
+    ///
+    /// # Errors
+    /// As [`Bert::load_packed`]; [`Error::Vocab`] if the file has no vocabulary.
+    pub fn load_packed(path: &Path) -> Result<Self> {
+        let (bert, vocab) = Bert::load_packed(path)?;
+        let vocab = vocab.ok_or_else(|| Error::Vocab {
+            message: format!(
+                "{} carries no vocabulary; re-run bertqa convert",
+                path.display()
+            ),
+        })?;
+        Self::new(bert, Tokenizer::new(Vocab::from_text(&vocab)?))
+    }
+
+    /// Writes this model and its vocabulary as one packed-weights file (see
+    /// [`Bert::save_packed`]); [`QaModel::load`] on that file then maps it with no packing.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be written.
+    pub fn save_packed(&self, path: &Path) -> Result<()> {
+        self.bert
+            .save_packed(path, Some(&self.tokenizer.vocab().to_text()))
     }
 
     /// A synthetic model (see [`crate::synthetic`]) with BERT's uncased vocabulary.

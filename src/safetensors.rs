@@ -162,6 +162,12 @@ impl Tensor {
     }
 }
 
+impl AsRef<[f32]> for Tensor {
+    fn as_ref(&self) -> &[f32] {
+        self.data()
+    }
+}
+
 /// Header entry of one tensor, validated.
 #[derive(Clone, Debug)]
 pub struct TensorInfo {
@@ -179,6 +185,7 @@ pub struct SafeTensors {
     map: Arc<Mmap>,
     data_start: usize,
     tensors: BTreeMap<String, TensorInfo>,
+    metadata: BTreeMap<String, String>,
 }
 
 impl fmt::Debug for SafeTensors {
@@ -207,21 +214,28 @@ impl SafeTensors {
         // undefined if another process truncates or rewrites the file while it is mapped, which
         // the documentation above forbids; every byte is validated before use regardless.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        let (data_start, tensors) = parse_header(&map).map_err(|message| Error::Format {
-            path: path.to_path_buf(),
-            message,
-        })?;
+        let (data_start, tensors, metadata) =
+            parse_header(&map).map_err(|message| Error::Format {
+                path: path.to_path_buf(),
+                message,
+            })?;
         Ok(SafeTensors {
             path: path.to_path_buf(),
             map: Arc::new(map),
             data_start,
             tensors,
+            metadata,
         })
     }
 
     /// The file this was read from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The header's `__metadata__` (string → string), empty if absent.
+    pub fn metadata(&self) -> &BTreeMap<String, String> {
+        &self.metadata
     }
 
     /// Every tensor's header entry, by name.
@@ -319,11 +333,16 @@ impl<'de> serde::Deserialize<'de> for RawHeader {
     }
 }
 
-/// Validates the header of a whole safetensors file; returns the data section's start and the
-/// tensors. Errors are messages for [`Error::Format`].
-pub(crate) fn parse_header(
-    file: &[u8],
-) -> std::result::Result<(usize, BTreeMap<String, TensorInfo>), String> {
+/// The tensors of a header and its `__metadata__`.
+type Header = (
+    usize,
+    BTreeMap<String, TensorInfo>,
+    BTreeMap<String, String>,
+);
+
+/// Validates the header of a whole safetensors file; returns the data section's start, the
+/// tensors and the metadata. Errors are messages for [`Error::Format`].
+pub(crate) fn parse_header(file: &[u8]) -> std::result::Result<Header, String> {
     if file.len() < 8 {
         return Err(format!(
             "file is {} bytes, too short for the 8-byte header length",
@@ -350,6 +369,7 @@ pub(crate) fn parse_header(
     let data_start = 8 + n;
     let data_len = file.len() - data_start;
     let mut tensors = BTreeMap::new();
+    let mut metadata = BTreeMap::new();
     for (name, value) in raw.0 {
         if name == "__metadata__" {
             let ok = value
@@ -357,6 +377,9 @@ pub(crate) fn parse_header(
                 .is_some_and(|m| m.values().all(|v| v.is_string()));
             if !ok {
                 return Err("__metadata__ must map strings to strings".into());
+            }
+            for (k, v) in value.as_object().expect("checked") {
+                metadata.insert(k.clone(), v.as_str().expect("checked").to_string());
             }
             continue;
         }
@@ -418,7 +441,7 @@ pub(crate) fn parse_header(
             "data section is {data_len} bytes but the tensors cover {expected}"
         ));
     }
-    Ok((data_start, tensors))
+    Ok((data_start, tensors, metadata))
 }
 
 /// Writes tensors (as F32) in safetensors format to `w`, the header padded to 8 bytes so every
@@ -426,25 +449,66 @@ pub(crate) fn parse_header(
 ///
 /// # Errors
 /// Whatever `w` returns.
-pub fn write_to<W: std::io::Write>(mut w: W, tensors: &[(String, Tensor)]) -> std::io::Result<()> {
+pub fn write_to<W: std::io::Write>(w: W, tensors: &[(String, Tensor)]) -> std::io::Result<()> {
+    write_to_with(w, tensors, &BTreeMap::new(), 8)
+}
+
+/// As [`write_to`], with `__metadata__` and the data section starting at a multiple of `align`
+/// bytes (a power of two ≥ 8), so that tensors whose sizes are multiples of `align` and that come
+/// first stay `align`-aligned in the file.
+///
+/// # Errors
+/// Whatever `w` returns.
+pub fn write_to_with<W: std::io::Write>(
+    w: W,
+    tensors: &[(String, Tensor)],
+    metadata: &BTreeMap<String, String>,
+    align: usize,
+) -> std::io::Result<()> {
+    let views: Vec<(&str, &[usize], &[f32])> = tensors
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.shape(), t.data()))
+        .collect();
+    write_views(w, &views, metadata, align)
+}
+
+/// As [`write_to_with`], for borrowed `(name, shape, values)` views.
+///
+/// # Errors
+/// Whatever `w` returns.
+pub fn write_views<W: std::io::Write>(
+    mut w: W,
+    tensors: &[(&str, &[usize], &[f32])],
+    metadata: &BTreeMap<String, String>,
+    align: usize,
+) -> std::io::Result<()> {
     let mut header = serde_json::Map::new();
+    if !metadata.is_empty() {
+        header.insert("__metadata__".into(), serde_json::json!(metadata));
+    }
     let mut offset = 0usize;
-    for (name, t) in tensors {
-        let len = t.data().len() * 4;
+    for (name, shape, data) in tensors {
+        let len = data.len() * 4;
         header.insert(
-            name.clone(),
-            serde_json::json!({"dtype": "F32", "shape": t.shape(), "data_offsets": [offset, offset + len]}),
+            name.to_string(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + len]}),
         );
         offset += len;
     }
     let mut json = serde_json::to_vec(&serde_json::Value::Object(header))?;
-    while (8 + json.len()) % 8 != 0 {
+    while (8 + json.len()) % align.max(8) != 0 {
         json.push(b' ');
     }
     w.write_all(&(json.len() as u64).to_le_bytes())?;
     w.write_all(&json)?;
-    for (_, t) in tensors {
-        w.write_all(bytemuck::cast_slice(t.data()))?;
+    for (_, _, data) in tensors {
+        if cfg!(target_endian = "little") {
+            w.write_all(bytemuck::cast_slice(data))?;
+        } else {
+            for v in *data {
+                w.write_all(&v.to_le_bytes())?;
+            }
+        }
     }
     w.flush()
 }

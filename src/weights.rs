@@ -25,6 +25,8 @@ pub struct Checkpoint {
     names: BTreeMap<String, String>,
     used: std::collections::BTreeSet<String>,
     validate: bool,
+    /// Linear layers are stored pre-packed (`{name}.packed`), as `bertqa convert` writes them.
+    packed: bool,
 }
 
 /// The canonical name of a stored tensor name.
@@ -82,12 +84,23 @@ impl Checkpoint {
             names,
             used: Default::default(),
             validate: false,
+            packed: false,
         })
     }
 
     /// Check every tensor taken for NaN and infinity.
     pub fn validate_values(&mut self, on: bool) {
         self.validate = on;
+    }
+
+    /// Marks the checkpoint as a packed-weights file (see `model::packed`).
+    pub(crate) fn set_packed(&mut self) {
+        self.packed = true;
+    }
+
+    /// Whether linear layers are stored pre-packed.
+    pub(crate) fn is_packed(&self) -> bool {
+        self.packed
     }
 
     /// Whether a tensor with this canonical name exists.

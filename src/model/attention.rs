@@ -29,6 +29,26 @@ pub(crate) struct Attention {
 impl Attention {
     pub fn load(ck: &mut Checkpoint, c: &BertConfig, p: &str) -> Result<Self> {
         let h = c.hidden_size;
+        let qkv = if ck.is_packed() {
+            Linear::load(ck, &format!("{p}attention.qkv"), 3 * h, h)?
+        } else {
+            Self::stack_qkv(ck, h, p)?
+        };
+        Ok(Attention {
+            qkv,
+            output: Linear::load(ck, &format!("{p}attention.output.dense"), h, h)?,
+            norm: Norm::load(
+                ck,
+                &format!("{p}attention.output.LayerNorm"),
+                h,
+                c.layer_norm_eps,
+            )?,
+            heads: c.num_attention_heads,
+        })
+    }
+
+    /// Query, key and value of a Hugging Face checkpoint stacked into one (3H, H) linear layer.
+    fn stack_qkv(ck: &mut Checkpoint, h: usize, p: &str) -> Result<Linear> {
         let mut w = Vec::with_capacity(3 * h * h);
         let mut b = Vec::with_capacity(3 * h);
         for part in ["query", "key", "value"] {
@@ -41,17 +61,7 @@ impl Attention {
                     .data(),
             );
         }
-        Ok(Attention {
-            qkv: Linear::from_parts(&w, b, 3 * h, h),
-            output: Linear::load(ck, &format!("{p}attention.output.dense"), h, h)?,
-            norm: Norm::load(
-                ck,
-                &format!("{p}attention.output.LayerNorm"),
-                h,
-                c.layer_norm_eps,
-            )?,
-            heads: c.num_attention_heads,
-        })
+        Ok(Linear::from_parts(&w, b, 3 * h, h))
     }
 
     /// ws.x: (tokens, H) in; ws.attn_out: (tokens, H) = LayerNorm(attention(x) + x) out.

@@ -10,6 +10,7 @@ mod attention;
 mod embeddings;
 mod feed_forward;
 mod layer;
+mod packed;
 mod qa_head;
 mod workspace;
 
@@ -64,7 +65,17 @@ pub(crate) struct Linear {
 }
 
 impl Linear {
+    /// Loads `{prefix}.weight` and packs it, or borrows `{prefix}.packed` from a packed file.
     fn load(ck: &mut Checkpoint, prefix: &str, out: usize, inp: usize) -> Result<Self> {
+        if ck.is_packed() {
+            let panels = ck.take(
+                &format!("{prefix}.packed"),
+                &[PackedMatrix::panel_len(out, inp)],
+            )?;
+            let bias = ck.take(&format!("{prefix}.bias"), &[out])?.data().to_vec();
+            let weight = PackedMatrix::from_shared(out, inp, std::sync::Arc::new(panels));
+            return Ok(Linear { weight, bias });
+        }
         let w = ck.take(&format!("{prefix}.weight"), &[out, inp])?;
         let b = ck.take(&format!("{prefix}.bias"), &[out])?;
         Ok(Self::from_parts(w.data(), b.data().to_vec(), out, inp))
@@ -164,17 +175,26 @@ impl Bert {
     /// [`Error::MissingTensor`], [`Error::UnexpectedTensor`], [`Error::Shape`], [`Error::Dtype`],
     /// [`Error::NonFinite`], naming the tensor.
     pub fn from_checkpoint(config: BertConfig, mut ck: Checkpoint) -> Result<Self> {
+        let model = Self::build(config, &mut ck)?;
+        ck.finish()?;
+        Ok(model)
+    }
+
+    fn build(config: BertConfig, ck: &mut Checkpoint) -> Result<Self> {
+        let mut ck = ck;
         config.validate()?;
         let embeddings = Embeddings::load(&mut ck, &config)?;
         let layers = (0..config.num_hidden_layers)
             .map(|i| Layer::load(&mut ck, &config, i))
             .collect::<Result<Vec<_>>>()?;
-        let qa = if ck.contains("qa_outputs.weight") || ck.contains("qa_outputs.bias") {
+        let qa = if ["qa_outputs.weight", "qa_outputs.bias", "qa_outputs.packed"]
+            .iter()
+            .any(|n| ck.contains(n))
+        {
             Some(QaHead::load(&mut ck, &config)?)
         } else {
             None
         };
-        ck.finish()?;
         Ok(Bert {
             config,
             embeddings,

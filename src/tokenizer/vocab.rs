@@ -128,6 +128,17 @@ impl Vocab {
         self.tokens.get(id as usize).map(|t| &**t)
     }
 
+    /// The vocabulary as `vocab.txt` text (one token per line, id = line number), which
+    /// [`Vocab::from_text`] reads back to the same ids.
+    pub fn to_text(&self) -> String {
+        let mut s = String::with_capacity(self.tokens.iter().map(|t| t.len() + 1).sum());
+        for t in &self.tokens {
+            s.push_str(t);
+            s.push('\n');
+        }
+        s
+    }
+
     /// Number of ids (lines of `vocab.txt`).
     pub fn len(&self) -> usize {
         self.tokens.len()

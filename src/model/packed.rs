@@ -1,0 +1,145 @@
+//! bertqa's packed-weights file (`bertqa convert`): the whole model, linear weights already in
+//! the GEMM's panel layout, in one file that loads by memory map with no packing and no copy.
+//!
+//! The container is safetensors (so the same validated, zero-copy reader serves both formats):
+//!
+//! * `__metadata__`: `format` = `bertqa-packed`, `version` = `1`, `panel` = the panel width,
+//!   `config` = the `config.json` object, `vocab` = the vocabulary text (optional);
+//! * `{linear}.packed`, F32, shape `[⌈n/panel⌉·panel·k]`: the panels of each linear layer's
+//!   weight (`encoder.layer.{i}.attention.qkv` with query, key and value stacked,
+//!   `….attention.output.dense`, `….intermediate.dense`, `….output.dense`, `qa_outputs`), first
+//!   in the file, each a multiple of 128 bytes, the data section 64-byte aligned — so every panel
+//!   buffer starts on a cache line;
+//! * `{linear}.bias` and the embedding and LayerNorm tensors under their Hugging Face names.
+
+use super::{Bert, Linear, Norm};
+use crate::config::BertConfig;
+use crate::error::{Error, Result};
+use crate::safetensors::{self, SafeTensors};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// `format` metadata value of a packed file.
+pub const FORMAT: &str = "bertqa-packed";
+const VERSION: &str = "1";
+
+impl Bert {
+    /// Every linear layer with its name, in file order.
+    fn linears(&self) -> Vec<(String, &Linear)> {
+        let mut v = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            let p = format!("encoder.layer.{i}.");
+            v.push((format!("{p}attention.qkv"), &l.attention.qkv));
+            v.push((format!("{p}attention.output.dense"), &l.attention.output));
+            v.push((format!("{p}intermediate.dense"), &l.ffn.intermediate));
+            v.push((format!("{p}output.dense"), &l.ffn.output));
+        }
+        if let Some(qa) = &self.qa {
+            v.push(("qa_outputs".into(), &qa.linear));
+        }
+        v
+    }
+
+    /// Every LayerNorm with its name.
+    fn norms(&self) -> Vec<(String, &Norm)> {
+        let mut v = vec![("embeddings.LayerNorm".to_string(), &self.embeddings.norm)];
+        for (i, l) in self.layers.iter().enumerate() {
+            let p = format!("encoder.layer.{i}.");
+            v.push((format!("{p}attention.output.LayerNorm"), &l.attention.norm));
+            v.push((format!("{p}output.LayerNorm"), &l.ffn.norm));
+        }
+        v
+    }
+
+    /// Writes the model (and optionally its vocabulary) as a packed-weights file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be written.
+    pub fn save_packed(&self, path: &Path, vocab: Option<&str>) -> Result<()> {
+        let mut metadata = BTreeMap::new();
+        metadata.insert("format".to_string(), FORMAT.to_string());
+        metadata.insert("version".to_string(), VERSION.to_string());
+        metadata.insert("panel".to_string(), bertqa_kernels::gemm::PANEL.to_string());
+        metadata.insert(
+            "config".to_string(),
+            serde_json::to_string(&self.config).expect("config serialises"),
+        );
+        if let Some(v) = vocab {
+            metadata.insert("vocab".to_string(), v.to_string());
+        }
+        let linears = self.linears();
+        let norms = self.norms();
+        let names: Vec<(String, String)> = linears
+            .iter()
+            .map(|(n, _)| (format!("{n}.packed"), format!("{n}.bias")))
+            .collect();
+        let shapes: Vec<([usize; 1], [usize; 1])> = linears
+            .iter()
+            .map(|(_, l)| ([l.weight.panels().len()], [l.bias.len()]))
+            .collect();
+        let mut views: Vec<(&str, &[usize], &[f32])> = Vec::new();
+        for (((packed, _), (pshape, _)), (_, l)) in names.iter().zip(&shapes).zip(&linears) {
+            views.push((packed, pshape, l.weight.panels()));
+        }
+        for (((_, bias), (_, bshape)), (_, l)) in names.iter().zip(&shapes).zip(&linears) {
+            views.push((bias, bshape, &l.bias));
+        }
+        let norm_names: Vec<(String, String)> = norms
+            .iter()
+            .map(|(n, _)| (format!("{n}.weight"), format!("{n}.bias")))
+            .collect();
+        for ((w, b), (_, norm)) in norm_names.iter().zip(&norms) {
+            views.push((w, norm.gamma.shape(), norm.gamma.data()));
+            views.push((b, norm.beta.shape(), norm.beta.data()));
+        }
+        let e = &self.embeddings;
+        for (name, t) in [
+            ("embeddings.word_embeddings.weight", &e.word),
+            ("embeddings.position_embeddings.weight", &e.position),
+            ("embeddings.token_type_embeddings.weight", &e.token_type),
+        ] {
+            views.push((name, t.shape(), t.data()));
+        }
+        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        safetensors::write_views(std::io::BufWriter::new(file), &views, &metadata, 64)
+            .map_err(|e| Error::io(path, e))
+    }
+
+    /// Loads a packed-weights file written by [`Bert::save_packed`]; returns the model and the
+    /// vocabulary text if the file carries one. Nothing is packed or copied: every tensor
+    /// (panels included) is borrowed from the memory map.
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::Format`] for a file that is not a valid packed file, the tensor
+    /// errors of [`Bert::from_checkpoint`].
+    pub fn load_packed(path: &Path) -> Result<(Bert, Option<String>)> {
+        let file = SafeTensors::open(path)?;
+        let format_error = |message: String| Error::Format {
+            path: path.to_path_buf(),
+            message,
+        };
+        let meta = file.metadata();
+        if meta.get("format").map(String::as_str) != Some(FORMAT) {
+            return Err(format_error(format!(
+                "not a bertqa packed-weights file (no format = {FORMAT} in its metadata)"
+            )));
+        }
+        if meta.get("version").map(String::as_str) != Some(VERSION) {
+            return Err(format_error(format!(
+                "packed-weights version {:?}; this bertqa reads {VERSION}",
+                meta.get("version")
+            )));
+        }
+        if meta.get("panel") != Some(&bertqa_kernels::gemm::PANEL.to_string()) {
+            return Err(format_error("packed for another panel width".into()));
+        }
+        let config =
+            BertConfig::from_json(meta.get("config").map_or("", String::as_str).as_bytes())?;
+        let vocab = meta.get("vocab").cloned();
+        let mut ck = crate::weights::Checkpoint::from_file(file)?;
+        ck.set_packed();
+        let model = Bert::build(config, &mut ck)?;
+        ck.finish()?;
+        Ok((model, vocab))
+    }
+}
