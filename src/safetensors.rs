@@ -156,6 +156,16 @@ impl Tensor {
         }
     }
 
+    /// This tensor with its values copied out of the memory map, if they were in one (so that
+    /// the map can be released).
+    pub fn to_owned_values(&self) -> Tensor {
+        if self.is_mapped() {
+            Tensor::from_vec(self.shape.clone(), self.data().to_vec())
+        } else {
+            self.clone()
+        }
+    }
+
     /// Whether the values are borrowed from a memory map (no copy was made).
     pub fn is_mapped(&self) -> bool {
         matches!(&*self.storage, Storage::Mapped { .. })

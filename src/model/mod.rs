@@ -155,7 +155,29 @@ impl Bert {
         let file = SafeTensors::open(&dir.join("model.safetensors"))?;
         let mut ck = Checkpoint::from_file(file)?;
         ck.validate_values(options.validate_values);
-        Self::from_checkpoint(config, ck)
+        let mut model = Self::from_checkpoint(config, ck)?;
+        // Linear weights were packed (copied) above; copy the rest too (embeddings, ~10% of the
+        // weights) so the map of model.safetensors is released and resident memory is one copy
+        // of the weights, not two. (A packed-weights file instead borrows everything.)
+        model.detach_from_map();
+        Ok(model)
+    }
+
+    /// Copies every tensor still borrowed from a memory map.
+    fn detach_from_map(&mut self) {
+        let e = &mut self.embeddings;
+        for t in [&mut e.word, &mut e.position, &mut e.token_type] {
+            *t = t.to_owned_values();
+        }
+        let mut norms = vec![&mut e.norm];
+        for l in &mut self.layers {
+            norms.push(&mut l.attention.norm);
+            norms.push(&mut l.ffn.norm);
+        }
+        for n in norms {
+            n.gamma = n.gamma.to_owned_values();
+            n.beta = n.beta.to_owned_values();
+        }
     }
 
     /// The synthetic model of [`crate::synthetic`] for a preset name (`tiny`, `base`, `large`).
