@@ -2,11 +2,12 @@
 //! masked, scaled softmax.
 //!
 //! Each function dispatches once on [`crate::dispatch::isa`]: AVX-512 kernels in [`avx512`],
-//! the scalar [`reference`] otherwise (AVX2 machines use the reference for these memory-bound
-//! ops). The `*_with` variants pick the ISA explicitly (tests, benches). The reference is the
+//! AVX2+FMA in [`avx2`], the scalar [`reference`] otherwise. The `*_with` variants pick the ISA explicitly (tests, benches). The reference is the
 //! test oracle: the SIMD versions agree with it to a few ulp (different summation order, f32
 //! polynomial exp/erf), not bit for bit.
 
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
 pub mod reference;
@@ -40,6 +41,13 @@ pub fn layer_norm_with(isa: Isa, x: &mut [f32], gamma: &[f32], beta: &[f32], eps
             for row in x.chunks_exact_mut(n) {
                 // SAFETY: avx512f is present (asserted); row, gamma and beta have length n.
                 unsafe { avx512::layer_norm_row(row, gamma, beta, eps) };
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            for row in x.chunks_exact_mut(n) {
+                // SAFETY: avx2+fma are present (asserted); row, gamma and beta have length n.
+                unsafe { avx2::layer_norm_row(row, gamma, beta, eps) };
             }
         }
         _ => reference::layer_norm(x, gamma, beta, eps),
@@ -82,6 +90,13 @@ pub fn add_layer_norm_with(
                 unsafe { avx512::add_layer_norm_row(row, res, gamma, beta, eps) };
             }
         }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => {
+            for (row, res) in x.chunks_exact_mut(n).zip(residual.chunks_exact(n)) {
+                // SAFETY: avx2+fma are present (asserted); every slice has length n.
+                unsafe { avx2::add_layer_norm_row(row, res, gamma, beta, eps) };
+            }
+        }
         _ => reference::add_layer_norm(x, residual, gamma, beta, eps),
     }
 }
@@ -101,6 +116,9 @@ pub fn gelu_with(isa: Isa, x: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: avx512f is present (asserted).
         Isa::Avx512 => unsafe { avx512::gelu(x) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: avx2+fma are present (asserted).
+        Isa::Avx2 => unsafe { avx2::gelu(x) },
         _ => reference::gelu(x),
     }
 }
@@ -126,6 +144,9 @@ pub fn masked_softmax_with(isa: Isa, row: &mut [f32], scale: f32, keep: &[bool])
         #[cfg(target_arch = "x86_64")]
         // SAFETY: avx512f is present (asserted); row and keep have the same length.
         Isa::Avx512 => unsafe { avx512::masked_softmax(row, scale, keep) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: avx2+fma are present (asserted); row and keep have the same length.
+        Isa::Avx2 => unsafe { avx2::masked_softmax(row, scale, keep) },
         _ => reference::masked_softmax(row, scale, keep),
     }
 }
