@@ -28,10 +28,7 @@ fn ops(cr: &mut Criterion) {
     let b = rand_vec(hidden, 2);
     let x0 = rand_vec(tokens * hidden, 3);
     let res = rand_vec(tokens * hidden, 4);
-    let isas: Vec<Isa> = [Isa::Reference, Isa::Avx512]
-        .into_iter()
-        .filter(|i| i.is_supported())
-        .collect();
+    let isas = Isa::supported();
 
     let mut grp = cr.benchmark_group("layer_norm/384x1024");
     grp.throughput(Throughput::Bytes((2 * 4 * tokens * hidden) as u64));
