@@ -2,7 +2,7 @@
 //!
 //! `erf(x) ≈ x·P(x²)/Q(x²)` on x clamped to [−4, 4] (erf(4) = 1 − 1.5e-8), with P of degree 6
 //! and Q of degree 4 in x² — the approximation Eigen and XLA use for f32. 12 FMAs and one
-//! division, no exp, no branches. Tested against the f64 [`super::erf`] over a dense sweep:
+//! division, no exp, no branches. Tested against the f64 [`super::erf()`] over a dense sweep:
 //! |error| < 1e-6 (see the tests below and `gemm` epilogue tests).
 
 /// Numerator coefficients, highest power of x² first.

@@ -1,6 +1,6 @@
 //! Math shared by every kernel: erf and the exact GELU.
 //!
-//! * [`erf`] / [`gelu_erf`]: the scalar definitions (evaluated in f64), used by the reference
+//! * [`erf()`] / [`gelu_erf()`]: the scalar definitions (evaluated in f64), used by the reference
 //!   kernels and as test oracles.
 //! * [`erf`](mod@erf) module: the single f32 rational approximation that every SIMD kernel
 //!   evaluates (AVX-512, AVX2 and a scalar twin), accurate to < 1e-6 absolute.

@@ -1,7 +1,7 @@
 //! AVX-512F versions of the row-wise ops (`layer_norm_avx512`, `masked_softmax_avx512`,
 //! `gelu_avx512`). Same semantics as [`super::reference`]: layer-norm statistics in f64 (8 lanes
-//! of f64 per step), softmax with the shared f32 exp ([`crate::math::exp`]), GELU with the shared
-//! erf ([`crate::math::erf`]). Tails shorter than a vector are handled with masks (GELU) or
+//! of f64 per step), softmax with the shared f32 exp ([`crate::math::exp`](mod@crate::math::exp)), GELU with the shared
+//! erf ([`crate::math::erf`](mod@crate::math::erf)). Tails shorter than a vector are handled with masks (GELU) or
 //! scalar loops (layer norm, softmax) — nothing past a slice is touched.
 
 use std::arch::x86_64::*;

@@ -2,9 +2,10 @@
 //! masked, scaled softmax.
 //!
 //! Each function dispatches once on [`crate::dispatch::isa`]: AVX-512 kernels in [`avx512`],
-//! AVX2+FMA in [`avx2`], the scalar [`reference`] otherwise. The `*_with` variants pick the ISA explicitly (tests, benches). The reference is the
-//! test oracle: the SIMD versions agree with it to a few ulp (different summation order, f32
-//! polynomial exp/erf), not bit for bit.
+//! AVX2+FMA in [`avx2`], the scalar [`reference`](mod@reference) otherwise. The `*_with` variants
+//! pick the ISA explicitly (tests, benches). The reference is the test oracle: the SIMD versions
+//! agree with it to a few ulp (different summation order, f32 polynomial exp/erf), not bit for
+//! bit.
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;

@@ -62,9 +62,9 @@ pub trait MicroKernel {
     const NAME: &'static str;
     /// Whether this CPU can run the kernel.
     fn supported() -> bool;
-    /// Packs A into MR-row panels (see [`super::pack::pack_a`]).
+    /// Packs A into MR-row panels (see `gemm::pack::pack_a`).
     fn pack_a(m: usize, k: usize, a: &[f32], rs: usize, cs: usize, out: &mut AlignedBuf, par: bool);
-    /// Packs a strided B into 32-wide panels (see [`super::pack::pack_b`]); only the AVX-512
+    /// Packs a strided B into 32-wide panels (see `gemm::pack::pack_b`); only the AVX-512
     /// kernel lets packing use AVX-512 instructions, so a forced lower ISA uses none.
     fn pack_b(k: usize, n: usize, b: &[f32], rs: usize, cs: usize, out: &mut AlignedBuf) {
         super::pack::pack_b(k, n, b, rs, cs, out, false);
