@@ -3,6 +3,20 @@
 //! This crate knows nothing about BERT, tokens or files: it takes validated slices and shapes and
 //! computes. Every SIMD kernel has a scalar reference beside it that is its test oracle; the
 //! instruction set is chosen once at run time ([`dispatch`]).
+//!
+//! ```
+//! use bertqa_kernels::{gemm_packed, Epilogue, PackedMatrix};
+//! // y[m×n] = GELU(x[m×k]·Wᵀ + b), W [n×k] as stored by PyTorch's Linear.
+//! let (m, n, k) = (2, 3, 4);
+//! let w: Vec<f32> = (0..n * k).map(|i| i as f32 * 0.1).collect();
+//! let packed = PackedMatrix::pack(&w, n, k); // once, at load
+//! let x = vec![1.0f32; m * k];
+//! let b = vec![0.5f32; n];
+//! let mut y = vec![0.0f32; m * n];
+//! gemm_packed(m, &x, &packed, &mut y, Epilogue::BiasGelu(&b));
+//! let z = 0.5 + (0.0 + 0.1 + 0.2 + 0.3); // row 0 of W summed, plus bias
+//! assert!((y[0] - bertqa_kernels::math::gelu_erf(z)).abs() < 1e-5);
+//! ```
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
