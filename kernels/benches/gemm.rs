@@ -6,7 +6,7 @@
 //! cargo bench -p bertqa-kernels --bench gemm                 # everything (~5 min)
 //! cargo bench -p bertqa-kernels --bench gemm -- 384x4096x1024  # one shape
 //! ```
-//! Group `gemm_packed/{m}x{n}x{k}`, ids `bertqa_<isa>/t{threads}`, `gemm/t{threads}`,
+//! Group `gemm_packed/{m}x{n}x{k}`, ids `gemm_ukr_<isa>_<MR>x<NR>/t{threads}`, `gemm/t{threads}`,
 //! `matrixmultiply/t1`; group `gemm_strided/{m}x{n}x{k}` for attention's per-head products.
 
 use bertqa_kernels::dispatch::{isa, Isa};
@@ -60,7 +60,10 @@ fn bench_packed(cr: &mut Criterion) {
                     .filter(|&l| l != Isa::Reference)
                 {
                     g.bench_function(
-                        BenchmarkId::new(format!("bertqa_{level}"), format!("t{threads}")),
+                        BenchmarkId::new(
+                            bertqa_kernels::gemm::kernel_name(level),
+                            format!("t{threads}"),
+                        ),
                         |bch| {
                             pool.install(|| {
                                 bch.iter(|| {
@@ -191,24 +194,27 @@ fn bench_strided(cr: &mut Criterion) {
             .warm_up_time(Duration::from_millis(300))
             .measurement_time(Duration::from_secs(1));
         for level in Isa::supported() {
-            g.bench_function(BenchmarkId::new(format!("bertqa_{level}"), "t1"), |bch| {
-                bch.iter(|| {
-                    gemm_strided_with(
-                        level,
-                        m,
-                        n,
-                        k,
-                        0.125,
-                        a,
-                        b,
-                        MatMut {
-                            data: &mut out,
-                            rs: rs_c,
-                            cs: 1,
-                        },
-                    )
-                })
-            });
+            g.bench_function(
+                BenchmarkId::new(bertqa_kernels::gemm::kernel_name(level), "t1"),
+                |bch| {
+                    bch.iter(|| {
+                        gemm_strided_with(
+                            level,
+                            m,
+                            n,
+                            k,
+                            0.125,
+                            a,
+                            b,
+                            MatMut {
+                                data: &mut out,
+                                rs: rs_c,
+                                cs: 1,
+                            },
+                        )
+                    })
+                },
+            );
         }
         g.bench_function(BenchmarkId::new("matrixmultiply", "t1"), |bch| {
             bch.iter(|| {

@@ -224,6 +224,19 @@ fn driver<K: MicroKernel>(
     }
 }
 
+/// The micro-kernel a level runs (`gemm_ukr_<isa>_<MR>x<NR>`): the name of its tests and benches.
+pub fn kernel_name(isa: Isa) -> &'static str {
+    match isa {
+        Isa::Reference => Reference4x16::NAME,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => ukr::avx2::Avx2_6x16::NAME,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => ukr::avx512::Avx512_12x32::NAME,
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => "unavailable",
+    }
+}
+
 /// C[m×n] = A[m×k]·Bᵀ then the epilogue. A and C are row-major with row strides k and n.
 ///
 /// # Panics
