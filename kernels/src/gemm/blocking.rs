@@ -15,8 +15,8 @@
 //!   the 32-wide panel (2 MiB L2 → 672, 1 MiB → 320). With several threads it is shrunk so that
 //!   there are about 4 work items per thread (for work stealing to balance uneven cores); this
 //!   never changes results (tiles are MR×NR-aligned whatever the split).
-//! * **MC**: A is packed whole, once per call, so there is no mc block for caching; m is split
-//!   only to give every thread work when n has too few blocks.
+//! * **MC**: A is read in place (or packed whole once per call), so there is no mc block for
+//!   caching; m is split only to give every thread work when n has too few blocks.
 
 use std::sync::OnceLock;
 

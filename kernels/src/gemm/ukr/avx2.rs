@@ -41,6 +41,7 @@ impl MicroKernel for Avx2_6x16 {
     unsafe fn tile(
         kc: usize,
         a: *const f32,
+        a_rs: usize,
         b: *const f32,
         c: *mut f32,
         rs_c: usize,
@@ -50,9 +51,11 @@ impl MicroKernel for Avx2_6x16 {
     ) {
         macro_rules! go {
             ($($r:literal)*) => {
-                match rows {
+                match (rows, a_rs == 0) {
                     // SAFETY: forwarded trait contract (avx2+fma present, pointers valid, rows = R).
-                    $($r => unsafe { tile_r::<$r>(kc, a, b, c, rs_c, cols, epi) },)*
+                    $(($r, true) => unsafe { tile_r::<$r, false>(kc, a, 0, b, c, rs_c, cols, epi) },)*
+                    // SAFETY: as above, A read row-major at stride a_rs.
+                    $(($r, false) => unsafe { tile_r::<$r, true>(kc, a, a_rs, b, c, rs_c, cols, epi) },)*
                     _ => unreachable!("rows = {rows} > MR"),
                 }
             };
@@ -74,9 +77,11 @@ fn mask(cols: usize, half: usize) -> (__m256i, bool) {
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::needless_range_loop)] // `h` indexes masks, bias and the accumulator pair alike
-unsafe fn tile_r<const R: usize>(
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_r<const R: usize, const DIRECT: bool>(
     kc: usize,
     a: *const f32,
+    a_rs: usize,
     b: *const f32,
     c: *mut f32,
     rs_c: usize,
@@ -101,16 +106,17 @@ unsafe fn tile_r<const R: usize>(
         }
         _mm_prefetch::<_MM_HINT_T0>(pf as *const i8);
         pf = pf.wrapping_add(PANEL);
-        // SAFETY: p < kc, so b..b+16 is within row p of the B panel and a..a+MR is step p of A.
+        // SAFETY: p < kc, so b..b+16 is within row p of the B panel; A(i, p) for i < R is a[i]
+        // (packed step p) or a[i·a_rs] (row-major, `a` advanced p columns): inside A (contract).
         unsafe {
             let b0 = _mm256_loadu_ps(b);
             let b1 = _mm256_loadu_ps(b.add(8));
             for i in 0..R {
-                let av = _mm256_broadcast_ss(&*a.add(i));
+                let av = _mm256_broadcast_ss(&*a.add(if DIRECT { i * a_rs } else { i }));
                 c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
                 c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
             }
-            a = a.add(MR);
+            a = a.add(if DIRECT { 1 } else { MR });
             b = b.add(PANEL);
         }
     }

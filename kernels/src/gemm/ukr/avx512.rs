@@ -46,6 +46,7 @@ impl MicroKernel for Avx512_12x32 {
     unsafe fn tile(
         kc: usize,
         a: *const f32,
+        a_rs: usize,
         b: *const f32,
         c: *mut f32,
         rs_c: usize,
@@ -55,9 +56,11 @@ impl MicroKernel for Avx512_12x32 {
     ) {
         macro_rules! go {
             ($($r:literal)*) => {
-                match rows {
+                match (rows, a_rs == 0) {
                     // SAFETY: forwarded trait contract (avx512f present, pointers valid, rows = R).
-                    $($r => unsafe { tile_r::<$r>(kc, a, b, c, rs_c, cols, epi) },)*
+                    $(($r, true) => unsafe { tile_r::<$r, false>(kc, a, 0, b, c, rs_c, cols, epi) },)*
+                    // SAFETY: as above, A read row-major at stride a_rs.
+                    $(($r, false) => unsafe { tile_r::<$r, true>(kc, a, a_rs, b, c, rs_c, cols, epi) },)*
                     _ => unreachable!("rows = {rows} > MR"),
                 }
             };
@@ -77,9 +80,11 @@ fn mask(cols: usize, half: usize) -> __mmask16 {
 #[inline]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::needless_range_loop)] // `h` indexes masks, bias and the accumulator pair alike
-unsafe fn tile_r<const R: usize>(
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_r<const R: usize, const DIRECT: bool>(
     kc: usize,
     a: *const f32,
+    a_rs: usize,
     b: *const f32,
     c: *mut f32,
     rs_c: usize,
@@ -108,17 +113,20 @@ unsafe fn tile_r<const R: usize>(
         _mm_prefetch::<_MM_HINT_T0>(pf as *const i8);
         _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(16) as *const i8);
         pf = pf.wrapping_add(PANEL);
-        _mm_prefetch::<_MM_HINT_T0>(a.wrapping_add(PF_ROWS * MR) as *const i8);
-        // SAFETY: p < kc, so b..b+32 is row p of the B panel and a..a+MR is step p of the A panel.
+        if !DIRECT {
+            _mm_prefetch::<_MM_HINT_T0>(a.wrapping_add(PF_ROWS * MR) as *const i8);
+        }
+        // SAFETY: p < kc, so b..b+32 is row p of the B panel; A(i, p) for i < R is a[i] (packed
+        // step p) or a[i·a_rs] (row-major, `a` advanced p columns): inside A by the contract.
         unsafe {
             let b0 = _mm512_loadu_ps(b);
             let b1 = _mm512_loadu_ps(b.add(16));
             for i in 0..R {
-                let av = _mm512_set1_ps(*a.add(i));
+                let av = _mm512_set1_ps(*a.add(if DIRECT { i * a_rs } else { i }));
                 c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
                 c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
             }
-            a = a.add(MR);
+            a = a.add(if DIRECT { 1 } else { MR });
             b = b.add(PANEL);
         }
     }

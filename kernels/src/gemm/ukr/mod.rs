@@ -15,7 +15,11 @@
 //!            └──┘  └───────────────────────────┘
 //! ```
 //!
-//! acc = Σₚ a[p·MR + i]·b[p·32 + j] for i < rows, j < cols, accumulated in p order in f32 (fused
+//! A comes either packed (`a_rs = 0`: a[p·MR + i], an MR-row panel) or straight from a
+//! row-major matrix (`a_rs > 0`: a[i·a_rs + p], one pointer per row — no packing needed, the
+//! broadcasts read any address).
+//!
+//! acc = Σₚ A(i, p)·b[p·32 + j] for i < rows, j < cols, accumulated in p order in f32 (fused
 //! multiply-add where the ISA has it). Then `v = acc` (`epi.first`) or `v = c + acc`; if `epi.last`:
 //! `v = v·alpha` (if alpha ≠ 1), `v += bias[j]`, `v = gelu(v)`, `v += residual[i·rs_res + j]` —
 //! each only if present. Only the `rows × cols` part of C (and of bias/residual) is read or written:
@@ -74,7 +78,8 @@ pub trait MicroKernel {
     ///
     /// # Safety
     /// * [`Self::supported`] is true;
-    /// * `a` addresses `kc·MR` readable floats; `b` addresses rows `p < kc` of `NR` readable floats
+    /// * `a_rs = 0`: `a` addresses `kc·MR` readable floats (packed); `a_rs > 0`: `a + i·a_rs + p`
+    ///   is readable for `i < rows, p < kc`; `b` addresses rows `p < kc` of `NR` readable floats
     ///   at `b + p·PANEL`;
     /// * `1 ≤ rows ≤ MR`, `1 ≤ cols ≤ NR`; `c + i·rs_c + j` is writable (and readable unless
     ///   `epi.first`) for `i < rows, j < cols`, and no other thread accesses it meanwhile;
@@ -84,6 +89,7 @@ pub trait MicroKernel {
     unsafe fn tile(
         kc: usize,
         a: *const f32,
+        a_rs: usize,
         b: *const f32,
         c: *mut f32,
         rs_c: usize,

@@ -34,6 +34,7 @@ impl MicroKernel for Reference4x16 {
     unsafe fn tile(
         kc: usize,
         a: *const f32,
+        a_rs: usize,
         b: *const f32,
         c: *mut f32,
         rs_c: usize,
@@ -41,19 +42,25 @@ impl MicroKernel for Reference4x16 {
         cols: usize,
         epi: &TileEpi,
     ) {
-        // SAFETY: the caller guarantees `a` holds kc·MR floats and `b` kc rows of NR floats at
-        // stride PANEL (trait contract).
+        // A(i, p): packed a[p·MR + i] (a_rs = 0) or row-major a[i·a_rs + p].
+        let (a_len, a_at) = if a_rs == 0 {
+            (kc * MR, (1, MR))
+        } else {
+            (if kc == 0 { 0 } else { (rows - 1) * a_rs + kc }, (a_rs, 1))
+        };
+        // SAFETY: the caller guarantees A holds those floats (packed: kc·MR; row-major: rows
+        // rows of kc at stride a_rs) and `b` kc rows of NR floats at stride PANEL (contract).
         let (a, b) = unsafe {
             (
-                std::slice::from_raw_parts(a, kc * MR),
+                std::slice::from_raw_parts(a, a_len),
                 std::slice::from_raw_parts(b, if kc == 0 { 0 } else { (kc - 1) * PANEL + NR }),
             )
         };
         let mut acc = [[0.0f32; NR]; MR];
         for p in 0..kc {
             let bp = &b[p * PANEL..p * PANEL + NR];
-            for (i, row) in acc.iter_mut().enumerate() {
-                let av = a[p * MR + i];
+            for (i, row) in acc.iter_mut().enumerate().take(rows) {
+                let av = a[i * a_at.0 + p * a_at.1];
                 for (x, &bv) in row.iter_mut().zip(bp) {
                     *x += av * bv;
                 }
