@@ -117,6 +117,47 @@ fn run_packed_case(isa: Isa, m: usize, n: usize, k: usize, epi_kind: u32, rng: &
         k,
         extra,
     );
+    if epi_kind == 0 {
+        // The same product through gemm_strided with A stored transposed (cs ≠ 1), so A goes
+        // through pack_a's MR-row panels instead of being read in place.
+        let mut at = vec![0.0; m * k];
+        for i in 0..m {
+            for p in 0..k {
+                at[p * m + i] = a[i * k + p];
+            }
+        }
+        let mut c2 = vec![f32::NAN; m * n];
+        gemm_strided_with(
+            isa,
+            m,
+            n,
+            k,
+            1.0,
+            MatRef {
+                data: &at,
+                rs: 1,
+                cs: m,
+            },
+            MatRef {
+                data: &b,
+                rs: 1,
+                cs: k,
+            },
+            MatMut {
+                data: &mut c2,
+                rs: n,
+                cs: 1,
+            },
+        );
+        check(
+            &format!("{isa} strided packed-A m={m} n={n} k={k}"),
+            &c2,
+            &want,
+            &scale,
+            k,
+            0.0,
+        );
+    }
 }
 
 #[test]
