@@ -10,20 +10,22 @@ Engines (batch 1, fp32 unless marked):
                     same session options
   openvino          the same ONNX, CPU, PERFORMANCE_HINT=LATENCY, INFERENCE_PRECISION_HINT=f32,
                     INFERENCE_NUM_THREADS=T
-  candle            benches/peers/candle (a subprocess), if its binary was built
+  candle            benches/peers/candle (a subprocess, like bertqa), if its binary was built
   for the record (lower precision, not comparable as fp32):
   openvino-bf16     as openvino with INFERENCE_PRECISION_HINT=bf16
   onnxruntime-int8  onnxruntime.quantization.quantize_dynamic (int8 weights, dynamic uint8
                     activations) of the BERT-optimised ONNX, same session options
 
-Method. Every engine is loaded once (the subprocess engines each round: their load is not timed).
-Then R rounds; in a round, for each seq length, every engine in turn (the order rotates from round
-to round) runs W untimed warm-up forwards and then K timed forwards back to back, and a short pause
-separates engines so that one engine's spinning worker threads do not bleed into the next. Machine
-drift therefore hits all engines alike. The statistics are over all R·K timed forwards of an
-engine: median and p90 by nearest rank (as `bertqa bench` computes them). bertqa's per-round
-invocation runs exactly one warm-up and reports min/median/p90 of its K forwards; for K ≤ 3 those
-three numbers are its K samples exactly, which is why K defaults to 3 (K > 3 is refused).
+Method. The in-process engines are loaded once; the two subprocess engines (bertqa, candle) are
+started once per round and seq length, and their model load is not timed. Then R rounds; in a
+round, for each seq length, every engine in turn (the order rotates from round to round) runs W
+untimed warm-up forwards and then K timed forwards back to back, and a short pause separates
+engines so that one engine's spinning worker threads do not bleed into the next. Machine drift
+therefore hits all engines alike. The statistics are over all R·K timed forwards of an engine:
+median and p90 by nearest rank (as `bertqa bench` computes them). bertqa's per-round invocation
+(`bench --iters K`) runs exactly one warm-up of its own and reports min/median/p90 of its K
+forwards; for K ≤ 3 those three numbers are its K samples exactly, which is why K is at most 3.
+GFLOP/s uses `bertqa bench`'s FLOP count, L·(2·s·(4·H² + 2·H·I) + 4·s²·H) + 4·s·H, for every engine.
 
 Token ids are the ones `bertqa bench` times ([CLS], a 16-token question, [SEP], context, [SEP];
 mask all ones), so every engine sees the same input. Accuracy: max |Δlogit| of each engine's start
@@ -62,6 +64,8 @@ def parse_args():
     ap.add_argument("--only", default=None, help="comma-separated engine names to run (bertqa always runs)")
     ap.add_argument("--exporter", choices=["legacy", "dynamo"], default="legacy",
                     help="torch.onnx.export path: TorchScript (legacy, default) or torch.export (dynamo)")
+    ap.add_argument("--budget-s", type=float, default=None,
+                    help="stop after the round that would let the next one end past this many seconds of timing")
     ap.add_argument("--prepare-only", action="store_true", help="write the ONNX files and stop")
     ap.add_argument("--step", choices=["export", "optimize", "quantize"], help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -87,6 +91,14 @@ def bench_ids(seq):
     ids[q] = 102
     types = [int(i > q) for i in range(seq)]
     return ids, types
+
+
+def forward_flop(seq):
+    """`bertqa bench`'s FLOP count for one sequence (multiply-add = 2)."""
+    with open(os.path.join(ARGS.model, "config.json")) as f:
+        c = json.load(f)
+    h, i, L = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
+    return L * (2 * seq * (4 * h * h + 2 * h * i) + 4 * seq * seq * h) + 4 * seq * h
 
 
 def pick(sorted_ms, q):
@@ -463,13 +475,19 @@ def main():
 
     samples = {(e.name, s): [] for e in engines for s in seqs}
     t_all = time.perf_counter()
+    rounds_done = 0
     for r in range(ARGS.rounds):
         order = engines[r % len(engines):] + engines[: r % len(engines)]
         for s in seqs:
             for e in order:
                 samples[(e.name, s)] += e.time_round(s, ARGS.iters, ARGS.warmup)
                 time.sleep(ARGS.pause)
-        log(f"round {r + 1}/{ARGS.rounds} done ({time.perf_counter() - t_all:.0f} s); load {os.getloadavg()[0]:.2f}")
+        el = time.perf_counter() - t_all
+        rounds_done = r + 1
+        log(f"round {r + 1}/{ARGS.rounds} done ({el:.0f} s); load {os.getloadavg()[0]:.2f}")
+        if ARGS.budget_s and r + 1 < ARGS.rounds and el * (r + 2) / (r + 1) > ARGS.budget_s:
+            log(f"stopping after {r + 1} rounds: another would pass --budget-s {ARGS.budget_s:.0f}")
+            break
     mach["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
 
     rows = []
@@ -481,6 +499,7 @@ def main():
             med = pick(ms, 0.5)
             rows.append({"engine": e.name, "precision": e.precision, "seq": s, "batch": 1,
                          "median_ms": round(med, 2), "p90_ms": round(pick(ms, 0.9), 2), "min_ms": round(ms[0], 2),
+                         "gflops": round(forward_flop(s) / (med * 1e-3) / 1e9, 1),
                          "ratio_to_bertqa": round(med / bq_med, 3),
                          "max_abs_dlogit_vs_pytorch": dlogit[(e.name, s)],
                          "samples_ms": [round(x, 3) for x in samples[(e.name, s)]]})
@@ -498,9 +517,10 @@ def main():
         "wall_s": round(time.perf_counter() - t_all, 1),
         "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
         "machine": mach, "versions": versions(),
-        "method": {"rounds": ARGS.rounds, "timed_per_round": ARGS.iters, "warmup_per_round": ARGS.warmup,
-                   "pause_s": ARGS.pause, "threads": T, "batch": 1, "seqs": seqs, "exporter": ARGS.exporter,
-                   "onnx": onnx_info, "stat": "median/p90 by nearest rank over rounds x timed_per_round"},
+        "method": {"rounds": rounds_done, "rounds_asked": ARGS.rounds, "timed_per_round": ARGS.iters,
+                   "warmup_per_round": ARGS.warmup, "pause_s": ARGS.pause, "threads": T, "batch": 1, "seqs": seqs,
+                   "exporter": ARGS.exporter,
+                   "onnx": {k: v for k, v in (onnx_info or {}).items() if k != "ort_enable_all_ops"}, "stat": "median/p90 by nearest rank over rounds x timed_per_round"},
         "reference_max_abs_logit": ref_scale,
         "engine_notes": notes | {"bertqa": getattr(engines[0], "info", {})},
         "summary": summary,
@@ -514,14 +534,14 @@ def main():
         json.dump(result, f, indent=1)
     log(f"wrote {ARGS.out}")
 
-    print(f"Batch 1, {T} threads, {ARGS.rounds} rounds × {ARGS.iters} timed forwards per engine "
+    print(f"Batch 1, {T} threads, {rounds_done} rounds × {ARGS.iters} timed forwards per engine "
           f"(round-robin); CPU: {mach['cpu']}; load avg {mach['loadavg_at_start'][0]} → {mach['loadavg_at_end'][0]}.\n")
-    print("| engine | precision | seq | median ms | p90 ms | ÷ bertqa median | max \\|Δlogit\\| vs PyTorch |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| engine | precision | seq | median ms | p90 ms | GFLOP/s | ÷ bertqa median | max \\|Δlogit\\| vs PyTorch |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         name = r["engine"] if r["precision"] == "fp32" else f"{r['engine']} *(for the record)*"
         d = r["max_abs_dlogit_vs_pytorch"]
-        print(f"| {name} | {r['precision']} | {r['seq']} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | "
+        print(f"| {name} | {r['precision']} | {r['seq']} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | {r['gflops']:.0f} | "
               f"{r['ratio_to_bertqa']:.2f}× | {'0 (reference)' if r['engine'] == 'pytorch' else f'{d:.1e}'} |")
     print()
     for s, v in summary.items():

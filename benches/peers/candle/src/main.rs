@@ -48,7 +48,9 @@ fn main() -> Res<()> {
 
     let inp: serde_json::Value = serde_json::from_slice(&std::fs::read(&input)?)?;
     let row = |key: &str| -> Res<Vec<u32>> {
-        let r = inp[key][0].as_array().ok_or_else(|| format!("{key}[0] missing"))?;
+        let r = inp[key][0]
+            .as_array()
+            .ok_or_else(|| format!("{key}[0] missing"))?;
         Ok(r.iter().map(|v| v.as_u64().unwrap_or(0) as u32).collect())
     };
     let ids = row("input_ids")?;
