@@ -343,16 +343,19 @@ impl<'de> serde::Deserialize<'de> for RawHeader {
     }
 }
 
-/// The tensors of a header and its `__metadata__`.
-type Header = (
+/// A validated header: the data section's start, the tensors, the `__metadata__`.
+pub type Header = (
     usize,
     BTreeMap<String, TensorInfo>,
     BTreeMap<String, String>,
 );
 
-/// Validates the header of a whole safetensors file; returns the data section's start, the
-/// tensors and the metadata. Errors are messages for [`Error::Format`].
-pub(crate) fn parse_header(file: &[u8]) -> std::result::Result<Header, String> {
+/// Validates the header of a whole safetensors file (all of its bytes); returns the data
+/// section's start, the tensors and the metadata.
+///
+/// # Errors
+/// A message saying what is wrong (the text of [`Error::Format`]).
+pub fn parse_header(file: &[u8]) -> std::result::Result<Header, String> {
     if file.len() < 8 {
         return Err(format!(
             "file is {} bytes, too short for the 8-byte header length",
