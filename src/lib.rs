@@ -9,6 +9,7 @@ pub mod answer;
 pub mod config;
 pub mod error;
 pub mod features;
+pub mod hub;
 pub mod model;
 pub mod qa;
 pub mod safetensors;

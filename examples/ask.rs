@@ -1,0 +1,30 @@
+//! bertqa as a library: load a model once, ask it a question.
+//!
+//! ```sh
+//! cargo run --release --example ask                    # synthetic "tiny" weights: runs anywhere, answers nonsense
+//! cargo run --release --example ask -- bert-large-squad # a Hugging Face model directory
+//! ```
+
+use bertqa::{QaModel, QaOptions};
+
+fn main() -> bertqa::Result<()> {
+    let model = match std::env::args_os().nth(1) {
+        Some(dir) => QaModel::load(dir.as_ref())?,
+        None => QaModel::synthetic("tiny", 0)?,
+    };
+    let context = "The Amazon rainforest covers much of the Amazon basin of South America. \
+                   The basin covers 7,000,000 square kilometres, of which 5,500,000 are \
+                   covered by the rainforest.";
+    let question = "How large is the Amazon basin?";
+    let options = QaOptions {
+        top_k: 3,
+        ..QaOptions::default()
+    };
+    for answer in model.answer(question, context, &options)? {
+        println!(
+            "{:.3}  {:?}  (chars {}..{})",
+            answer.probability, answer.text, answer.start, answer.end
+        );
+    }
+    Ok(())
+}

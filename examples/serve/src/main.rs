@@ -1,0 +1,244 @@
+//! `serve`: a minimal HTTP JSON question-answering service around one shared `QaModel`.
+//!
+//! ```text
+//! serve --model DIR | --synthetic NAME  [--addr 127.0.0.1:8080] [--max-inflight N]
+//!
+//! POST /answer  {"question": "...", "context": "...", "top_k": 1}  →  200 {"answers": [Answer, ...]}
+//! GET  /healthz                                                    →  200 {"status": "ok"}
+//! errors: {"error": "..."} with 400 (bad input), 413 (body over 1 MiB), 404/405, 500 (anything else)
+//! ```
+//!
+//! Inference runs on tokio's blocking pool (`spawn_blocking`), never on the async workers; at
+//! most `--max-inflight` requests run the model at once (each one already uses every core
+//! through rayon), the rest wait their turn.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bertqa::{Answer, QaModel, QaOptions};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Largest request body accepted.
+const BODY_LIMIT: usize = 1 << 20;
+/// Largest `top_k` accepted: answers come from at most `n_best` (20) candidates.
+const MAX_TOP_K: usize = 20;
+
+const USAGE: &str = "usage: serve (--model DIR | --synthetic tiny|base|large) \
+                     [--addr 127.0.0.1:8080] [--max-inflight N]";
+
+struct AppState {
+    model: Arc<QaModel>,
+    /// Bounds the requests running the model at once.
+    inflight: Semaphore,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerRequest {
+    question: String,
+    context: String,
+    #[serde(default = "one")]
+    top_k: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+#[derive(Serialize)]
+struct AnswerResponse {
+    answers: Vec<Answer>,
+}
+
+/// An error response: `{"error": message}` with a status.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<bertqa::Error> for ApiError {
+    fn from(e: bertqa::Error) -> Self {
+        let status = match e {
+            bertqa::Error::Input { .. } => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+async fn answer(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<AnswerResponse>, ApiError> {
+    // 413 when over BODY_LIMIT; 400 for a body that could not be read.
+    let body = body.map_err(|e| {
+        let status = match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError(
+            status,
+            format!("{} (limit {BODY_LIMIT} bytes)", e.body_text()),
+        )
+    })?;
+    let req: AnswerRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("invalid request body: {e}; expected {{\"question\": string, \"context\": string, \"top_k\": 1..={MAX_TOP_K}}}"),
+        )
+    })?;
+    if !(1..=MAX_TOP_K).contains(&req.top_k) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("top_k must be between 1 and {MAX_TOP_K}, got {}", req.top_k),
+        ));
+    }
+    let _permit = state
+        .inflight
+        .acquire()
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let model = Arc::clone(&state.model);
+    let answers = tokio::task::spawn_blocking(move || {
+        let options = QaOptions {
+            top_k: req.top_k,
+            ..QaOptions::default()
+        };
+        model.answer(&req.question, &req.context, &options)
+    })
+    .await
+    .map_err(|e| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("inference failed: {e}"),
+        )
+    })??;
+    Ok(Json(AnswerResponse { answers }))
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn not_found() -> ApiError {
+    ApiError(
+        StatusCode::NOT_FOUND,
+        "no such route; try POST /answer or GET /healthz".into(),
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed; POST /answer, GET /healthz".into(),
+    )
+}
+
+/// The service's routes around a loaded model.
+fn app(model: Arc<QaModel>, max_inflight: usize) -> Router {
+    let state = Arc::new(AppState {
+        model,
+        inflight: Semaphore::new(max_inflight),
+    });
+    Router::new()
+        .route("/answer", post(answer))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+struct Args {
+    model: Option<PathBuf>,
+    synthetic: Option<String>,
+    addr: SocketAddr,
+    max_inflight: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        model: None,
+        synthetic: None,
+        addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        max_inflight: 4,
+    };
+    let mut it = std::env::args_os().skip(1);
+    while let Some(flag) = it.next() {
+        let flag = flag.to_string_lossy().into_owned();
+        if flag == "-h" || flag == "--help" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let text = || value.to_string_lossy().into_owned();
+        match flag.as_str() {
+            "--model" => args.model = Some(PathBuf::from(&value)),
+            "--synthetic" => args.synthetic = Some(text()),
+            "--addr" => {
+                args.addr = text()
+                    .parse()
+                    .map_err(|e| format!("--addr {}: {e}", text()))?
+            }
+            "--max-inflight" => {
+                args.max_inflight =
+                    text().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                        format!("--max-inflight {}: not a positive integer", text())
+                    })?
+            }
+            _ => return Err(format!("unknown argument {flag}")),
+        }
+    }
+    if args.model.is_some() == args.synthetic.is_some() {
+        return Err("give exactly one of --model DIR and --synthetic NAME".into());
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() {
+    let args = parse_args().unwrap_or_else(|e| {
+        eprintln!("serve: {e}\n{USAGE}");
+        std::process::exit(2);
+    });
+    let model = match (&args.model, &args.synthetic) {
+        (Some(dir), _) => QaModel::load(dir),
+        (None, Some(name)) => QaModel::synthetic(name, 0),
+        (None, None) => unreachable!("parse_args requires one"),
+    }
+    .unwrap_or_else(|e| {
+        eprintln!("serve: {e}");
+        std::process::exit(1);
+    });
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .unwrap_or_else(|e| {
+            eprintln!("serve: cannot listen on {}: {e}", args.addr);
+            std::process::exit(1);
+        });
+    eprintln!(
+        "serve: listening on http://{} (POST /answer, GET /healthz)",
+        listener.local_addr().expect("bound socket has an address")
+    );
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    if let Err(e) = axum::serve(listener, app(Arc::new(model), args.max_inflight))
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        eprintln!("serve: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,483 @@
+//! Finding the model in the Hugging Face cache (and, with the `download` feature, putting it
+//! there).
+//!
+//! The cache is laid out as `huggingface_hub` lays it out:
+//!
+//! ```text
+//! $HF_HUB_CACHE                      (else $HF_HOME/hub, else ~/.cache/huggingface/hub)
+//! └── models--google-bert--bert-large-uncased-whole-word-masking-finetuned-squad
+//!     ├── refs/main                  a commit hash, e.g. 0f1c3a…
+//!     ├── snapshots/0f1c3a…/         the files of that commit, usually symlinks into blobs/
+//!     │   ├── config.json
+//!     │   ├── model.safetensors
+//!     │   └── vocab.txt
+//!     └── blobs/                     the file contents, named by their hash
+//! ```
+//!
+//! A snapshot is usable when `config.json`, `model.safetensors` and `vocab.txt` all resolve to
+//! files (a symlink whose blob is missing does not count). Only the snapshot named by
+//! `refs/main` is considered, as `huggingface_hub` does for revision `main`.
+//!
+//! The environment is read in one place, [`HubEnv::from_process`]; everything else takes a
+//! [`HubEnv`] or a path, so it can be tested without touching the process environment.
+
+use crate::error::{Error, Result};
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+
+/// The model this crate is made for, under its current hub id.
+pub const DEFAULT_REPO_ID: &str =
+    "google-bert/bert-large-uncased-whole-word-masking-finetuned-squad";
+
+/// The same model under its legacy, un-prefixed id (older caches hold it under this name).
+pub const LEGACY_REPO_ID: &str = "bert-large-uncased-whole-word-masking-finetuned-squad";
+
+/// The files a snapshot must hold to be loaded by [`crate::QaModel::load`].
+pub const REQUIRED_FILES: [&str; 3] = ["config.json", "model.safetensors", "vocab.txt"];
+
+/// The environment variables that decide where the cache is and whether the network may be
+/// used, as `huggingface_hub` reads them. Empty values count as unset.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HubEnv {
+    /// `HF_HUB_CACHE`: the cache directory itself.
+    pub hf_hub_cache: Option<OsString>,
+    /// `HUGGINGFACE_HUB_CACHE`: the legacy name of `HF_HUB_CACHE`, read when that is unset.
+    pub huggingface_hub_cache: Option<OsString>,
+    /// `HF_HOME`: the cache is `$HF_HOME/hub`.
+    pub hf_home: Option<OsString>,
+    /// `XDG_CACHE_HOME`: without `HF_HOME`, the cache is `$XDG_CACHE_HOME/huggingface/hub`.
+    pub xdg_cache_home: Option<OsString>,
+    /// The home directory (`HOME`, or `USERPROFILE` on Windows): `~/.cache/huggingface/hub`
+    /// otherwise, and what a leading `~` in the variables above expands to.
+    pub home: Option<PathBuf>,
+    /// `HF_HUB_OFFLINE`: `1`, `ON`, `YES` or `TRUE` (any case) forbid downloads.
+    pub hf_hub_offline: Option<OsString>,
+}
+
+impl HubEnv {
+    /// Reads the variables from the process environment.
+    pub fn from_process() -> Self {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        HubEnv {
+            hf_hub_cache: var("HF_HUB_CACHE"),
+            huggingface_hub_cache: var("HUGGINGFACE_HUB_CACHE"),
+            hf_home: var("HF_HOME"),
+            xdg_cache_home: var("XDG_CACHE_HOME"),
+            home: var("HOME")
+                .or_else(|| var("USERPROFILE"))
+                .map(PathBuf::from),
+            hf_hub_offline: var("HF_HUB_OFFLINE"),
+        }
+    }
+
+    /// The hub cache directory: `$HF_HUB_CACHE`, else `$HUGGINGFACE_HUB_CACHE`, else
+    /// `$HF_HOME/hub`, else `$XDG_CACHE_HOME/huggingface/hub`, else
+    /// `~/.cache/huggingface/hub` (relative to the current directory if there is no home).
+    pub fn cache_dir(&self) -> PathBuf {
+        fn set(v: &Option<OsString>) -> Option<&OsStr> {
+            v.as_deref().filter(|v| !v.is_empty())
+        }
+        let home = self.home.as_deref();
+        if let Some(dir) = set(&self.hf_hub_cache).or(set(&self.huggingface_hub_cache)) {
+            return expand_tilde(dir, home);
+        }
+        if let Some(hf_home) = set(&self.hf_home) {
+            return expand_tilde(hf_home, home).join("hub");
+        }
+        let xdg_cache = match set(&self.xdg_cache_home) {
+            Some(xdg) => expand_tilde(xdg, home),
+            None => home.unwrap_or(Path::new("")).join(".cache"),
+        };
+        xdg_cache.join("huggingface").join("hub")
+    }
+
+    /// Whether `HF_HUB_OFFLINE` forbids downloads.
+    pub fn offline(&self) -> bool {
+        self.hf_hub_offline.as_deref().is_some_and(|v| {
+            let v = v.to_string_lossy();
+            ["1", "ON", "YES", "TRUE"]
+                .iter()
+                .any(|t| v.trim().eq_ignore_ascii_case(t))
+        })
+    }
+}
+
+/// `~` or `~/…` relative to `home`; anything else as it is (as Python's `expanduser`).
+fn expand_tilde(value: &OsStr, home: Option<&Path>) -> PathBuf {
+    let path = Path::new(value);
+    match (path.strip_prefix("~"), home) {
+        (Ok(rest), Some(home)) => home.join(rest),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// [`HubEnv::cache_dir`] with just the three variables that matter most: `HF_HUB_CACHE`,
+/// `HF_HOME` and the home directory.
+pub fn cache_dir_from(
+    hf_hub_cache: Option<&OsStr>,
+    hf_home: Option<&OsStr>,
+    home: Option<&Path>,
+) -> PathBuf {
+    HubEnv {
+        hf_hub_cache: hf_hub_cache.map(OsStr::to_os_string),
+        hf_home: hf_home.map(OsStr::to_os_string),
+        home: home.map(Path::to_path_buf),
+        ..HubEnv::default()
+    }
+    .cache_dir()
+}
+
+/// The hub cache directory of this process's environment ([`HubEnv::cache_dir`]).
+pub fn cache_dir() -> PathBuf {
+    HubEnv::from_process().cache_dir()
+}
+
+/// The cache folder of a model repository: `models--{org}--{name}` (`/` becomes `--`).
+pub fn repo_folder_name(repo_id: &str) -> String {
+    format!("models--{}", repo_id.replace('/', "--"))
+}
+
+/// The snapshot directory of `repo_id`'s `main` revision in the cache directory `cache`, if
+/// `refs/main` names a snapshot holding all of [`REQUIRED_FILES`].
+pub fn find_cached_in(cache: &Path, repo_id: &str) -> Option<PathBuf> {
+    let repo = cache.join(repo_folder_name(repo_id));
+    let commit = std::fs::read_to_string(repo.join("refs").join("main")).ok()?;
+    let commit = commit.trim();
+    // A commit hash is one path component; refuse anything that could leave `snapshots/`.
+    if commit.is_empty() || commit == "." || commit == ".." || commit.contains(['/', '\\']) {
+        return None;
+    }
+    let snapshot = repo.join("snapshots").join(commit);
+    // `is_file` follows symlinks: a link whose blob is missing is not a file.
+    REQUIRED_FILES
+        .iter()
+        .all(|f| snapshot.join(f).is_file())
+        .then_some(snapshot)
+}
+
+/// [`find_cached_in`] the cache directory of this process's environment ([`cache_dir`]).
+pub fn find_cached(repo_id: &str) -> Option<PathBuf> {
+    find_cached_in(&cache_dir(), repo_id)
+}
+
+/// The shell commands that download the model by hand and use it.
+pub fn manual_download_hint() -> String {
+    format!(
+        "huggingface-cli download {DEFAULT_REPO_ID} {} --local-dir bert-large-squad \
+         and then pass --model bert-large-squad",
+        REQUIRED_FILES.join(" ")
+    )
+}
+
+/// The default model's directory: the cached snapshot of [`DEFAULT_REPO_ID`] (or of
+/// [`LEGACY_REPO_ID`]) in [`cache_dir`]; when neither is cached and `offline` is false, the
+/// `download` feature fetches the three files into the cache, with a progress bar on stderr.
+/// Callers usually pass `HubEnv::from_process().offline()` (`HF_HUB_OFFLINE`).
+///
+/// # Errors
+/// [`Error::Io`] (kind `NotFound`) naming the cache folder and the manual download command
+/// when the model is not cached and cannot be downloaded (offline, or built without the
+/// `download` feature); [`Error::Io`] when a download fails.
+pub fn resolve_default_model(offline: bool) -> Result<PathBuf> {
+    resolve_default_model_in(&cache_dir(), offline)
+}
+
+/// [`resolve_default_model`] with an explicit cache directory.
+///
+/// # Errors
+/// As [`resolve_default_model`].
+pub fn resolve_default_model_in(cache: &Path, offline: bool) -> Result<PathBuf> {
+    for repo_id in [DEFAULT_REPO_ID, LEGACY_REPO_ID] {
+        if let Some(dir) = find_cached_in(cache, repo_id) {
+            return Ok(dir);
+        }
+    }
+    if offline {
+        return Err(not_cached(
+            cache,
+            "HF_HUB_OFFLINE is set, so it was not downloaded",
+        ));
+    }
+    #[cfg(feature = "download")]
+    {
+        download(cache, DEFAULT_REPO_ID)
+    }
+    #[cfg(not(feature = "download"))]
+    {
+        Err(not_cached(
+            cache,
+            "this build cannot download it (build with `--features download`)",
+        ))
+    }
+}
+
+/// The error for a model that is neither cached nor downloadable.
+fn not_cached(cache: &Path, why: &str) -> Error {
+    Error::io(
+        cache.join(repo_folder_name(DEFAULT_REPO_ID)),
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "no --model given and {LEGACY_REPO_ID} is not in the Hugging Face cache \
+                 (no refs/main naming a snapshot with {}); {why}. Download it: {}",
+                REQUIRED_FILES.join(", "),
+                manual_download_hint()
+            ),
+        ),
+    )
+}
+
+/// Downloads [`REQUIRED_FILES`] of `repo_id` (revision `main`) into the hub cache `cache`,
+/// laid out as `huggingface_hub` does, showing a progress bar on stderr, and returns the
+/// snapshot directory. Files already cached are not fetched again. Honours `HF_ENDPOINT` and
+/// the token in `HF_TOKEN` / `$HF_HOME/token`.
+///
+/// # Errors
+/// [`Error::Io`] if the hub cannot be reached or a file cannot be fetched or stored.
+#[cfg(feature = "download")]
+pub fn download(cache: &Path, repo_id: &str) -> Result<PathBuf> {
+    let failed = |what: String| {
+        Error::io(
+            cache.join(repo_folder_name(repo_id)),
+            std::io::Error::other(what),
+        )
+    };
+    let api = hf_hub::api::sync::ApiBuilder::from_env()
+        .with_cache_dir(cache.to_path_buf())
+        .with_progress(true)
+        .build()
+        .map_err(|e| failed(format!("cannot set up the Hugging Face hub client: {e}")))?;
+    let repo = api.model(repo_id.to_string());
+    eprintln!(
+        "downloading {repo_id} ({}) into {}",
+        REQUIRED_FILES.join(", "),
+        cache.display()
+    );
+    for file in REQUIRED_FILES {
+        repo.get(file).map_err(|e| {
+            failed(format!(
+                "downloading {file} failed: {e}. Download it by hand: {}",
+                manual_download_hint()
+            ))
+        })?;
+    }
+    find_cached_in(cache, repo_id)
+        .ok_or_else(|| failed("the download finished but left no complete snapshot".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    const HASH: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    /// A fresh, empty directory under the system temp dir.
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("bertqa-hub-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Lays out `repo_id` in `cache` as `huggingface_hub` does: blobs/, snapshots/HASH/ with
+    /// symlinks (`../../blobs/…`) to them, and refs/main holding HASH (if `with_ref`).
+    fn fake_repo(cache: &Path, repo_id: &str, files: &[&str], with_ref: bool) -> PathBuf {
+        let repo = cache.join(repo_folder_name(repo_id));
+        let snapshot = repo.join("snapshots").join(HASH);
+        fs::create_dir_all(repo.join("blobs")).unwrap();
+        fs::create_dir_all(&snapshot).unwrap();
+        for (i, f) in files.iter().enumerate() {
+            let blob = format!("{i:040x}");
+            fs::write(repo.join("blobs").join(&blob), f.as_bytes()).unwrap();
+            link(&Path::new("../../blobs").join(&blob), &snapshot.join(f));
+        }
+        if with_ref {
+            fs::create_dir_all(repo.join("refs")).unwrap();
+            fs::write(repo.join("refs").join("main"), HASH).unwrap();
+        }
+        snapshot
+    }
+
+    #[cfg(unix)]
+    fn link(target: &Path, at: &Path) {
+        std::os::unix::fs::symlink(target, at).unwrap();
+    }
+
+    #[cfg(not(unix))]
+    fn link(target: &Path, at: &Path) {
+        fs::copy(at.parent().unwrap().join(target), at).unwrap();
+    }
+
+    #[test]
+    fn cache_dir_precedence() {
+        let home = Path::new("/home/ada");
+        let os = |s: &'static str| Some(OsStr::new(s));
+        assert_eq!(
+            cache_dir_from(None, None, Some(home)),
+            Path::new("/home/ada/.cache/huggingface/hub")
+        );
+        assert_eq!(
+            cache_dir_from(None, os("/data/hf"), Some(home)),
+            Path::new("/data/hf/hub")
+        );
+        assert_eq!(
+            cache_dir_from(os("/fast/cache"), os("/data/hf"), Some(home)),
+            Path::new("/fast/cache")
+        );
+        assert_eq!(
+            cache_dir_from(None, os("~/hf"), Some(home)),
+            Path::new("/home/ada/hf/hub")
+        );
+        // Empty values count as unset.
+        assert_eq!(
+            cache_dir_from(os(""), os(""), Some(home)),
+            Path::new("/home/ada/.cache/huggingface/hub")
+        );
+        let env = HubEnv {
+            xdg_cache_home: Some("/xdg".into()),
+            home: Some(home.into()),
+            ..HubEnv::default()
+        };
+        assert_eq!(env.cache_dir(), Path::new("/xdg/huggingface/hub"));
+        let env = HubEnv {
+            huggingface_hub_cache: Some("/legacy".into()),
+            hf_home: Some("/data/hf".into()),
+            ..env
+        };
+        assert_eq!(env.cache_dir(), Path::new("/legacy"));
+        let env = HubEnv {
+            hf_hub_cache: Some("/new".into()),
+            ..env
+        };
+        assert_eq!(env.cache_dir(), Path::new("/new"));
+    }
+
+    #[test]
+    fn offline_values() {
+        let offline = |v: Option<&str>| {
+            HubEnv {
+                hf_hub_offline: v.map(OsString::from),
+                ..HubEnv::default()
+            }
+            .offline()
+        };
+        assert!(!offline(None));
+        for v in ["0", "", "false", "no"] {
+            assert!(!offline(Some(v)), "{v:?}");
+        }
+        for v in ["1", "true", "TRUE", "yes", "On"] {
+            assert!(offline(Some(v)), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn finds_snapshot_through_hf_home_and_hf_hub_cache() {
+        let root = temp_dir("env");
+        let hf_home = root.join("hf-home");
+        let hub_cache = root.join("hub-cache");
+        // The model sits in $HF_HOME/hub only.
+        let snapshot = fake_repo(&hf_home.join("hub"), DEFAULT_REPO_ID, &REQUIRED_FILES, true);
+        let via_home = cache_dir_from(None, Some(hf_home.as_os_str()), None);
+        assert_eq!(
+            find_cached_in(&via_home, DEFAULT_REPO_ID),
+            Some(snapshot.clone())
+        );
+        assert_eq!(resolve_default_model_in(&via_home, true).unwrap(), snapshot);
+        // HF_HUB_CACHE wins over HF_HOME: the model is not found there.
+        let via_cache =
+            cache_dir_from(Some(hub_cache.as_os_str()), Some(hf_home.as_os_str()), None);
+        assert_eq!(via_cache, hub_cache);
+        assert_eq!(find_cached_in(&via_cache, DEFAULT_REPO_ID), None);
+        // ... until it is.
+        let snapshot2 = fake_repo(&hub_cache, DEFAULT_REPO_ID, &REQUIRED_FILES, true);
+        assert_eq!(
+            resolve_default_model_in(&via_cache, true).unwrap(),
+            snapshot2
+        );
+        // The files read through the symlinks.
+        let config = fs::read_to_string(snapshot2.join("config.json")).unwrap();
+        assert_eq!(config, "config.json");
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn legacy_repo_id_is_accepted() {
+        let cache = temp_dir("legacy");
+        let snapshot = fake_repo(&cache, LEGACY_REPO_ID, &REQUIRED_FILES, true);
+        assert!(cache
+            .join("models--bert-large-uncased-whole-word-masking-finetuned-squad")
+            .is_dir());
+        assert_eq!(find_cached_in(&cache, DEFAULT_REPO_ID), None);
+        assert_eq!(resolve_default_model_in(&cache, true).unwrap(), snapshot);
+        fs::remove_dir_all(&cache).unwrap();
+    }
+
+    #[test]
+    fn missing_refs_main_is_not_found() {
+        let cache = temp_dir("noref");
+        fake_repo(&cache, DEFAULT_REPO_ID, &REQUIRED_FILES, false);
+        assert_eq!(find_cached_in(&cache, DEFAULT_REPO_ID), None);
+        // refs/main naming a snapshot that does not exist.
+        let refs = cache.join(repo_folder_name(DEFAULT_REPO_ID)).join("refs");
+        fs::create_dir_all(&refs).unwrap();
+        fs::write(
+            refs.join("main"),
+            "ffffffffffffffffffffffffffffffffffffffff\n",
+        )
+        .unwrap();
+        assert_eq!(find_cached_in(&cache, DEFAULT_REPO_ID), None);
+        // A trailing newline is fine; a path is not.
+        fs::write(refs.join("main"), format!("{HASH}\n")).unwrap();
+        assert!(find_cached_in(&cache, DEFAULT_REPO_ID).is_some());
+        fs::write(refs.join("main"), format!("../snapshots/{HASH}")).unwrap();
+        assert_eq!(find_cached_in(&cache, DEFAULT_REPO_ID), None);
+        fs::remove_dir_all(&cache).unwrap();
+    }
+
+    #[test]
+    fn incomplete_snapshot_is_not_found() {
+        let cache = temp_dir("incomplete");
+        let snapshot = fake_repo(&cache, DEFAULT_REPO_ID, &["config.json", "vocab.txt"], true);
+        assert_eq!(find_cached_in(&cache, DEFAULT_REPO_ID), None);
+        // A symlink whose blob is missing (an interrupted download) does not count either.
+        link(
+            Path::new("../../blobs/not-downloaded"),
+            &snapshot.join("model.safetensors"),
+        );
+        assert_eq!(find_cached_in(&cache, DEFAULT_REPO_ID), None);
+        let err = resolve_default_model_in(&cache, true).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("HF_HUB_OFFLINE"), "{msg}");
+        assert!(msg.contains(&manual_download_hint()), "{msg}");
+        assert!(
+            matches!(&err, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+        );
+        fs::remove_dir_all(&cache).unwrap();
+    }
+
+    #[cfg(not(feature = "download"))]
+    #[test]
+    fn without_download_feature_the_error_says_how() {
+        let cache = temp_dir("nodownload");
+        let msg = resolve_default_model_in(&cache, false)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("--features download"), "{msg}");
+        assert!(
+            msg.contains("huggingface-cli download google-bert/"),
+            "{msg}"
+        );
+        assert!(msg.contains("--model bert-large-squad"), "{msg}");
+        fs::remove_dir_all(&cache).unwrap();
+    }
+
+    #[test]
+    fn repo_folder_names() {
+        assert_eq!(
+            repo_folder_name(DEFAULT_REPO_ID),
+            "models--google-bert--bert-large-uncased-whole-word-masking-finetuned-squad"
+        );
+        assert_eq!(repo_folder_name("gpt2"), "models--gpt2");
+    }
+}
