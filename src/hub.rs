@@ -229,22 +229,37 @@ fn not_cached(cache: &Path, why: &str) -> Error {
 
 /// Downloads [`REQUIRED_FILES`] of `repo_id` (revision `main`) into the hub cache `cache`,
 /// laid out as `huggingface_hub` does, showing a progress bar on stderr, and returns the
-/// snapshot directory. Files already cached are not fetched again. Honours `HF_ENDPOINT` and
-/// the token in `HF_TOKEN` / `$HF_HOME/token`.
+/// snapshot directory. Files already cached are not fetched again; an interrupted download
+/// resumes (up to 3 retries). Honours `HF_ENDPOINT`, and the token in `HF_TOKEN`, else in
+/// `$HF_HOME/token`.
 ///
 /// # Errors
 /// [`Error::Io`] if the hub cannot be reached or a file cannot be fetched or stored.
 #[cfg(feature = "download")]
 pub fn download(cache: &Path, repo_id: &str) -> Result<PathBuf> {
+    let mut builder = hf_hub::api::sync::ApiBuilder::from_env().with_progress(true);
+    if let Some(token) = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty()) {
+        builder = builder.with_token(Some(token));
+    }
+    download_with(builder, cache, repo_id)
+}
+
+/// [`download`] with a configured client (tests point it at a local endpoint).
+#[cfg(feature = "download")]
+fn download_with(
+    builder: hf_hub::api::sync::ApiBuilder,
+    cache: &Path,
+    repo_id: &str,
+) -> Result<PathBuf> {
     let failed = |what: String| {
         Error::io(
             cache.join(repo_folder_name(repo_id)),
             std::io::Error::other(what),
         )
     };
-    let api = hf_hub::api::sync::ApiBuilder::from_env()
+    let api = builder
         .with_cache_dir(cache.to_path_buf())
-        .with_progress(true)
+        .with_retries(3)
         .build()
         .map_err(|e| failed(format!("cannot set up the Hugging Face hub client: {e}")))?;
     let repo = api.model(repo_id.to_string());
@@ -469,6 +484,117 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("--model bert-large-squad"), "{msg}");
+        fs::remove_dir_all(&cache).unwrap();
+    }
+
+    /// A one-thread stand-in for the hub's `resolve` endpoint on 127.0.0.1: answers
+    /// `GET /{repo}/resolve/main/{file}` (with `Range: bytes=a-` or `a-b`) as the hub does,
+    /// with `x-repo-commit`, `etag` and `content-range`; 404 for anything else.
+    #[cfg(feature = "download")]
+    fn mock_hub(repo_id: &'static str, files: Vec<(&'static str, Vec<u8>)>) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let (mut path, mut range) = (String::new(), None);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    let l = line.trim_end().to_string();
+                    line.clear();
+                    if l.is_empty() {
+                        break;
+                    }
+                    if let Some(rest) = l.strip_prefix("GET ") {
+                        path = rest.split(' ').next().unwrap().to_string();
+                    } else if let Some((k, v)) = l.split_once(':') {
+                        if k.eq_ignore_ascii_case("range") {
+                            range = v.trim().strip_prefix("bytes=").map(str::to_string);
+                        }
+                    }
+                }
+                let prefix = format!("/{repo_id}/resolve/main/");
+                let file = path
+                    .strip_prefix(&prefix)
+                    .and_then(|f| files.iter().find(|(name, _)| *name == f));
+                let mut out = stream;
+                let Some((name, data)) = file else {
+                    let _ = out.write_all(
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                    continue;
+                };
+                let (a, b) = match range.as_deref().and_then(|r| r.split_once('-')) {
+                    Some((a, b)) => (
+                        a.parse::<usize>().unwrap(),
+                        b.parse::<usize>()
+                            .map_or(data.len() - 1, |b| b.min(data.len() - 1)),
+                    ),
+                    None => (0, data.len() - 1),
+                };
+                let body = &data[a..=b];
+                let head = format!(
+                    "HTTP/1.1 206 Partial Content\r\nx-repo-commit: {HASH}\r\n\
+                     etag: \"etag-{name}\"\r\ncontent-range: bytes {a}-{b}/{}\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n",
+                    data.len(),
+                    body.len()
+                );
+                let _ = out.write_all(head.as_bytes());
+                let _ = out.write_all(body);
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[cfg(feature = "download")]
+    #[test]
+    fn download_lays_out_the_cache_as_the_hub_does() {
+        let cache = temp_dir("download");
+        let files: Vec<(&str, Vec<u8>)> = REQUIRED_FILES
+            .iter()
+            .map(|f| (*f, format!("contents of {f}").repeat(1000).into_bytes()))
+            .collect();
+        let endpoint = mock_hub(DEFAULT_REPO_ID, files.clone());
+        let api = hf_hub::api::sync::ApiBuilder::new()
+            .with_endpoint(endpoint.clone())
+            .with_token(None)
+            .with_progress(false);
+        let snapshot = download_with(api, &cache, DEFAULT_REPO_ID).unwrap();
+        assert_eq!(
+            find_cached_in(&cache, DEFAULT_REPO_ID),
+            Some(snapshot.clone())
+        );
+        assert_eq!(
+            snapshot,
+            cache
+                .join(repo_folder_name(DEFAULT_REPO_ID))
+                .join("snapshots")
+                .join(HASH)
+        );
+        for (name, data) in &files {
+            assert_eq!(&fs::read(snapshot.join(name)).unwrap(), data, "{name}");
+            // As the hub lays it out: snapshots/<hash>/<file> links into blobs/.
+            #[cfg(unix)]
+            assert!(fs::symlink_metadata(snapshot.join(name))
+                .unwrap()
+                .file_type()
+                .is_symlink());
+        }
+        // The offline lookup now finds it.
+        assert_eq!(resolve_default_model_in(&cache, true).unwrap(), snapshot);
+        // A repository the endpoint does not have fails with the manual command.
+        let api = hf_hub::api::sync::ApiBuilder::new()
+            .with_endpoint(endpoint)
+            .with_token(None)
+            .with_progress(false);
+        let msg = download_with(api, &cache, "org/missing")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("downloading config.json failed"), "{msg}");
+        assert!(msg.contains(&manual_download_hint()), "{msg}");
         fs::remove_dir_all(&cache).unwrap();
     }
 
