@@ -195,7 +195,7 @@ pub fn resolve_default_model_in(cache: &Path, offline: bool) -> Result<PathBuf> 
     if offline {
         return Err(not_cached(
             cache,
-            "HF_HUB_OFFLINE is set, so it was not downloaded",
+            "offline (HF_HUB_OFFLINE, or the caller asked for no download), so not downloading",
         ));
     }
     #[cfg(feature = "download")]
@@ -463,7 +463,7 @@ mod tests {
         assert_eq!(find_cached_in(&cache, DEFAULT_REPO_ID), None);
         let err = resolve_default_model_in(&cache, true).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("HF_HUB_OFFLINE"), "{msg}");
+        assert!(msg.contains("offline"), "{msg}");
         assert!(msg.contains(&manual_download_hint()), "{msg}");
         assert!(
             matches!(&err, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)

@@ -1,12 +1,16 @@
 //! `serve`: a minimal HTTP JSON question-answering service around one shared `QaModel`.
 //!
 //! ```text
-//! serve --model DIR | --synthetic NAME  [--addr 127.0.0.1:8080] [--max-inflight N]
+//! serve [--model DIR | --synthetic NAME] [--addr 127.0.0.1:8080] [--max-inflight N]
 //!
 //! POST /answer  {"question": "...", "context": "...", "top_k": 1}  →  200 {"answers": [Answer, ...]}
 //! GET  /healthz                                                    →  200 {"status": "ok"}
 //! errors: {"error": "..."} with 400 (bad input), 413 (body over 1 MiB), 404/405, 500 (anything else)
 //! ```
+//!
+//! Without `--model` or `--synthetic` it serves
+//! `bert-large-uncased-whole-word-masking-finetuned-squad` from the Hugging Face cache
+//! (`bertqa::hub`); it never downloads.
 //!
 //! Inference runs on tokio's blocking pool (`spawn_blocking`), never on the async workers; at
 //! most `--max-inflight` requests run the model at once (each one already uses every core
@@ -31,8 +35,9 @@ const BODY_LIMIT: usize = 1 << 20;
 /// Largest `top_k` accepted: answers come from at most `n_best` (20) candidates.
 const MAX_TOP_K: usize = 20;
 
-const USAGE: &str = "usage: serve (--model DIR | --synthetic tiny|base|large) \
-                     [--addr 127.0.0.1:8080] [--max-inflight N]";
+const USAGE: &str = "usage: serve [--model DIR | --synthetic tiny|base|large] \
+                     [--addr 127.0.0.1:8080] [--max-inflight N]\n\
+                     (no --model: the model in the Hugging Face cache, see docs/serving.md)";
 
 struct AppState {
     model: Arc<QaModel>,
@@ -200,8 +205,8 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(format!("unknown argument {flag}")),
         }
     }
-    if args.model.is_some() == args.synthetic.is_some() {
-        return Err("give exactly one of --model DIR and --synthetic NAME".into());
+    if args.model.is_some() && args.synthetic.is_some() {
+        return Err("give one of --model DIR and --synthetic NAME, not both".into());
     }
     Ok(args)
 }
@@ -215,7 +220,11 @@ async fn main() {
     let model = match (&args.model, &args.synthetic) {
         (Some(dir), _) => QaModel::load(dir),
         (None, Some(name)) => QaModel::synthetic(name, 0),
-        (None, None) => unreachable!("parse_args requires one"),
+        // Neither: the model in the Hugging Face cache (bertqa::hub); never downloads here.
+        (None, None) => bertqa::hub::resolve_default_model(true).and_then(|dir| {
+            eprintln!("serve: using {}", dir.display());
+            QaModel::load(&dir)
+        }),
     }
     .unwrap_or_else(|e| {
         eprintln!("serve: {e}");
@@ -240,5 +249,103 @@ async fn main() {
     {
         eprintln!("serve: {e}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    /// Sends one request to a fresh router around the tiny synthetic model.
+    async fn call(
+        method: &str,
+        uri: &str,
+        body: impl Into<Body>,
+    ) -> (StatusCode, serde_json::Value) {
+        let model = Arc::new(QaModel::synthetic("tiny", 0).unwrap());
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(body.into())
+            .unwrap();
+        let resp = app(model, 2).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn answers_as_the_library_does() {
+        let (q, c) = (
+            "Who wrote it?",
+            "The book was written by Ada Lovelace in 1843.",
+        );
+        let body = serde_json::json!({ "question": q, "context": c, "top_k": 3 }).to_string();
+        let (status, json) = call("POST", "/answer", body).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        let options = QaOptions {
+            top_k: 3,
+            ..QaOptions::default()
+        };
+        let expected = QaModel::synthetic("tiny", 0)
+            .unwrap()
+            .answer(q, c, &options)
+            .unwrap();
+        // Through JSON text, as the server sends it (f32s print shortest).
+        let expected: serde_json::Value =
+            serde_json::from_str(&serde_json::to_string(&expected).unwrap()).unwrap();
+        assert_eq!(json["answers"], expected);
+        assert_eq!(json["answers"].as_array().unwrap().len(), 3);
+        let (status, json) = call("GET", "/healthz", Body::empty()).await;
+        assert_eq!(
+            (status, json),
+            (StatusCode::OK, serde_json::json!({"status": "ok"}))
+        );
+    }
+
+    #[tokio::test]
+    async fn errors_are_json_with_their_status() {
+        let cases = [
+            (
+                r#"{"question": "", "context": "text"}"#,
+                StatusCode::BAD_REQUEST,
+                "question is empty",
+            ),
+            (
+                r#"{"question": "q", "context": "text", "top_k": 0}"#,
+                StatusCode::BAD_REQUEST,
+                "top_k",
+            ),
+            (
+                r#"{"question": "q", "contxt": "text"}"#,
+                StatusCode::BAD_REQUEST,
+                "unknown field",
+            ),
+            ("not json", StatusCode::BAD_REQUEST, "invalid request body"),
+        ];
+        for (body, status, needle) in cases {
+            let (got, json) = call("POST", "/answer", body).await;
+            assert_eq!(got, status, "{body}: {json}");
+            assert!(
+                json["error"].as_str().unwrap().contains(needle),
+                "{body}: {json}"
+            );
+        }
+        let big = format!(
+            r#"{{"question": "q", "context": "{}"}}"#,
+            "a ".repeat(BODY_LIMIT)
+        );
+        let (status, json) = call("POST", "/answer", big).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{json}");
+        assert!(json["error"].as_str().unwrap().contains("limit"), "{json}");
+        let (status, _) = call("GET", "/nope", Body::empty()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, json) = call("GET", "/answer", Body::empty()).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert!(json["error"].is_string());
     }
 }
