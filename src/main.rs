@@ -16,13 +16,17 @@ struct Cli {
     /// Worker threads (default: RAYON_NUM_THREADS, else one per core).
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// More log output on stderr (-v: info, -vv: debug, -vvv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
 
-/// Where the model comes from: a Hugging Face directory or a synthetic preset.
+/// Where the model comes from: a Hugging Face directory or a synthetic preset; with neither,
+/// bert-large-uncased-whole-word-masking-finetuned-squad from the Hugging Face cache.
 #[derive(Args)]
-#[group(required = true, multiple = false)]
+#[group(required = false, multiple = false)]
 struct ModelSource {
     /// Model directory in Hugging Face layout (config.json, model.safetensors, vocab.txt), or a
     /// packed-weights file written by `bertqa convert`.
@@ -45,31 +49,64 @@ struct ModelArgs {
     no_validate: bool,
 }
 
+/// A model named on the command line, or the default one from the Hugging Face cache.
+enum Source {
+    /// A Hugging Face directory or a packed-weights file.
+    Path(PathBuf),
+    /// A synthetic preset.
+    Synthetic(String),
+}
+
 impl ModelArgs {
-    fn load(&self) -> Result<Bert, Error> {
+    /// `--model`, `--synthetic`, or else bert-large-uncased-whole-word-masking-finetuned-squad
+    /// from the Hugging Face cache (downloaded first when built with the `download` feature
+    /// and not offline).
+    fn source(&self) -> Result<Source, Error> {
         match (&self.source.model, &self.source.synthetic) {
-            (Some(file), _) if file.is_file() => Ok(Bert::load_packed(file)?.0),
-            (Some(dir), _) => Bert::load(
-                dir,
-                &LoadOptions {
-                    validate_values: !self.no_validate,
-                },
-            ),
-            (None, Some(name)) => Bert::synthetic(name, self.seed),
-            (None, None) => unreachable!("clap requires one of --model and --synthetic"),
+            (Some(path), _) => Ok(Source::Path(path.clone())),
+            (None, Some(name)) => Ok(Source::Synthetic(name.clone())),
+            (None, None) => {
+                let offline = bertqa::hub::HubEnv::from_process().offline();
+                let dir = bertqa::hub::resolve_default_model(offline)?;
+                log::info!("using the model in {}", dir.display());
+                Ok(Source::Path(dir))
+            }
+        }
+    }
+
+    fn options(&self) -> LoadOptions {
+        LoadOptions {
+            validate_values: !self.no_validate,
+        }
+    }
+
+    fn load(&self) -> Result<Bert, Error> {
+        match self.source()? {
+            Source::Path(file) if file.is_file() => Ok(Bert::load_packed(&file)?.0),
+            Source::Path(dir) => Bert::load(&dir, &self.options()),
+            Source::Synthetic(name) => Bert::synthetic(&name, self.seed),
         }
     }
 
     fn load_qa(&self) -> Result<QaModel, Error> {
-        match (&self.source.model, &self.source.synthetic) {
-            (Some(dir), _) => QaModel::load_with(
-                dir,
-                &LoadOptions {
-                    validate_values: !self.no_validate,
-                },
-            ),
-            (None, Some(name)) => QaModel::synthetic(name, self.seed),
-            (None, None) => unreachable!("clap requires one of --model and --synthetic"),
+        match self.source()? {
+            Source::Path(path) => QaModel::load_with(&path, &self.options()),
+            Source::Synthetic(name) => QaModel::synthetic(&name, self.seed),
+        }
+    }
+
+    /// The model and its vocabulary text, if it has one.
+    fn load_with_vocab(&self) -> Result<(Bert, Option<String>), Error> {
+        match self.source()? {
+            Source::Path(file) if file.is_file() => Bert::load_packed(&file),
+            Source::Path(dir) => {
+                let vocab = std::fs::read_to_string(dir.join("vocab.txt")).ok();
+                Ok((Bert::load(&dir, &self.options())?, vocab))
+            }
+            Source::Synthetic(name) => Ok((
+                Bert::synthetic(&name, self.seed)?,
+                Some(bertqa::qa::UNCASED_VOCAB.to_string()),
+            )),
         }
     }
 }
@@ -250,8 +287,36 @@ enum Command {
     },
 }
 
+/// Log records to stderr, `bertqa: LEVEL message`.
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::max_level()
+    }
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            eprintln!(
+                "bertqa: {} {}",
+                record.level().as_str().to_lowercase(),
+                record.args()
+            );
+        }
+    }
+    fn flush(&self) {}
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    static LOGGER: StderrLogger = StderrLogger;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(match cli.verbose {
+            0 => log::LevelFilter::Warn,
+            1 => log::LevelFilter::Info,
+            2 => log::LevelFilter::Debug,
+            _ => log::LevelFilter::Trace,
+        });
+    }
     if let Some(n) = cli.threads {
         if let Err(e) = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -715,14 +780,7 @@ fn eval(
 
 fn convert(model: &ModelArgs, out: &Path) -> Result<(), Error> {
     let t = std::time::Instant::now();
-    let (bert, vocab) = match (&model.source.model, &model.source.synthetic) {
-        (Some(file), _) if file.is_file() => Bert::load_packed(file)?,
-        (Some(dir), _) => {
-            let vocab = std::fs::read_to_string(dir.join("vocab.txt")).ok();
-            (model.load()?, vocab)
-        }
-        (None, _) => (model.load()?, Some(bertqa::qa::UNCASED_VOCAB.to_string())),
-    };
+    let (bert, vocab) = model.load_with_vocab()?;
     let loaded = t.elapsed();
     let t = std::time::Instant::now();
     bert.save_packed(out, vocab.as_deref())?;

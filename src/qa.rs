@@ -259,6 +259,12 @@ impl QaModel {
             }
             q.truncate(o.max_query_length);
             let windows = features::windows(context.encoding.len(), q.len(), o)?;
+            log::debug!(
+                "question of {} tokens, context of {} tokens: {} windows",
+                q.len(),
+                context.encoding.len(),
+                windows.len()
+            );
             requests.push(Request {
                 question: q,
                 context,

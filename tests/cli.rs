@@ -93,7 +93,10 @@ fn errors_are_one_line_with_exit_codes() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent"));
-    let usage = bertqa().args(["logits", "--input", "x"]).output().unwrap();
+    let usage = bertqa()
+        .args(["logits", "--synthetic", "tiny"])
+        .output()
+        .unwrap();
     assert_eq!(usage.status.code(), Some(2));
 }
 

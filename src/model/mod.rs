@@ -151,6 +151,7 @@ impl Bert {
     /// [`Error::Io`], [`Error::Config`], [`Error::Format`] and the tensor errors of
     /// [`Bert::from_checkpoint`].
     pub fn load(dir: &Path, options: &LoadOptions) -> Result<Self> {
+        let start = std::time::Instant::now();
         let config = BertConfig::from_file(&dir.join("config.json"))?;
         let file = SafeTensors::open(&dir.join("model.safetensors"))?;
         let mut ck = Checkpoint::from_file(file)?;
@@ -160,6 +161,14 @@ impl Bert {
         // weights) so the map of model.safetensors is released and resident memory is one copy
         // of the weights, not two. (A packed-weights file instead borrows everything.)
         model.detach_from_map();
+        log::info!(
+            "loaded and packed {} in {:.2} s ({} layers, hidden {}, {} kernels)",
+            dir.display(),
+            start.elapsed().as_secs_f64(),
+            model.config.num_hidden_layers,
+            model.config.hidden_size,
+            bertqa_kernels::dispatch::isa().name()
+        );
         Ok(model)
     }
 

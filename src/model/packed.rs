@@ -113,6 +113,7 @@ impl Bert {
     /// [`Error::Io`], [`Error::Format`] for a file that is not a valid packed file, the tensor
     /// errors of [`Bert::from_checkpoint`].
     pub fn load_packed(path: &Path) -> Result<(Bert, Option<String>)> {
+        let start = std::time::Instant::now();
         let file = SafeTensors::open(path)?;
         let format_error = |message: String| Error::Format {
             path: path.to_path_buf(),
@@ -140,6 +141,11 @@ impl Bert {
         ck.set_packed();
         let model = Bert::build(config, &mut ck)?;
         ck.finish()?;
+        log::info!(
+            "mapped packed weights {} in {:.3} s",
+            path.display(),
+            start.elapsed().as_secs_f64()
+        );
         Ok((model, vocab))
     }
 }
