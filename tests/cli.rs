@@ -275,3 +275,72 @@ fn eval_and_score_agree() {
     let score: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(eval, score);
 }
+
+/// Without --model, the default model is found in a Hugging Face cache laid out as the hub lays
+/// it out (refs/main → snapshots/<hash>/, files symlinked to blobs/), honouring HF_HUB_CACHE.
+#[test]
+fn default_model_comes_from_the_hugging_face_cache() {
+    let cache = TempDir::new("hfcache");
+    let repo = cache
+        .path()
+        .join("models--google-bert--bert-large-uncased-whole-word-masking-finetuned-squad");
+    let hash = "0123456789abcdef0123456789abcdef01234567";
+    let snap = repo.join("snapshots").join(hash);
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::create_dir_all(repo.join("blobs")).unwrap();
+    std::fs::write(repo.join("refs/main"), hash).unwrap();
+    let config = bertqa::BertConfig::preset("tiny").unwrap();
+    let blobs = [
+        ("config.json", serde_json::to_vec(&config).unwrap()),
+        ("vocab.txt", bertqa::qa::UNCASED_VOCAB.as_bytes().to_vec()),
+    ];
+    for (i, (name, bytes)) in blobs.iter().enumerate() {
+        let blob = repo.join("blobs").join(format!("blob{i}"));
+        std::fs::write(&blob, bytes).unwrap();
+        std::os::unix::fs::symlink(format!("../../blobs/blob{i}"), snap.join(name)).unwrap();
+    }
+    bertqa::safetensors::write(
+        &snap.join("model.safetensors"),
+        &bertqa::synthetic::tensors(&config, 0),
+    )
+    .unwrap();
+    let run = |env: (&str, &std::path::Path)| {
+        bertqa()
+            .env_remove("HF_HOME")
+            .env_remove("HF_HUB_CACHE")
+            .env("HF_HUB_OFFLINE", "1")
+            .env(env.0, env.1)
+            .args([
+                "ask",
+                "--json",
+                "--question",
+                "Who wrote it?",
+                "--context",
+                "Ada Lovelace wrote it.",
+            ])
+            .output()
+            .unwrap()
+    };
+    let want = bertqa::QaModel::synthetic("tiny", 0)
+        .unwrap()
+        .answer(
+            "Who wrote it?",
+            "Ada Lovelace wrote it.",
+            &bertqa::QaOptions::default(),
+        )
+        .unwrap();
+    let out = run(("HF_HUB_CACHE", cache.path()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["answers"][0]["text"], want[0].text);
+    // An empty cache: a clear error with the manual download command, exit 1.
+    let empty = TempDir::new("hfempty");
+    let out = run(("HF_HUB_CACHE", empty.path()));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("huggingface-cli download"));
+}
