@@ -5,7 +5,7 @@
 //! cargo run --release -p bertqa-kernels --example gemm_table [-- [--json] [--quick] [--isa NAME]]
 //! ```
 //! `--quick`: m ∈ {128, 384} and two (n, k) only; `--shape M N K`: one shape; `--threads T`: only
-//! T threads (1 or 2). `--json`: one JSON object per line.
+//! T threads (1 or 2). `--json`: one JSON object per line. `--pin`: pin rayon worker i to CPU i.
 //!
 //! Columns: GFLOP/s (median); `%peak` of the FMA peak measured in the same run; `×gemm`, `×mmul`:
 //! speed-up over those crates. For 2 threads, `×1thr` is the wall-clock speed-up over 1 thread
@@ -43,6 +43,18 @@ fn thread_cpu_seconds() -> f64 {
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     assert_eq!(rc, 0);
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// Pins the calling thread to CPU `cpu` (for `--pin`: some VMs' schedulers pack all runnable
+/// threads of a process onto one vCPU, which hides any parallel speed-up).
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and sched_setaffinity only read
+    // and write that set, and pid 0 means the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
 }
 
 /// Seconds of CPU time consumed by the whole process (every thread).
@@ -183,6 +195,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let json = args.iter().any(|a| a == "--json");
     let quick = args.iter().any(|a| a == "--quick");
+    let pin = args.iter().any(|a| a == "--pin");
     let isa = args
         .iter()
         .position(|a| a == "--isa")
@@ -240,6 +253,11 @@ fn main() {
         }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
+            .start_handler(move |i| {
+                if pin {
+                    pin_to_cpu(i)
+                }
+            })
             .build()
             .unwrap();
         for &m in &ms {
