@@ -10,11 +10,7 @@ cargo build --release --quiet
 cargo build --release --quiet -p bertqa-kernels --example gemm_table
 bq=target/release/bertqa
 mkdir -p target/models
-if [ ! -f target/models/large-hf/model.safetensors ]; then
-  # The Hugging Face layout, written by the library's own safetensors writer.
-  $bq convert --synthetic large --out target/models/large.bqa
-  python3 weights/synthetic.py --preset large --seed 0 --out target/models/large-hf
-fi
+[ -f target/models/large-hf/model.safetensors ] || $bq synthesize --preset large --out target/models/large-hf
 [ -f target/models/large.bqa ] || $bq convert --model target/models/large-hf --out target/models/large.bqa
 
 echo "## machine"

@@ -167,6 +167,19 @@ impl QaArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write deterministic synthetic weights as a Hugging Face model directory
+    /// (config.json, model.safetensors, vocab.txt).
+    Synthesize {
+        /// Shape: tiny, base or large.
+        #[arg(long)]
+        preset: String,
+        /// Seed of the weights.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Directory to write.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Write a model as one packed-weights file: linear weights already in the GEMM's layout,
     /// loaded later (`--model FILE`) by memory map with no packing and no copy.
     Convert {
@@ -329,6 +342,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Logits { model, input } => logits(&model, &input),
         Command::Convert { model, out } => convert(&model, &out),
+        Command::Synthesize { preset, seed, out } => {
+            bertqa::synthetic::write_model_dir(&out, &preset, seed)
+        }
         Command::Score { data, predictions } => score(&data, &predictions),
         Command::Eval {
             model,

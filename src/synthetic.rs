@@ -125,6 +125,30 @@ pub fn tensors(c: &BertConfig, seed: u64) -> Vec<(String, Tensor)> {
         .collect()
 }
 
+/// Writes a synthetic model as a Hugging Face directory: `config.json`, `model.safetensors`
+/// (`BertForQuestionAnswering` names) and `vocab.txt` (BERT's uncased vocabulary). The same
+/// files as `python weights/synthetic.py --preset NAME --seed SEED --out DIR`.
+///
+/// # Errors
+/// [`crate::Error::Config`] for an unknown preset, [`crate::Error::Io`] if a file cannot be written.
+pub fn write_model_dir(dir: &std::path::Path, preset: &str, seed: u64) -> crate::Result<()> {
+    let config = BertConfig::preset(preset)?;
+    std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).map_err(|e| crate::Error::io(p, e))
+    };
+    let mut json = serde_json::to_value(&config).expect("config serialises");
+    json["architectures"] = serde_json::json!(["BertForQuestionAnswering"]);
+    json["model_type"] = serde_json::json!("bert");
+    write(
+        "config.json",
+        &serde_json::to_vec_pretty(&json).expect("json"),
+    )?;
+    write("vocab.txt", crate::qa::UNCASED_VOCAB.as_bytes())?;
+    crate::safetensors::write(&dir.join("model.safetensors"), &tensors(&config, seed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

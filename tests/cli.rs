@@ -344,3 +344,25 @@ fn default_model_comes_from_the_hugging_face_cache() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("huggingface-cli download"));
 }
+
+#[test]
+fn synthesize_writes_a_loadable_hugging_face_directory() {
+    let dir = TempDir::new("synth");
+    let out = bertqa()
+        .args(["synthesize", "--preset", "tiny", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let loaded = bertqa::QaModel::load(dir.path()).unwrap();
+    let seqs = [bertqa::Sequence::new(vec![101, 2040, 102, 7592, 102])];
+    let want = bertqa::Bert::synthetic("tiny", 0)
+        .unwrap()
+        .forward(&seqs)
+        .unwrap();
+    assert_eq!(loaded.bert().forward(&seqs).unwrap(), want);
+}
