@@ -128,6 +128,21 @@ pub struct LoadOptions {
 
 /// A BERT encoder with an optional question-answering head (`qa_outputs`), weights packed for
 /// the GEMM kernels. `Send + Sync`: share one across threads with `Arc`.
+///
+/// ```
+/// # fn main() -> bertqa::Result<()> {
+/// use bertqa::{Bert, Sequence};
+/// let model = Bert::synthetic("tiny", 0)?; // or Bert::load(dir, &LoadOptions::default())?
+/// // [CLS] who ? [SEP] ada [SEP], and a second sequence of another length: no padding needed.
+/// let a = Sequence { input_ids: vec![101, 2040, 1029, 102, 15262, 102],
+///                    attention_mask: vec![1; 6], token_type_ids: vec![0, 0, 0, 0, 1, 1] };
+/// let b = Sequence::new(vec![101, 7592, 102]);
+/// let out = model.forward(&[a, b])?;
+/// assert_eq!((out.start_logits[0].len(), out.end_logits[1].len()), (6, 3));
+/// let hidden = model.encode(&[Sequence::new(vec![101, 102])])?; // (2 tokens × hidden_size)
+/// assert_eq!(hidden[0].len(), 2 * model.config().hidden_size);
+/// # Ok(()) }
+/// ```
 pub struct Bert {
     config: BertConfig,
     embeddings: Embeddings,
