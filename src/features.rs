@@ -88,7 +88,7 @@ impl Window {
 /// # Errors
 /// [`Error::Input`] if the options leave no room for context or are inconsistent.
 pub fn max_tokens_for_doc(question_len: usize, o: &QaOptions) -> Result<usize> {
-    let room = o.max_seq_length.checked_sub(question_len + 3).unwrap_or(0);
+    let room = o.max_seq_length.saturating_sub(question_len + 3);
     if room == 0 {
         return Err(Error::input(format!(
             "max_seq_length {} leaves no room for context after a {question_len}-token question",
@@ -107,7 +107,7 @@ pub fn windows(doc_tokens: usize, question_len: usize, o: &QaOptions) -> Result<
     let max_doc = max_tokens_for_doc(question_len, o)?;
     let step = match o.stride_mode {
         StrideMode::Step => o.doc_stride,
-        StrideMode::Overlap => max_doc.checked_sub(o.doc_stride).unwrap_or(0),
+        StrideMode::Overlap => max_doc.saturating_sub(o.doc_stride),
     };
     if step == 0 {
         return Err(Error::input(format!(

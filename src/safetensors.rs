@@ -272,10 +272,12 @@ impl SafeTensors {
         let end = self.data_start + info.data_offsets.1;
         let bytes = &self.map[start..end];
         let storage = match info.dtype {
-            Dtype::F32 if cfg!(target_endian = "little") && start % 4 == 0 => Storage::Mapped {
-                map: Arc::clone(&self.map),
-                bytes: start..end,
-            },
+            Dtype::F32 if cfg!(target_endian = "little") && start.is_multiple_of(4) => {
+                Storage::Mapped {
+                    map: Arc::clone(&self.map),
+                    bytes: start..end,
+                }
+            }
             Dtype::F32 => Storage::Owned(
                 bytes
                     .chunks_exact(4)

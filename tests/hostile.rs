@@ -45,7 +45,7 @@ fn odd_text_is_answered_or_refused_cleanly() {
         let answers = model.answer(q, c, &o).unwrap();
         for a in answers {
             assert_eq!(&c[a.byte_start..a.byte_end], a.text);
-            assert_eq!(c.chars().count() >= a.end, true);
+            assert!(c.chars().count() >= a.end);
         }
     }
 }

@@ -159,7 +159,8 @@ fn loads_hugging_face_directory_in_every_naming() {
     let fx = fixture("reference_tiny.json");
     let config = BertConfig::preset("tiny").unwrap();
     let tensors = bertqa::synthetic::tensors(&config, 0);
-    let renamings: [(&str, fn(&str) -> String); 3] = [
+    type Rename = fn(&str) -> String;
+    let renamings: [(&str, Rename); 3] = [
         ("bert-prefixed", |n| n.to_string()),
         ("bare", |n| n.strip_prefix("bert.").unwrap_or(n).to_string()),
         ("gamma-beta", |n| {

@@ -32,7 +32,10 @@ fn open_bytes(bytes: &[u8]) -> Result<SafeTensors, Error> {
 fn format_error(bytes: &[u8], needle: &str) {
     match open_bytes(bytes) {
         Err(Error::Format { message, .. }) => {
-            assert!(message.contains(needle), "message {message:?} lacks {needle:?}")
+            assert!(
+                message.contains(needle),
+                "message {message:?} lacks {needle:?}"
+            )
         }
         other => panic!("expected a Format error containing {needle:?}, got {other:?}"),
     }
@@ -42,8 +45,17 @@ fn format_error(bytes: &[u8], needle: &str) {
 fn load(config: &BertConfig, bytes: &[u8]) -> Result<Bert, Error> {
     let dir = TempDir::new("model");
     std::fs::write(dir.path().join("model.safetensors"), bytes).unwrap();
-    std::fs::write(dir.path().join("config.json"), serde_json::to_vec(config).unwrap()).unwrap();
-    Bert::load(dir.path(), &LoadOptions { validate_values: true })
+    std::fs::write(
+        dir.path().join("config.json"),
+        serde_json::to_vec(config).unwrap(),
+    )
+    .unwrap();
+    Bert::load(
+        dir.path(),
+        &LoadOptions {
+            validate_values: true,
+        },
+    )
 }
 
 fn tiny_bytes(tensors: &[(String, Tensor)]) -> Vec<u8> {
@@ -75,27 +87,75 @@ fn header_corruptions() {
     dup_file.extend_from_slice(dup);
     dup_file.extend_from_slice(&[0; 8]);
     format_error(&dup_file, "twice");
-    format_error(&raw(&json!({"a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 32]}}), &f32x4), "beyond");
-    format_error(&raw(&json!({"a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [16, 0]}}), &f32x4), "end before");
-    format_error(&raw(&json!({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 16]}}), &f32x4), "needs 12 bytes");
-    format_error(&raw(&json!({"a": {"dtype": "Q4", "shape": [4], "data_offsets": [0, 16]}}), &f32x4), "unknown dtype");
-    format_error(&raw(&json!({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16], "x": 1}}), &f32x4), "malformed");
-    format_error(&raw(&json!({"a": {"dtype": "F32", "shape": [4]}}), &f32x4), "malformed");
-    format_error(&raw(&json!({"a": {"dtype": "F32", "shape": [usize::MAX, 4], "data_offsets": [0, 16]}}), &f32x4), "overflows");
     format_error(
-        &raw(&json!({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12]},
-                     "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}}), &[0; 12]),
+        &raw(
+            &json!({"a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 32]}}),
+            &f32x4,
+        ),
+        "beyond",
+    );
+    format_error(
+        &raw(
+            &json!({"a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [16, 0]}}),
+            &f32x4,
+        ),
+        "end before",
+    );
+    format_error(
+        &raw(
+            &json!({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 16]}}),
+            &f32x4,
+        ),
+        "needs 12 bytes",
+    );
+    format_error(
+        &raw(
+            &json!({"a": {"dtype": "Q4", "shape": [4], "data_offsets": [0, 16]}}),
+            &f32x4,
+        ),
+        "unknown dtype",
+    );
+    format_error(
+        &raw(
+            &json!({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16], "x": 1}}),
+            &f32x4,
+        ),
+        "malformed",
+    );
+    format_error(
+        &raw(&json!({"a": {"dtype": "F32", "shape": [4]}}), &f32x4),
+        "malformed",
+    );
+    format_error(
+        &raw(
+            &json!({"a": {"dtype": "F32", "shape": [usize::MAX, 4], "data_offsets": [0, 16]}}),
+            &f32x4,
+        ),
+        "overflows",
+    );
+    format_error(
+        &raw(
+            &json!({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12]},
+                     "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}}),
+            &[0; 12],
+        ),
         "overlaps",
     );
     format_error(
-        &raw(&json!({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
-                     "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}}), &[0; 12]),
+        &raw(
+            &json!({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+                     "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}}),
+            &[0; 12],
+        ),
         "gap",
     );
     // Data section longer than the tensors (trailing bytes) or shorter (truncated file).
     format_error(&raw(&ok, &[0; 20]), "cover 16");
     format_error(&raw(&ok, &[0; 12]), "beyond");
-    format_error(&raw(&json!({"__metadata__": {"a": 1}}), &[]), "__metadata__");
+    format_error(
+        &raw(&json!({"__metadata__": {"a": 1}}), &[]),
+        "__metadata__",
+    );
     assert!(open_bytes(&raw(&json!({"__metadata__": {"format": "pt"}}), &[])).is_ok());
 }
 
@@ -106,7 +166,10 @@ fn truncated_real_file() {
     for cut in [0, 7, 8, 100, bytes.len() / 2, bytes.len() - 1] {
         match load(&config, &bytes[..cut]) {
             Err(Error::Format { .. }) => {}
-            other => panic!("cut at {cut}: expected Format error, got {:?}", other.map(|_| ())),
+            other => panic!(
+                "cut at {cut}: expected Format error, got {:?}",
+                other.map(|_| ())
+            ),
         }
     }
 }
@@ -117,7 +180,11 @@ fn tensor_level_errors_name_the_tensor() {
     let base = tiny_tensors();
 
     // Missing tensor.
-    let missing: Vec<_> = base.iter().filter(|(n, _)| !n.ends_with("layer.1.output.dense.bias")).cloned().collect();
+    let missing: Vec<_> = base
+        .iter()
+        .filter(|(n, _)| !n.ends_with("layer.1.output.dense.bias"))
+        .cloned()
+        .collect();
     match load(&config, &tiny_bytes(&missing)) {
         Err(Error::MissingTensor { name }) => assert_eq!(name, "encoder.layer.1.output.dense.bias"),
         other => panic!("{:?}", other.map(|_| ())),
@@ -125,24 +192,42 @@ fn tensor_level_errors_name_the_tensor() {
 
     // Extra tensor.
     let mut extra = base.clone();
-    extra.push(("bert.encoder.layer.2.output.dense.bias".into(), Tensor::from_vec(vec![32], vec![0.0; 32])));
+    extra.push((
+        "bert.encoder.layer.2.output.dense.bias".into(),
+        Tensor::from_vec(vec![32], vec![0.0; 32]),
+    ));
     match load(&config, &tiny_bytes(&extra)) {
-        Err(Error::UnexpectedTensor { name }) => assert_eq!(name, "bert.encoder.layer.2.output.dense.bias"),
+        Err(Error::UnexpectedTensor { name }) => {
+            assert_eq!(name, "bert.encoder.layer.2.output.dense.bias")
+        }
         other => panic!("{:?}", other.map(|_| ())),
     }
 
     // Ignorable extras (pooler) load fine.
     let mut pooled = base.clone();
-    pooled.push(("bert.pooler.dense.bias".into(), Tensor::from_vec(vec![32], vec![0.0; 32])));
+    pooled.push((
+        "bert.pooler.dense.bias".into(),
+        Tensor::from_vec(vec![32], vec![0.0; 32]),
+    ));
     assert!(load(&config, &tiny_bytes(&pooled)).is_ok());
 
     // Wrong shape.
     let mut shaped = base.clone();
-    let i = shaped.iter().position(|(n, _)| n == "qa_outputs.weight").unwrap();
+    let i = shaped
+        .iter()
+        .position(|(n, _)| n == "qa_outputs.weight")
+        .unwrap();
     shaped[i].1 = Tensor::from_vec(vec![32, 2], shaped[i].1.data().to_vec());
     match load(&config, &tiny_bytes(&shaped)) {
-        Err(Error::Shape { name, expected, got }) => {
-            assert_eq!((name.as_str(), expected, got), ("qa_outputs.weight", vec![2, 32], vec![32, 2]))
+        Err(Error::Shape {
+            name,
+            expected,
+            got,
+        }) => {
+            assert_eq!(
+                (name.as_str(), expected, got),
+                ("qa_outputs.weight", vec![2, 32], vec![32, 2])
+            )
         }
         other => panic!("{:?}", other.map(|_| ())),
     }
@@ -150,20 +235,32 @@ fn tensor_level_errors_name_the_tensor() {
     // Config inconsistent with the weights.
     let mut wide = config.clone();
     wide.hidden_size = 64;
-    assert!(matches!(load(&wide, &tiny_bytes(&base)), Err(Error::Shape { .. })));
+    assert!(matches!(
+        load(&wide, &tiny_bytes(&base)),
+        Err(Error::Shape { .. })
+    ));
     let mut deep = config.clone();
     deep.num_hidden_layers = 3;
-    assert!(matches!(load(&deep, &tiny_bytes(&base)), Err(Error::MissingTensor { .. })));
+    assert!(matches!(
+        load(&deep, &tiny_bytes(&base)),
+        Err(Error::MissingTensor { .. })
+    ));
 
     // NaN in the weights, found by validation.
     let mut nan = base.clone();
-    let i = nan.iter().position(|(n, _)| n.ends_with("layer.0.intermediate.dense.weight")).unwrap();
+    let i = nan
+        .iter()
+        .position(|(n, _)| n.ends_with("layer.0.intermediate.dense.weight"))
+        .unwrap();
     let mut d = nan[i].1.data().to_vec();
     d[77] = f32::NAN;
     nan[i].1 = Tensor::from_vec(nan[i].1.shape().to_vec(), d);
     match load(&config, &tiny_bytes(&nan)) {
         Err(Error::NonFinite { name, index }) => {
-            assert_eq!((name.as_str(), index), ("bert.encoder.layer.0.intermediate.dense.weight", 77))
+            assert_eq!(
+                (name.as_str(), index),
+                ("bert.encoder.layer.0.intermediate.dense.weight", 77)
+            )
         }
         other => panic!("{:?}", other.map(|_| ())),
     }
@@ -186,7 +283,9 @@ fn wrong_dtype() {
     header["qa_outputs.bias"]["dtype"] = json!("I32");
     header["qa_outputs.bias"]["shape"] = json!([2]);
     match load(&config, &raw(&header, &bytes[8 + n..])) {
-        Err(Error::Dtype { name, dtype }) => assert_eq!((name.as_str(), dtype.as_str()), ("qa_outputs.bias", "I32")),
+        Err(Error::Dtype { name, dtype }) => {
+            assert_eq!((name.as_str(), dtype.as_str()), ("qa_outputs.bias", "I32"))
+        }
         other => panic!("{:?}", other.map(|_| ())),
     }
 }
@@ -204,7 +303,10 @@ fn loading_copies_nothing() {
         assert!(t.is_mapped(), "{name} was copied");
         let start = t.data().as_ptr() as usize;
         let end = start + t.data().len() * 4;
-        assert!(range.start <= start && end <= range.end, "{name} lies outside the map");
+        assert!(
+            range.start <= start && end <= range.end,
+            "{name} lies outside the map"
+        );
     }
 }
 
@@ -216,9 +318,13 @@ fn misaligned_and_f16_files_load() {
     let base = tiny_tensors();
     let bytes = tiny_bytes(&base);
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap().trim_end().to_string() + " "; // N+? bytes
+    let header = std::str::from_utf8(&bytes[8..8 + n])
+        .unwrap()
+        .trim_end()
+        .to_string()
+        + " "; // N+? bytes
     let mut h = header.into_bytes();
-    while (8 + h.len()) % 4 == 0 {
+    while (8 + h.len()).is_multiple_of(4) {
         h.push(b' ');
     }
     let mut misaligned = (h.len() as u64).to_le_bytes().to_vec();
@@ -237,7 +343,10 @@ fn misaligned_and_f16_files_load() {
         for v in t.data() {
             data.extend_from_slice(&half::f16::from_f32(*v).to_le_bytes());
         }
-        hdr.insert(name.clone(), json!({"dtype": "F16", "shape": t.shape(), "data_offsets": [start, data.len()]}));
+        hdr.insert(
+            name.clone(),
+            json!({"dtype": "F16", "shape": t.shape(), "data_offsets": [start, data.len()]}),
+        );
     }
     let model = load(&config, &raw(&Value::Object(hdr), &data)).unwrap();
     let got = model.forward(&seqs).unwrap();
@@ -253,12 +362,30 @@ fn bad_model_inputs_are_errors() {
         Sequence::new(vec![]),
         Sequence::new(vec![40_000]),
         Sequence::new(vec![101; 513]),
-        Sequence { input_ids: vec![101, 102], attention_mask: vec![1], token_type_ids: vec![0, 0] },
-        Sequence { input_ids: vec![101, 102], attention_mask: vec![1, 2], token_type_ids: vec![0, 0] },
-        Sequence { input_ids: vec![101, 102], attention_mask: vec![1, 1], token_type_ids: vec![0, 2] },
+        Sequence {
+            input_ids: vec![101, 102],
+            attention_mask: vec![1],
+            token_type_ids: vec![0, 0],
+        },
+        Sequence {
+            input_ids: vec![101, 102],
+            attention_mask: vec![1, 2],
+            token_type_ids: vec![0, 0],
+        },
+        Sequence {
+            input_ids: vec![101, 102],
+            attention_mask: vec![1, 1],
+            token_type_ids: vec![0, 2],
+        },
     ];
     for s in bad {
-        assert!(matches!(model.forward(std::slice::from_ref(&s)), Err(Error::Input { .. })), "{s:?}");
+        assert!(
+            matches!(
+                model.forward(std::slice::from_ref(&s)),
+                Err(Error::Input { .. })
+            ),
+            "{s:?}"
+        );
     }
     assert_eq!(model.forward(&[]).unwrap().start_logits.len(), 0);
 }

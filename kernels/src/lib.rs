@@ -27,4 +27,6 @@ pub mod math;
 pub mod ops;
 
 pub use dispatch::Isa;
-pub use gemm::{gemm_packed, gemm_strided, Epilogue, MatMut, MatRef, PackedMatrix};
+pub use gemm::{
+    gemm_packed, gemm_strided, gemm_strided_in, Epilogue, GemmScratch, MatMut, MatRef, PackedMatrix,
+};

@@ -13,7 +13,7 @@ use crate::config::BertConfig;
 use crate::error::Result;
 use crate::weights::Checkpoint;
 use bertqa_kernels::ops::{layer_norm, masked_softmax};
-use bertqa_kernels::{gemm_strided, Epilogue, MatMut, MatRef};
+use bertqa_kernels::{gemm_strided_in, Epilogue, GemmScratch, MatMut, MatRef};
 use rayon::prelude::*;
 
 pub(crate) struct Attention {
@@ -87,6 +87,7 @@ impl Attention {
                     &ws.keep,
                     &mut ws.ctx_heads,
                     &mut ws.scores,
+                    &mut ws.gemm,
                     &mut ws.ctx,
                 )
             },
@@ -107,7 +108,8 @@ impl Attention {
     }
 
     /// ctx (tokens, H) = per sequence, per head: softmax(Q·Kᵀ/√d, mask)·V, through ctx_heads
-    /// (heads, tokens, d); `scores` holds one (longest, longest) block per head.
+    /// (heads, tokens, d); `scores` holds one (longest, longest) block per head, `gemm` one set of
+    /// packing buffers per head.
     #[allow(clippy::too_many_arguments)]
     fn attend(
         &self,
@@ -118,6 +120,7 @@ impl Attention {
         keep: &[bool],
         ctx_heads: &mut [f32],
         scores: &mut [f32],
+        gemm: &mut [GemmScratch],
         ctx: &mut [f32],
     ) {
         let d = self.norm.h() / self.heads;
@@ -128,15 +131,17 @@ impl Attention {
         ctx_heads[..tokens * h]
             .par_chunks_mut(tokens * d)
             .zip(scores.par_chunks_mut(longest * longest))
+            .zip(gemm.par_iter_mut())
             .enumerate()
-            .for_each(|(head, (out_h, scores))| {
+            .for_each(|(head, ((out_h, scores), scratch))| {
                 let mut row0 = 0;
                 for s in seqs {
                     let len = s.input_ids.len();
                     let base = row0 * 3 * h + head * d;
                     let scores = &mut scores[..len * len];
                     // scores (len, len) = Q·Kᵀ
-                    gemm_strided(
+                    gemm_strided_in(
+                        scratch,
                         len,
                         len,
                         d,
@@ -162,7 +167,8 @@ impl Attention {
                         masked_softmax(row, scale, keep);
                     }
                     // ctx (len, d) = P·V
-                    gemm_strided(
+                    gemm_strided_in(
+                        scratch,
                         len,
                         d,
                         len,

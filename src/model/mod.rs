@@ -226,18 +226,18 @@ impl Bert {
         Ok(model)
     }
 
+    /// Takes every tensor the model needs from `ck` (leftovers are the caller's to check).
     fn build(config: BertConfig, ck: &mut Checkpoint) -> Result<Self> {
-        let mut ck = ck;
         config.validate()?;
-        let embeddings = Embeddings::load(&mut ck, &config)?;
+        let embeddings = Embeddings::load(ck, &config)?;
         let layers = (0..config.num_hidden_layers)
-            .map(|i| Layer::load(&mut ck, &config, i))
+            .map(|i| Layer::load(ck, &config, i))
             .collect::<Result<Vec<_>>>()?;
         let qa = if ["qa_outputs.weight", "qa_outputs.bias", "qa_outputs.packed"]
             .iter()
             .any(|n| ck.contains(n))
         {
-            Some(QaHead::load(&mut ck, &config)?)
+            Some(QaHead::load(ck, &config)?)
         } else {
             None
         };

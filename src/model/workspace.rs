@@ -26,6 +26,8 @@ pub struct Workspace {
     pub(crate) keep: Vec<bool>,
     /// (tokens, 2): start and end logits.
     pub(crate) logits: Vec<f32>,
+    /// Packing buffers of the attention products, one per head task.
+    pub(crate) gemm: Vec<bertqa_kernels::GemmScratch>,
     /// Per-stage timing.
     pub(crate) prof: Profiler,
 }
@@ -88,6 +90,10 @@ impl Workspace {
         grow(&mut self.logits, tokens * 2);
         if self.keep.len() < tokens {
             self.keep.resize(tokens, false);
+        }
+        if self.gemm.len() < c.num_attention_heads {
+            self.gemm
+                .resize_with(c.num_attention_heads, Default::default);
         }
     }
 

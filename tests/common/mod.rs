@@ -74,6 +74,8 @@ pub fn sequences(case: &Value) -> Vec<Sequence> {
 }
 
 /// Asserts |got − want| ≤ atol + rtol·|want| everywhere; on failure reports max-abs and NMSE.
+// Negated comparisons on purpose: a NaN anywhere must fail the check.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) -> f32 {
     assert_eq!(got.len(), want.len(), "{what}: length");
     let mut max_abs = 0.0f32;

@@ -356,6 +356,62 @@ pub fn gemm_strided_with(
     b: MatRef,
     c: MatMut,
 ) {
+    check_strided(m, n, k, &a, &b, &c);
+    if m == 0 || n == 0 {
+        return;
+    }
+    pack::with_buffers(|abuf, bbuf| strided_in(isa, abuf, bbuf, m, n, k, alpha, a, b, c))
+}
+
+/// Packing buffers for [`gemm_strided_in`], owned by the caller: once they have served the
+/// largest shape, calls allocate nothing — deterministically, whichever thread runs them
+/// (the thread-local buffers of [`gemm_strided`] warm up per thread).
+#[derive(Clone, Default)]
+pub struct GemmScratch {
+    a: pack::AlignedBuf,
+    b: pack::AlignedBuf,
+}
+
+impl std::fmt::Debug for GemmScratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GemmScratch").finish_non_exhaustive()
+    }
+}
+
+/// [`gemm_strided`] with caller-owned packing buffers (see [`GemmScratch`]).
+///
+/// # Panics
+/// As [`gemm_strided`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_strided_in(
+    scratch: &mut GemmScratch,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: MatRef,
+    b: MatRef,
+    c: MatMut,
+) {
+    check_strided(m, n, k, &a, &b, &c);
+    if m == 0 || n == 0 {
+        return;
+    }
+    strided_in(
+        isa(),
+        &mut scratch.a,
+        &mut scratch.b,
+        m,
+        n,
+        k,
+        alpha,
+        a,
+        b,
+        c,
+    )
+}
+
+fn check_strided(m: usize, n: usize, k: usize, a: &MatRef, b: &MatRef, c: &MatMut) {
     assert!(
         a.data.len() >= max_index(m, k, a.rs, a.cs),
         "gemm_strided: a too short"
@@ -368,10 +424,26 @@ pub fn gemm_strided_with(
         c.data.len() >= max_index(m, n, c.rs, c.cs),
         "gemm_strided: c too short"
     );
-    if m == 0 || n == 0 {
-        return;
-    }
+}
+
+/// The strided product on `isa`'s kernels with the given packing buffers.
+#[allow(clippy::too_many_arguments)]
+fn strided_in(
+    isa: Isa,
+    abuf: &mut pack::AlignedBuf,
+    bbuf: &mut pack::AlignedBuf,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: MatRef,
+    b: MatRef,
+    c: MatMut,
+) {
+    #[allow(clippy::too_many_arguments)]
     fn run<K: MicroKernel>(
+        abuf: &mut pack::AlignedBuf,
+        bbuf: &mut pack::AlignedBuf,
         m: usize,
         n: usize,
         k: usize,
@@ -386,7 +458,7 @@ pub fn gemm_strided_with(
             gelu: false,
             residual: None,
         };
-        pack::with_buffers(|abuf, bbuf| {
+        {
             // A with unit column stride is read in place (broadcasts need no packing).
             let ap = if a.cs == 1 && a.rs >= k {
                 AOperand::RowMajor {
@@ -410,14 +482,14 @@ pub fn gemm_strided_with(
                     }
                 }
             }
-        })
+        }
     }
     match isa {
-        Isa::Reference => run::<Reference4x16>(m, n, k, alpha, a, b, c),
+        Isa::Reference => run::<Reference4x16>(abuf, bbuf, m, n, k, alpha, a, b, c),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => run::<ukr::avx2::Avx2_6x16>(m, n, k, alpha, a, b, c),
+        Isa::Avx2 => run::<ukr::avx2::Avx2_6x16>(abuf, bbuf, m, n, k, alpha, a, b, c),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => run::<ukr::avx512::Avx512_12x32>(m, n, k, alpha, a, b, c),
+        Isa::Avx512 => run::<ukr::avx512::Avx512_12x32>(abuf, bbuf, m, n, k, alpha, a, b, c),
         #[cfg(not(target_arch = "x86_64"))]
         _ => panic!("{isa} kernels need x86-64"),
     }
