@@ -1,7 +1,10 @@
-//! Memory stays bounded under extreme input. Alone in its test binary so that no other test
-//! allocates beside the RSS readings.
+//! Memory stays bounded under extreme input and concurrent bursts. In its own test binary, its
+//! tests serialised, so that nothing else allocates beside the RSS readings.
 
 use bertqa::{Error, QaModel, QaOptions};
+
+/// The tests of this binary take turns: each reads the process's RSS.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Resident set size of this process, in bytes (Linux; 0 elsewhere).
 fn rss_bytes() -> usize {
@@ -44,6 +47,7 @@ fn prose(bytes: usize) -> String {
 /// with the cap raised is answered in bounded batches; 1,000 requests do not grow the heap.
 #[test]
 fn memory_stays_bounded() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let model = QaModel::synthetic("tiny", 0).unwrap();
     let o = QaOptions::default();
 
@@ -92,5 +96,35 @@ fn memory_stays_bounded() {
         grew < 4 << 20,
         "1,000 requests grew RSS by {} KB",
         grew >> 10
+    );
+}
+
+/// A burst of concurrent requests on one shared model multiplies activations (one workspace per
+/// concurrent caller), never the weights: base-size weights are ~440 MB, eight concurrent
+/// 384-token requests need ~20 MB of activations each.
+#[test]
+fn concurrent_burst_does_not_copy_weights() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let model = std::sync::Arc::new(QaModel::synthetic("base", 0).unwrap());
+    let ctx = prose(1500);
+    model.answer("Where?", &ctx, &QaOptions::default()).unwrap();
+    let before = rss_bytes();
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let (model, ctx) = (std::sync::Arc::clone(&model), ctx.clone());
+            std::thread::spawn(move || {
+                let q = format!("What happened in {}?", 1840 + i);
+                model.answer(&q, &ctx, &QaOptions::default()).unwrap()
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap().len(), 1);
+    }
+    let grew = rss_bytes().saturating_sub(before);
+    assert!(
+        grew < 250 << 20,
+        "a burst of 8 requests grew RSS by {} MB",
+        grew >> 20
     );
 }
