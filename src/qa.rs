@@ -49,7 +49,7 @@ impl PreparedContext {
     }
 }
 
-/// One request's tokenized question, its windows, and where its windows' rows start.
+/// One request: its tokenized question, its context and the context's windows.
 struct Request<'a> {
     question: Vec<u32>,
     context: &'a PreparedContext,
@@ -244,6 +244,36 @@ impl QaModel {
         Ok(())
     }
 
+    /// Runs one batch of windows and collects each window's candidate spans for its request.
+    #[allow(clippy::too_many_arguments)]
+    fn score_batch(
+        &self,
+        batch: &[Sequence],
+        owners: &[(usize, usize)],
+        requests: &[Request],
+        o: &QaOptions,
+        ws: &mut Workspace,
+        logits: &mut QaLogits,
+        candidates: &mut [Vec<Candidate>],
+    ) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.bert.forward_into(batch, ws, logits)?;
+        for (i, &(r, w)) in owners.iter().enumerate() {
+            let req = &requests[r];
+            answer::window_candidates(
+                &req.windows[w],
+                req.question.len(),
+                &logits.start_logits[i],
+                &logits.end_logits[i],
+                o,
+                &mut candidates[r],
+            );
+        }
+        Ok(())
+    }
+
     fn run(&self, reqs: &[(&str, &PreparedContext)], o: &QaOptions) -> Result<Vec<Vec<Answer>>> {
         self.check_options(o)?;
         let mut requests = Vec::with_capacity(reqs.len());
@@ -271,17 +301,6 @@ impl QaModel {
                 windows,
             });
         }
-        // Every window of every request, in order, run in batches of at most max_batch_tokens.
-        let jobs: Vec<(usize, usize)> = requests
-            .iter()
-            .enumerate()
-            .flat_map(|(r, req)| (0..req.windows.len()).map(move |w| (r, w)))
-            .collect();
-        let mut candidates: Vec<Vec<Candidate>> = vec![Vec::new(); requests.len()];
-        let (cls, sep) = (
-            self.tokenizer.vocab().cls_id(),
-            self.tokenizer.vocab().sep_id(),
-        );
         // A poisoned lock only means another request panicked; the buffers are still sound.
         let (mut ws, mut logits) = self
             .pool
@@ -289,48 +308,50 @@ impl QaModel {
             .unwrap_or_else(|e| e.into_inner())
             .pop()
             .unwrap_or_default();
+        // Every window of every request, in order, in batches of at most max_batch_tokens.
+        let vocab = self.tokenizer.vocab();
+        let mut candidates: Vec<Vec<Candidate>> = vec![Vec::new(); requests.len()];
         let mut batch: Vec<Sequence> = Vec::new();
-        let mut batch_jobs: Vec<(usize, usize)> = Vec::new();
+        let mut owners: Vec<(usize, usize)> = Vec::new(); // (request, window) of each sequence
         let mut tokens = 0;
-        let mut flush =
-            |batch: &mut Vec<Sequence>, batch_jobs: &mut Vec<(usize, usize)>| -> Result<()> {
-                if batch.is_empty() {
-                    return Ok(());
-                }
-                self.bert.forward_into(batch, &mut ws, &mut logits)?;
-                for (i, &(r, w)) in batch_jobs.iter().enumerate() {
-                    let req = &requests[r];
-                    answer::window_candidates(
-                        &req.windows[w],
-                        req.question.len(),
-                        &logits.start_logits[i],
-                        &logits.end_logits[i],
+        for (r, req) in requests.iter().enumerate() {
+            for (w, window) in req.windows.iter().enumerate() {
+                let ids = &req.context.encoding.ids;
+                let seq = features::window_sequence(
+                    &req.question,
+                    ids,
+                    window,
+                    vocab.cls_id(),
+                    vocab.sep_id(),
+                );
+                if !batch.is_empty() && tokens + seq.input_ids.len() > o.max_batch_tokens {
+                    self.score_batch(
+                        &batch,
+                        &owners,
+                        &requests,
                         o,
-                        &mut candidates[r],
-                    );
+                        &mut ws,
+                        &mut logits,
+                        &mut candidates,
+                    )?;
+                    batch.clear();
+                    owners.clear();
+                    tokens = 0;
                 }
-                batch.clear();
-                batch_jobs.clear();
-                Ok(())
-            };
-        for (r, w) in jobs {
-            let req = &requests[r];
-            let seq = features::window_sequence(
-                &req.question,
-                &req.context.encoding.ids,
-                &req.windows[w],
-                cls,
-                sep,
-            );
-            if tokens + seq.input_ids.len() > o.max_batch_tokens && !batch.is_empty() {
-                flush(&mut batch, &mut batch_jobs)?;
-                tokens = 0;
+                tokens += seq.input_ids.len();
+                batch.push(seq);
+                owners.push((r, w));
             }
-            tokens += seq.input_ids.len();
-            batch.push(seq);
-            batch_jobs.push((r, w));
         }
-        flush(&mut batch, &mut batch_jobs)?;
+        self.score_batch(
+            &batch,
+            &owners,
+            &requests,
+            o,
+            &mut ws,
+            &mut logits,
+            &mut candidates,
+        )?;
         self.pool
             .lock()
             .unwrap_or_else(|e| e.into_inner())
