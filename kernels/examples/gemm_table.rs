@@ -103,77 +103,13 @@ fn time_interleaved(fs: &mut [&mut dyn FnMut()], budget: Duration, cpu_time: boo
 /// fp32 GFLOP/s of one burst of independent FMA chains in registers (no memory traffic), timed
 /// in this thread's CPU time (`cpu`) or wall time.
 fn fma_peak_1core(cpu: bool) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if Isa::Avx512.is_supported() {
-            // SAFETY: avx512f is present (checked).
-            return unsafe { peak_avx512(cpu) };
-        }
-        if Isa::Avx2.is_supported() {
-            // SAFETY: avx2+fma are present (checked).
-            return unsafe { peak_avx2(cpu) };
-        }
+    let wall = || Instant::now().duration_since(*EPOCH).as_secs_f64();
+    if cpu {
+        bertqa_kernels::peak::fma_burst_gflops(&thread_cpu_seconds)
+    } else {
+        bertqa_kernels::peak::fma_burst_gflops(&wall)
     }
-    0.0
 }
-
-#[cfg(target_arch = "x86_64")]
-macro_rules! peak_loop {
-    ($name:ident, $feat:literal, $vec:ty, $lanes:expr, $set1:ident, $fma:ident, $store:ident) => {
-        #[target_feature(enable = $feat)]
-        unsafe fn $name(cpu: bool) -> f64 {
-            let now = || {
-                if cpu {
-                    thread_cpu_seconds()
-                } else {
-                    EPOCH.elapsed().as_secs_f64()
-                }
-            };
-            use std::arch::x86_64::*;
-            const CHAINS: usize = 24;
-            let iters: u64 = 4_000_000;
-            {
-                let mut acc = [$set1(1.0); CHAINS];
-                let x = $set1(black_box(0.999_999));
-                let y = $set1(black_box(1e-7));
-                let t = now();
-                for _ in 0..iters {
-                    for a in acc.iter_mut() {
-                        *a = $fma(*a, x, y);
-                    }
-                }
-                let dt = now() - t;
-                let mut out = [0.0f32; $lanes];
-                for a in acc {
-                    // SAFETY: `out` holds one vector.
-                    unsafe { $store(out.as_mut_ptr(), a) };
-                    black_box(out);
-                }
-                (iters as f64) * (CHAINS * $lanes * 2) as f64 / dt / 1e9
-            }
-        }
-    };
-}
-#[cfg(target_arch = "x86_64")]
-peak_loop!(
-    peak_avx512,
-    "avx512f",
-    __m512,
-    16,
-    _mm512_set1_ps,
-    _mm512_fmadd_ps,
-    _mm512_storeu_ps
-);
-#[cfg(target_arch = "x86_64")]
-peak_loop!(
-    peak_avx2,
-    "avx2,fma",
-    __m256,
-    8,
-    _mm256_set1_ps,
-    _mm256_fmadd_ps,
-    _mm256_storeu_ps
-);
 
 /// Measured FMA peak of `threads` threads running at once: best of 10 bursts. One thread is timed
 /// in CPU time (like the single-threaded GEMMs), several in wall time (like the parallel GEMMs),

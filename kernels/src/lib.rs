@@ -25,6 +25,7 @@ pub mod dispatch;
 pub mod gemm;
 pub mod math;
 pub mod ops;
+pub mod peak;
 
 pub use dispatch::Isa;
 pub use gemm::{
