@@ -22,17 +22,6 @@ fn sequence(n: usize) -> Sequence {
     }
 }
 
-fn flop(m: &Bert, s: usize) -> u64 {
-    let c = m.config();
-    let (s, h, i, l) = (
-        s as u64,
-        c.hidden_size as u64,
-        c.intermediate_size as u64,
-        c.num_hidden_layers as u64,
-    );
-    l * (2 * s * (4 * h * h + 2 * h * i) + 4 * s * s * h) + 4 * s * h
-}
-
 fn forward(c: &mut Criterion) {
     let mut group = c.benchmark_group("forward");
     group
@@ -45,7 +34,7 @@ fn forward(c: &mut Criterion) {
         let mut out = QaLogits::default();
         for &n in lens {
             let batch = [sequence(n)];
-            group.throughput(Throughput::Elements(flop(&model, n)));
+            group.throughput(Throughput::Elements(model.config().forward_flop(n) as u64));
             group.bench_with_input(
                 BenchmarkId::new(preset, format!("seq{n}")),
                 &batch,

@@ -126,6 +126,19 @@ impl BertConfig {
         Ok(())
     }
 
+    /// Floating-point operations of one forward pass over a sequence of `tokens` tokens, every
+    /// multiply-add counted as 2: the linear layers, the two attention products and the QA head,
+    /// L·(2·s·(4·H² + 2·H·I) + 4·s²·H) + 4·s·H (246.43 GFLOP for BERT-large at 384 tokens).
+    pub fn forward_flop(&self, tokens: usize) -> f64 {
+        let (s, h, i, l) = (
+            tokens as f64,
+            self.hidden_size as f64,
+            self.intermediate_size as f64,
+            self.num_hidden_layers as f64,
+        );
+        l * (2.0 * s * (4.0 * h * h + 2.0 * h * i) + 4.0 * s * s * h) + 4.0 * s * h
+    }
+
     /// Width of one attention head (H / heads).
     pub fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
@@ -182,6 +195,13 @@ mod tests {
         let mut j = base_json();
         j[field] = v;
         BertConfig::from_json(&serde_json::to_vec(&j).unwrap())
+    }
+
+    #[test]
+    fn flop_count_of_bert_large() {
+        // 24·(2·384·(4·1024² + 2·1024·4096) + 4·384²·1024) + 4·384·1024
+        let f = BertConfig::preset("large").unwrap().forward_flop(384);
+        assert_eq!(f, 246_425_321_472.0);
     }
 
     #[test]

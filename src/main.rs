@@ -620,17 +620,6 @@ fn sentence_around(context: &str, a: &Answer) -> String {
     sentence.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// FLOP of one forward pass over sequences of `s` tokens (see `bertqa bench --help`).
-fn forward_flop(c: &bertqa::BertConfig, s: usize) -> f64 {
-    let (s, h, i, l) = (
-        s as f64,
-        c.hidden_size as f64,
-        c.intermediate_size as f64,
-        c.num_hidden_layers as f64,
-    );
-    l * (2.0 * s * (4.0 * h * h + 2.0 * h * i) + 4.0 * s * s * h) + 4.0 * s * h
-}
-
 fn bench(
     model: &ModelArgs,
     seq: usize,
@@ -692,7 +681,7 @@ fn bench(
     ms.sort_by(f64::total_cmp);
     let pick = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
     let (median, p90, min) = (pick(0.5), pick(0.9), ms[0]);
-    let flop = forward_flop(&c, seq) * batch as f64;
+    let flop = c.forward_flop(seq) * batch as f64;
     let gflops = flop / (median * 1e-3) / 1e9;
     let threads = rayon::current_num_threads();
     let peak = bertqa_kernels::peak::fma_peak_gflops(threads);
