@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_close, f32_rows, fixture, tol, TempDir};
+use common::{assert_close, case, f32_rows, fixture, tol, TempDir};
 use std::process::Command;
 
 fn bertqa() -> Command {
@@ -12,12 +12,7 @@ fn bertqa() -> Command {
 #[test]
 fn logits_matches_reference_and_keeps_row_lengths() {
     let fx = fixture("reference_tiny.json");
-    let case = fx["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "padded_batch")
-        .unwrap();
+    let case = case(&fx, "padded_batch");
     let dir = TempDir::new("cli");
     let input = dir.path().join("in.json");
     let body = serde_json::json!({
@@ -103,12 +98,7 @@ fn errors_are_one_line_with_exit_codes() {
 #[test]
 fn ask_prints_the_library_answers() {
     let fx = fixture("answers_tiny.json");
-    let case = fx["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "multi_window_default")
-        .unwrap();
+    let case = case(&fx, "multi_window_default");
     let dir = TempDir::new("ask");
     let ctx = dir.path().join("context.txt");
     std::fs::write(&ctx, case["context"].as_str().unwrap()).unwrap();

@@ -7,7 +7,7 @@ mod common;
 
 use bertqa::config::BertConfig;
 use bertqa::{Bert, LoadOptions, Sequence};
-use common::{assert_close, f32_rows, fixture, sequences, tol, TempDir};
+use common::{assert_close, case, f32_rows, fixture, sequences, tol, TempDir};
 use serde_json::Value;
 
 /// Checks every case of a synthetic fixture; returns the largest |Δlogit| seen.
@@ -113,12 +113,7 @@ fn large_matches_pytorch() {
 fn unpadded_batch_equals_padded() {
     let fx = fixture("reference_tiny.json");
     let model = Bert::synthetic("tiny", 0).unwrap();
-    let case = fx["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "padded_batch")
-        .unwrap();
+    let case = case(&fx, "padded_batch");
     let seqs: Vec<Sequence> = sequences(case)
         .into_iter()
         .map(|s| {

@@ -29,6 +29,16 @@ pub fn fixture(name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// The case called `name` in a fixture's `cases`.
+pub fn case<'a>(fx: &'a Value, name: &str) -> &'a Value {
+    fx["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("fixture has no case {name:?}"))
+}
+
 pub fn u32_rows(v: &Value) -> Vec<Vec<u32>> {
     v.as_array()
         .unwrap()
