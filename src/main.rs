@@ -685,6 +685,11 @@ fn bench(
     let gflops = flop / (median * 1e-3) / 1e9;
     let threads = rayon::current_num_threads();
     let peak = bertqa_kernels::peak::fma_peak_gflops(threads);
+    // Resident memory now, weights and a warm workspace included (Linux; 0 elsewhere).
+    let rss_mb = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |pages| pages * 4096.0 / (1 << 20) as f64);
     let percent = 100.0 * gflops / peak;
     if json {
         println!(
@@ -692,12 +697,12 @@ fn bench(
             serde_json::json!({"median_ms": median, "p90_ms": p90, "min_ms": min, "gflops": gflops,
                 "gflop_per_forward": flop / 1e9, "seq": seq, "batch": batch, "iters": iters,
                 "threads": threads, "isa": bertqa_kernels::dispatch::isa().name(), "load_s": load_s,
-                "peak_gflops": peak, "percent_of_peak": percent,
+                "peak_gflops": peak, "percent_of_peak": percent, "rss_mb": rss_mb,
                 "stages_ms": profile.then(|| stages.iter().map(|(n, v)| (n.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>())})
         );
     } else {
         println!(
-            "seq {seq} × batch {batch}, {threads} threads, {} kernels: median {median:.1} ms, p90 {p90:.1} ms, min {min:.1} ms; {:.2} GFLOP per forward → {gflops:.1} GFLOP/s = {percent:.1} % of the measured {threads}-thread FMA peak {peak:.1} GFLOP/s (load {load_s:.2} s)",
+            "seq {seq} × batch {batch}, {threads} threads, {} kernels: median {median:.1} ms, p90 {p90:.1} ms, min {min:.1} ms; {:.2} GFLOP per forward → {gflops:.1} GFLOP/s = {percent:.1} % of the measured {threads}-thread FMA peak {peak:.1} GFLOP/s (load {load_s:.2} s, RSS {rss_mb:.0} MB)",
             bertqa_kernels::dispatch::isa().name(),
             flop / 1e9
         );
