@@ -81,11 +81,7 @@ impl ModelArgs {
     }
 
     fn load(&self) -> Result<Bert, Error> {
-        match self.source()? {
-            Source::Path(file) if file.is_file() => Ok(Bert::load_packed(&file)?.0),
-            Source::Path(dir) => Bert::load(&dir, &self.options()),
-            Source::Synthetic(name) => Bert::synthetic(&name, self.seed),
-        }
+        Ok(self.load_with_vocab()?.0)
     }
 
     fn load_qa(&self) -> Result<QaModel, Error> {
