@@ -9,6 +9,17 @@ fn bertqa() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bertqa"))
 }
 
+/// Runs `cmd`, requires success, and parses its standard output as JSON.
+fn json_stdout(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn logits_matches_reference_and_keeps_row_lengths() {
     let fx = fixture("reference_tiny.json");
@@ -19,17 +30,11 @@ fn logits_matches_reference_and_keeps_row_lengths() {
         "input_ids": case["input_ids"], "attention_mask": case["attention_mask"], "token_type_ids": case["token_type_ids"],
     });
     std::fs::write(&input, body.to_string()).unwrap();
-    let out = bertqa()
-        .args(["logits", "--synthetic", "tiny", "--input"])
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let got = json_stdout(
+        bertqa()
+            .args(["logits", "--synthetic", "tiny", "--input"])
+            .arg(&input),
     );
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for key in ["start_logits", "end_logits"] {
         let (g, w) = (f32_rows(&got[key]), f32_rows(&case[key]));
         assert_eq!(g.len(), w.len());
@@ -102,27 +107,21 @@ fn ask_prints_the_library_answers() {
     let dir = TempDir::new("ask");
     let ctx = dir.path().join("context.txt");
     std::fs::write(&ctx, case["context"].as_str().unwrap()).unwrap();
-    let out = bertqa()
-        .args([
-            "ask",
-            "--synthetic",
-            "tiny",
-            "--top-k",
-            "5",
-            "--json",
-            "--question",
-        ])
-        .arg(case["question"].as_str().unwrap())
-        .arg("--context-file")
-        .arg(&ctx)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let got = json_stdout(
+        bertqa()
+            .args([
+                "ask",
+                "--synthetic",
+                "tiny",
+                "--top-k",
+                "5",
+                "--json",
+                "--question",
+            ])
+            .arg(case["question"].as_str().unwrap())
+            .arg("--context-file")
+            .arg(&ctx),
     );
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let got = got["answers"].as_array().unwrap();
     let want = case["answers"].as_array().unwrap();
     assert_eq!(got.len(), want.len());
@@ -214,19 +213,13 @@ fn ask_rejects_bad_input_cleanly() {
 #[test]
 fn score_reproduces_the_official_script() {
     let fx = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/squad");
-    let out = bertqa()
-        .args(["score", "--data"])
-        .arg(fx.join("mini-dev.json"))
-        .arg("--predictions")
-        .arg(fx.join("mini-preds.json"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let got = json_stdout(
+        bertqa()
+            .args(["score", "--data"])
+            .arg(fx.join("mini-dev.json"))
+            .arg("--predictions")
+            .arg(fx.join("mini-preds.json")),
     );
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let want = fixture("squad/expected.json");
     assert_eq!(got, want["scores"]);
 }
@@ -238,19 +231,13 @@ fn eval_and_score_agree() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/squad/mini-dev.json");
     let dir = TempDir::new("eval");
     let preds = dir.path().join("preds.json");
-    let out = bertqa()
-        .args(["eval", "--synthetic", "tiny", "--data"])
-        .arg(&fx)
-        .arg("--predictions-out")
-        .arg(&preds)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let eval = json_stdout(
+        bertqa()
+            .args(["eval", "--synthetic", "tiny", "--data"])
+            .arg(&fx)
+            .arg("--predictions-out")
+            .arg(&preds),
     );
-    let eval: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let predictions: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&preds).unwrap()).unwrap();
     let dataset = bertqa::squad::Dataset::load(&fx).unwrap();

@@ -356,10 +356,6 @@ pub fn gemm_strided_with(
     b: MatRef,
     c: MatMut,
 ) {
-    check_strided(m, n, k, &a, &b, &c);
-    if m == 0 || n == 0 {
-        return;
-    }
     pack::with_buffers(|abuf, bbuf| strided_in(isa, abuf, bbuf, m, n, k, alpha, a, b, c))
 }
 
@@ -393,10 +389,6 @@ pub fn gemm_strided_in(
     b: MatRef,
     c: MatMut,
 ) {
-    check_strided(m, n, k, &a, &b, &c);
-    if m == 0 || n == 0 {
-        return;
-    }
     strided_in(
         isa(),
         &mut scratch.a,
@@ -426,7 +418,7 @@ fn check_strided(m: usize, n: usize, k: usize, a: &MatRef, b: &MatRef, c: &MatMu
     );
 }
 
-/// The strided product on `isa`'s kernels with the given packing buffers.
+/// The strided product on `isa`'s kernels with the given packing buffers (checks the views).
 #[allow(clippy::too_many_arguments)]
 fn strided_in(
     isa: Isa,
@@ -440,6 +432,10 @@ fn strided_in(
     b: MatRef,
     c: MatMut,
 ) {
+    check_strided(m, n, k, &a, &b, &c);
+    if m == 0 || n == 0 {
+        return;
+    }
     #[allow(clippy::too_many_arguments)]
     fn run<K: MicroKernel>(
         abuf: &mut pack::AlignedBuf,
