@@ -21,12 +21,14 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+pub mod attention;
 pub mod dispatch;
 pub mod gemm;
 pub mod math;
 pub mod ops;
 pub mod peak;
 
+pub use attention::{attention, AttentionScratch, AttentionShape};
 pub use dispatch::Isa;
 pub use gemm::{
     gemm_packed, gemm_strided, gemm_strided_in, Epilogue, GemmScratch, MatMut, MatRef, PackedMatrix,

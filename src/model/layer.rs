@@ -2,7 +2,7 @@
 
 use super::attention::Attention;
 use super::feed_forward::FeedForward;
-use super::{Sequence, Workspace};
+use super::Workspace;
 use crate::config::BertConfig;
 use crate::error::Result;
 use crate::weights::Checkpoint;
@@ -22,8 +22,8 @@ impl Layer {
     }
 
     /// ws.x: (tokens, H) in and out.
-    pub fn forward(&self, seqs: &[Sequence], tokens: usize, longest: usize, ws: &mut Workspace) {
-        self.attention.forward(seqs, tokens, longest, ws);
+    pub fn forward(&self, tokens: usize, ws: &mut Workspace) {
+        self.attention.forward(tokens, ws);
         self.ffn.forward(tokens, ws);
     }
 }

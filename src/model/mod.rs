@@ -309,14 +309,15 @@ impl Bert {
     fn run_encoder(&self, batch: &[Sequence], layers: usize, ws: &mut Workspace) -> Result<usize> {
         self.check(batch)?;
         let tokens = batch.iter().map(|s| s.input_ids.len()).sum();
-        let longest = batch.iter().map(|s| s.input_ids.len()).max().unwrap_or(0);
-        ws.prepare(&self.config, tokens, longest);
+        ws.prepare(&self.config, tokens);
         let mut t = 0;
+        ws.lens.clear(); // (grows only when a batch has more sequences than any before)
         for s in batch {
             for (k, &m) in ws.keep[t..].iter_mut().zip(&s.attention_mask) {
                 *k = m != 0;
             }
             t += s.input_ids.len();
+            ws.lens.push(s.input_ids.len());
         }
         let h = self.config.hidden_size;
         let x = &mut ws.x[..tokens * h];
@@ -326,7 +327,7 @@ impl Bert {
             return Ok(0);
         }
         for layer in self.layers.iter().take(layers) {
-            layer.forward(batch, tokens, longest, ws);
+            layer.forward(tokens, ws);
         }
         Ok(tokens)
     }

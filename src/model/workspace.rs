@@ -12,22 +12,20 @@ pub struct Workspace {
     pub(crate) x: Vec<f32>,
     /// (tokens, 3H): Q | K | V per token.
     pub(crate) qkv: Vec<f32>,
-    /// (heads, tokens, d_head): attention output, head-major.
-    pub(crate) ctx_heads: Vec<f32>,
     /// (tokens, H): attention output, token-major (heads concatenated).
     pub(crate) ctx: Vec<f32>,
     /// (tokens, H): attention block output, input of the feed-forward block.
     pub(crate) attn_out: Vec<f32>,
     /// (tokens, I): feed-forward hidden layer.
     pub(crate) inter: Vec<f32>,
-    /// (heads, longest², ): attention probabilities, one block per head task.
-    pub(crate) scores: Vec<f32>,
     /// (tokens): attention_mask ≠ 0 per token.
     pub(crate) keep: Vec<bool>,
+    /// Token count of each sequence of the batch.
+    pub(crate) lens: Vec<usize>,
     /// (tokens, 2): start and end logits.
     pub(crate) logits: Vec<f32>,
-    /// Packing buffers of the attention products, one per head task.
-    pub(crate) gemm: Vec<bertqa_kernels::GemmScratch>,
+    /// Packed K and V per (sequence, head) and per-thread score strips of the attention.
+    pub(crate) attention: bertqa_kernels::AttentionScratch,
     /// Per-stage timing.
     pub(crate) prof: Profiler,
 }
@@ -76,24 +74,18 @@ impl Workspace {
         Self::default()
     }
 
-    /// Makes every buffer large enough for `tokens` tokens whose longest sequence has
-    /// `longest` tokens.
-    pub(crate) fn prepare(&mut self, c: &BertConfig, tokens: usize, longest: usize) {
+    /// Makes every activation buffer large enough for `tokens` tokens (the attention's scratch
+    /// sizes itself from the sequence lengths).
+    pub(crate) fn prepare(&mut self, c: &BertConfig, tokens: usize) {
         let h = c.hidden_size;
         grow(&mut self.x, tokens * h);
         grow(&mut self.qkv, tokens * 3 * h);
-        grow(&mut self.ctx_heads, tokens * h);
         grow(&mut self.ctx, tokens * h);
         grow(&mut self.attn_out, tokens * h);
         grow(&mut self.inter, tokens * c.intermediate_size);
-        grow(&mut self.scores, c.num_attention_heads * longest * longest);
         grow(&mut self.logits, tokens * 2);
         if self.keep.len() < tokens {
             self.keep.resize(tokens, false);
-        }
-        if self.gemm.len() < c.num_attention_heads {
-            self.gemm
-                .resize_with(c.num_attention_heads, Default::default);
         }
     }
 
@@ -101,11 +93,10 @@ impl Workspace {
     pub fn len(&self) -> usize {
         self.x.len()
             + self.qkv.len()
-            + self.ctx_heads.len()
             + self.ctx.len()
             + self.attn_out.len()
             + self.inter.len()
-            + self.scores.len()
+            + self.attention.len()
             + self.logits.len()
     }
 

@@ -92,7 +92,7 @@ fn max_index(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
 
 /// The A operand as the driver reads it.
 #[derive(Clone, Copy)]
-enum AOperand<'a> {
+pub(crate) enum AOperand<'a> {
     /// Packed into MR-row panels by `K::pack_a`.
     Packed(&'a [f32]),
     /// Row-major with row stride `rs ≥ k` and unit column stride: the micro-kernel broadcasts
@@ -102,17 +102,29 @@ enum AOperand<'a> {
 
 /// Epilogue operands for the driver, already validated against the shape.
 #[derive(Clone, Copy)]
-struct Epi<'a> {
-    alpha: f32,
-    bias: Option<&'a [f32]>,
-    gelu: bool,
+pub(crate) struct Epi<'a> {
+    pub(crate) alpha: f32,
+    pub(crate) bias: Option<&'a [f32]>,
+    pub(crate) gelu: bool,
     /// (data, row stride)
-    residual: Option<(&'a [f32], usize)>,
+    pub(crate) residual: Option<(&'a [f32], usize)>,
+}
+
+impl Epi<'_> {
+    /// Only a scale (1 = plain product).
+    pub(crate) const fn scaled(alpha: f32) -> Self {
+        Epi {
+            alpha,
+            bias: None,
+            gelu: false,
+            residual: None,
+        }
+    }
 }
 
 /// C's base pointer, shared by the work items, which write disjoint tiles.
 #[derive(Clone, Copy)]
-struct CPtr(*mut f32);
+pub(crate) struct CPtr(pub(crate) *mut f32);
 // SAFETY: the driver hands each work item a disjoint set of C tiles, so sending the pointer to
 // other threads never lets two of them touch the same element; the borrow it came from outlives
 // the parallel loop.
@@ -122,7 +134,7 @@ unsafe impl Sync for CPtr {}
 
 impl CPtr {
     /// (A method, so closures capture the whole `Send + Sync` wrapper, not the raw field.)
-    fn get(self) -> *mut f32 {
+    pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
 }
@@ -130,13 +142,39 @@ impl CPtr {
 /// The loop nest of the module docs, for one micro-kernel. `ap`: A packed by `K::pack_a`;
 /// `bp`: B packed into 32-wide panels; C row-major at row stride `rs_c`, `len ≥ max_index`.
 #[allow(clippy::too_many_arguments)]
-fn driver<K: MicroKernel>(
+pub(crate) fn driver<K: MicroKernel>(
     m: usize,
     n: usize,
     k: usize,
     a: AOperand,
     bp: &[f32],
     c: &mut [f32],
+    rs_c: usize,
+    epi: Epi,
+    parallel: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(c.len() >= (m - 1) * rs_c + n && rs_c >= n);
+    // SAFETY: `c` is borrowed mutably for the whole call and holds every C element (asserted).
+    unsafe { driver_raw::<K>(m, n, k, a, bp, CPtr(c.as_mut_ptr()), rs_c, epi, parallel) }
+}
+
+/// [`driver`] on a raw C, for callers whose tasks write disjoint sub-blocks of one matrix
+/// (attention: one head's columns of a block of rows).
+///
+/// # Safety
+/// `rs_c ≥ n`, and `c + i·rs_c + j` is valid for reads and writes for `i < m, j < n`, with no
+/// other access to those elements during the call.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn driver_raw<K: MicroKernel>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: AOperand,
+    bp: &[f32],
+    cptr: CPtr,
     rs_c: usize,
     epi: Epi,
     parallel: bool,
@@ -153,7 +191,7 @@ fn driver<K: MicroKernel>(
         AOperand::RowMajor { data, rs } => assert!(rs >= k && data.len() >= (m - 1) * rs + k),
     }
     assert!(bp.len() >= n_panels * PANEL * k);
-    assert!(c.len() >= (m - 1) * rs_c + n && rs_c >= n);
+    assert!(rs_c >= n);
     if let Some(bias) = epi.bias {
         assert!(bias.len() >= n);
     }
@@ -167,7 +205,6 @@ fn driver<K: MicroKernel>(
     };
     let (mt_item, np_item) = blocking::split(m_tiles, n_panels, PANEL, threads);
     let (m_items, n_items) = (m_tiles.div_ceil(mt_item), n_panels.div_ceil(np_item));
-    let cptr = CPtr(c.as_mut_ptr());
     let run_item = |item: usize| {
         let (mi, ni) = (item / n_items, item % n_items);
         let (t0, t1) = (mi * mt_item, ((mi + 1) * mt_item).min(m_tiles));
@@ -220,8 +257,8 @@ fn driver<K: MicroKernel>(
                     // anything is read — with k = 0 nothing is); `panel` starts
                     // at row pc of B panel jp, so rows p < kc at stride PANEL are inside `bp`, and
                     // sub + NR ≤ PANEL (with kc = 0 nothing is read). 1 ≤ rows ≤ MR and
-                    // 1 ≤ cols ≤ NR; the C tile (i0.., j0..) lies inside `c` (length assert,
-                    // rs_c ≥ n) and belongs to this work item only; bias/residual slices hold
+                    // 1 ≤ cols ≤ NR; the C tile (i0.., j0..) is inside C (rs_c ≥ n and
+                    // the function's contract) and belongs to this work item only; bias/residual slices hold
                     // the tile (asserts).
                     unsafe {
                         K::tile(

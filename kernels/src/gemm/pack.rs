@@ -296,7 +296,27 @@ pub(crate) fn pack_b(
     avx512: bool,
 ) {
     out.set_len(n.div_ceil(PANEL) * PANEL * k);
-    let out = out.as_mut_slice();
+    pack_b_into(k, n, b, rs, cs, out.as_mut_slice(), avx512);
+}
+
+/// [`pack_b`] into a slice of exactly ⌈n/32⌉·32·k floats.
+///
+/// # Panics
+/// If `b` does not hold every addressed element or `out` has another length.
+pub(crate) fn pack_b_into(
+    k: usize,
+    n: usize,
+    b: &[f32],
+    rs: usize,
+    cs: usize,
+    out: &mut [f32],
+    avx512: bool,
+) {
+    assert_eq!(
+        out.len(),
+        n.div_ceil(PANEL) * PANEL * k,
+        "pack_b: out length"
+    );
     if k == 0 || n == 0 {
         return;
     }

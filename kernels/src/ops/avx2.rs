@@ -253,3 +253,40 @@ pub unsafe fn masked_softmax(row: &mut [f32], scale: f32, keep: &[bool]) {
         *v *= inv;
     }
 }
+
+/// Unnormalised softmax of one row (see [`super::softmax_unnormalized`]); scalar tail.
+///
+/// # Safety
+/// The CPU supports avx2 and fma.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn softmax_unnormalized(row: &mut [f32]) -> f32 {
+    let n = row.len();
+    let full = n / 8 * 8;
+    let p = row.as_mut_ptr();
+    let mut vmax = _mm256_set1_ps(f32::NEG_INFINITY);
+    let mut i = 0;
+    while i < full {
+        // SAFETY: i + 8 ≤ n.
+        vmax = _mm256_max_ps(vmax, unsafe { _mm256_loadu_ps(p.add(i)) });
+        i += 8;
+    }
+    let max = row[full..].iter().fold(hmax_ps(vmax), |m, &v| m.max(v));
+    let mv = _mm256_set1_ps(max);
+    let mut vsum = _mm256_setzero_ps();
+    let mut i = 0;
+    while i < full {
+        // SAFETY: i + 8 ≤ n.
+        unsafe {
+            let e = exp_v(_mm256_sub_ps(_mm256_loadu_ps(p.add(i)), mv));
+            _mm256_storeu_ps(p.add(i), e);
+            vsum = _mm256_add_ps(vsum, e);
+        }
+        i += 8;
+    }
+    let mut sum = hsum_ps(vsum);
+    for v in &mut row[full..] {
+        *v = exp_f32(*v - max);
+        sum += *v;
+    }
+    sum
+}

@@ -232,3 +232,67 @@ pub unsafe fn masked_softmax(row: &mut [f32], scale: f32, keep: &[bool]) {
         *v *= inv;
     }
 }
+
+/// Unnormalised softmax of one row (see [`super::softmax_unnormalized`]): two passes over the
+/// row (max, then exp + store + sum) with two independent accumulators each; the tail is one
+/// masked vector.
+///
+/// # Safety
+/// The CPU supports avx512f.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn softmax_unnormalized(row: &mut [f32]) -> f32 {
+    let n = row.len();
+    let p = row.as_mut_ptr();
+    let tail = ((1u32 << (n % 16)) - 1) as __mmask16;
+    let full = n / 16 * 16;
+    let ninf = _mm512_set1_ps(f32::NEG_INFINITY);
+    let (mut m0, mut m1) = (ninf, ninf);
+    let mut i = 0;
+    while i + 32 <= full {
+        // SAFETY: i + 32 ≤ n.
+        unsafe {
+            m0 = _mm512_max_ps(m0, _mm512_loadu_ps(p.add(i)));
+            m1 = _mm512_max_ps(m1, _mm512_loadu_ps(p.add(i + 16)));
+        }
+        i += 32;
+    }
+    if i < full {
+        // SAFETY: i + 16 ≤ n.
+        m0 = _mm512_max_ps(m0, unsafe { _mm512_loadu_ps(p.add(i)) });
+    }
+    // SAFETY: the mask covers the n % 16 elements from `full`, all inside the row.
+    m1 = _mm512_max_ps(m1, unsafe { _mm512_mask_loadu_ps(ninf, tail, p.add(full)) });
+    let mv = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_max_ps(m0, m1)));
+    let (mut s0, mut s1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+    let mut i = 0;
+    while i + 32 <= full {
+        // SAFETY: i + 32 ≤ n.
+        unsafe {
+            let e0 = exp_v(_mm512_sub_ps(_mm512_loadu_ps(p.add(i)), mv));
+            let e1 = exp_v(_mm512_sub_ps(_mm512_loadu_ps(p.add(i + 16)), mv));
+            _mm512_storeu_ps(p.add(i), e0);
+            _mm512_storeu_ps(p.add(i + 16), e1);
+            s0 = _mm512_add_ps(s0, e0);
+            s1 = _mm512_add_ps(s1, e1);
+        }
+        i += 32;
+    }
+    if i < full {
+        // SAFETY: i + 16 ≤ n.
+        unsafe {
+            let e = exp_v(_mm512_sub_ps(_mm512_loadu_ps(p.add(i)), mv));
+            _mm512_storeu_ps(p.add(i), e);
+            s0 = _mm512_add_ps(s0, e);
+        }
+    }
+    if tail != 0 {
+        // SAFETY: masked to the n % 16 tail elements, inside the row.
+        unsafe {
+            let x = _mm512_maskz_loadu_ps(tail, p.add(full));
+            let e = _mm512_maskz_mov_ps(tail, exp_v(_mm512_sub_ps(x, mv)));
+            _mm512_mask_storeu_ps(p.add(full), tail, e);
+            s1 = _mm512_add_ps(s1, e);
+        }
+    }
+    _mm512_reduce_add_ps(_mm512_add_ps(s0, s1))
+}

@@ -152,6 +152,30 @@ pub fn masked_softmax_with(isa: Isa, row: &mut [f32], scale: f32, keep: &[bool])
     }
 }
 
+/// `row[j] = exp(row[j] − max(row))`, returning Σ row: a softmax whose division by the sum is
+/// left to the caller (attention divides the d-wide context rows instead of len-wide
+/// probability rows). An empty row returns 0.
+pub fn softmax_unnormalized(row: &mut [f32]) -> f32 {
+    softmax_unnormalized_with(isa(), row)
+}
+
+/// [`softmax_unnormalized`] on a given ISA's kernel.
+///
+/// # Panics
+/// If the CPU lacks `isa`.
+pub fn softmax_unnormalized_with(isa: Isa, row: &mut [f32]) -> f32 {
+    assert!(isa.is_supported(), "softmax_unnormalized: CPU lacks {isa}");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: avx512f is present (asserted).
+        Isa::Avx512 => unsafe { avx512::softmax_unnormalized(row) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: avx2+fma are present (asserted).
+        Isa::Avx2 => unsafe { avx2::softmax_unnormalized(row) },
+        _ => reference::softmax_unnormalized(row),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +258,32 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn softmax_unnormalized_every_isa_matches_reference() {
+        for isa in Isa::supported() {
+            for &n in LENS {
+                let x = rng_vec(n as u64 * 5 + 1, n, 30.0);
+                let (mut want, mut got) = (x.clone(), x.clone());
+                let ws = reference::softmax_unnormalized(&mut want);
+                let gs = softmax_unnormalized_with(isa, &mut got);
+                // exp of the same shifted argument: a few ulp apart; the sum adds n of them
+                // in another order.
+                assert!(
+                    (gs - ws).abs() <= 1e-6 * n as f32 * ws,
+                    "{isa} n={n}: {gs} vs {ws}"
+                );
+                for (i, (a, w)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (a - w).abs() <= 4e-7 * w.abs() + 1e-30,
+                        "{isa} n={n} [{i}]: {a} vs {w}"
+                    );
+                }
+                assert!(got.contains(&1.0), "{isa} n={n}: the max maps to 1");
+            }
+            assert_eq!(softmax_unnormalized_with(isa, &mut []), 0.0);
         }
     }
 

@@ -74,3 +74,16 @@ pub fn masked_softmax(row: &mut [f32], scale: f32, keep: &[bool]) {
     let inv = 1.0 / sum;
     row.iter_mut().for_each(|v| *v *= inv);
 }
+
+/// `row[j] = exp(row[j] − max(row))`; returns Σ row — a softmax without its normalisation, which
+/// the caller folds into a later, smaller step (attention scales the context rows instead).
+/// An empty row returns 0.
+pub fn softmax_unnormalized(row: &mut [f32]) -> f32 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    for v in row.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    sum
+}

@@ -38,9 +38,7 @@ impl MicroKernel for Avx512_12x32 {
         pack_a::<MR>(m, k, a, rs, cs, out, par);
     }
 
-    fn pack_b(k: usize, n: usize, b: &[f32], rs: usize, cs: usize, out: &mut AlignedBuf) {
-        crate::gemm::pack::pack_b(k, n, b, rs, cs, out, true);
-    }
+    const AVX512_PACKING: bool = true;
 
     #[inline(always)]
     unsafe fn tile(

@@ -71,8 +71,10 @@ pub trait MicroKernel {
     /// Packs a strided B into 32-wide panels (see `gemm::pack::pack_b`); only the AVX-512
     /// kernel lets packing use AVX-512 instructions, so a forced lower ISA uses none.
     fn pack_b(k: usize, n: usize, b: &[f32], rs: usize, cs: usize, out: &mut AlignedBuf) {
-        super::pack::pack_b(k, n, b, rs, cs, out, false);
+        super::pack::pack_b(k, n, b, rs, cs, out, Self::AVX512_PACKING);
     }
+    /// Whether packing may use AVX-512 instructions (gathers for transposed panels).
+    const AVX512_PACKING: bool = false;
 
     /// Computes one tile; see the [module docs](self).
     ///
