@@ -1,12 +1,17 @@
 //! Row-wise op benches at BERT-large's 384-token shapes, every ISA this CPU has (the reference is
-//! the baseline). Throughput in bytes read + written.
+//! the baseline). Throughput in bytes read + written; for attention, in FLOP (4·len²·d per head:
+//! Q·Kᵀ and P·V), one and two threads.
 //!
 //! ```text
 //! cargo bench -p bertqa-kernels --bench ops
 //! ```
 
 use bertqa_kernels::dispatch::Isa;
-use bertqa_kernels::ops::{add_layer_norm_with, gelu_with, layer_norm_with, masked_softmax_with};
+use bertqa_kernels::attention::{attention_with, AttentionScratch, AttentionShape};
+use bertqa_kernels::ops::{
+    add_layer_norm_with, gelu_with, layer_norm_with, masked_softmax_with,
+    softmax_unnormalized_with,
+};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
 
@@ -69,6 +74,50 @@ fn ops(cr: &mut Criterion) {
                 }
             })
         });
+        grp.bench_function(BenchmarkId::new(isa.name(), "unnormalized"), |bch| {
+            bch.iter(|| {
+                s.copy_from_slice(&s0);
+                for row in s.chunks_exact_mut(tokens) {
+                    black_box(softmax_unnormalized_with(isa, row));
+                }
+            })
+        });
+    }
+    grp.finish();
+
+    // The whole attention of one BERT-large layer at 384 tokens (SIMD ISAs; the reference GEMM
+    // would take seconds).
+    let d = hidden / heads;
+    let qkv = rand_vec(tokens * 3 * hidden, 7);
+    let all = vec![true; tokens];
+    let lens = [tokens];
+    let shape = AttentionShape {
+        heads,
+        head_dim: d,
+        scale: 1.0 / (d as f32).sqrt(),
+        lens: &lens,
+    };
+    let mut grp = cr.benchmark_group("attention/16x384x64");
+    grp.throughput(Throughput::Elements((4 * heads * tokens * tokens * d) as u64));
+    grp.sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    for &isa in isas.iter().filter(|&&i| i != Isa::Reference) {
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut ctx = vec![0.0; tokens * hidden];
+            let mut scratch = AttentionScratch::new();
+            grp.bench_function(BenchmarkId::new(isa.name(), format!("t{threads}")), |bch| {
+                pool.install(|| {
+                    bch.iter(|| {
+                        attention_with(isa, &qkv, &shape, &all, black_box(&mut ctx), &mut scratch)
+                    })
+                })
+            });
+        }
     }
     grp.finish();
 
