@@ -6,11 +6,10 @@
 //! cargo bench -p bertqa-kernels --bench ops
 //! ```
 
-use bertqa_kernels::dispatch::Isa;
 use bertqa_kernels::attention::{attention_with, AttentionScratch, AttentionShape};
+use bertqa_kernels::dispatch::Isa;
 use bertqa_kernels::ops::{
-    add_layer_norm_with, gelu_with, layer_norm_with, masked_softmax_with,
-    softmax_unnormalized_with,
+    add_layer_norm_with, gelu_with, layer_norm_with, masked_softmax_with, softmax_unnormalized_with,
 };
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
@@ -98,7 +97,9 @@ fn ops(cr: &mut Criterion) {
         lens: &lens,
     };
     let mut grp = cr.benchmark_group("attention/16x384x64");
-    grp.throughput(Throughput::Elements((4 * heads * tokens * tokens * d) as u64));
+    grp.throughput(Throughput::Elements(
+        (4 * heads * tokens * tokens * d) as u64,
+    ));
     grp.sample_size(20)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2));

@@ -357,15 +357,7 @@ mod tests {
     use super::*;
 
     fn rng_vec(seed: u64, n: usize) -> Vec<f32> {
-        let mut s = seed | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-            })
-            .collect()
+        crate::ops::tests::rng_vec(seed, n, 1.0)
     }
 
     fn case(heads: usize, d: usize, lens: &[usize], masked: bool, seed: u64) {

@@ -177,10 +177,11 @@ pub fn softmax_unnormalized_with(isa: Isa, row: &mut [f32]) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn rng_vec(seed: u64, n: usize, scale: f32) -> Vec<f32> {
+    /// Deterministic values uniform in [−scale, scale) (xorshift), shared by the crate's tests.
+    pub(crate) fn rng_vec(seed: u64, n: usize, scale: f32) -> Vec<f32> {
         let mut s = seed | 1;
         (0..n)
             .map(|_| {
