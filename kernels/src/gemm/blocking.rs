@@ -25,7 +25,7 @@ pub const KC: usize = 384;
 
 /// Splits `0..k` into ⌈k/KC⌉ nearly equal blocks, as (start, len). `k = 0` gives one empty block
 /// (so the epilogue still runs on a C of zeros).
-pub fn k_blocks(k: usize) -> impl Iterator<Item = (usize, usize)> {
+pub fn k_blocks(k: usize) -> impl ExactSizeIterator<Item = (usize, usize)> + Clone {
     let nb = k.div_ceil(KC).max(1);
     let kc = k.div_ceil(nb);
     (0..nb).map(move |b| {

@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{MicroKernel, TileEpi};
+use super::{L2Prefetch, MicroKernel, TileEpi};
 use crate::gemm::pack::{pack_a, AlignedBuf, PANEL};
 use crate::math::erf::avx2::gelu;
 
@@ -100,7 +100,9 @@ unsafe fn tile_r<const R: usize, const DIRECT: bool>(
     // Prefetch B (one 64-byte line per k step) PF_ROWS steps ahead, then the next tile's B.
     let main = kc.saturating_sub(PF_ROWS);
     let mut pf = b.wrapping_add(PF_ROWS * PANEL);
+    let mut l2 = L2Prefetch::new(epi, kc);
     for p in 0..kc {
+        l2.step();
         if p == main {
             pf = epi.next_b;
         }

@@ -5,7 +5,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{MicroKernel, TileEpi};
+use super::{L2Prefetch, MicroKernel, TileEpi};
 use crate::gemm::pack::{pack_a, AlignedBuf, PANEL};
 use crate::math::erf::avx512::gelu;
 
@@ -104,7 +104,9 @@ unsafe fn tile_r<const R: usize, const DIRECT: bool>(
     // tile's B micro-panel instead (prefetches are hints: they never fault).
     let main = kc.saturating_sub(PF_ROWS);
     let mut pf = b.wrapping_add(PF_ROWS * PANEL);
+    let mut l2 = L2Prefetch::new(epi, kc);
     for p in 0..kc {
+        l2.step();
         if p == main {
             pf = epi.next_b;
         }

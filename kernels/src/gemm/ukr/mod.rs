@@ -54,6 +54,60 @@ pub struct TileEpi {
     pub rs_res: usize,
     /// Where the next tile's B micro-panel starts: only prefetched (a hint, never dereferenced).
     pub next_b: *const f32,
+    /// Start of `l2_lines` cache lines (16 floats each, contiguous) of the B block the caller
+    /// reads next, to fetch into L2 one line per 16 k steps of this tile (hints, never
+    /// dereferenced), so that block's first pass does not wait on L3 or memory.
+    pub l2_next: *const f32,
+    /// How many lines from `l2_next` (0 = none).
+    pub l2_lines: usize,
+}
+
+/// Spreads a tile's `l2_lines` L2 prefetches of the caller's next B block evenly over its `kc`
+/// k steps, at most one per step (a Bresenham counter: `lines` added per step, one prefetch per
+/// `kc`), so they never queue up behind each other or crowd the tile's own B stream.
+#[derive(Clone, Copy)]
+pub(crate) struct L2Prefetch {
+    next: *const f32,
+    acc: usize,
+    lines: usize,
+    kc: usize,
+}
+
+impl L2Prefetch {
+    #[inline(always)]
+    pub(crate) fn new(epi: &TileEpi, kc: usize) -> Self {
+        L2Prefetch {
+            next: epi.l2_next,
+            acc: kc / 2,
+            lines: epi.l2_lines.min(kc),
+            kc,
+        }
+    }
+
+    /// One k step: maybe one prefetch.
+    #[inline(always)]
+    pub(crate) fn step(&mut self) {
+        self.acc += self.lines;
+        if self.acc >= self.kc {
+            self.acc -= self.kc;
+            prefetch_l2(self.next);
+            self.next = self.next.wrapping_add(16);
+        }
+    }
+}
+
+/// Hints the cache line at `p` into L2 (nothing off x86-64). Never faults, whatever `p` is.
+#[inline(always)]
+fn prefetch_l2(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it has no architectural effect and never faults, for
+    // any address; its instruction set (SSE) is part of the x86-64 baseline.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+        _mm_prefetch::<_MM_HINT_T1>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// A register-blocked micro-kernel for one ISA.
