@@ -102,12 +102,19 @@ pub fn nc_cache(panel: usize) -> usize {
 pub fn split(m_tiles: usize, n_panels: usize, panel: usize, threads: usize) -> (usize, usize) {
     let per_block = (nc_cache(panel) / panel).max(1);
     let mut nb = n_panels.div_ceil(per_block).max(1);
+    // Each item reads its A rows once per panel group and its B block once per row tile, so
+    // both should be reused a while: items keep ≥ 4 panels (128 columns), and ≥ 8 when the
+    // rows can be split in blocks of ≥ 16 tiles instead (m ≥ 384 with 12-row tiles). At
+    // n = 1024, m = 384 on 2 threads that is 4 × 2 items of 8 panels × 16 tiles rather than
+    // 8 × 1 of 4 × 32: 5–6 % faster for BERT-large's k = 4096 and attention-output GEMMs,
+    // whose A is re-read from L3 by every item (`bertqa bench --profile`, docs/kernels.md).
+    let min_panels = if m_tiles >= 2 * 16 { 8 } else { 4 };
     if threads > 1 {
         // Several items per thread, so rayon's work stealing evens out threads that run slower
-        // (a busy sibling hyper-thread, another process); items keep ≥ 4 panels (128 columns).
+        // (a busy sibling hyper-thread, another process).
         nb = nb
             .max(ITEMS_PER_THREAD * threads)
-            .min((n_panels / 4).max(1));
+            .min((n_panels / min_panels).max(1));
     }
     let nc_panels = n_panels.div_ceil(nb).max(1);
     let nb = n_panels.div_ceil(nc_panels).max(1);
