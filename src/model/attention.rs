@@ -15,6 +15,7 @@ use crate::error::Result;
 use crate::weights::Checkpoint;
 use bertqa_kernels::ops::layer_norm;
 use bertqa_kernels::{attention, AttentionShape, Epilogue};
+use rayon::prelude::*;
 
 pub(crate) struct Attention {
     /// (3H, H) packed, bias (3H): query, key, value stacked.
@@ -107,9 +108,12 @@ impl Attention {
 }
 
 impl Norm {
-    /// LayerNorm of every row of `x`, in place.
+    /// LayerNorm of every row of `x`, in place; blocks of 16 rows in parallel (rows are
+    /// independent, so the result does not depend on the split).
     pub(crate) fn apply(&self, x: &mut [f32]) {
-        layer_norm(x, self.gamma.data(), self.beta.data(), self.eps);
+        let h = self.h();
+        x.par_chunks_mut(16 * h)
+            .for_each(|rows| layer_norm(rows, self.gamma.data(), self.beta.data(), self.eps));
     }
 
     pub(crate) fn h(&self) -> usize {
