@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end numbers for docs/performance.md, measured side by side in one run:
-#   forward latency at seq 384 / 150 / 128 (2 threads and 1), per-stage breakdown, the measured
+#   forward latency at seq 384 / 150 / 128 (2 threads and 1), the length ratios from interleaved
+#   rounds, per-stage breakdown, the measured
 #   FMA peak, and time-to-first-answer + peak RSS for a Hugging Face directory vs a packed file.
 # Usage: benches/e2e.sh [ITERS]   (writes the synthetic BERT-large files under target/models/)
 set -euo pipefail
@@ -25,6 +26,18 @@ for seq in 384 150 128; do
     $bq --threads "$t" bench --model target/models/large.bqa --seq "$seq" --iters "$iters" --json
   done
 done
+echo "## length ratios, 2 threads: 5 interleaved rounds of 384 / 128 / 150 tokens (median of 5 each)"
+ratios=$(for round in 1 2 3 4 5; do
+  for seq in 384 128 150; do
+    printf '%s %s ' "$round" "$seq"
+    $bq --threads 2 bench --model target/models/large.bqa --seq "$seq" --iters 5 --json \
+      | grep -oE '"median_ms":[0-9.]+' | cut -d: -f2
+  done
+done | awk '{ms[$1" "$2] = $3}
+  $2 == 150 {printf "%.3f %.3f\n", ms[$1" 128"] / ms[$1" 384"], ms[$1" 150"] / ms[$1" 384"]}')
+echo "$ratios" | sed 's/^/round: seq128\/seq384, seq150\/seq384 = /'
+echo "median seq128/seq384: $(echo "$ratios" | cut -d' ' -f1 | sort -n | sed -n 3p)"
+echo "median seq150/seq384: $(echo "$ratios" | cut -d' ' -f2 | sort -n | sed -n 3p)"
 echo "## per stage, seq 384, 2 threads"
 $bq --threads 2 bench --model target/models/large.bqa --seq 384 --iters "$iters" --profile
 
