@@ -304,9 +304,9 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel>(
                     // anything is read — with k = 0 nothing is); `panel` starts
                     // at row pc of B panel jp, so rows p < kc at stride PANEL are inside `bp`, and
                     // sub + NR ≤ PANEL (with kc = 0 nothing is read). 1 ≤ rows ≤ MR and
-                    // 1 ≤ cols ≤ NR; the C tile (i0.., j0..) is inside C (rs_c ≥ n and
-                    // the function's contract) and belongs to this work item only; bias/residual slices hold
-                    // the tile (asserts).
+                    // 1 ≤ cols ≤ NR; the C tile (i0.., j0..) is inside C (rs_c ≥ n and the
+                    // function's contract) and belongs to this work item only; bias/residual
+                    // slices hold the tile (asserts). `l2_next` and `next_b` are only prefetched.
                     unsafe {
                         K::tile(
                             kc,
