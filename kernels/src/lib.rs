@@ -1,4 +1,4 @@
-//! Compute kernels for bertqa: GEMM, layer norm, GELU and softmax.
+//! Compute kernels for bertqa: GEMM, multi-head attention, layer norm, GELU and softmax.
 //!
 //! This crate knows nothing about BERT, tokens or files: it takes validated slices and shapes and
 //! computes. Every SIMD kernel has a scalar reference beside it that is its test oracle; the
