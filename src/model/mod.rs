@@ -326,14 +326,14 @@ impl Bert {
         if tokens == 0 {
             return Ok(0);
         }
-        // The layers run as one job on a rayon worker: each parallel op inside then starts
-        // from a worker that takes part in it, instead of a caller thread handing every op to
-        // the pool and sleeping until it ends (≈ 170 parallel ops per BERT-large pass).
-        rayon::scope(|_| {
-            for layer in self.layers.iter().take(layers) {
-                layer.forward(tokens, ws);
-            }
-        });
+        // The layers run on the caller's thread, each parallel op handed to the pool. Running
+        // them as one pool job (`rayon::scope`) saved ~2 % for a lone 128-token request, but a
+        // worker waiting inside one request's op may then start another whole request, and the
+        // first waits for it: with 4 concurrent BERT-base requests p99 went from 0.53 s to
+        // 2.8 s (docs/serving.md). Predictable tails win.
+        for layer in self.layers.iter().take(layers) {
+            layer.forward(tokens, ws);
+        }
         Ok(tokens)
     }
 
