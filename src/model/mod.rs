@@ -25,6 +25,7 @@ use embeddings::Embeddings;
 use layer::Layer;
 use qa_head::QaHead;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// One input sequence, as the model card defines it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -326,13 +327,31 @@ impl Bert {
         if tokens == 0 {
             return Ok(0);
         }
-        // The layers run on the caller's thread, each parallel op handed to the pool. Running
-        // them as one pool job (`rayon::scope`) saved ~2 % for a lone 128-token request, but a
-        // worker waiting inside one request's op may then start another whole request, and the
-        // first waits for it: with 4 concurrent BERT-base requests p99 went from 0.53 s to
-        // 2.8 s (docs/serving.md). Predictable tails win.
-        for layer in self.layers.iter().take(layers) {
-            layer.forward(tokens, ws);
+        let run = |ws: &mut Workspace| {
+            for layer in self.layers.iter().take(layers) {
+                layer.forward(tokens, ws);
+            }
+        };
+        // A forward pass that is alone in the process runs as one job on a rayon worker, so
+        // its ~170 parallel ops start from a thread that takes part in them instead of being
+        // handed over one by one from the caller's thread (a lone 128-token BERT-large request
+        // −2 %, the tiny model +50 % requests/s). Passes that overlap another run on their
+        // caller's thread: if every pass were one job, a worker waiting inside one pass's op
+        // could start another whole pass, and the first would wait for all of it (4 concurrent
+        // BERT-base requests: p99 0.53 s → 2.8 s). See docs/serving.md.
+        static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+        struct Leave;
+        impl Drop for Leave {
+            fn drop(&mut self) {
+                IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let alone = IN_FLIGHT.fetch_add(1, Ordering::AcqRel) == 0;
+        let _leave = Leave;
+        if alone {
+            rayon::scope(|_| run(ws));
+        } else {
+            run(ws);
         }
         Ok(tokens)
     }
