@@ -54,8 +54,12 @@ impl AttentionShape<'_> {
 
     /// Floats of packed K then V of one sequence of `len` tokens (one head).
     fn packed_len(&self, len: usize) -> usize {
-        let d = self.head_dim;
-        len.div_ceil(PANEL) * PANEL * d + d.div_ceil(PANEL) * PANEL * len
+        self.packed_k_len(len) + self.head_dim.div_ceil(PANEL) * PANEL * len
+    }
+
+    /// Floats of packed Kᵀ (the first part of [`Self::packed_len`]).
+    fn packed_k_len(&self, len: usize) -> usize {
+        len.div_ceil(PANEL) * PANEL * self.head_dim
     }
 
     /// Floats of packed K and V of every sequence, for one head.
@@ -217,8 +221,8 @@ fn run<K: MicroKernel>(
         .for_each(|(head, out)| {
             let (mut row0, mut off) = (0, 0);
             for &len in shape.lens {
-                let kp = len.div_ceil(PANEL) * PANEL * d;
-                let (kdst, vdst) = out[off..off + shape.packed_len(len)].split_at_mut(kp);
+                let (kdst, vdst) =
+                    out[off..off + shape.packed_len(len)].split_at_mut(shape.packed_k_len(len));
                 let base = row0 * 3 * h + head * d;
                 // Kᵀ: element (p, j) = K[j][p] at qkv[(row0 + j)·3H + H + head·d + p].
                 pack_b_into(d, len, &qkv[base + h..], 1, 3 * h, kdst, K::AVX512_PACKING);
@@ -260,7 +264,7 @@ fn run<K: MicroKernel>(
         }
         let len = seq_len;
         let packed = &kv[head * per_head + off..][..shape.packed_len(len)];
-        let (kpan, vpan) = packed.split_at(len.div_ceil(PANEL) * PANEL * d);
+        let (kpan, vpan) = packed.split_at(shape.packed_k_len(len));
         let keep = &keep[row0..row0 + len];
         // Unmasked sequences (the usual case: batches are not padded) skip the mask and defer
         // the softmax's division to the d-wide context rows.

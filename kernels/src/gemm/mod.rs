@@ -374,12 +374,7 @@ pub fn gemm_packed_with(
     let (n, k) = (b.n(), b.k());
     assert!(a.len() >= m * k, "gemm_packed: a is shorter than m×k");
     assert!(c.len() >= m * n, "gemm_packed: c is shorter than m×n");
-    let mut epi = Epi {
-        alpha: 1.0,
-        bias: None,
-        gelu: false,
-        residual: None,
-    };
+    let mut epi = Epi::scaled(1.0);
     match epilogue {
         Epilogue::None => {}
         Epilogue::Bias(bias) | Epilogue::BiasGelu(bias) => {
@@ -532,12 +527,7 @@ fn strided_in(
         b: MatRef,
         c: MatMut,
     ) {
-        let epi = Epi {
-            alpha,
-            bias: None,
-            gelu: false,
-            residual: None,
-        };
+        let epi = Epi::scaled(alpha);
         {
             // A with unit column stride is read in place (broadcasts need no packing).
             let ap = if a.cs == 1 && a.rs >= k {
