@@ -24,7 +24,7 @@
 
 use crate::dispatch::{isa, Isa};
 use crate::gemm::pack::{pack_b_into, PANEL};
-use crate::gemm::ukr::{reference::Reference4x16, MicroKernel};
+use crate::gemm::ukr::{reference::Reference4x16, StridedKernel};
 use crate::gemm::{driver, driver_raw, AOperand, CPtr, Epi};
 use crate::ops::{masked_softmax_with, softmax_unnormalized_with};
 use rayon::prelude::*;
@@ -194,7 +194,7 @@ pub fn attention_with(
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => run::<crate::gemm::ukr::avx2::Avx2_6x16>(isa, qkv, shape, keep, ctx, scratch),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => {
+        Isa::Avx512 | Isa::Avx512Bf16 => {
             run::<crate::gemm::ukr::avx512::Avx512_12x32>(isa, qkv, shape, keep, ctx, scratch)
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -202,7 +202,7 @@ pub fn attention_with(
     }
 }
 
-fn run<K: MicroKernel>(
+fn run<K: StridedKernel>(
     isa: Isa,
     qkv: &[f32],
     shape: &AttentionShape,

@@ -1,4 +1,5 @@
-//! Compute kernels for bertqa: GEMM, multi-head attention, layer norm, GELU and softmax.
+//! Compute kernels for bertqa: GEMM (fp32 and bf16), multi-head attention, layer norm, GELU and
+//! softmax.
 //!
 //! This crate knows nothing about BERT, tokens or files: it takes validated slices and shapes and
 //! computes. Every SIMD kernel has a scalar reference beside it that is its test oracle; the
@@ -30,6 +31,8 @@ pub mod peak;
 
 pub use attention::{attention, AttentionScratch, AttentionShape};
 pub use dispatch::Isa;
+pub use gemm::bf16::{gemm_bf16, Bf16Path};
 pub use gemm::{
-    gemm_packed, gemm_strided, gemm_strided_in, Epilogue, GemmScratch, MatMut, MatRef, PackedMatrix,
+    gemm_packed, gemm_strided, gemm_strided_in, Epilogue, GemmScratch, MatMut, MatRef, PackedBf16,
+    PackedMatrix,
 };

@@ -1,8 +1,10 @@
-//! The machine's measured fp32 FMA peak: the denominator of every "% of peak" this project
-//! quotes (`bertqa bench`, `examples/gemm_table`).
+//! The machine's measured peaks: the denominators of every "% of peak" this project quotes
+//! (`bertqa bench`, `examples/gemm_table`) — fp32 FMA, and bf16 `vdpbf16ps` (two multiply-adds
+//! per fp32 lane and instruction) for the bf16 GEMM.
 //!
-//! One burst runs 24 independent FMA chains in registers (no memory traffic) on the widest ISA
-//! the CPU has, long enough (~0.1 s) to reach the sustained clock.
+//! One burst runs 24 independent chains in registers (no memory traffic) on the widest ISA
+//! the CPU has, long enough (~0.1 s) to reach the sustained clock. A CPU without AVX512_BF16
+//! runs the bf16 GEMM by widening to fp32 FMAs, so its bf16 peak is its FMA peak.
 
 use crate::dispatch::Isa;
 use std::time::Instant;
@@ -25,15 +27,38 @@ pub fn fma_burst_gflops(now: &dyn Fn() -> f64) -> f64 {
     0.0
 }
 
-/// Measured peak of `threads` threads bursting at once (wall time), best of 5, in GFLOP/s.
+/// bf16 GFLOP/s (a bf16 multiply-add = 2 FLOP) of one `vdpbf16ps` burst on the calling
+/// thread; [`fma_burst_gflops`] on CPUs without AVX512_BF16 (their bf16 GEMM runs on FMAs).
+pub fn bf16_burst_gflops(now: &dyn Fn() -> f64) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if Isa::Avx512Bf16.is_supported() {
+            // SAFETY: avx512f and avx512bf16 are present (checked).
+            return unsafe { burst_avx512bf16(now) };
+        }
+    }
+    fma_burst_gflops(now)
+}
+
+/// Measured fp32 FMA peak of `threads` threads bursting at once (wall time), best of 5, in
+/// GFLOP/s.
 pub fn fma_peak_gflops(threads: usize) -> f64 {
+    peak_of(threads, fma_burst_gflops)
+}
+
+/// Measured bf16 peak of `threads` threads bursting at once (see [`bf16_burst_gflops`]).
+pub fn bf16_peak_gflops(threads: usize) -> f64 {
+    peak_of(threads, bf16_burst_gflops)
+}
+
+fn peak_of(threads: usize, burst: fn(&dyn Fn() -> f64) -> f64) -> f64 {
     let epoch = Instant::now();
     let wall = move || epoch.elapsed().as_secs_f64();
     (0..5)
         .map(|_| {
             std::thread::scope(|s| {
                 let hs: Vec<_> = (0..threads.max(1))
-                    .map(|_| s.spawn(move || fma_burst_gflops(&wall)))
+                    .map(|_| s.spawn(move || burst(&wall)))
                     .collect();
                 hs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum::<f64>()
             })
@@ -90,3 +115,34 @@ burst!(
     _mm256_fmadd_ps,
     _mm256_storeu_ps
 );
+
+/// # Safety
+/// The CPU must support AVX-512F and AVX512_BF16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn burst_avx512bf16(now: &dyn Fn() -> f64) -> f64 {
+    use std::arch::x86_64::*;
+    use std::hint::black_box;
+    const CHAINS: usize = 24;
+    let iters: u64 = 4_000_000;
+    let mut acc = [_mm512_set1_ps(1.0); CHAINS];
+    // (bf16 pairs of small values, so the sums stay finite.)
+    let x = _mm512_set1_epi32(black_box(0x3380_3380u32 as i32));
+    // SAFETY: __m512i and __m512bh are both 512 bits of plain data.
+    let x: __m512bh = unsafe { std::mem::transmute(x) };
+    let t = now();
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            *a = _mm512_dpbf16_ps(*a, x, x);
+        }
+    }
+    let dt = now() - t;
+    let mut out = [0.0f32; 16];
+    for a in acc {
+        // SAFETY: `out` holds exactly one vector.
+        unsafe { _mm512_storeu_ps(out.as_mut_ptr(), a) };
+        black_box(out);
+    }
+    // 16 lanes × 2 products × 2 FLOP per instruction.
+    (iters as f64) * (CHAINS * 16 * 4) as f64 / dt / 1e9
+}

@@ -26,8 +26,20 @@ pub const KC: usize = 384;
 /// Splits `0..k` into ⌈k/KC⌉ nearly equal blocks, as (start, len). `k = 0` gives one empty block
 /// (so the epilogue still runs on a C of zeros).
 pub fn k_blocks(k: usize) -> impl ExactSizeIterator<Item = (usize, usize)> + Clone {
-    let nb = k.div_ceil(KC).max(1);
-    let kc = k.div_ceil(nb);
+    k_blocks_for(k, KC, 1)
+}
+
+/// [`k_blocks`] for a kernel whose k comes in groups of `group` (bf16 pairs: 2) and whose
+/// deepest block is `kc_max` (a multiple of `group`): ⌈k/kc_max⌉ nearly equal blocks, each
+/// starting at a multiple of `group`. With `group = 1, kc_max = KC` this is [`k_blocks`].
+pub fn k_blocks_for(
+    k: usize,
+    kc_max: usize,
+    group: usize,
+) -> impl ExactSizeIterator<Item = (usize, usize)> + Clone {
+    let units = k.div_ceil(group);
+    let nb = units.div_ceil(kc_max / group).max(1);
+    let kc = units.div_ceil(nb) * group;
     (0..nb).map(move |b| {
         let p0 = (b * kc).min(k);
         (p0, kc.min(k - p0))
@@ -92,15 +104,37 @@ fn detect() -> CacheSizes {
 
 /// NC for loop 1, in columns (a multiple of `panel`), before the split across threads.
 pub fn nc_cache(panel: usize) -> usize {
+    nc_cache_for(panel, KC * std::mem::size_of::<f32>())
+}
+
+/// [`nc_cache`] for a kernel whose deepest k block of one B column takes `kc_bytes`.
+pub fn nc_cache_for(panel: usize, kc_bytes: usize) -> usize {
     let l2 = CacheSizes::get().l2;
-    let nc = (l2 / 2) / (KC * std::mem::size_of::<f32>());
+    let nc = (l2 / 2) / kc_bytes.max(1);
     (nc / panel * panel).clamp(4 * panel, 64 * panel)
 }
 
 /// How the C grid of `m_tiles`×`n_panels` tiles is cut into work items for `threads` threads:
 /// returns (row tiles per item, panels per item).
 pub fn split(m_tiles: usize, n_panels: usize, panel: usize, threads: usize) -> (usize, usize) {
-    let per_block = (nc_cache(panel) / panel).max(1);
+    split_for(
+        m_tiles,
+        n_panels,
+        panel,
+        KC * std::mem::size_of::<f32>(),
+        threads,
+    )
+}
+
+/// [`split`] for a kernel whose deepest k block of one B column takes `kc_bytes`.
+pub fn split_for(
+    m_tiles: usize,
+    n_panels: usize,
+    panel: usize,
+    kc_bytes: usize,
+    threads: usize,
+) -> (usize, usize) {
+    let per_block = (nc_cache_for(panel, kc_bytes) / panel).max(1);
     let mut nb = n_panels.div_ceil(per_block).max(1);
     // Each item reads its A rows once per panel group and its B block once per row tile, so
     // both should be reused a while: items keep ≥ 4 panels (128 columns), and ≥ 8 when the
@@ -154,6 +188,17 @@ mod tests {
         assert_eq!(
             k_blocks(1024).map(|b| b.1).collect::<Vec<_>>(),
             [342, 342, 340]
+        );
+        for k in [0, 2, 64, 384, 768, 770, 1024, 4096] {
+            let blocks: Vec<_> = k_blocks_for(k, 768, 2).collect();
+            assert_eq!(blocks.iter().map(|b| b.1).sum::<usize>(), k);
+            assert!(blocks
+                .iter()
+                .all(|&(p0, kc)| p0 % 2 == 0 && kc % 2 == 0 && kc <= 768));
+        }
+        assert_eq!(
+            k_blocks_for(4096, 768, 2).map(|b| b.1).collect::<Vec<_>>(),
+            [684, 684, 684, 684, 684, 676]
         );
     }
 

@@ -36,11 +36,14 @@ pub mod blocking;
 pub mod pack;
 pub mod ukr;
 
-pub use pack::{PackedFormatError, PackedMatrix, PANEL};
+pub mod bf16;
+
+pub use bf16::PackedBf16;
+pub use pack::{PackedFormatError, PackedMatrix, LINE, PANEL};
 
 use crate::dispatch::{isa, Isa};
 use rayon::prelude::*;
-use ukr::{reference::Reference4x16, MicroKernel, TileEpi};
+use ukr::{reference::Reference4x16, MicroKernel, StridedKernel, TileEpi};
 
 /// What is applied to each element of C after the product, while the tile is hot.
 #[derive(Clone, Copy, Debug)]
@@ -92,12 +95,12 @@ fn max_index(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
 
 /// The A operand as the driver reads it.
 #[derive(Clone, Copy)]
-pub(crate) enum AOperand<'a> {
+pub(crate) enum AOperand<'a, T = f32> {
     /// Packed into MR-row panels by `K::pack_a`.
-    Packed(&'a [f32]),
+    Packed(&'a [T]),
     /// Row-major with row stride `rs ≥ k` and unit column stride: the micro-kernel broadcasts
     /// straight from it, no packing.
-    RowMajor { data: &'a [f32], rs: usize },
+    RowMajor { data: &'a [T], rs: usize },
 }
 
 /// Epilogue operands for the driver, already validated against the shape.
@@ -110,7 +113,33 @@ pub(crate) struct Epi<'a> {
     pub(crate) residual: Option<(&'a [f32], usize)>,
 }
 
-impl Epi<'_> {
+impl<'a> Epi<'a> {
+    /// The driver's operands for a public [`Epilogue`] on an m×n C (row stride n).
+    ///
+    /// # Panics
+    /// If the bias does not have n elements or the residual fewer than m×n.
+    pub(crate) fn from_epilogue(epilogue: Epilogue<'a>, m: usize, n: usize) -> Self {
+        let mut epi = Epi::scaled(1.0);
+        match epilogue {
+            Epilogue::None => {}
+            Epilogue::Bias(bias) | Epilogue::BiasGelu(bias) => {
+                assert_eq!(bias.len(), n, "gemm: bias length");
+                epi.bias = Some(bias);
+                epi.gelu = matches!(epilogue, Epilogue::BiasGelu(_));
+            }
+            Epilogue::BiasResidual { bias, residual } => {
+                assert_eq!(bias.len(), n, "gemm: bias length");
+                assert!(
+                    residual.len() >= m * n,
+                    "gemm: residual is shorter than m×n"
+                );
+                epi.bias = Some(bias);
+                epi.residual = Some((residual, n));
+            }
+        }
+        epi
+    }
+
     /// Only a scale (1 = plain product).
     pub(crate) const fn scaled(alpha: f32) -> Self {
         Epi {
@@ -139,15 +168,16 @@ impl CPtr {
     }
 }
 
-/// The loop nest of the module docs, for one micro-kernel. `ap`: A packed by `K::pack_a`;
-/// `bp`: B packed into 32-wide panels; C row-major at row stride `rs_c`, `len ≥ max_index`.
+/// The loop nest of the module docs, for one micro-kernel. `a`: A as `K` reads it; `bp`: B
+/// packed into 32-wide panels of `k` (a multiple of `K::K_GROUP`) stored k values; C row-major
+/// at row stride `rs_c`, `len ≥ max_index`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn driver<K: MicroKernel>(
     m: usize,
     n: usize,
     k: usize,
-    a: AOperand,
-    bp: &[f32],
+    a: AOperand<K::A>,
+    bp: &[K::B],
     c: &mut [f32],
     rs_c: usize,
     epi: Epi,
@@ -161,6 +191,40 @@ pub(crate) fn driver<K: MicroKernel>(
     unsafe { driver_raw::<K>(m, n, k, a, bp, CPtr(c.as_mut_ptr()), rs_c, epi, parallel) }
 }
 
+/// Which cache lines of the next B block a tile call fetches into L2 while it computes (see
+/// [`ukr::TileEpi::l2_next`]): the block's panels `q0..q1`, k rows `qc..qc + qkc`, cut into
+/// `calls` nearly even shares of whole lines, each clipped to one panel's contiguous slice (the
+/// few lines past a panel's end in a share are skipped: these are only hints).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct L2Plan {
+    /// First panel of the next block.
+    pub q0: usize,
+    /// One past its last panel.
+    pub q1: usize,
+    /// Byte offset of the block's first k row within a panel.
+    pub row0_bytes: usize,
+    /// Lines of one panel's slice of the block.
+    pub per_panel: usize,
+    /// Bytes of one whole panel (all k).
+    pub panel_bytes: usize,
+    /// Tile calls that share the lines.
+    pub calls: usize,
+}
+
+impl L2Plan {
+    /// (byte offset from the panels' start, line count) for tile call `call` (`(0, 0)`: none).
+    pub(crate) fn share(&self, call: usize) -> (usize, usize) {
+        let lines = (self.q1 - self.q0) * self.per_panel;
+        let (l0, l1) = (lines * call / self.calls, lines * (call + 1) / self.calls);
+        if l0 >= l1 || self.per_panel == 0 {
+            return (0, 0);
+        }
+        let (q, r) = (self.q0 + l0 / self.per_panel, l0 % self.per_panel);
+        let n = (l1 - l0).min(self.per_panel - r);
+        (q * self.panel_bytes + self.row0_bytes + r * LINE, n)
+    }
+}
+
 /// [`driver`] on a raw C, for callers whose tasks write disjoint sub-blocks of one matrix
 /// (attention: one head's columns of a block of rows).
 ///
@@ -172,15 +236,17 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel>(
     m: usize,
     n: usize,
     k: usize,
-    a: AOperand,
-    bp: &[f32],
+    a: AOperand<K::A>,
+    bp: &[K::B],
     cptr: CPtr,
     rs_c: usize,
     epi: Epi,
     parallel: bool,
 ) {
+    const { assert!(PANEL.is_multiple_of(K::NR) && K::NR > 0 && K::MR > 0) };
+    const { assert!(K::KC.is_multiple_of(K::K_GROUP) && K::K_GROUP > 0) };
     assert!(K::supported(), "{}: CPU lacks the instruction set", K::NAME);
-    assert!(PANEL.is_multiple_of(K::NR));
+    assert!(k.is_multiple_of(K::K_GROUP), "{}: k is not padded", K::NAME);
     if m == 0 || n == 0 {
         return;
     }
@@ -203,20 +269,22 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel>(
     } else {
         1
     };
-    let (mt_item, np_item) = blocking::split(m_tiles, n_panels, PANEL, threads);
+    let b_bytes = std::mem::size_of::<K::B>();
+    let (mt_item, np_item) =
+        blocking::split_for(m_tiles, n_panels, PANEL, K::KC * b_bytes, threads);
     let (m_items, n_items) = (m_tiles.div_ceil(mt_item), n_panels.div_ceil(np_item));
     let run_item = |item: usize| {
         let (mi, ni) = (item / n_items, item % n_items);
         let (t0, t1) = (mi * mt_item, ((mi + 1) * mt_item).min(m_tiles));
         let (p0, p1) = (ni * np_item, ((ni + 1) * np_item).min(n_panels));
-        let blocks = blocking::k_blocks(k);
+        let blocks = blocking::k_blocks_for(k, K::KC, K::K_GROUP);
         let nkb = blocks.len();
         for (kb, (pc, kc)) in blocks.clone().enumerate() {
             let first = pc == 0;
             let last = pc + kc == k;
             // The B block this item reads next — its panels' next k block, or after the last
             // one the next item's first (the next one this thread runs, usually) — is fetched
-            // into L2 while this one is computed, spread over its tiles (`L2Prefetch`): its
+            // into L2 while this one is computed, spread over its tiles (`L2Plan`): its
             // first pass would otherwise wait on L3 or memory. Weights stream from memory, and
             // with m = 384 (128) a block serves only 32 (11) row tiles, so that wait cost
             // 2–3 % (9 %) of BERT-large's forward pass (docs/kernels.md).
@@ -234,28 +302,14 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel>(
             } else {
                 None
             };
-            let calls = (t1 - t0) * (p1 - p0);
-            // (start, count) of the next block's 64-byte lines for this block's tile call number
-            // `call`: an even share, clipped to one panel's contiguous slice (the few lines past
-            // a panel's end in a share are skipped: these are hints).
-            let l2_slice = |call: usize| -> (*const f32, usize) {
-                let Some((q0, q1, qc, qkc)) = next else {
-                    return (std::ptr::null(), 0);
-                };
-                let per_panel = qkc * PANEL / 16;
-                let lines = (q1 - q0) * per_panel;
-                let (l0, l1) = (lines * call / calls, lines * (call + 1) / calls);
-                if l0 >= l1 {
-                    return (std::ptr::null(), 0);
-                }
-                let (q, r) = (q0 + l0 / per_panel, l0 % per_panel);
-                let n = (l1 - l0).min(per_panel - r);
-                (
-                    bp.as_ptr()
-                        .wrapping_add(q * PANEL * k + qc * PANEL + r * 16),
-                    n,
-                )
-            };
+            let plan = next.map(|(q0, q1, qc, qkc)| L2Plan {
+                q0,
+                q1,
+                row0_bytes: qc * PANEL * b_bytes,
+                per_panel: qkc * PANEL * b_bytes / LINE,
+                panel_bytes: PANEL * k * b_bytes,
+                calls: (t1 - t0) * (p1 - p0),
+            });
             let tile = |it: usize, jp: usize| {
                 let i0 = it * K::MR;
                 let rows = K::MR.min(m - i0);
@@ -268,7 +322,8 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel>(
                     }
                 };
                 let panel = bp.as_ptr().wrapping_add(jp * PANEL * k + pc * PANEL);
-                let (l2_next, l2_lines) = l2_slice((it - t0) * (p1 - p0) + jp - p0);
+                let (l2_off, l2_lines) =
+                    plan.map_or((0, 0), |p| p.share((it - t0) * (p1 - p0) + jp - p0));
                 // The B micro-panel the next tile will read (loop 4 order), for prefetching.
                 let next_panel = bp
                     .as_ptr()
@@ -290,29 +345,33 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel>(
                             .map_or(std::ptr::null(), |(r, rs)| r[i0 * rs + j0..].as_ptr()),
                         rs_res: epi.residual.map_or(0, |(_, rs)| rs),
                         next_b: if sub + K::NR < PANEL {
-                            panel.wrapping_add(sub + K::NR)
+                            panel.wrapping_add((sub + K::NR) * K::K_GROUP)
                         } else {
                             next_panel
-                        },
-                        l2_next,
+                        }
+                        .cast(),
+                        l2_next: bp.as_ptr().cast::<u8>().wrapping_add(l2_off),
                         l2_lines: if sub == 0 { l2_lines } else { 0 },
                     };
-                    // SAFETY: K is supported (asserted above). `a` is the kc-deep slice of A
-                    // panel `it` (kc·MR floats, inside `ap` by the length assert), or row i0,
-                    // column pc of a row-major A whose rows i0..i0+rows hold columns pc..pc+kc
-                    // (length assert, rs ≥ k; a_rs = rs > 0 since rs ≥ k ≥ pc + kc > 0 whenever
-                    // anything is read — with k = 0 nothing is); `panel` starts
-                    // at row pc of B panel jp, so rows p < kc at stride PANEL are inside `bp`, and
-                    // sub + NR ≤ PANEL (with kc = 0 nothing is read). 1 ≤ rows ≤ MR and
-                    // 1 ≤ cols ≤ NR; the C tile (i0.., j0..) is inside C (rs_c ≥ n and the
-                    // function's contract) and belongs to this work item only; bias/residual
-                    // slices hold the tile (asserts). `l2_next` and `next_b` are only prefetched.
+                    // SAFETY: K is supported (asserted above), kc is a multiple of K_GROUP
+                    // (k_blocks_for). `a` is the kc-deep slice of A panel `it` (kc·MR
+                    // elements, inside `ap` by the length assert), or row i0, column pc of a
+                    // row-major A whose rows i0..i0+rows hold columns pc..pc+kc (length
+                    // assert, rs ≥ k; a_rs = rs > 0 since rs ≥ k ≥ pc + kc > 0 whenever
+                    // anything is read — with k = 0 nothing is); `panel` starts at k row pc of
+                    // B panel jp (the K_GROUP-row group pc / K_GROUP, at PANEL·K_GROUP
+                    // elements a group), so groups g < kc / K_GROUP are inside `bp`, and
+                    // (sub + NR)·K_GROUP ≤ PANEL·K_GROUP (with kc = 0 nothing is read).
+                    // 1 ≤ rows ≤ MR and 1 ≤ cols ≤ NR; the C tile (i0.., j0..) is inside C
+                    // (rs_c ≥ n and the function's contract) and belongs to this work item
+                    // only; bias/residual slices hold the tile (asserts). `l2_next` and
+                    // `next_b` are only prefetched.
                     unsafe {
                         K::tile(
                             kc,
                             a,
                             a_rs,
-                            panel.wrapping_add(sub),
+                            panel.wrapping_add(sub * K::K_GROUP),
                             cptr.get().add(i0 * rs_c + j0),
                             rs_c,
                             rows,
@@ -345,7 +404,7 @@ pub fn kernel_name(isa: Isa) -> &'static str {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => ukr::avx2::Avx2_6x16::NAME,
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => ukr::avx512::Avx512_12x32::NAME,
+        Isa::Avx512 | Isa::Avx512Bf16 => ukr::avx512::Avx512_12x32::NAME,
         #[cfg(not(target_arch = "x86_64"))]
         _ => "unavailable",
     }
@@ -374,28 +433,17 @@ pub fn gemm_packed_with(
     let (n, k) = (b.n(), b.k());
     assert!(a.len() >= m * k, "gemm_packed: a is shorter than m×k");
     assert!(c.len() >= m * n, "gemm_packed: c is shorter than m×n");
-    let mut epi = Epi::scaled(1.0);
-    match epilogue {
-        Epilogue::None => {}
-        Epilogue::Bias(bias) | Epilogue::BiasGelu(bias) => {
-            assert_eq!(bias.len(), n, "gemm_packed: bias length");
-            epi.bias = Some(bias);
-            epi.gelu = matches!(epilogue, Epilogue::BiasGelu(_));
-        }
-        Epilogue::BiasResidual { bias, residual } => {
-            assert_eq!(bias.len(), n, "gemm_packed: bias length");
-            assert!(
-                residual.len() >= m * n,
-                "gemm_packed: residual is shorter than m×n"
-            );
-            epi.bias = Some(bias);
-            epi.residual = Some((residual, n));
-        }
-    }
+    let epi = Epi::from_epilogue(epilogue, m, n);
     if m == 0 || n == 0 {
         return;
     }
-    fn run<K: MicroKernel>(m: usize, a: &[f32], b: &PackedMatrix, c: &mut [f32], epi: Epi) {
+    fn run<K: MicroKernel<A = f32, B = f32>>(
+        m: usize,
+        a: &[f32],
+        b: &PackedMatrix,
+        c: &mut [f32],
+        epi: Epi,
+    ) {
         let (n, k) = (b.n(), b.k());
         // A is row-major: the micro-kernels broadcast straight from it, nothing to pack.
         let a = AOperand::RowMajor { data: a, rs: k };
@@ -406,7 +454,7 @@ pub fn gemm_packed_with(
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => run::<ukr::avx2::Avx2_6x16>(m, a, b, c, epi),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => run::<ukr::avx512::Avx512_12x32>(m, a, b, c, epi),
+        Isa::Avx512 | Isa::Avx512Bf16 => run::<ukr::avx512::Avx512_12x32>(m, a, b, c, epi),
         #[cfg(not(target_arch = "x86_64"))]
         _ => panic!("{isa} kernels need x86-64"),
     }
@@ -516,7 +564,7 @@ fn strided_in(
         return;
     }
     #[allow(clippy::too_many_arguments)]
-    fn run<K: MicroKernel>(
+    fn run<K: StridedKernel>(
         abuf: &mut pack::AlignedBuf,
         bbuf: &mut pack::AlignedBuf,
         m: usize,
@@ -559,7 +607,9 @@ fn strided_in(
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => run::<ukr::avx2::Avx2_6x16>(abuf, bbuf, m, n, k, alpha, a, b, c),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => run::<ukr::avx512::Avx512_12x32>(abuf, bbuf, m, n, k, alpha, a, b, c),
+        Isa::Avx512 | Isa::Avx512Bf16 => {
+            run::<ukr::avx512::Avx512_12x32>(abuf, bbuf, m, n, k, alpha, a, b, c)
+        }
         #[cfg(not(target_arch = "x86_64"))]
         _ => panic!("{isa} kernels need x86-64"),
     }

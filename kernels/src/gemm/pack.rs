@@ -108,38 +108,85 @@ impl std::fmt::Debug for PackedMatrix {
     }
 }
 
-/// 64 bytes of floats, 64-byte aligned: the unit of [`AlignedBuf`].
+/// 64 bytes, 64-byte aligned: the unit of [`AlignedBuf`].
 #[derive(Clone, Copy, PartialEq)]
 #[repr(C, align(64))]
-struct Line([f32; 16]);
+struct Line([u8; LINE]);
 
-/// A growable f32 buffer whose start is 64-byte (cache-line) aligned, so that the micro-kernels'
+/// Bytes of a cache line (the x86-64 line size): the unit of [`AlignedBuf`] and of the
+/// prefetch plans.
+pub const LINE: usize = 64;
+
+/// Element types an [`AlignedBuf`] may hold.
+///
+/// # Safety
+/// Implementors are plain old data: every bit pattern (all-zero included) is a valid value,
+/// there is no padding, and the alignment divides [`LINE`].
+pub unsafe trait Elem: Copy + Default + PartialEq + Send + Sync + 'static {}
+// SAFETY: f32, u16, i8, u8 and i32 are plain old data with alignment ≤ 4.
+unsafe impl Elem for f32 {}
+// SAFETY: as above.
+unsafe impl Elem for u16 {}
+// SAFETY: as above.
+unsafe impl Elem for i8 {}
+// SAFETY: as above.
+unsafe impl Elem for u8 {}
+// SAFETY: as above.
+unsafe impl Elem for i32 {}
+
+/// A growable buffer whose start is 64-byte (cache-line) aligned, so that the micro-kernels'
 /// 64-byte vector loads of packed B never straddle two cache lines. (`Vec<f32>` from the system
 /// allocator is only 16-byte aligned: large blocks sit 16 bytes past a page boundary.)
-#[derive(Clone, Default, PartialEq)]
-pub struct AlignedBuf {
+#[derive(Clone, PartialEq)]
+pub struct AlignedBuf<T: Elem = f32> {
     lines: Vec<Line>,
     len: usize,
+    _elem: std::marker::PhantomData<T>,
 }
 
-impl AlignedBuf {
-    /// Sets the length in floats, keeping existing contents (new space is zero).
+impl<T: Elem> Default for AlignedBuf<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Elem> AlignedBuf<T> {
+    const PER_LINE: usize = LINE / std::mem::size_of::<T>();
+
+    /// An empty buffer (allocates nothing).
+    pub const fn new() -> Self {
+        AlignedBuf {
+            lines: Vec::new(),
+            len: 0,
+            _elem: std::marker::PhantomData,
+        }
+    }
+
+    /// Sets the length in elements, keeping existing contents (new space is zero).
     pub fn set_len(&mut self, len: usize) {
-        self.lines.resize(len.div_ceil(16), Line([0.0; 16]));
+        self.lines
+            .resize(len.div_ceil(Self::PER_LINE), Line([0; LINE]));
         self.len = len;
     }
 
-    /// The floats.
-    pub fn as_slice(&self) -> &[f32] {
-        // SAFETY: `Line` is `repr(C)` around `[f32; 16]` with size 64 = 16·4 (no padding), so
-        // the Vec's lines are `16·lines.len() ≥ len` contiguous, initialised f32s.
-        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.len) }
+    /// The elements.
+    pub fn as_slice(&self) -> &[T] {
+        // SAFETY: `Line` is `repr(C)` around `[u8; 64]` (size 64, align 64), so the Vec's lines
+        // are `64·lines.len()` contiguous initialised bytes, 64-aligned; T is plain old data of
+        // alignment dividing 64 (`Elem`), so they hold `PER_LINE·lines.len() ≥ len` valid Ts.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<T>(), self.len) }
     }
 
-    /// The floats, mutable.
-    pub fn as_mut_slice(&mut self) -> &mut [f32] {
-        // SAFETY: as in `as_slice`, and `&mut self` makes the borrow unique.
-        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<f32>(), self.len) }
+    /// The elements, mutable.
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        // SAFETY: as in `as_slice`, and `&mut self` makes the borrow unique; any bit pattern
+        // written through the slice is a valid T and valid bytes.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<T>(), self.len) }
+    }
+
+    /// Capacity in lines (to keep the larger of two buffers).
+    pub(crate) fn capacity_lines(&self) -> usize {
+        self.lines.capacity()
     }
 }
 
@@ -458,34 +505,43 @@ pub(crate) fn pack_a<const MR: usize>(
 }
 
 thread_local! {
-    static A_BUF: Cell<AlignedBuf> = const { Cell::new(AlignedBuf { lines: Vec::new(), len: 0 }) };
-    static B_BUF: Cell<AlignedBuf> = const { Cell::new(AlignedBuf { lines: Vec::new(), len: 0 }) };
+    static A_BUF: Cell<AlignedBuf> = const { Cell::new(AlignedBuf::new()) };
+    static B_BUF: Cell<AlignedBuf> = const { Cell::new(AlignedBuf::new()) };
 }
 
 /// Runs `f` with this thread's reusable packing buffers (A, B). The buffers are taken out of the
 /// thread-local slot for the duration, so a nested call on the same thread (e.g. a rayon task
 /// stolen while waiting) just gets fresh buffers instead of panicking; the larger ones are kept.
 pub(crate) fn with_buffers<R>(f: impl FnOnce(&mut AlignedBuf, &mut AlignedBuf) -> R) -> R {
-    let mut a = A_BUF.with(|c| c.take());
-    let mut b = B_BUF.with(|c| c.take());
+    let mut a = take(&A_BUF);
+    let mut b = take(&B_BUF);
     let r = f(&mut a, &mut b);
-    A_BUF.with(|c| {
-        let old = c.take();
-        c.set(if old.lines.capacity() > a.lines.capacity() {
-            old
-        } else {
-            a
-        });
-    });
-    B_BUF.with(|c| {
-        let old = c.take();
-        c.set(if old.lines.capacity() > b.lines.capacity() {
-            old
-        } else {
-            b
-        });
-    });
+    put_back(&A_BUF, a);
+    put_back(&B_BUF, b);
     r
+}
+
+/// Takes a thread-local buffer out of its slot (leaving an empty one).
+pub(crate) fn take<T: Elem>(
+    slot: &'static std::thread::LocalKey<Cell<AlignedBuf<T>>>,
+) -> AlignedBuf<T> {
+    slot.with(|c| c.take())
+}
+
+/// Puts a buffer back into its thread-local slot, keeping the larger of it and what a nested
+/// call may have left there.
+pub(crate) fn put_back<T: Elem>(
+    slot: &'static std::thread::LocalKey<Cell<AlignedBuf<T>>>,
+    buf: AlignedBuf<T>,
+) {
+    slot.with(|c| {
+        let old = c.take();
+        c.set(if old.capacity_lines() > buf.capacity_lines() {
+            old
+        } else {
+            buf
+        });
+    });
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{L2Prefetch, MicroKernel, TileEpi};
+use super::{L2Prefetch, MicroKernel, StridedKernel, TileEpi};
 use crate::gemm::pack::{pack_a, AlignedBuf, PANEL};
 use crate::math::erf::avx2::gelu;
 
@@ -19,22 +19,12 @@ const PF_ROWS: usize = 32;
 impl MicroKernel for Avx2_6x16 {
     const MR: usize = MR;
     const NR: usize = NR;
+    type A = f32;
+    type B = f32;
     const NAME: &'static str = "gemm_ukr_avx2_6x16";
 
     fn supported() -> bool {
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-    }
-
-    fn pack_a(
-        m: usize,
-        k: usize,
-        a: &[f32],
-        rs: usize,
-        cs: usize,
-        out: &mut AlignedBuf,
-        par: bool,
-    ) {
-        pack_a::<MR>(m, k, a, rs, cs, out, par);
     }
 
     #[inline(always)]
@@ -61,6 +51,20 @@ impl MicroKernel for Avx2_6x16 {
             };
         }
         go!(6 1 2 3 4 5)
+    }
+}
+
+impl StridedKernel for Avx2_6x16 {
+    fn pack_a(
+        m: usize,
+        k: usize,
+        a: &[f32],
+        rs: usize,
+        cs: usize,
+        out: &mut AlignedBuf,
+        par: bool,
+    ) {
+        pack_a::<MR>(m, k, a, rs, cs, out, par);
     }
 }
 
@@ -104,7 +108,7 @@ unsafe fn tile_r<const R: usize, const DIRECT: bool>(
     for p in 0..kc {
         l2.step();
         if p == main {
-            pf = epi.next_b;
+            pf = epi.next_b.cast();
         }
         _mm_prefetch::<_MM_HINT_T0>(pf as *const i8);
         pf = pf.wrapping_add(PANEL);
@@ -122,6 +126,27 @@ unsafe fn tile_r<const R: usize, const DIRECT: bool>(
             b = b.add(PANEL);
         }
     }
+    // SAFETY: forwarded contract: the C tile, bias and residual are as `store_tile` needs.
+    unsafe { store_tile::<R>(&c0, &c1, c, rs_c, cols, epi) }
+}
+
+/// The epilogue of every avx2,fma kernel (fp32 and bf16 alike): the accumulators `c0`
+/// (columns 0..) and `c1` (the next half) of rows `0..R`, then (+ C) (·alpha) (+ bias) →
+/// C, then GELU and residual (see the [module docs](super)).
+///
+/// # Safety
+/// The C, bias and residual parts of the [`MicroKernel::tile`] contract, with `rows = R`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::needless_range_loop)] // `h` indexes masks, bias and the accumulator pair alike
+pub(crate) unsafe fn store_tile<const R: usize>(
+    c0: &[__m256; R],
+    c1: &[__m256; R],
+    c: *mut f32,
+    rs_c: usize,
+    cols: usize,
+    epi: &TileEpi,
+) {
     let m = [mask(cols, 0), mask(cols, 1)];
     let scale = epi.last && epi.alpha != 1.0;
     let alpha = _mm256_set1_ps(epi.alpha);

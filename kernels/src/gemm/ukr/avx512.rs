@@ -5,7 +5,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{L2Prefetch, MicroKernel, TileEpi};
+use super::{L2Prefetch, MicroKernel, StridedKernel, TileEpi};
 use crate::gemm::pack::{pack_a, AlignedBuf, PANEL};
 use crate::math::erf::avx512::gelu;
 
@@ -20,25 +20,13 @@ const PF_ROWS: usize = 32;
 impl MicroKernel for Avx512_12x32 {
     const MR: usize = MR;
     const NR: usize = NR;
+    type A = f32;
+    type B = f32;
     const NAME: &'static str = "gemm_ukr_avx512_12x32";
 
     fn supported() -> bool {
         is_x86_feature_detected!("avx512f")
     }
-
-    fn pack_a(
-        m: usize,
-        k: usize,
-        a: &[f32],
-        rs: usize,
-        cs: usize,
-        out: &mut AlignedBuf,
-        par: bool,
-    ) {
-        pack_a::<MR>(m, k, a, rs, cs, out, par);
-    }
-
-    const AVX512_PACKING: bool = true;
 
     #[inline(always)]
     unsafe fn tile(
@@ -65,6 +53,22 @@ impl MicroKernel for Avx512_12x32 {
         }
         go!(12 1 2 3 4 5 6 7 8 9 10 11)
     }
+}
+
+impl StridedKernel for Avx512_12x32 {
+    fn pack_a(
+        m: usize,
+        k: usize,
+        a: &[f32],
+        rs: usize,
+        cs: usize,
+        out: &mut AlignedBuf,
+        par: bool,
+    ) {
+        pack_a::<MR>(m, k, a, rs, cs, out, par);
+    }
+
+    const AVX512_PACKING: bool = true;
 }
 
 #[inline]
@@ -108,7 +112,7 @@ unsafe fn tile_r<const R: usize, const DIRECT: bool>(
     for p in 0..kc {
         l2.step();
         if p == main {
-            pf = epi.next_b;
+            pf = epi.next_b.cast();
         }
         _mm_prefetch::<_MM_HINT_T0>(pf as *const i8);
         _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(16) as *const i8);
@@ -130,6 +134,27 @@ unsafe fn tile_r<const R: usize, const DIRECT: bool>(
             b = b.add(PANEL);
         }
     }
+    // SAFETY: forwarded contract: the C tile, bias and residual are as `store_tile` needs.
+    unsafe { store_tile::<R>(&c0, &c1, c, rs_c, cols, epi) }
+}
+
+/// The epilogue of every avx512f kernel (fp32 and bf16 alike): the accumulators `c0`
+/// (columns 0..) and `c1` (the next half) of rows `0..R`, then (+ C) (·alpha) (+ bias) →
+/// C, then GELU and residual (see the [module docs](super)).
+///
+/// # Safety
+/// The C, bias and residual parts of the [`MicroKernel::tile`] contract, with `rows = R`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::needless_range_loop)] // `h` indexes masks, bias and the accumulator pair alike
+pub(crate) unsafe fn store_tile<const R: usize>(
+    c0: &[__m512; R],
+    c1: &[__m512; R],
+    c: *mut f32,
+    rs_c: usize,
+    cols: usize,
+    epi: &TileEpi,
+) {
     let m = [mask(cols, 0), mask(cols, 1)];
     let scale = epi.last && epi.alpha != 1.0;
     let alpha = _mm512_set1_ps(epi.alpha);

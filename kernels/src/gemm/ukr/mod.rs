@@ -30,9 +30,27 @@
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
-use super::pack::AlignedBuf;
+#[cfg(target_arch = "x86_64")]
+pub mod bf16_avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod bf16_avx512;
+use super::pack::{AlignedBuf, Elem, LINE};
 
+pub mod bf16_reference;
 pub mod reference;
+
+/// Calls `$tile::<R>(args)` for the literal `R` equal to `$rows` (monomorphised edge tiles).
+#[allow(unused_macros)]
+macro_rules! rows_dispatch {
+    ($tile:ident, $rows:expr, $args:tt, $($r:literal)*) => {
+        match $rows {
+            $($r => $tile::<$r> $args,)*
+            rows => unreachable!("rows = {rows} > MR"),
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use rows_dispatch;
 
 /// What the micro-kernel does with its tile after the k loop. Pointers are already offset to the
 /// tile's first row/column.
@@ -53,11 +71,11 @@ pub struct TileEpi {
     /// Row stride of `residual`.
     pub rs_res: usize,
     /// Where the next tile's B micro-panel starts: only prefetched (a hint, never dereferenced).
-    pub next_b: *const f32,
-    /// Start of `l2_lines` cache lines (16 floats each, contiguous) of the B block the caller
-    /// reads next, to fetch into L2 one line per 16 k steps of this tile (hints, never
+    pub next_b: *const u8,
+    /// Start of `l2_lines` cache lines ([`LINE`] bytes each, contiguous) of the B block the
+    /// caller reads next, to fetch into L2 spread over this tile's k steps (hints, never
     /// dereferenced), so that block's first pass does not wait on L3 or memory.
-    pub l2_next: *const f32,
+    pub l2_next: *const u8,
     /// How many lines from `l2_next` (0 = none).
     pub l2_lines: usize,
 }
@@ -67,7 +85,7 @@ pub struct TileEpi {
 /// `kc`), so they never queue up behind each other or crowd the tile's own B stream.
 #[derive(Clone, Copy)]
 pub(crate) struct L2Prefetch {
-    next: *const f32,
+    next: *const u8,
     acc: usize,
     lines: usize,
     kc: usize,
@@ -91,14 +109,14 @@ impl L2Prefetch {
         if self.acc >= self.kc {
             self.acc -= self.kc;
             prefetch_l2(self.next);
-            self.next = self.next.wrapping_add(16);
+            self.next = self.next.wrapping_add(LINE);
         }
     }
 }
 
 /// Hints the cache line at `p` into L2 (nothing off x86-64). Never faults, whatever `p` is.
 #[inline(always)]
-fn prefetch_l2(p: *const f32) {
+fn prefetch_l2(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is only a hint: it has no architectural effect and never faults, for
     // any address; its instruction set (SSE) is part of the x86-64 baseline.
@@ -110,16 +128,54 @@ fn prefetch_l2(p: *const f32) {
     let _ = p;
 }
 
-/// A register-blocked micro-kernel for one ISA.
+/// A register-blocked micro-kernel for one ISA and one precision.
 pub trait MicroKernel {
-    /// Rows of the C tile (broadcast from packed A).
+    /// Element of A as the kernel reads it (row-major or packed).
+    type A: Elem;
+    /// Element of the packed B panels.
+    type B: Elem;
+    /// Rows of the C tile (broadcast from A).
     const MR: usize;
     /// Columns of the C tile (vector loads from packed B); divides [`PANEL`](super::pack::PANEL).
     const NR: usize;
+    /// Consecutive k values stored together per column of a B panel (1: f32, one value per k
+    /// step; 2: bf16 pairs for vdpbf16ps). Every k block starts at a multiple of it, and the k
+    /// the kernel sees is padded to a multiple of it.
+    const K_GROUP: usize = 1;
+    /// Deepest k block (loop 2) for this kernel's element size. Part of the numerics.
+    const KC: usize = super::blocking::KC;
     /// Name, also the test and bench id: `gemm_ukr_<isa>_<MR>x<NR>`.
     const NAME: &'static str;
     /// Whether this CPU can run the kernel.
     fn supported() -> bool;
+
+    /// Computes one tile; see the [module docs](self).
+    ///
+    /// # Safety
+    /// * [`Self::supported`] is true; `kc` is a multiple of [`Self::K_GROUP`];
+    /// * `a_rs = 0`: `a` addresses `kc·MR` readable elements (packed); `a_rs > 0`:
+    ///   `a + i·a_rs + p` is readable for `i < rows, p < kc`; `b` addresses rows
+    ///   `g < kc / K_GROUP` of `NR·K_GROUP` readable elements at `b + g·PANEL·K_GROUP`;
+    /// * `1 ≤ rows ≤ MR`, `1 ≤ cols ≤ NR`; `c + i·rs_c + j` is writable (and readable unless
+    ///   `epi.first`) for `i < rows, j < cols`, and no other thread accesses it meanwhile;
+    /// * non-null `epi.bias` addresses `cols` readable floats, non-null `epi.residual` addresses
+    ///   `residual + i·rs_res + j` for `i < rows, j < cols`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile(
+        kc: usize,
+        a: *const Self::A,
+        a_rs: usize,
+        b: *const Self::B,
+        c: *mut f32,
+        rs_c: usize,
+        rows: usize,
+        cols: usize,
+        epi: &TileEpi,
+    );
+}
+
+/// An fp32 micro-kernel that can also pack strided operands (`gemm_strided`, attention).
+pub trait StridedKernel: MicroKernel<A = f32, B = f32> {
     /// Packs A into MR-row panels (see `gemm::pack::pack_a`).
     fn pack_a(m: usize, k: usize, a: &[f32], rs: usize, cs: usize, out: &mut AlignedBuf, par: bool);
     /// Packs a strided B into 32-wide panels (see `gemm::pack::pack_b`); only the AVX-512
@@ -129,28 +185,4 @@ pub trait MicroKernel {
     }
     /// Whether packing may use AVX-512 instructions (gathers for transposed panels).
     const AVX512_PACKING: bool = false;
-
-    /// Computes one tile; see the [module docs](self).
-    ///
-    /// # Safety
-    /// * [`Self::supported`] is true;
-    /// * `a_rs = 0`: `a` addresses `kc·MR` readable floats (packed); `a_rs > 0`: `a + i·a_rs + p`
-    ///   is readable for `i < rows, p < kc`; `b` addresses rows `p < kc` of `NR` readable floats
-    ///   at `b + p·PANEL`;
-    /// * `1 ≤ rows ≤ MR`, `1 ≤ cols ≤ NR`; `c + i·rs_c + j` is writable (and readable unless
-    ///   `epi.first`) for `i < rows, j < cols`, and no other thread accesses it meanwhile;
-    /// * non-null `epi.bias` addresses `cols` readable floats, non-null `epi.residual` addresses
-    ///   `residual + i·rs_res + j` for `i < rows, j < cols`.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn tile(
-        kc: usize,
-        a: *const f32,
-        a_rs: usize,
-        b: *const f32,
-        c: *mut f32,
-        rs_c: usize,
-        rows: usize,
-        cols: usize,
-        epi: &TileEpi,
-    );
 }

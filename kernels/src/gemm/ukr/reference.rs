@@ -1,7 +1,7 @@
 //! Portable scalar micro-kernel `gemm_ukr_reference_4x16`: the fallback and the test oracle for
 //! the SIMD kernels. Separate multiply and add (no FMA), p order, f32 accumulators.
 
-use super::{MicroKernel, TileEpi};
+use super::{MicroKernel, StridedKernel, TileEpi};
 use crate::gemm::pack::{pack_a, AlignedBuf, PANEL};
 
 /// Scalar 4×16 kernel.
@@ -13,22 +13,12 @@ const NR: usize = 16;
 impl MicroKernel for Reference4x16 {
     const MR: usize = MR;
     const NR: usize = NR;
+    type A = f32;
+    type B = f32;
     const NAME: &'static str = "gemm_ukr_reference_4x16";
 
     fn supported() -> bool {
         true
-    }
-
-    fn pack_a(
-        m: usize,
-        k: usize,
-        a: &[f32],
-        rs: usize,
-        cs: usize,
-        out: &mut AlignedBuf,
-        par: bool,
-    ) {
-        pack_a::<MR>(m, k, a, rs, cs, out, par);
     }
 
     unsafe fn tile(
@@ -66,31 +56,62 @@ impl MicroKernel for Reference4x16 {
                 }
             }
         }
-        for (i, row) in acc.iter().enumerate().take(rows) {
-            for (j, &x) in row.iter().enumerate().take(cols) {
-                // SAFETY: i < rows, j < cols: inside the tile the caller lets us read and write.
-                let cp = unsafe { c.add(i * rs_c + j) };
-                // SAFETY: as above; C is readable unless `first`.
-                let mut v = if epi.first { x } else { (unsafe { *cp }) + x };
-                if epi.last {
-                    if epi.alpha != 1.0 {
-                        v *= epi.alpha;
-                    }
-                    if !epi.bias.is_null() {
-                        // SAFETY: non-null bias holds `cols` floats.
-                        v += unsafe { *epi.bias.add(j) };
-                    }
-                    if epi.gelu {
-                        v = crate::math::gelu_erf(v);
-                    }
-                    if !epi.residual.is_null() {
-                        // SAFETY: non-null residual holds the rows×cols tile at stride rs_res.
-                        v += unsafe { *epi.residual.add(i * epi.rs_res + j) };
-                    }
+        // SAFETY: forwarded contract (C tile, bias, residual).
+        unsafe { store_tile(&acc, rows, cols, c, rs_c, epi) }
+    }
+}
+
+/// The scalar epilogue (fp32 and bf16 reference kernels alike): rows `< rows`, columns
+/// `< cols` of the accumulators, then (+ C) (·alpha) (+ bias) (GELU) (+ residual) → C.
+///
+/// # Safety
+/// The C, bias and residual parts of the [`MicroKernel::tile`] contract.
+pub(crate) unsafe fn store_tile<const R: usize, const N: usize>(
+    acc: &[[f32; N]; R],
+    rows: usize,
+    cols: usize,
+    c: *mut f32,
+    rs_c: usize,
+    epi: &TileEpi,
+) {
+    for (i, row) in acc.iter().enumerate().take(rows) {
+        for (j, &x) in row.iter().enumerate().take(cols) {
+            // SAFETY: i < rows, j < cols: inside the tile the caller lets us read and write.
+            let cp = unsafe { c.add(i * rs_c + j) };
+            // SAFETY: as above; C is readable unless `first`.
+            let mut v = if epi.first { x } else { (unsafe { *cp }) + x };
+            if epi.last {
+                if epi.alpha != 1.0 {
+                    v *= epi.alpha;
                 }
-                // SAFETY: inside the writable tile.
-                unsafe { *cp = v };
+                if !epi.bias.is_null() {
+                    // SAFETY: non-null bias holds `cols` floats.
+                    v += unsafe { *epi.bias.add(j) };
+                }
+                if epi.gelu {
+                    v = crate::math::gelu_erf(v);
+                }
+                if !epi.residual.is_null() {
+                    // SAFETY: non-null residual holds the rows×cols tile at stride rs_res.
+                    v += unsafe { *epi.residual.add(i * epi.rs_res + j) };
+                }
             }
+            // SAFETY: inside the writable tile.
+            unsafe { *cp = v };
         }
+    }
+}
+
+impl StridedKernel for Reference4x16 {
+    fn pack_a(
+        m: usize,
+        k: usize,
+        a: &[f32],
+        rs: usize,
+        cs: usize,
+        out: &mut AlignedBuf,
+        par: bool,
+    ) {
+        pack_a::<MR>(m, k, a, rs, cs, out, par);
     }
 }

@@ -1,0 +1,439 @@
+//! bf16 GEMM: C[m×n] = bf16(A)[m×k]·bf16(B)ᵀ in fp32, with the fp32 epilogues.
+//!
+//! * **B** (weights) is rounded to bf16 once, at pack time, into [`PackedBf16`]: the 32-wide
+//!   panels of [`PackedMatrix`](super::PackedMatrix), but with **pairs of consecutive k
+//!   interleaved** per column, the operand layout of `vdpbf16ps` (each 32-bit lane holds
+//!   `(B[j, 2q], B[j, 2q+1])`). k is padded to even with a zero.
+//! * **A** (activations) is rounded to bf16 per call into a reused thread-local buffer
+//!   (row-major, row stride k rounded up to even, zero pad); the micro-kernel broadcasts one
+//!   32-bit pair `(A[i, 2q], A[i, 2q+1])` per row and pair step.
+//! * Accumulation is fp32; the epilogue (bias, bias+GELU, bias+residual) is the fp32 kernels'
+//!   own, on the fp32 accumulators.
+//!
+//! # Rounding and the arithmetic every path shares
+//!
+//! fp32 → bf16 is round-to-nearest-even ([`to_bf16`]); NaN stays NaN (quiet), ±∞ stays ±∞,
+//! and **fp32 denormals become ±0** — the value `vdpbf16ps` would use for a bf16 denormal
+//! anyway (it treats input denormals as zero), so no path ever sees one. Per pair step, every
+//! path computes, for each C element, `acc = acc + a_odd·b_odd; acc = acc + a_even·b_even`
+//! (odd k first, each sum rounded to nearest even: the order of Intel's pseudo-code for
+//! `vdpbf16ps`). A product of two bf16 values (8 significant bits each) is exact in fp32, so
+//! this is what an FMA computes too: the widening kernels (AVX-512F, AVX2: bf16 → fp32 by a
+//! 16-bit shift, then two FMAs) and the scalar reference are **equal bit for bit** whenever no
+//! sum or product leaves fp32's normal range (|x| < 2⁻¹²⁶, where `vdpbf16ps` flushes to zero
+//! and an FMA does not). The `vdpbf16ps` kernel is tested against the reference too; see
+//! `kernels/tests/bf16.rs` for what it must match.
+
+use super::pack::{put_back, take, AlignedBuf, PANEL};
+use super::ukr::MicroKernel;
+use super::{driver, AOperand, Epi, Epilogue};
+use crate::dispatch::{isa, Isa};
+use std::cell::Cell;
+use std::sync::Arc;
+
+/// fp32 → bf16 bits, round to nearest even; NaN → quiet NaN, denormals → signed zero.
+#[inline(always)]
+pub fn to_bf16(x: f32) -> u16 {
+    let b = x.to_bits();
+    let rounded = b.wrapping_add(0x7FFF + ((b >> 16) & 1)) >> 16;
+    let nan = (b & 0x7FFF_FFFF) > 0x7F80_0000;
+    let denormal = (b & 0x7F80_0000) == 0;
+    (if nan {
+        (b >> 16) | 0x40
+    } else if denormal {
+        (b >> 31) << 15
+    } else {
+        rounded
+    }) as u16
+}
+
+/// bf16 bits → fp32 (exact).
+#[inline(always)]
+pub fn from_bf16(h: u16) -> f32 {
+    f32::from_bits((h as u32) << 16)
+}
+
+/// k rounded up to the bf16 pair granularity.
+pub fn padded_k(k: usize) -> usize {
+    k.next_multiple_of(2)
+}
+
+/// Rounds `src` (rows of `k` floats at stride `k`) into `dst` (rows of `kp = padded_k(k)`
+/// bf16 at stride `kp`, the pad zero). Row blocks in parallel when large; the result does not
+/// depend on the split.
+///
+/// # Panics
+/// If the lengths are not `rows·k` and `rows·kp`.
+pub fn round_rows(src: &[f32], k: usize, dst: &mut [u16]) {
+    let kp = padded_k(k);
+    if k == 0 {
+        dst.fill(0);
+        return;
+    }
+    let rows = src.len() / k;
+    assert!(
+        src.len() == rows * k && dst.len() == rows * kp,
+        "round_rows: lengths"
+    );
+    let block = |(s, d): (&[f32], &mut [u16])| {
+        for (sr, dr) in s.chunks_exact(k).zip(d.chunks_exact_mut(kp)) {
+            round_slice(sr, &mut dr[..k]);
+            dr[k..].fill(0);
+        }
+    };
+    const ROWS: usize = 16;
+    if rows * k >= 1 << 16 {
+        use rayon::prelude::*;
+        src.par_chunks(ROWS * k)
+            .zip(dst.par_chunks_mut(ROWS * kp))
+            .for_each(block);
+    } else {
+        block((src, dst));
+    }
+}
+
+/// [`to_bf16`] over a slice, vectorised by the compiler for the widest ISA present.
+pub fn round_slice(src: &[f32], dst: &mut [u16]) {
+    assert_eq!(src.len(), dst.len(), "round_slice: lengths");
+    #[cfg(target_arch = "x86_64")]
+    if Isa::Avx512.is_supported() && std::is_x86_feature_detected!("avx512bw") {
+        // SAFETY: AVX-512F and BW are present (checked).
+        return unsafe { round_slice_avx512(src, dst) };
+    }
+    round_slice_scalar(src, dst)
+}
+
+#[inline(always)]
+fn round_slice_scalar(src: &[f32], dst: &mut [u16]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = to_bf16(s);
+    }
+}
+
+/// The scalar loop compiled with AVX-512 enabled (the same function, so the same bits).
+///
+/// # Safety
+/// AVX-512F and AVX-512BW must be present.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn round_slice_avx512(src: &[f32], dst: &mut [u16]) {
+    round_slice_scalar(src, dst)
+}
+
+/// Where bf16 panels live.
+#[derive(Clone)]
+enum Panels {
+    Owned(AlignedBuf<u16>),
+    Shared(Arc<dyn AsRef<[u16]> + Send + Sync>),
+}
+
+/// A weight matrix B [n×k] (PyTorch `Linear.weight` layout) rounded to bf16 and packed for
+/// [`gemm_bf16`]: 32-wide panels of k pairs, see the [module docs](self).
+///
+/// ```text
+/// element (j, p) of B  ↦  panels[(j / 32)·kp·32 + (p / 2)·64 + (j % 32)·2 + p % 2],  kp = k rounded up to even
+/// ```
+#[derive(Clone)]
+pub struct PackedBf16 {
+    n: usize,
+    k: usize,
+    panels: Panels,
+}
+
+impl std::fmt::Debug for PackedBf16 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackedBf16")
+            .field("n", &self.n)
+            .field("k", &self.k)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for PackedBf16 {
+    fn eq(&self, other: &Self) -> bool {
+        (self.n, self.k) == (other.n, other.k) && self.panels() == other.panels()
+    }
+}
+
+impl PackedBf16 {
+    /// Rounds B [n×k] (row-major fp32) to bf16 and packs it.
+    ///
+    /// # Panics
+    /// If `b.len() != n * k`.
+    pub fn pack(b: &[f32], n: usize, k: usize) -> Self {
+        assert_eq!(b.len(), n * k, "PackedBf16::pack: b is not n×k");
+        let mut buf = AlignedBuf::<u16>::default();
+        buf.set_len(Self::panel_len(n, k));
+        let kp = padded_k(k);
+        let out = buf.as_mut_slice();
+        let pack_panel = |(jp, panel): (usize, &mut [u16])| {
+            for jj in 0..PANEL.min(n - jp * PANEL) {
+                let row = &b[(jp * PANEL + jj) * k..][..k];
+                for (p, &v) in row.iter().enumerate() {
+                    panel[(p / 2) * 2 * PANEL + jj * 2 + p % 2] = to_bf16(v);
+                }
+            }
+        };
+        if n > 0 && kp > 0 {
+            use rayon::prelude::*;
+            out.par_chunks_exact_mut(PANEL * kp)
+                .enumerate()
+                .for_each(pack_panel);
+        }
+        PackedBf16 {
+            n,
+            k,
+            panels: Panels::Owned(buf),
+        }
+    }
+
+    /// Uses panels already in the packed layout that live elsewhere (e.g. a memory-mapped
+    /// packed-weights file), without copying them.
+    ///
+    /// # Panics
+    /// If the slice's length is not [`Self::panel_len`]`(n, k)`.
+    pub fn from_shared(n: usize, k: usize, panels: Arc<dyn AsRef<[u16]> + Send + Sync>) -> Self {
+        assert_eq!(
+            (*panels).as_ref().len(),
+            Self::panel_len(n, k),
+            "PackedBf16::from_shared: length"
+        );
+        PackedBf16 {
+            n,
+            k,
+            panels: Panels::Shared(panels),
+        }
+    }
+
+    /// bf16 values in the panel buffer of an n×k matrix: ⌈n/32⌉·32·(k rounded up to even).
+    pub fn panel_len(n: usize, k: usize) -> usize {
+        n.div_ceil(PANEL) * PANEL * padded_k(k)
+    }
+
+    /// Rows of B (columns of C).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Columns of B (the reduction length, unpadded).
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The panel buffer (bf16 bits), in the layout of the type docs.
+    pub fn panels(&self) -> &[u16] {
+        match &self.panels {
+            Panels::Owned(buf) => buf.as_slice(),
+            Panels::Shared(shared) => (**shared).as_ref(),
+        }
+    }
+
+    /// Element (j, p) of the rounded B, as fp32 (tests, checks).
+    pub fn get(&self, j: usize, p: usize) -> f32 {
+        assert!(j < self.n && p < self.k, "PackedBf16::get: out of range");
+        let kp = padded_k(self.k);
+        from_bf16(
+            self.panels()[(j / PANEL) * PANEL * kp + (p / 2) * 2 * PANEL + (j % PANEL) * 2 + p % 2],
+        )
+    }
+}
+
+/// A bf16 GEMM implementation: which micro-kernel runs the pair steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Bf16Path {
+    /// Scalar: the fallback and the test oracle.
+    Reference,
+    /// AVX2+FMA: bf16 widened to fp32 in registers (half the bytes of fp32 weights).
+    Avx2Widen,
+    /// AVX-512F without AVX512_BF16: widened to fp32 in registers.
+    Avx512Widen,
+    /// AVX512_BF16 `vdpbf16ps`: two bf16 products per fp32 lane and instruction.
+    Avx512Bf16,
+}
+
+impl Bf16Path {
+    /// Every path, lowest first.
+    pub const ALL: [Bf16Path; 4] = [
+        Bf16Path::Reference,
+        Bf16Path::Avx2Widen,
+        Bf16Path::Avx512Widen,
+        Bf16Path::Avx512Bf16,
+    ];
+
+    /// The path an ISA level runs.
+    pub fn for_isa(isa: Isa) -> Bf16Path {
+        match isa {
+            Isa::Reference => Bf16Path::Reference,
+            Isa::Avx2 => Bf16Path::Avx2Widen,
+            Isa::Avx512 => Bf16Path::Avx512Widen,
+            Isa::Avx512Bf16 => Bf16Path::Avx512Bf16,
+        }
+    }
+
+    /// The path the kernels use (from [`isa`]).
+    pub fn current() -> Bf16Path {
+        Self::for_isa(isa())
+    }
+
+    /// The micro-kernel's name (test and bench id).
+    pub fn kernel_name(self) -> &'static str {
+        use super::ukr::bf16_reference::ReferenceBf16_4x16;
+        match self {
+            Bf16Path::Reference => ReferenceBf16_4x16::NAME,
+            #[cfg(target_arch = "x86_64")]
+            Bf16Path::Avx2Widen => super::ukr::bf16_avx2::Avx2Bf16Widen_4x16::NAME,
+            #[cfg(target_arch = "x86_64")]
+            Bf16Path::Avx512Widen => super::ukr::bf16_avx512::Avx512Bf16Widen_12x32::NAME,
+            #[cfg(target_arch = "x86_64")]
+            Bf16Path::Avx512Bf16 => super::ukr::bf16_avx512::Avx512Bf16_12x32::NAME,
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => "unavailable",
+        }
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Bf16Path::Reference => true,
+            Bf16Path::Avx2Widen => Isa::Avx2.is_supported(),
+            Bf16Path::Avx512Widen => Isa::Avx512.is_supported(),
+            Bf16Path::Avx512Bf16 => Isa::Avx512Bf16.is_supported(),
+        }
+    }
+}
+
+thread_local! {
+    static A16: Cell<AlignedBuf<u16>> = const { Cell::new(AlignedBuf::new()) };
+}
+
+/// C[m×n] = bf16(A)[m×k]·Bᵀ then the epilogue, on the current ISA's path. A and C are
+/// row-major with row strides k and n.
+///
+/// # Panics
+/// If a slice is shorter than its shape requires or an epilogue operand has the wrong length.
+pub fn gemm_bf16(m: usize, a: &[f32], b: &PackedBf16, c: &mut [f32], epilogue: Epilogue) {
+    gemm_bf16_with(Bf16Path::current(), m, a, b, c, epilogue)
+}
+
+/// [`gemm_bf16`] on a given path (tests and benches).
+///
+/// # Panics
+/// As [`gemm_bf16`], and if the CPU does not support `path`.
+pub fn gemm_bf16_with(
+    path: Bf16Path,
+    m: usize,
+    a: &[f32],
+    b: &PackedBf16,
+    c: &mut [f32],
+    epilogue: Epilogue,
+) {
+    let (n, k) = (b.n(), b.k());
+    assert!(a.len() >= m * k, "gemm_bf16: a is shorter than m×k");
+    assert!(c.len() >= m * n, "gemm_bf16: c is shorter than m×n");
+    let epi = Epi::from_epilogue(epilogue, m, n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let kp = padded_k(k);
+    let mut abuf = take(&A16);
+    abuf.set_len(m * kp);
+    round_rows(&a[..m * k], k, abuf.as_mut_slice());
+    fn run<K: MicroKernel<A = u16, B = u16>>(
+        m: usize,
+        a: &[u16],
+        b: &PackedBf16,
+        c: &mut [f32],
+        epi: Epi,
+    ) {
+        let (n, kp) = (b.n(), padded_k(b.k()));
+        let a = AOperand::RowMajor { data: a, rs: kp };
+        driver::<K>(m, n, kp, a, b.panels(), c, n, epi, true);
+    }
+    let a16 = abuf.as_slice();
+    match path {
+        Bf16Path::Reference => {
+            run::<super::ukr::bf16_reference::ReferenceBf16_4x16>(m, a16, b, c, epi)
+        }
+        #[cfg(target_arch = "x86_64")]
+        Bf16Path::Avx2Widen => run::<super::ukr::bf16_avx2::Avx2Bf16Widen_4x16>(m, a16, b, c, epi),
+        #[cfg(target_arch = "x86_64")]
+        Bf16Path::Avx512Widen => {
+            run::<super::ukr::bf16_avx512::Avx512Bf16Widen_12x32>(m, a16, b, c, epi)
+        }
+        #[cfg(target_arch = "x86_64")]
+        Bf16Path::Avx512Bf16 => run::<super::ukr::bf16_avx512::Avx512Bf16_12x32>(m, a16, b, c, epi),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => panic!("{path:?} needs x86-64"),
+    }
+    put_back(&A16, abuf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_is_nearest_even() {
+        assert_eq!(to_bf16(1.0), 0x3F80);
+        // 1 + 2⁻⁸ is halfway between 1 and 1 + 2⁻⁷: ties to even (1).
+        assert_eq!(to_bf16(1.0 + 1.0 / 256.0), 0x3F80);
+        // 1 + 3·2⁻⁸ is halfway between 1 + 2⁻⁷ and 1 + 2⁻⁶: ties to even (1 + 2⁻⁶).
+        assert_eq!(to_bf16(1.0 + 3.0 / 256.0), 0x3F82);
+        assert_eq!(to_bf16(-2.0), 0xC000);
+        assert_eq!(to_bf16(f32::INFINITY), 0x7F80);
+        assert_eq!(to_bf16(f32::MAX), 0x7F80); // rounds up to ∞, as RNE must
+        assert!(from_bf16(to_bf16(f32::NAN)).is_nan());
+        assert_eq!(to_bf16(1e-40), 0); // denormal → +0
+        assert_eq!(to_bf16(-1e-40), 0x8000);
+        assert_eq!(to_bf16(f32::MIN_POSITIVE), 0x0080);
+        // Against round-to-nearest computed in f64 on a sweep of values.
+        let mut x = 1.0e-30f32;
+        while x < 1.0e30 {
+            for v in [x, -x, x * 1.000_123, x * 1.999] {
+                let r = from_bf16(to_bf16(v)) as f64;
+                let ulp = (r.abs() * (1.0 / 128.0)).max(f64::MIN_POSITIVE);
+                assert!((r - v as f64).abs() <= ulp * 0.5 + 1e-300, "{v} → {r}");
+            }
+            x *= 1.37;
+        }
+    }
+
+    #[test]
+    fn round_rows_pads() {
+        let src: Vec<f32> = (0..15).map(|i| i as f32 * 0.3).collect();
+        let mut dst = vec![7u16; 18];
+        round_rows(&src, 5, &mut dst);
+        for r in 0..3 {
+            for p in 0..5 {
+                assert_eq!(dst[r * 6 + p], to_bf16(src[r * 5 + p]));
+            }
+            assert_eq!(dst[r * 6 + 5], 0);
+        }
+    }
+
+    #[test]
+    fn packed_layout_is_documented_one() {
+        let (n, k) = (37, 5);
+        let b: Vec<f32> = (0..n * k).map(|i| i as f32).collect();
+        let pm = PackedBf16::pack(&b, n, k);
+        assert_eq!(pm.panels().len(), 64 * 6);
+        for j in 0..64 {
+            for p in 0..6 {
+                let want = if j < n && p < k {
+                    to_bf16(b[j * k + p])
+                } else {
+                    0
+                };
+                assert_eq!(
+                    pm.panels()[(j / 32) * 6 * 32 + (p / 2) * 64 + (j % 32) * 2 + p % 2],
+                    want
+                );
+                if j < n && p < k {
+                    assert_eq!(pm.get(j, p), from_bf16(want));
+                }
+            }
+        }
+        let shared = PackedBf16::from_shared(n, k, Arc::new(pm.panels().to_vec()));
+        assert_eq!(shared, pm);
+    }
+}
