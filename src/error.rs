@@ -45,6 +45,11 @@ pub enum Error {
         /// Shape in the file.
         got: Vec<usize>,
     },
+    /// A precision or instruction set this build or CPU cannot run.
+    Unsupported {
+        /// What is missing and what to use instead.
+        message: String,
+    },
     /// A tensor holds a dtype bertqa cannot use.
     Dtype {
         /// The tensor.
@@ -107,6 +112,7 @@ impl fmt::Display for Error {
             }
             Error::Vocab { message } => write!(f, "invalid vocabulary: {message}"),
             Error::Input { message } => write!(f, "invalid input: {message}"),
+            Error::Unsupported { message } => write!(f, "unsupported: {message}"),
         }
     }
 }

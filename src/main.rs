@@ -1,6 +1,8 @@
 //! The `bertqa` command-line tool: a thin layer over the library.
 
-use bertqa::{Answer, Bert, Error, LoadOptions, QaModel, QaOptions, Sequence, StrideMode};
+use bertqa::{
+    Answer, Bert, Error, LoadOptions, Precision, QaModel, QaOptions, Sequence, StrideMode,
+};
 use clap::{Args, Parser, Subcommand};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,10 @@ struct Cli {
     /// Worker threads (default: RAYON_NUM_THREADS, else one per core).
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// Precision of the linear layers: fp32 (default; for a packed file, the file's own), bf16
+    /// or int8 (not yet available).
+    #[arg(long, global = true, value_name = "fp32|bf16|int8")]
+    precision: Option<Precision>,
     /// More log output on stderr (-v: info, -vv: debug, -vvv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -74,9 +80,13 @@ impl ModelArgs {
         }
     }
 
-    fn options(&self) -> LoadOptions {
+    /// Load options for `source`: the global `--precision`; values validated for checkpoints
+    /// (a packed file maps with no pass over its values).
+    fn options(&self, source: &Source) -> LoadOptions {
+        let packed = matches!(source, Source::Path(p) if p.is_file());
         LoadOptions {
-            validate_values: !self.no_validate,
+            validate_values: !self.no_validate && !packed,
+            precision: precision(),
         }
     }
 
@@ -85,26 +95,39 @@ impl ModelArgs {
     }
 
     fn load_qa(&self) -> Result<QaModel, Error> {
-        match self.source()? {
-            Source::Path(path) => QaModel::load_with(&path, &self.options()),
-            Source::Synthetic(name) => QaModel::synthetic(&name, self.seed),
+        let source = self.source()?;
+        let options = self.options(&source);
+        match source {
+            Source::Path(path) => QaModel::load_with(&path, &options),
+            Source::Synthetic(name) => {
+                QaModel::synthetic_as(&name, self.seed, options.precision.unwrap_or_default())
+            }
         }
     }
 
     /// The model and its vocabulary text, if it has one.
     fn load_with_vocab(&self) -> Result<(Bert, Option<String>), Error> {
-        match self.source()? {
-            Source::Path(file) if file.is_file() => Bert::load_packed(&file),
+        let source = self.source()?;
+        let options = self.options(&source);
+        match source {
+            Source::Path(file) if file.is_file() => Bert::load_packed_with(&file, &options),
             Source::Path(dir) => {
                 let vocab = std::fs::read_to_string(dir.join("vocab.txt")).ok();
-                Ok((Bert::load(&dir, &self.options())?, vocab))
+                Ok((Bert::load(&dir, &options)?, vocab))
             }
             Source::Synthetic(name) => Ok((
-                Bert::synthetic(&name, self.seed)?,
+                Bert::synthetic_as(&name, self.seed, options.precision.unwrap_or_default())?,
                 Some(bertqa::qa::UNCASED_VOCAB.to_string()),
             )),
         }
     }
+}
+
+/// The global `--precision` (set once in `main`).
+static PRECISION: std::sync::OnceLock<Option<Precision>> = std::sync::OnceLock::new();
+
+fn precision() -> Option<Precision> {
+    PRECISION.get().copied().flatten()
 }
 
 /// Feature and extraction settings; defaults are the model card's.
@@ -317,6 +340,7 @@ impl log::Log for StderrLogger {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    PRECISION.get_or_init(|| cli.precision);
     static LOGGER: StderrLogger = StderrLogger;
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(match cli.verbose {
@@ -680,7 +704,12 @@ fn bench(
     let flop = c.forward_flop(seq) * batch as f64;
     let gflops = flop / (median * 1e-3) / 1e9;
     let threads = rayon::current_num_threads();
-    let peak = bertqa_kernels::peak::fma_peak_gflops(threads);
+    let precision = bert.precision();
+    // % of the peak of the instruction the GEMMs run on: FMA for fp32, vdpbf16ps for bf16.
+    let (peak, peak_name) = match precision {
+        Precision::Bf16 => (bertqa_kernels::peak::bf16_peak_gflops(threads), "bf16"),
+        _ => (bertqa_kernels::peak::fma_peak_gflops(threads), "FMA"),
+    };
     // Resident memory now, weights and a warm workspace included (Linux; 0 elsewhere).
     let rss_mb = std::fs::read_to_string("/proc/self/statm")
         .ok()
@@ -693,13 +722,14 @@ fn bench(
             serde_json::json!({"median_ms": median, "p90_ms": p90, "min_ms": min, "gflops": gflops,
                 "gflop_per_forward": flop / 1e9, "seq": seq, "batch": batch, "iters": iters,
                 "threads": threads, "isa": bertqa_kernels::dispatch::isa().name(), "load_s": load_s,
+                "precision": precision.name(), "kernels": bert.kernels_description(),
                 "peak_gflops": peak, "percent_of_peak": percent, "rss_mb": rss_mb,
                 "stages_ms": profile.then(|| stages.iter().map(|(n, v)| (n.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>())})
         );
     } else {
         println!(
-            "seq {seq} × batch {batch}, {threads} threads, {} kernels: median {median:.1} ms, p90 {p90:.1} ms, min {min:.1} ms; {:.2} GFLOP per forward → {gflops:.1} GFLOP/s = {percent:.1} % of the measured {threads}-thread FMA peak {peak:.1} GFLOP/s (load {load_s:.2} s, RSS {rss_mb:.0} MB)",
-            bertqa_kernels::dispatch::isa().name(),
+            "seq {seq} × batch {batch}, {threads} threads, {}: median {median:.1} ms, p90 {p90:.1} ms, min {min:.1} ms; {:.2} GFLOP per forward → {gflops:.1} GFLOP/s = {percent:.1} % of the measured {threads}-thread {peak_name} peak {peak:.1} GFLOP/s (load {load_s:.2} s, RSS {rss_mb:.0} MB)",
+            bert.kernels_description(),
             flop / 1e9
         );
         if profile {

@@ -68,6 +68,7 @@ impl QaModel {
             dir,
             &LoadOptions {
                 validate_values: true,
+                ..Default::default()
             },
         )
     }
@@ -78,7 +79,7 @@ impl QaModel {
     /// As [`QaModel::load`].
     pub fn load_with(dir: &Path, options: &LoadOptions) -> Result<Self> {
         if dir.is_file() {
-            return Self::load_packed(dir);
+            return Self::load_packed_with(dir, options);
         }
         let bert = Bert::load(dir, options)?;
         let tokenizer = Tokenizer::from_file(dir.join("vocab.txt"))?;
@@ -91,7 +92,15 @@ impl QaModel {
     /// # Errors
     /// As [`Bert::load_packed`]; [`Error::Vocab`] if the file has no vocabulary.
     pub fn load_packed(path: &Path) -> Result<Self> {
-        let (bert, vocab) = Bert::load_packed(path)?;
+        Self::load_packed_with(path, &LoadOptions::default())
+    }
+
+    /// [`QaModel::load_packed`] with load options (see [`Bert::load_packed_with`]).
+    ///
+    /// # Errors
+    /// As [`QaModel::load_packed`].
+    pub fn load_packed_with(path: &Path, options: &LoadOptions) -> Result<Self> {
+        let (bert, vocab) = Bert::load_packed_with(path, options)?;
         let vocab = vocab.ok_or_else(|| Error::Vocab {
             message: format!(
                 "{} carries no vocabulary; re-run bertqa convert",
@@ -116,8 +125,16 @@ impl QaModel {
     /// # Errors
     /// [`Error::Config`] for an unknown preset.
     pub fn synthetic(preset: &str, seed: u64) -> Result<Self> {
+        Self::synthetic_as(preset, seed, crate::Precision::F32)
+    }
+
+    /// [`QaModel::synthetic`] in a given precision.
+    ///
+    /// # Errors
+    /// As [`Bert::synthetic_as`].
+    pub fn synthetic_as(preset: &str, seed: u64, precision: crate::Precision) -> Result<Self> {
         let tokenizer = Tokenizer::new(Vocab::from_text(UNCASED_VOCAB)?);
-        Self::new(Bert::synthetic(preset, seed)?, tokenizer)
+        Self::new(Bert::synthetic_as(preset, seed, precision)?, tokenizer)
     }
 
     /// Pairs a model with a tokenizer.

@@ -310,6 +310,92 @@ impl SafeTensors {
     }
 }
 
+/// The bf16 bit patterns of a BF16 tensor, borrowed from the memory map when 2-aligned (else
+/// copied). Cloning is cheap.
+#[derive(Clone)]
+pub struct Bf16Tensor {
+    shape: Vec<usize>,
+    storage: Arc<Bf16Storage>,
+}
+
+enum Bf16Storage {
+    Mapped { map: Arc<Mmap>, bytes: Range<usize> },
+    Owned(Vec<u16>),
+}
+
+impl Bf16Tensor {
+    /// Dimensions, outermost first.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The bf16 bit patterns, row-major.
+    pub fn data(&self) -> &[u16] {
+        match &*self.storage {
+            // Alignment and length were checked when the tensor was made, so this cannot fail.
+            Bf16Storage::Mapped { map, bytes } => bytemuck::cast_slice(&map[bytes.clone()]),
+            Bf16Storage::Owned(v) => v,
+        }
+    }
+
+    /// Whether the values are borrowed from a memory map.
+    pub fn is_mapped(&self) -> bool {
+        matches!(&*self.storage, Bf16Storage::Mapped { .. })
+    }
+}
+
+impl AsRef<[u16]> for Bf16Tensor {
+    fn as_ref(&self) -> &[u16] {
+        self.data()
+    }
+}
+
+impl fmt::Debug for Bf16Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bf16Tensor")
+            .field("shape", &self.shape)
+            .field("mapped", &self.is_mapped())
+            .finish()
+    }
+}
+
+impl SafeTensors {
+    /// The BF16 tensor `name` as raw bf16 bits, borrowed from the map when 2-aligned.
+    ///
+    /// # Errors
+    /// [`Error::MissingTensor`] if absent, [`Error::Dtype`] if it is not BF16.
+    pub fn tensor_bf16(&self, name: &str) -> Result<Bf16Tensor> {
+        let info = self.tensors.get(name).ok_or_else(|| Error::MissingTensor {
+            name: name.to_string(),
+        })?;
+        if info.dtype != Dtype::BF16 {
+            return Err(Error::Dtype {
+                name: name.to_string(),
+                dtype: info.dtype.name().into(),
+            });
+        }
+        let start = self.data_start + info.data_offsets.0;
+        let end = self.data_start + info.data_offsets.1;
+        let storage = if cfg!(target_endian = "little") && start.is_multiple_of(2) {
+            Bf16Storage::Mapped {
+                map: Arc::clone(&self.map),
+                bytes: start..end,
+            }
+        } else {
+            Bf16Storage::Owned(
+                self.map[start..end]
+                    .chunks_exact(2)
+                    .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                    .collect(),
+            )
+        };
+        Ok(Bf16Tensor {
+            shape: info.shape.clone(),
+            storage: Arc::new(storage),
+        })
+    }
+}
+
 /// One header entry as written; unknown fields are an error.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -480,11 +566,36 @@ pub fn write_to_with<W: std::io::Write>(
     metadata: &BTreeMap<String, String>,
     align: usize,
 ) -> std::io::Result<()> {
-    let views: Vec<(&str, &[usize], &[f32])> = tensors
+    let views: Vec<(&str, &[usize], View)> = tensors
         .iter()
-        .map(|(n, t)| (n.as_str(), t.shape(), t.data()))
+        .map(|(n, t)| (n.as_str(), t.shape(), View::F32(t.data())))
         .collect();
     write_views(w, &views, metadata, align)
+}
+
+/// Borrowed values of one tensor to write.
+#[derive(Clone, Copy, Debug)]
+pub enum View<'a> {
+    /// Written as F32.
+    F32(&'a [f32]),
+    /// bf16 bit patterns, written as BF16.
+    Bf16(&'a [u16]),
+}
+
+impl View<'_> {
+    fn dtype(&self) -> &'static str {
+        match self {
+            View::F32(_) => "F32",
+            View::Bf16(_) => "BF16",
+        }
+    }
+
+    fn byte_len(&self) -> usize {
+        match self {
+            View::F32(d) => d.len() * 4,
+            View::Bf16(d) => d.len() * 2,
+        }
+    }
 }
 
 /// As [`write_to_with`], for borrowed `(name, shape, values)` views.
@@ -493,7 +604,7 @@ pub fn write_to_with<W: std::io::Write>(
 /// Whatever `w` returns.
 pub fn write_views<W: std::io::Write>(
     mut w: W,
-    tensors: &[(&str, &[usize], &[f32])],
+    tensors: &[(&str, &[usize], View)],
     metadata: &BTreeMap<String, String>,
     align: usize,
 ) -> std::io::Result<()> {
@@ -503,10 +614,10 @@ pub fn write_views<W: std::io::Write>(
     }
     let mut offset = 0usize;
     for (name, shape, data) in tensors {
-        let len = data.len() * 4;
+        let len = data.byte_len();
         header.insert(
             name.to_string(),
-            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + len]}),
+            serde_json::json!({"dtype": data.dtype(), "shape": shape, "data_offsets": [offset, offset + len]}),
         );
         offset += len;
     }
@@ -517,11 +628,22 @@ pub fn write_views<W: std::io::Write>(
     w.write_all(&(json.len() as u64).to_le_bytes())?;
     w.write_all(&json)?;
     for (_, _, data) in tensors {
-        if cfg!(target_endian = "little") {
-            w.write_all(bytemuck::cast_slice(data))?;
-        } else {
-            for v in *data {
-                w.write_all(&v.to_le_bytes())?;
+        match data {
+            View::F32(d) if cfg!(target_endian = "little") => {
+                w.write_all(bytemuck::cast_slice(d))?
+            }
+            View::Bf16(d) if cfg!(target_endian = "little") => {
+                w.write_all(bytemuck::cast_slice(d))?
+            }
+            View::F32(d) => {
+                for v in *d {
+                    w.write_all(&v.to_le_bytes())?;
+                }
+            }
+            View::Bf16(d) => {
+                for v in *d {
+                    w.write_all(&v.to_le_bytes())?;
+                }
             }
         }
     }

@@ -8,7 +8,8 @@
 //! else left over is an [`Error::UnexpectedTensor`].
 
 use crate::error::{Error, Result};
-use crate::safetensors::{SafeTensors, Tensor};
+use crate::model::Precision;
+use crate::safetensors::{Bf16Tensor, SafeTensors, Tensor};
 use std::collections::BTreeMap;
 
 /// Where a checkpoint's tensors come from.
@@ -27,6 +28,8 @@ pub struct Checkpoint {
     validate: bool,
     /// Linear layers are stored pre-packed (`{name}.packed`), as `bertqa convert` writes them.
     packed: bool,
+    /// The precision the linear layers are packed into.
+    precision: Precision,
 }
 
 /// The canonical name of a stored tensor name.
@@ -85,6 +88,7 @@ impl Checkpoint {
             used: Default::default(),
             validate: false,
             packed: false,
+            precision: Precision::F32,
         })
     }
 
@@ -101,6 +105,51 @@ impl Checkpoint {
     /// Whether linear layers are stored pre-packed.
     pub(crate) fn is_packed(&self) -> bool {
         self.packed
+    }
+
+    /// The precision the linear layers are packed into (default fp32).
+    pub(crate) fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
+    }
+
+    /// See [`Checkpoint::set_precision`].
+    pub(crate) fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Takes the BF16 tensor `name` (canonical) as raw bf16 bits, checking its shape (and, when
+    /// validation is on, that it holds no NaN or infinity). Only packed files store these.
+    ///
+    /// # Errors
+    /// [`Error::MissingTensor`], [`Error::Shape`], [`Error::Dtype`], [`Error::NonFinite`].
+    pub(crate) fn take_bf16(&mut self, name: &str, shape: &[usize]) -> Result<Bf16Tensor> {
+        let stored = self.names.get(name).ok_or_else(|| Error::MissingTensor {
+            name: name.to_string(),
+        })?;
+        let Source::File(f) = &self.source else {
+            return Err(Error::MissingTensor {
+                name: name.to_string(),
+            });
+        };
+        let tensor = f.tensor_bf16(stored)?;
+        if tensor.shape() != shape {
+            return Err(Error::Shape {
+                name: stored.clone(),
+                expected: shape.to_vec(),
+                got: tensor.shape().to_vec(),
+            });
+        }
+        if self.validate {
+            // bf16 NaN or infinity: all exponent bits set.
+            if let Some(index) = tensor.data().iter().position(|&v| v & 0x7F80 == 0x7F80) {
+                return Err(Error::NonFinite {
+                    name: stored.clone(),
+                    index,
+                });
+            }
+        }
+        self.used.insert(name.to_string());
+        Ok(tensor)
     }
 
     /// Whether a tensor with this canonical name exists.

@@ -37,6 +37,7 @@ fn minilm_matches_pytorch() {
         &dir,
         &LoadOptions {
             validate_values: true,
+            ..Default::default()
         },
     )
     .unwrap();

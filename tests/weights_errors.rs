@@ -54,6 +54,7 @@ fn load(config: &BertConfig, bytes: &[u8]) -> Result<Bert, Error> {
         dir.path(),
         &LoadOptions {
             validate_values: true,
+            ..Default::default()
         },
     )
 }

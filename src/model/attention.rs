@@ -62,7 +62,7 @@ impl Attention {
                     .data(),
             );
         }
-        Ok(Linear::from_parts(&w, b, 3 * h, h))
+        Ok(Linear::from_parts(&w, b, 3 * h, h, ck.precision()))
     }
 
     /// ws.x: (tokens, H) in; ws.attn_out: (tokens, H) = LayerNorm(attention(x) + x) out.

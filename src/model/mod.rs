@@ -20,7 +20,7 @@ use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::safetensors::{SafeTensors, Tensor};
 use crate::weights::Checkpoint;
-use bertqa_kernels::{gemm_packed, Epilogue, PackedMatrix};
+use bertqa_kernels::{gemm_bf16, gemm_packed, Epilogue, PackedBf16, PackedMatrix};
 use embeddings::Embeddings;
 use layer::Layer;
 use qa_head::QaHead;
@@ -59,34 +59,148 @@ pub struct QaLogits {
     pub end_logits: Vec<Vec<f32>>,
 }
 
+/// The arithmetic of the linear layers' GEMMs (QKV, attention output, FFN up and down).
+///
+/// Attention's own products, LayerNorm, softmax, GELU, residuals, the embeddings and the QA head
+/// stay fp32 in every precision.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Precision {
+    /// fp32 weights and activations (exact: logits within 5e-6 of PyTorch).
+    #[default]
+    F32,
+    /// Weights stored as bf16 (half the memory), activations rounded to bf16 at each GEMM
+    /// input, fp32 accumulation (`vdpbf16ps` where the CPU has AVX512_BF16, else bf16 widened
+    /// to fp32 in the kernel). See docs/numerics.md for what it costs in accuracy.
+    Bf16,
+    /// int8 weights and activations (not available yet).
+    Int8,
+}
+
+impl Precision {
+    /// Every precision.
+    pub const ALL: [Precision; 3] = [Precision::F32, Precision::Bf16, Precision::Int8];
+
+    /// The name the CLI and packed files use: `fp32`, `bf16`, `int8`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "fp32",
+            Precision::Bf16 => "bf16",
+            Precision::Int8 => "int8",
+        }
+    }
+
+    /// Parses a name (`fp32`/`f32`, `bf16`, `int8`; any case).
+    pub fn from_name(s: &str) -> Option<Precision> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("f32") {
+            return Some(Precision::F32);
+        }
+        Precision::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
+    }
+
+    /// Whether this build and CPU can run the precision; [`Error::Unsupported`] says why not.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for int8 (not implemented yet).
+    pub fn check_available(self) -> Result<()> {
+        match self {
+            Precision::F32 | Precision::Bf16 => Ok(()),
+            Precision::Int8 => Err(Error::Unsupported {
+                message: "precision int8 is not available yet (use fp32 or bf16)".into(),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Precision::from_name(s).ok_or_else(|| format!("unknown precision {s:?} (fp32, bf16, int8)"))
+    }
+}
+
+/// A linear layer's weight, packed for the GEMM of its precision.
+pub(crate) enum Weight {
+    F32(PackedMatrix),
+    Bf16(PackedBf16),
+}
+
 /// A dense layer y = x·Wᵀ + b with W packed for the GEMM.
 pub(crate) struct Linear {
-    weight: PackedMatrix,
+    weight: Weight,
     bias: Vec<f32>,
 }
 
 impl Linear {
-    /// Loads `{prefix}.weight` and packs it, or borrows `{prefix}.packed` from a packed file.
+    /// Loads `{prefix}.weight` and packs it in the checkpoint's precision, or borrows the
+    /// panels from a packed file.
     fn load(ck: &mut Checkpoint, prefix: &str, out: usize, inp: usize) -> Result<Self> {
+        let precision = ck.precision();
+        Self::load_as(ck, prefix, out, inp, precision)
+    }
+
+    /// [`Linear::load`] in a given precision: `{prefix}.packed` (fp32 panels) or
+    /// `{prefix}.packed_bf16` (bf16 pair panels) in a packed file.
+    fn load_as(
+        ck: &mut Checkpoint,
+        prefix: &str,
+        out: usize,
+        inp: usize,
+        precision: Precision,
+    ) -> Result<Self> {
         if ck.is_packed() {
-            let panels = ck.take(
-                &format!("{prefix}.packed"),
-                &[PackedMatrix::panel_len(out, inp)],
-            )?;
             let bias = ck.take(&format!("{prefix}.bias"), &[out])?.data().to_vec();
-            let weight = PackedMatrix::from_shared(out, inp, std::sync::Arc::new(panels));
+            let weight = match precision {
+                Precision::Bf16 => {
+                    let panels = ck.take_bf16(
+                        &format!("{prefix}.packed_bf16"),
+                        &[PackedBf16::panel_len(out, inp)],
+                    )?;
+                    Weight::Bf16(PackedBf16::from_shared(
+                        out,
+                        inp,
+                        std::sync::Arc::new(panels),
+                    ))
+                }
+                _ => {
+                    let panels = ck.take(
+                        &format!("{prefix}.packed"),
+                        &[PackedMatrix::panel_len(out, inp)],
+                    )?;
+                    Weight::F32(PackedMatrix::from_shared(
+                        out,
+                        inp,
+                        std::sync::Arc::new(panels),
+                    ))
+                }
+            };
             return Ok(Linear { weight, bias });
         }
         let w = ck.take(&format!("{prefix}.weight"), &[out, inp])?;
         let b = ck.take(&format!("{prefix}.bias"), &[out])?;
-        Ok(Self::from_parts(w.data(), b.data().to_vec(), out, inp))
+        Ok(Self::from_parts(
+            w.data(),
+            b.data().to_vec(),
+            out,
+            inp,
+            precision,
+        ))
     }
 
-    fn from_parts(w: &[f32], bias: Vec<f32>, out: usize, inp: usize) -> Self {
-        Linear {
-            weight: PackedMatrix::pack(w, out, inp),
-            bias,
-        }
+    fn from_parts(w: &[f32], bias: Vec<f32>, out: usize, inp: usize, precision: Precision) -> Self {
+        let weight = match precision {
+            Precision::Bf16 => Weight::Bf16(PackedBf16::pack(w, out, inp)),
+            _ => Weight::F32(PackedMatrix::pack(w, out, inp)),
+        };
+        Linear { weight, bias }
     }
 
     fn bias(&self) -> &[f32] {
@@ -94,12 +208,18 @@ impl Linear {
     }
 
     fn out_features(&self) -> usize {
-        self.weight.n()
+        match &self.weight {
+            Weight::F32(w) => w.n(),
+            Weight::Bf16(w) => w.n(),
+        }
     }
 
     /// y (m, out) = epilogue(x (m, in) · Wᵀ).
     fn forward(&self, m: usize, x: &[f32], y: &mut [f32], epilogue: Epilogue) {
-        gemm_packed(m, x, &self.weight, y, epilogue);
+        match &self.weight {
+            Weight::F32(w) => gemm_packed(m, x, w, y, epilogue),
+            Weight::Bf16(w) => gemm_bf16(m, x, w, y, epilogue),
+        }
     }
 }
 
@@ -125,6 +245,20 @@ impl Norm {
 pub struct LoadOptions {
     /// Scan every tensor for NaN and infinity (costs one pass over the weights).
     pub validate_values: bool,
+    /// The linear layers' precision. `None`: fp32 for a Hugging Face checkpoint, the file's
+    /// own for a packed-weights file. A checkpoint is converted at load; a packed file must
+    /// already be in the precision asked for.
+    pub precision: Option<Precision>,
+}
+
+impl LoadOptions {
+    /// Validation on, the given precision.
+    pub fn with_precision(precision: Precision) -> Self {
+        LoadOptions {
+            validate_values: true,
+            precision: Some(precision),
+        }
+    }
 }
 
 /// A BERT encoder with an optional question-answering head (`qa_outputs`), weights packed for
@@ -168,22 +302,25 @@ impl Bert {
     /// [`Bert::from_checkpoint`].
     pub fn load(dir: &Path, options: &LoadOptions) -> Result<Self> {
         let start = std::time::Instant::now();
+        let precision = options.precision.unwrap_or_default();
+        precision.check_available()?;
         let config = BertConfig::from_file(&dir.join("config.json"))?;
         let file = SafeTensors::open(&dir.join("model.safetensors"))?;
         let mut ck = Checkpoint::from_file(file)?;
         ck.validate_values(options.validate_values);
+        ck.set_precision(precision);
         let mut model = Self::from_checkpoint(config, ck)?;
         // Linear weights were packed (copied) above; copy the rest too (embeddings, ~10% of the
         // weights) so the map of model.safetensors is released and resident memory is one copy
         // of the weights, not two. (A packed-weights file instead borrows everything.)
         model.detach_from_map();
         log::info!(
-            "loaded and packed {} in {:.2} s ({} layers, hidden {}, {} kernels)",
+            "loaded and packed {} in {:.2} s ({} layers, hidden {}, {})",
             dir.display(),
             start.elapsed().as_secs_f64(),
             model.config.num_hidden_layers,
             model.config.hidden_size,
-            bertqa_kernels::dispatch::isa().name()
+            model.kernels_description()
         );
         Ok(model)
     }
@@ -210,9 +347,42 @@ impl Bert {
     /// # Errors
     /// [`Error::Config`] for an unknown preset.
     pub fn synthetic(preset: &str, seed: u64) -> Result<Self> {
+        Self::synthetic_as(preset, seed, Precision::F32)
+    }
+
+    /// [`Bert::synthetic`] in a given precision.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unknown preset, [`Error::Unsupported`] for an unavailable
+    /// precision.
+    pub fn synthetic_as(preset: &str, seed: u64, precision: Precision) -> Result<Self> {
+        precision.check_available()?;
         let config = BertConfig::preset(preset)?;
-        let ck = Checkpoint::from_tensors(crate::synthetic::tensors(&config, seed))?;
+        let mut ck = Checkpoint::from_tensors(crate::synthetic::tensors(&config, seed))?;
+        ck.set_precision(precision);
         Self::from_checkpoint(config, ck)
+    }
+
+    /// The linear layers' precision.
+    pub fn precision(&self) -> Precision {
+        match self.layers.first().map(|l| &l.attention.qkv.weight) {
+            Some(Weight::Bf16(_)) => Precision::Bf16,
+            _ => Precision::F32,
+        }
+    }
+
+    /// Which kernels run this model, e.g. `bf16 (gemm_ukr_avx512bf16_12x32), avx512bf16
+    /// kernels` — the path the precision takes on this CPU (logged once at load).
+    pub fn kernels_description(&self) -> String {
+        let isa = bertqa_kernels::dispatch::isa();
+        match self.precision() {
+            Precision::Bf16 => format!(
+                "bf16 GEMM on {}, {} kernels",
+                bertqa_kernels::Bf16Path::current().kernel_name(),
+                isa.name()
+            ),
+            p => format!("{p} GEMM, {} kernels", isa.name()),
+        }
     }
 
     /// Builds the model from a checkpoint's tensors. `qa_outputs` is optional (a plain

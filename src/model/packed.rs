@@ -5,17 +5,20 @@
 //!
 //! * `__metadata__`: `format` = `bertqa-packed`, `version` = `1`, `panel` = the panel width,
 //!   `config` = the `config.json` object, `vocab` = the vocabulary text (optional);
-//! * `{linear}.packed`, F32, shape `[⌈n/panel⌉·panel·k]`: the panels of each linear layer's
+//! * `precision` metadata = `fp32` (also when absent) or `bf16`: the linear layers' precision;
+//! * `{linear}.packed`, F32, shape `[⌈n/panel⌉·panel·k]` (fp32 files and the QA head), or
+//!   `{linear}.packed_bf16`, BF16, shape `[⌈n/panel⌉·panel·⌈k/2⌉·2]` (bf16 files, pair
+//!   panels of `bertqa_kernels::PackedBf16`): the panels of each linear layer's
 //!   weight (`encoder.layer.{i}.attention.qkv` with query, key and value stacked,
 //!   `….attention.output.dense`, `….intermediate.dense`, `….output.dense`, `qa_outputs`), first
 //!   in the file, each a multiple of 128 bytes, the data section 64-byte aligned — so every panel
 //!   buffer starts on a cache line;
 //! * `{linear}.bias` and the embedding and LayerNorm tensors under their Hugging Face names.
 
-use super::{Bert, Linear, Norm};
+use super::{Bert, Linear, LoadOptions, Norm, Precision, Weight};
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
-use crate::safetensors::{self, SafeTensors};
+use crate::safetensors::{self, SafeTensors, View};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -67,30 +70,49 @@ impl Bert {
         if let Some(v) = vocab {
             metadata.insert("vocab".to_string(), v.to_string());
         }
+        metadata.insert("precision".to_string(), self.precision().name().to_string());
         let linears = self.linears();
         let norms = self.norms();
+        fn panels(l: &Linear) -> View<'_> {
+            match &l.weight {
+                Weight::F32(w) => View::F32(w.panels()),
+                Weight::Bf16(w) => View::Bf16(w.panels()),
+            }
+        }
         let names: Vec<(String, String)> = linears
             .iter()
-            .map(|(n, _)| (format!("{n}.packed"), format!("{n}.bias")))
+            .map(|(n, l)| {
+                let suffix = match l.weight {
+                    Weight::F32(_) => "packed",
+                    Weight::Bf16(_) => "packed_bf16",
+                };
+                (format!("{n}.{suffix}"), format!("{n}.bias"))
+            })
             .collect();
         let shapes: Vec<([usize; 1], [usize; 1])> = linears
             .iter()
-            .map(|(_, l)| ([l.weight.panels().len()], [l.bias.len()]))
+            .map(|(_, l)| {
+                let len = match panels(l) {
+                    View::F32(p) => p.len(),
+                    View::Bf16(p) => p.len(),
+                };
+                ([len], [l.bias.len()])
+            })
             .collect();
-        let mut views: Vec<(&str, &[usize], &[f32])> = Vec::new();
+        let mut views: Vec<(&str, &[usize], View)> = Vec::new();
         for (((packed, _), (pshape, _)), (_, l)) in names.iter().zip(&shapes).zip(&linears) {
-            views.push((packed, pshape, l.weight.panels()));
+            views.push((packed, pshape, panels(l)));
         }
         for (((_, bias), (_, bshape)), (_, l)) in names.iter().zip(&shapes).zip(&linears) {
-            views.push((bias, bshape, &l.bias));
+            views.push((bias, bshape, View::F32(&l.bias)));
         }
         let norm_names: Vec<(String, String)> = norms
             .iter()
             .map(|(n, _)| (format!("{n}.weight"), format!("{n}.bias")))
             .collect();
         for ((w, b), (_, norm)) in norm_names.iter().zip(&norms) {
-            views.push((w, norm.gamma.shape(), norm.gamma.data()));
-            views.push((b, norm.beta.shape(), norm.beta.data()));
+            views.push((w, norm.gamma.shape(), View::F32(norm.gamma.data())));
+            views.push((b, norm.beta.shape(), View::F32(norm.beta.data())));
         }
         let e = &self.embeddings;
         for (name, t) in [
@@ -98,7 +120,7 @@ impl Bert {
             ("embeddings.position_embeddings.weight", &e.position),
             ("embeddings.token_type_embeddings.weight", &e.token_type),
         ] {
-            views.push((name, t.shape(), t.data()));
+            views.push((name, t.shape(), View::F32(t.data())));
         }
         let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
         safetensors::write_views(std::io::BufWriter::new(file), &views, &metadata, 64)
@@ -113,6 +135,17 @@ impl Bert {
     /// [`Error::Io`], [`Error::Format`] for a file that is not a valid packed file, the tensor
     /// errors of [`Bert::from_checkpoint`].
     pub fn load_packed(path: &Path) -> Result<(Bert, Option<String>)> {
+        Self::load_packed_with(path, &LoadOptions::default())
+    }
+
+    /// [`Bert::load_packed`] with load options: `precision`, if given, must be the file's
+    /// (a packed file is not converted); `validate_values` scans every tensor for NaN and
+    /// infinity (one pass over the file; off in [`Bert::load_packed`]).
+    ///
+    /// # Errors
+    /// As [`Bert::load_packed`]; [`Error::Unsupported`] if the file is packed in another
+    /// precision than asked for.
+    pub fn load_packed_with(path: &Path, options: &LoadOptions) -> Result<(Bert, Option<String>)> {
         let start = std::time::Instant::now();
         let file = SafeTensors::open(path)?;
         let format_error = |message: String| Error::Format {
@@ -134,17 +167,38 @@ impl Bert {
         if meta.get("panel") != Some(&bertqa_kernels::gemm::PANEL.to_string()) {
             return Err(format_error("packed for another panel width".into()));
         }
+        let precision = match meta.get("precision") {
+            None => Precision::F32,
+            Some(name) => Precision::from_name(name)
+                .filter(|p| *p != Precision::Int8)
+                .ok_or_else(|| {
+                    format_error(format!("unknown precision {name:?} in the metadata"))
+                })?,
+        };
+        if let Some(want) = options.precision.filter(|&p| p != precision) {
+            want.check_available()?;
+            return Err(Error::Unsupported {
+                message: format!(
+                    "{} is packed as {precision}, not {want}; use --precision {precision}, or \
+                     convert the checkpoint again with --precision {want}",
+                    path.display()
+                ),
+            });
+        }
         let config =
             BertConfig::from_json(meta.get("config").map_or("", String::as_str).as_bytes())?;
         let vocab = meta.get("vocab").cloned();
         let mut ck = crate::weights::Checkpoint::from_file(file)?;
         ck.set_packed();
+        ck.set_precision(precision);
+        ck.validate_values(options.validate_values);
         let model = Bert::build(config, &mut ck)?;
         ck.finish()?;
         log::info!(
-            "mapped packed weights {} in {:.3} s",
+            "mapped packed weights {} in {:.3} s ({})",
             path.display(),
-            start.elapsed().as_secs_f64()
+            start.elapsed().as_secs_f64(),
+            model.kernels_description()
         );
         Ok((model, vocab))
     }

@@ -1,6 +1,6 @@
 //! `qa_outputs`: a Linear(H → 2) giving each token a start and an end logit.
 
-use super::Linear;
+use super::{Linear, Precision};
 use crate::config::BertConfig;
 use crate::error::Result;
 use crate::weights::Checkpoint;
@@ -14,7 +14,8 @@ pub(crate) struct QaHead {
 impl QaHead {
     pub fn load(ck: &mut Checkpoint, c: &BertConfig) -> Result<Self> {
         Ok(QaHead {
-            linear: Linear::load(ck, "qa_outputs", 2, c.hidden_size)?,
+            // Two output columns: negligible work, kept fp32 in every precision.
+            linear: Linear::load_as(ck, "qa_outputs", 2, c.hidden_size, Precision::F32)?,
         })
     }
 

@@ -15,6 +15,10 @@ pub mod tol {
     pub const LOGITS_SMALL: f32 = 1e-4;
     /// BERT-large-shape logits: 24 layers and k up to 4096 accumulate more rounding.
     pub const LOGITS_LARGE: f32 = 5e-4;
+    /// |Δlogit| of the bf16 GEMMs on the full BERT-large shape at 384 tokens vs PyTorch fp32
+    /// Measured 2.5e-2 (docs/numerics.md); OpenVINO bf16 gives 4.3e-2 on the same weights.
+    #[allow(dead_code)]
+    pub const LOGITS_LARGE_BF16: f32 = 3e-2;
     /// Hidden states (magnitude up to ~10 after LayerNorm with trained γ) of the real MiniLM.
     pub const HIDDEN_ATOL: f32 = 1e-4;
     /// Relative part for hidden states.
