@@ -100,6 +100,107 @@ fn errors_are_one_line_with_exit_codes() {
     assert_eq!(usage.status.code(), Some(2));
 }
 
+/// `--precision`: bf16 runs (logits close to fp32's, not equal), int8 is refused with a clear
+/// one-line error, an unknown name is a usage error; convert writes a bf16 file that loads.
+#[test]
+fn precision_flag() {
+    let dir = TempDir::new("cli");
+    let input = dir.path().join("in.json");
+    std::fs::write(
+        &input,
+        r#"{"input_ids": [[101, 2054, 2003, 1996, 3007, 102, 3000, 102]]}"#,
+    )
+    .unwrap();
+    let run = |precision: &str| {
+        json_stdout(
+            bertqa()
+                .args([
+                    "--precision",
+                    precision,
+                    "logits",
+                    "--synthetic",
+                    "base",
+                    "--input",
+                ])
+                .arg(&input),
+        )
+    };
+    let (f32_out, bf16_out) = (run("fp32"), run("bf16"));
+    let (a, b) = (
+        f32_rows(&f32_out["start_logits"]),
+        f32_rows(&bf16_out["start_logits"]),
+    );
+    assert_ne!(a, b, "bf16 gave fp32's exact logits");
+    // Base shape, 8 tokens: measured 3e-3; a real mistake moves logits by far more than 5e-2.
+    assert_close("bf16 vs fp32", &b[0], &a[0], 5e-2, 0.0);
+    let out = bertqa()
+        .args([
+            "--precision",
+            "int8",
+            "logits",
+            "--synthetic",
+            "tiny",
+            "--input",
+        ])
+        .arg(&input)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("int8") && err.contains("not available") && err.lines().count() == 1,
+        "{err}"
+    );
+    let usage = bertqa()
+        .args([
+            "--precision",
+            "fp64",
+            "logits",
+            "--synthetic",
+            "tiny",
+            "--input",
+        ])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+    let packed = dir.path().join("tiny-bf16.bqa");
+    let st = bertqa()
+        .args([
+            "--precision",
+            "bf16",
+            "convert",
+            "--synthetic",
+            "tiny",
+            "--out",
+        ])
+        .arg(&packed)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // No --precision: a packed file runs in its own precision.
+    let from_file = json_stdout(
+        bertqa()
+            .args(["logits", "--model"])
+            .arg(&packed)
+            .arg("--input")
+            .arg(&input),
+    );
+    let direct = json_stdout(
+        bertqa()
+            .args([
+                "--precision",
+                "bf16",
+                "logits",
+                "--synthetic",
+                "tiny",
+                "--input",
+            ])
+            .arg(&input),
+    );
+    assert_eq!(from_file, direct);
+}
+
 #[test]
 fn ask_prints_the_library_answers() {
     let fx = fixture("answers_tiny.json");

@@ -74,3 +74,53 @@ fn non_packed_files_are_refused() {
         "{err}"
     );
 }
+
+/// A bf16 packed file (`bertqa convert --precision bf16`): half the panel bytes, borrowed from
+/// the map, the same logits as the model it was written from, and a clear error when asked
+/// for another precision.
+#[test]
+fn bf16_packed_file_round_trips_bit_exactly() {
+    use bertqa::{LoadOptions, Precision};
+    let dir = TempDir::new("packed");
+    let (p32, p16) = (dir.path().join("fp32.bqa"), dir.path().join("bf16.bqa"));
+    QaModel::synthetic("tiny", 0)
+        .unwrap()
+        .save_packed(&p32)
+        .unwrap();
+    let qa = QaModel::synthetic_as("tiny", 0, Precision::Bf16).unwrap();
+    qa.save_packed(&p16).unwrap();
+    let (bert, _) = Bert::load_packed(&p16).unwrap();
+    assert_eq!(bert.precision(), Precision::Bf16);
+    let batch = [Sequence::new(vec![
+        101, 2054, 2003, 1996, 3007, 102, 3000, 102,
+    ])];
+    assert_eq!(
+        bert.forward(&batch).unwrap(),
+        qa.bert().forward(&batch).unwrap()
+    );
+    // bf16 panels are BF16 tensors borrowed from the map, cache-line aligned.
+    let st = bertqa::safetensors::SafeTensors::open(&p16).unwrap();
+    let range = st.mapped_address_range();
+    let mut n = 0;
+    for name in st.tensors().keys().filter(|n| n.ends_with(".packed_bf16")) {
+        let t = st.tensor_bf16(name).unwrap();
+        assert!(t.is_mapped(), "{name} was copied");
+        let p = t.data().as_ptr() as usize;
+        assert!(range.contains(&p) && p % 64 == 0, "{name}");
+        n += 1;
+    }
+    assert_eq!(n, 4 * bert.config().num_hidden_layers);
+    let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len() as f64;
+    assert!(size(&p16) < size(&p32), "bf16 file is not smaller");
+    // Asking for another precision than the file's is refused, naming both.
+    for (path, want) in [(&p16, Precision::F32), (&p32, Precision::Bf16)] {
+        let err = Bert::load_packed_with(path, &LoadOptions::with_precision(want)).unwrap_err();
+        assert!(
+            matches!(err, bertqa::Error::Unsupported { .. })
+                && err.to_string().contains(want.name()),
+            "{err}"
+        );
+    }
+    // The file's own precision, asked for explicitly, loads.
+    Bert::load_packed_with(&p16, &LoadOptions::with_precision(Precision::Bf16)).unwrap();
+}

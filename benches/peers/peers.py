@@ -9,9 +9,11 @@ Engines (batch 1, fp32 unless marked):
                     model_type="bert") (fused Attention, SkipLayerNorm, BiasGelu: ORT's BERT recipe),
                     same session options
   openvino          the same ONNX, CPU, PERFORMANCE_HINT=LATENCY, INFERENCE_PRECISION_HINT=f32,
-                    INFERENCE_NUM_THREADS=T
+                    INFERENCE_NUM_THREADS=T, ENABLE_CPU_PINNING=true (its default, set explicitly)
   candle            benches/peers/candle (a subprocess, like bertqa), if its binary was built
-  for the record (lower precision, not comparable as fp32):
+  lower precision (compare with each other, not with fp32):
+  bertqa-bf16       as bertqa with --precision bf16 (bf16 GEMMs, converted at load)
+  pytorch-bf16      as pytorch under torch.autocast("cpu", dtype=torch.bfloat16)
   openvino-bf16     as openvino with INFERENCE_PRECISION_HINT=bf16
   onnxruntime-int8  onnxruntime.quantization.quantize_dynamic (int8 weights, dynamic uint8
                     activations) of the BERT-optimised ONNX, same session options
@@ -135,24 +137,28 @@ class InProcess:
 
 class Bertqa:
     subprocess = True
-    name, precision = "bertqa", "fp32"
 
-    def __init__(self, binary, model, inputs):
+    def __init__(self, binary, model, inputs, precision="fp32"):
         self.binary, self.model, self.inputs = binary, model, inputs
+        self.precision = precision
+        self.name = "bertqa" if precision == "fp32" else f"bertqa-{precision}"
         self.info = {}
+
+    def _base(self):
+        return [self.binary, "--threads", str(T), "--precision", self.precision]
 
     def time_round(self, seq, iters, warmup):
         # `bertqa bench` always runs one warm-up forward of its own.
-        cmd = [self.binary, "--threads", str(T), "bench", "--model", self.model, "--seq", str(seq),
-               "--iters", str(iters), "--json"]
+        cmd = self._base() + ["bench", "--model", self.model, "--seq", str(seq),
+                              "--iters", str(iters), "--json"]
         r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-        self.info = {k: r.get(k) for k in ("isa", "threads", "load_s")}
+        self.info = {k: r.get(k) for k in ("isa", "kernels", "threads", "load_s")}
         samples = {1: [r["median_ms"]], 2: [r["min_ms"], r["p90_ms"]],
                    3: [r["min_ms"], r["median_ms"], r["p90_ms"]]}[iters]
         return samples
 
     def logits(self, seq):
-        cmd = [self.binary, "--threads", str(T), "logits", "--model", self.model, "--input", self.inputs[seq]]
+        cmd = self._base() + ["logits", "--model", self.model, "--input", self.inputs[seq]]
         r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
         return np.array(r["start_logits"][0], dtype=np.float64), np.array(r["end_logits"][0], dtype=np.float64)
 
@@ -423,15 +429,19 @@ def main():
         import openvino.properties.hint as hints
 
         core = ov.Core()
+        # Both set explicitly: OpenVINO on a bf16-capable CPU defaults to bf16, and pins its
+        # threads to cores (its default, kept).
         cfg = {hints.performance_mode: hints.PerformanceMode.LATENCY,
                hints.inference_precision: hint,
+               hints.enable_cpu_pinning: True,
                props.inference_num_threads: T}
         t = time.perf_counter()
         compiled = core.compile_model(core.read_model(onnx_path), "CPU", cfg)
         req = compiled.create_infer_request()
         notes[name] = {"compile_s": round(time.perf_counter() - t, 2),
                        "inference_precision": str(compiled.get_property(hints.inference_precision)),
-                       "num_threads": compiled.get_property(props.inference_num_threads)}
+                       "num_threads": compiled.get_property(props.inference_num_threads),
+                       "cpu_pinning": compiled.get_property(hints.enable_cpu_pinning)}
         outs = [compiled.output(n) for n in QA_OUTPUTS]
 
         def run(seq):
@@ -455,6 +465,15 @@ def main():
         notes["candle"] = f"skipped: no binary at {ARGS.candle}"
         log(notes["candle"])
     if not ARGS.no_lowp:
+        if want("bertqa-bf16"):
+            engines.append(Bertqa(ARGS.bertqa, ARGS.model, inputs, "bf16"))
+        if want("pytorch-bf16"):
+            def torch_bf16_run(seq):
+                with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                    o = tmodel(**tfeeds[seq])
+                return o.start_logits.float().numpy(), o.end_logits.float().numpy()
+
+            engines.append(InProcess("pytorch-bf16", "bf16", torch_bf16_run))
         if want("openvino-bf16"):
             import openvino as ov
 

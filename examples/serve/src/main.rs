@@ -1,7 +1,7 @@
 //! `serve`: a minimal HTTP JSON question-answering service around one shared `QaModel`.
 //!
 //! ```text
-//! serve [--model DIR | --synthetic NAME] [--addr 127.0.0.1:8080] [--max-inflight N]
+//! serve [--model DIR | --synthetic NAME] [--precision fp32|bf16] [--addr 127.0.0.1:8080] [--max-inflight N]
 //!
 //! POST /answer  {"question": "...", "context": "...", "top_k": 1}  →  200 {"answers": [Answer, ...]}
 //! GET  /healthz                                                    →  200 {"status": "ok"}
@@ -23,7 +23,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bertqa::{Answer, QaModel, QaOptions};
+use bertqa::{Answer, LoadOptions, Precision, QaModel, QaOptions};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,7 +36,7 @@ const BODY_LIMIT: usize = 1 << 20;
 const MAX_TOP_K: usize = 20;
 
 const USAGE: &str = "usage: serve [--model DIR | --synthetic tiny|base|large] \
-                     [--addr 127.0.0.1:8080] [--max-inflight N]\n\
+                     [--precision fp32|bf16] [--addr 127.0.0.1:8080] [--max-inflight N]\n\
                      (no --model: the model in the Hugging Face cache, see docs/serving.md)";
 
 struct AppState {
@@ -168,6 +168,8 @@ fn app(model: Arc<QaModel>, max_inflight: usize) -> Router {
 struct Args {
     model: Option<PathBuf>,
     synthetic: Option<String>,
+    /// `None`: fp32, or a packed file's own precision.
+    precision: Option<Precision>,
     addr: SocketAddr,
     max_inflight: usize,
 }
@@ -176,6 +178,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         model: None,
         synthetic: None,
+        precision: None,
         addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
         max_inflight: 4,
     };
@@ -191,6 +194,7 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--model" => args.model = Some(PathBuf::from(&value)),
             "--synthetic" => args.synthetic = Some(text()),
+            "--precision" => args.precision = Some(text().parse()?),
             "--addr" => {
                 args.addr = text()
                     .parse()
@@ -217,19 +221,27 @@ async fn main() {
         eprintln!("serve: {e}\n{USAGE}");
         std::process::exit(2);
     });
+    let options = LoadOptions {
+        // A packed file maps with no pass over its values; a checkpoint is validated.
+        validate_values: !args.model.as_ref().is_some_and(|p| p.is_file()),
+        precision: args.precision,
+    };
     let model = match (&args.model, &args.synthetic) {
-        (Some(dir), _) => QaModel::load(dir),
-        (None, Some(name)) => QaModel::synthetic(name, 0),
+        (Some(dir), _) => QaModel::load_with(dir, &options),
+        (None, Some(name)) => {
+            QaModel::synthetic_as(name, 0, args.precision.unwrap_or_default())
+        }
         // Neither: the model in the Hugging Face cache (bertqa::hub); never downloads here.
         (None, None) => bertqa::hub::resolve_default_model(true).and_then(|dir| {
             eprintln!("serve: using {}", dir.display());
-            QaModel::load(&dir)
+            QaModel::load_with(&dir, &options)
         }),
     }
     .unwrap_or_else(|e| {
         eprintln!("serve: {e}");
         std::process::exit(1);
     });
+    eprintln!("serve: {}", model.bert().kernels_description());
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .unwrap_or_else(|e| {
