@@ -21,10 +21,15 @@
 //!
 //! Results are bit-identical whatever the thread count: every output element is computed by the
 //! same sequence of micro-kernel calls whichever task runs it.
+//!
+//! [`attention_bf16`] runs both products on the bf16 GEMM kernels (`gemm::bf16`): K and V packed
+//! as bf16 pair panels, Q rounded to bf16 once per call, each strip's probabilities rounded to
+//! bf16 after the fp32 softmax; scores, softmax and the context stay fp32.
 
 use crate::dispatch::{isa, Isa};
-use crate::gemm::pack::{pack_b_into, PANEL};
-use crate::gemm::ukr::{reference::Reference4x16, StridedKernel};
+use crate::gemm::bf16::{round_slice, to_bf16, Bf16Path};
+use crate::gemm::pack::{pack_b_into, AlignedBuf, Elem, PANEL};
+use crate::gemm::ukr::{reference::Reference4x16, MicroKernel, StridedKernel};
 use crate::gemm::{driver, driver_raw, AOperand, CPtr, Epi};
 use crate::ops::{masked_softmax_with, softmax_unnormalized_with};
 use rayon::prelude::*;
@@ -52,19 +57,21 @@ impl AttentionShape<'_> {
         self.lens.iter().sum()
     }
 
-    /// Floats of packed K then V of one sequence of `len` tokens (one head).
-    fn packed_len(&self, len: usize) -> usize {
-        self.packed_k_len(len) + self.head_dim.div_ceil(PANEL) * PANEL * len
+    /// Elements of packed K then V of one sequence of `len` tokens (one head), for a kernel
+    /// that stores k in groups of `group` (1: fp32, 2: bf16 pairs).
+    fn packed_len(&self, len: usize, group: usize) -> usize {
+        self.packed_k_len(len, group)
+            + self.head_dim.div_ceil(PANEL) * PANEL * len.next_multiple_of(group)
     }
 
-    /// Floats of packed Kᵀ (the first part of [`Self::packed_len`]).
-    fn packed_k_len(&self, len: usize) -> usize {
-        len.div_ceil(PANEL) * PANEL * self.head_dim
+    /// Elements of packed Kᵀ (the first part of [`Self::packed_len`]).
+    fn packed_k_len(&self, len: usize, group: usize) -> usize {
+        len.div_ceil(PANEL) * PANEL * self.head_dim.next_multiple_of(group)
     }
 
-    /// Floats of packed K and V of every sequence, for one head.
-    fn packed_per_head(&self) -> usize {
-        self.lens.iter().map(|&l| self.packed_len(l)).sum()
+    /// Elements of packed K and V of every sequence, for one head.
+    fn packed_per_head(&self, group: usize) -> usize {
+        self.lens.iter().map(|&l| self.packed_len(l, group)).sum()
     }
 
     fn longest(&self) -> usize {
@@ -80,10 +87,14 @@ const STRIPS_PER_TASK: usize = 4;
 /// after which calls of that size or smaller allocate nothing, whichever threads run them.
 #[derive(Default)]
 pub struct AttentionScratch {
-    kv: crate::gemm::pack::AlignedBuf,
+    kv: AlignedBuf,
     /// One per rayon worker (indexed by `rayon::current_thread_index`, modulo the length); a
     /// mutex so that a task on a thread of another pool still gets exclusive use.
     strips: Vec<Mutex<Vec<f32>>>,
+    /// bf16 ([`attention_bf16`]): packed K and V, Q rounded, and each worker's probabilities.
+    kv16: AlignedBuf<u16>,
+    q16: AlignedBuf<u16>,
+    strips16: Vec<Mutex<Vec<u16>>>,
 }
 
 impl std::fmt::Debug for AttentionScratch {
@@ -109,33 +120,30 @@ impl AttentionScratch {
         Self::default()
     }
 
-    /// Grows the buffers for `shape` on the current rayon pool's thread count.
+    /// Grows the buffers for `shape` on the current rayon pool's thread count (fp32).
     pub fn prepare(&mut self, shape: &AttentionShape) {
-        let kv = shape.heads * shape.packed_per_head();
-        if self.kv.as_slice().len() < kv {
-            self.kv.set_len(kv);
-        }
-        let threads = rayon::current_num_threads().max(1);
-        if self.strips.len() < threads {
-            self.strips.resize_with(threads, Default::default);
-        }
-        let strip = MAX_MR * strip_stride(shape.longest());
-        for s in &mut self.strips {
-            let s = s.get_mut().unwrap_or_else(|e| e.into_inner());
-            if s.len() < strip {
-                s.resize(strip, 0.0);
-            }
-        }
+        grow(&mut self.kv, shape.heads * shape.packed_per_head(1));
+        grow_strips(&mut self.strips, shape);
     }
 
-    /// Floats held.
+    /// [`AttentionScratch::prepare`] for [`attention_bf16`].
+    pub fn prepare_bf16(&mut self, shape: &AttentionShape) {
+        grow(&mut self.kv16, shape.heads * shape.packed_per_head(2));
+        grow(&mut self.q16, shape.tokens() * shape.hidden());
+        grow_strips(&mut self.strips, shape);
+        grow_strips(&mut self.strips16, shape);
+    }
+
+    /// Elements held.
     pub fn len(&self) -> usize {
+        fn held<T>(strips: &[Mutex<Vec<T>>]) -> usize {
+            strips.iter().map(|s| s.lock().map_or(0, |s| s.len())).sum()
+        }
         self.kv.as_slice().len()
-            + self
-                .strips
-                .iter()
-                .map(|s| s.lock().map_or(0, |s| s.len()))
-                .sum::<usize>()
+            + self.kv16.as_slice().len()
+            + self.q16.as_slice().len()
+            + held(&self.strips)
+            + held(&self.strips16)
     }
 
     /// Whether nothing is held.
@@ -143,6 +151,153 @@ impl AttentionScratch {
         self.len() == 0
     }
 }
+
+fn grow<T: Elem>(buf: &mut AlignedBuf<T>, len: usize) {
+    if buf.as_slice().len() < len {
+        buf.set_len(len);
+    }
+}
+
+/// One MR × longest strip per worker thread of the current pool.
+fn grow_strips<T: Copy + Default>(strips: &mut Vec<Mutex<Vec<T>>>, shape: &AttentionShape) {
+    let threads = rayon::current_num_threads().max(1);
+    if strips.len() < threads {
+        strips.resize_with(threads, Default::default);
+    }
+    let strip = MAX_MR * strip_stride(shape.longest());
+    for s in strips {
+        let s = s.get_mut().unwrap_or_else(|e| e.into_inner());
+        if s.len() < strip {
+            s.resize(strip, T::default());
+        }
+    }
+}
+
+/// What attention needs of a micro-kernel beyond the GEMM: packing strided K and V into its
+/// B panels, and (bf16) rounding Q and the probabilities into its A element type.
+trait AttnKernel: MicroKernel<B = <Self as MicroKernel>::A> {
+    /// Whether Q and P must be converted (else they are read in place, as fp32).
+    const CONVERT: bool;
+    /// Packs the k×n operand (element (p, j) = `src[p·rs + j·cs]`) into `out`, exactly
+    /// `⌈n/32⌉·32·(k rounded up to K_GROUP)` elements.
+    fn pack(k: usize, n: usize, src: &[f32], rs: usize, cs: usize, out: &mut [Self::A]);
+    /// fp32 values in A's element type (`src` and `dst` of one length).
+    fn round(src: &[f32], dst: &mut [Self::A]);
+    /// fp32 data as A's element type, read in place (fp32 kernels; empty for the others,
+    /// which never read A in place).
+    fn in_place(x: &[f32]) -> &[Self::A];
+    /// The scratch's packed K|V buffer of this element type.
+    fn kv_mut(scratch: &mut AttentionScratch) -> &mut AlignedBuf<Self::A>;
+    /// The scratch's packed K|V, rounded Q and per-worker probability strips of this type.
+    fn buffers(scratch: &AttentionScratch) -> Buffers<'_, Self::A>;
+}
+
+/// See [`AttnKernel::buffers`].
+type Buffers<'a, T> = (&'a [T], &'a [T], &'a [Mutex<Vec<T>>]);
+
+impl<K: StridedKernel> AttnKernel for K {
+    const CONVERT: bool = false;
+    fn pack(k: usize, n: usize, src: &[f32], rs: usize, cs: usize, out: &mut [f32]) {
+        pack_b_into(k, n, src, rs, cs, out, K::AVX512_PACKING);
+    }
+    fn round(src: &[f32], dst: &mut [f32]) {
+        dst.copy_from_slice(src);
+    }
+    fn in_place(x: &[f32]) -> &[f32] {
+        x
+    }
+    fn kv_mut(scratch: &mut AttentionScratch) -> &mut AlignedBuf {
+        &mut scratch.kv
+    }
+    fn buffers(scratch: &AttentionScratch) -> Buffers<'_, f32> {
+        (scratch.kv.as_slice(), &[], &scratch.strips)
+    }
+}
+
+/// Packs a strided k×n fp32 operand into bf16 pair panels (the `PackedBf16` layout): element
+/// (p, j) at `(j/32)·kp·32 + (p/2)·64 + (j%32)·2 + p%2`. The two layouts attention has — Kᵀ
+/// (`rs = 1`: each column contiguous) and V (`cs = 1`: each row contiguous) — round whole
+/// contiguous runs at once ([`round_slice`], vectorised) and then place the bf16 values.
+fn pack_bf16(k: usize, n: usize, src: &[f32], rs: usize, cs: usize, out: &mut [u16]) {
+    let kp = k.next_multiple_of(2);
+    assert_eq!(
+        out.len(),
+        n.div_ceil(PANEL) * PANEL * kp,
+        "pack_bf16: out length"
+    );
+    out.fill(0);
+    if k == 0 || n == 0 {
+        return;
+    }
+    let mut tmp = [[0u16; 2 * PANEL]; 2];
+    if cs == 1 && n <= 2 * PANEL {
+        // V: rows p, p + 1 rounded, then interleaved into each panel's pair row.
+        for q in 0..kp / 2 {
+            for (r, t) in tmp.iter_mut().enumerate() {
+                let p = 2 * q + r;
+                if p < k {
+                    round_slice(&src[p * rs..][..n], &mut t[..n]);
+                } else {
+                    t.fill(0);
+                }
+            }
+            for jp in 0..n.div_ceil(PANEL) {
+                let dst = &mut out[jp * PANEL * kp + q * 2 * PANEL..][..2 * PANEL];
+                let cols = PANEL.min(n - jp * PANEL);
+                for jj in 0..cols {
+                    dst[2 * jj] = tmp[0][jp * PANEL + jj];
+                    dst[2 * jj + 1] = tmp[1][jp * PANEL + jj];
+                }
+            }
+        }
+    } else if rs == 1 && k <= 2 * PANEL {
+        // Kᵀ: column j (contiguous along p) rounded, then its pairs placed 64 apart.
+        for j in 0..n {
+            round_slice(&src[j * cs..][..k], &mut tmp[0][..k]);
+            let base = (j / PANEL) * PANEL * kp + (j % PANEL) * 2;
+            for (p, &v) in tmp[0][..k].iter().enumerate() {
+                out[base + (p / 2) * 2 * PANEL + p % 2] = v;
+            }
+        }
+    } else {
+        for j in 0..n {
+            let base = (j / PANEL) * PANEL * kp + (j % PANEL) * 2;
+            for p in 0..k {
+                out[base + (p / 2) * 2 * PANEL + p % 2] = to_bf16(src[p * rs + j * cs]);
+            }
+        }
+    }
+}
+
+macro_rules! bf16_attn_kernel {
+    ($($ty:ty),*) => {$(
+        impl AttnKernel for $ty {
+            const CONVERT: bool = true;
+            fn pack(k: usize, n: usize, src: &[f32], rs: usize, cs: usize, out: &mut [u16]) {
+                pack_bf16(k, n, src, rs, cs, out);
+            }
+            fn round(src: &[f32], dst: &mut [u16]) {
+                round_slice(src, dst);
+            }
+            fn in_place(_: &[f32]) -> &[u16] {
+                &[]
+            }
+            fn kv_mut(scratch: &mut AttentionScratch) -> &mut AlignedBuf<u16> {
+                &mut scratch.kv16
+            }
+            fn buffers(scratch: &AttentionScratch) -> Buffers<'_, u16> {
+                (scratch.kv16.as_slice(), scratch.q16.as_slice(), &scratch.strips16)
+            }
+        }
+    )*};
+}
+bf16_attn_kernel!(crate::gemm::ukr::bf16_reference::ReferenceBf16_4x16);
+#[cfg(target_arch = "x86_64")]
+bf16_attn_kernel!(
+    crate::gemm::ukr::bf16_avx2::Avx2Bf16Widen_4x16,
+    crate::gemm::ukr::bf16_avx512::Avx512Bf16Widen_12x32,
+    crate::gemm::ukr::bf16_avx512::Avx512Bf16_12x32
+);
 
 fn check(qkv: &[f32], shape: &AttentionShape, keep: &[bool], ctx: &[f32]) {
     let (t, h) = (shape.tokens(), shape.hidden());
@@ -202,7 +357,65 @@ pub fn attention_with(
     }
 }
 
-fn run<K: StridedKernel>(
+/// [`attention`] with Q·Kᵀ and P·V on the bf16 GEMM kernels (see the [module docs](self)).
+///
+/// # Panics
+/// As [`attention`].
+pub fn attention_bf16(
+    qkv: &[f32],
+    shape: &AttentionShape,
+    keep: &[bool],
+    ctx: &mut [f32],
+    scratch: &mut AttentionScratch,
+) {
+    attention_bf16_with(Bf16Path::current(), qkv, shape, keep, ctx, scratch)
+}
+
+/// [`attention_bf16`] on a given bf16 path (tests and benches).
+///
+/// # Panics
+/// As [`attention`], and if the CPU lacks `path`.
+pub fn attention_bf16_with(
+    path: Bf16Path,
+    qkv: &[f32],
+    shape: &AttentionShape,
+    keep: &[bool],
+    ctx: &mut [f32],
+    scratch: &mut AttentionScratch,
+) {
+    check(qkv, shape, keep, ctx);
+    assert!(path.is_supported(), "attention: CPU lacks {path:?}");
+    if shape.tokens() == 0 || shape.hidden() == 0 {
+        return;
+    }
+    if !shape.head_dim.is_multiple_of(2) {
+        // (Q is rounded at row stride H: an odd head width would pair its last column with
+        // the next head's first.) Not BERT's shape; fp32 serves it.
+        return attention_with(path.isa(), qkv, shape, keep, ctx, scratch);
+    }
+    scratch.prepare_bf16(shape);
+    let isa = path.isa();
+    use crate::gemm::ukr::bf16_reference::ReferenceBf16_4x16;
+    match path {
+        Bf16Path::Reference => run::<ReferenceBf16_4x16>(isa, qkv, shape, keep, ctx, scratch),
+        #[cfg(target_arch = "x86_64")]
+        Bf16Path::Avx2Widen => run::<crate::gemm::ukr::bf16_avx2::Avx2Bf16Widen_4x16>(
+            isa, qkv, shape, keep, ctx, scratch,
+        ),
+        #[cfg(target_arch = "x86_64")]
+        Bf16Path::Avx512Widen => run::<crate::gemm::ukr::bf16_avx512::Avx512Bf16Widen_12x32>(
+            isa, qkv, shape, keep, ctx, scratch,
+        ),
+        #[cfg(target_arch = "x86_64")]
+        Bf16Path::Avx512Bf16 => run::<crate::gemm::ukr::bf16_avx512::Avx512Bf16_12x32>(
+            isa, qkv, shape, keep, ctx, scratch,
+        ),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => unreachable!("{path:?} is not supported here"),
+    }
+}
+
+fn run<K: AttnKernel>(
     isa: Isa,
     qkv: &[f32],
     shape: &AttentionShape,
@@ -210,10 +423,11 @@ fn run<K: StridedKernel>(
     ctx: &mut [f32],
     scratch: &mut AttentionScratch,
 ) {
-    assert!(K::MR <= MAX_MR);
+    const { assert!(K::MR <= MAX_MR) };
     let (d, h) = (shape.head_dim, shape.hidden());
-    let per_head = shape.packed_per_head();
-    let kv = &mut scratch.kv.as_mut_slice()[..shape.heads * per_head];
+    let g = K::K_GROUP;
+    let per_head = shape.packed_per_head(g);
+    let kv = &mut K::kv_mut(scratch).as_mut_slice()[..shape.heads * per_head];
 
     // Phase 1: K (transposed) and V of every (head, sequence) into B panels.
     kv.par_chunks_mut(per_head)
@@ -221,26 +435,26 @@ fn run<K: StridedKernel>(
         .for_each(|(head, out)| {
             let (mut row0, mut off) = (0, 0);
             for &len in shape.lens {
-                let (kdst, vdst) =
-                    out[off..off + shape.packed_len(len)].split_at_mut(shape.packed_k_len(len));
+                let (kdst, vdst) = out[off..off + shape.packed_len(len, g)]
+                    .split_at_mut(shape.packed_k_len(len, g));
                 let base = row0 * 3 * h + head * d;
                 // Kᵀ: element (p, j) = K[j][p] at qkv[(row0 + j)·3H + H + head·d + p].
-                pack_b_into(d, len, &qkv[base + h..], 1, 3 * h, kdst, K::AVX512_PACKING);
+                K::pack(d, len, &qkv[base + h..], 1, 3 * h, kdst);
                 // V: element (p, j) = V[p][j] at qkv[(row0 + p)·3H + 2H + head·d + j].
-                pack_b_into(
-                    len,
-                    d,
-                    &qkv[base + 2 * h..],
-                    3 * h,
-                    1,
-                    vdst,
-                    K::AVX512_PACKING,
-                );
+                K::pack(len, d, &qkv[base + 2 * h..], 3 * h, 1, vdst);
                 row0 += len;
-                off += shape.packed_len(len);
+                off += shape.packed_len(len, g);
             }
         });
-    let kv = &*kv;
+    if K::CONVERT {
+        // Q of every token rounded once, (tokens, H) at row stride H.
+        let q16 = &mut scratch.q16.as_mut_slice()[..shape.tokens() * h];
+        q16.par_chunks_mut(h)
+            .zip(qkv.par_chunks(3 * h))
+            .for_each(|(dst, src)| crate::gemm::bf16::round_slice(&src[..h], dst));
+    }
+    let (kv, q_conv, strips_conv) = K::buffers(scratch);
+    let kv = &kv[..shape.heads * per_head];
 
     // Phase 2: tasks (head, sequence, block of STRIPS_PER_TASK·MR query rows).
     let rows_per_task = STRIPS_PER_TASK * K::MR;
@@ -260,31 +474,41 @@ fn run<K: StridedKernel>(
             }
             rest -= n;
             row0 += len;
-            off += shape.packed_len(len);
+            off += shape.packed_len(len, g);
         }
         let len = seq_len;
-        let packed = &kv[head * per_head + off..][..shape.packed_len(len)];
-        let (kpan, vpan) = packed.split_at(shape.packed_k_len(len));
+        let packed = &kv[head * per_head + off..][..shape.packed_len(len, g)];
+        let (kpan, vpan) = packed.split_at(shape.packed_k_len(len, g));
+        let (dp, lenp) = (d.next_multiple_of(g), len.next_multiple_of(g));
         let keep = &keep[row0..row0 + len];
         // Unmasked sequences (the usual case: batches are not padded) skip the mask and defer
         // the softmax's division to the d-wide context rows.
         let all_keep = keep.iter().all(|&k| k);
         let slot = rayon::current_thread_index().unwrap_or(0) % strips.len();
         let mut strip = strips[slot].lock().unwrap_or_else(|e| e.into_inner());
+        let mut strip_conv =
+            K::CONVERT.then(|| strips_conv[slot].lock().unwrap_or_else(|e| e.into_inner()));
         let ls = strip_stride(len);
         let first = rest * rows_per_task;
         for i0 in (first..len.min(first + rows_per_task)).step_by(K::MR) {
             let rows = K::MR.min(len - i0);
             let s = &mut strip[..rows * ls];
-            let q = AOperand::RowMajor {
-                data: &qkv[(row0 + i0) * 3 * h + head * d..],
-                rs: 3 * h,
+            let q = if K::CONVERT {
+                AOperand::RowMajor {
+                    data: &q_conv[(row0 + i0) * h + head * d..],
+                    rs: h,
+                }
+            } else {
+                AOperand::RowMajor {
+                    data: K::in_place(&qkv[(row0 + i0) * 3 * h + head * d..]),
+                    rs: 3 * h,
+                }
             };
             // S (rows × len) = scale·Q·Kᵀ
             driver::<K>(
                 rows,
                 len,
-                d,
+                dp,
                 q,
                 kpan,
                 s,
@@ -301,13 +525,30 @@ fn run<K: StridedKernel>(
                 }
             }
             // ctx rows (row0 + i0..) × columns head·d.. (rows × d) = S·V
-            let p = AOperand::RowMajor { data: s, rs: ls };
+            let p = match strip_conv.as_deref_mut() {
+                Some(conv) => {
+                    // P rounded, the pad column of an odd len zero.
+                    let conv = &mut conv[..rows * ls];
+                    for (src, dst) in s.chunks_exact(ls).zip(conv.chunks_exact_mut(ls)) {
+                        K::round(&src[..len], &mut dst[..len]);
+                        dst[len..lenp].fill(Default::default());
+                    }
+                    AOperand::RowMajor {
+                        data: &*conv,
+                        rs: ls,
+                    }
+                }
+                None => AOperand::RowMajor {
+                    data: K::in_place(s),
+                    rs: ls,
+                },
+            };
             let c = CPtr(cptr.get().wrapping_add((row0 + i0) * h + head * d));
             // SAFETY: rows row0+i0.. (< tokens) at stride H ≥ d, columns head·d..head·d+d
             // (≤ H) are inside `ctx` (length checked: ≥ tokens·H). Tasks cover disjoint
             // (head, rows) pairs and this strip's rows belong to this task only, so no other
             // thread touches these elements; `ctx` stays mutably borrowed until all tasks end.
-            unsafe { driver_raw::<K>(rows, d, len, p, vpan, c, h, Epi::scaled(1.0), false) };
+            unsafe { driver_raw::<K>(rows, d, lenp, p, vpan, c, h, Epi::scaled(1.0), false) };
             if all_keep {
                 for (r, &inv) in inv[..rows].iter().enumerate() {
                     // SAFETY: row r < rows of the block the driver just wrote (see above):
@@ -405,6 +646,84 @@ mod tests {
                 again.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
             );
         }
+    }
+
+    /// bf16 attention on every bf16 path against the fp32 oracle. Bound, from the roundings:
+    /// Q and K rounded (relative 2⁻⁹ each) move a score by at most
+    /// Δs = 2⁻⁸·scale·maxᵢⱼ Σₚ|qᵢₚ·kⱼₚ|, which moves each probability by a relative
+    /// ≤ e^{2Δs} − 1; P and V rounded add 2⁻⁹ each; outputs are convex combinations of V (|v| ≤
+    /// 3). So |Δctx| ≤ 3·(e^{2Δs} − 1 + 2·2⁻⁹) plus the fp32 tolerance.
+    fn case_bf16(heads: usize, d: usize, lens: &[usize], masked: bool, seed: u64) {
+        let shape = AttentionShape {
+            heads,
+            head_dim: d,
+            scale: 1.0 / (d as f32).sqrt(),
+            lens,
+        };
+        let (t, h) = (shape.tokens(), shape.hidden());
+        let qkv: Vec<f32> = rng_vec(seed, t * 3 * h).iter().map(|v| v * 3.0).collect();
+        let keep: Vec<bool> = (0..t).map(|i| !masked || i % 7 != 3).collect();
+        let mut want = vec![0.0; t * h];
+        attention_reference(&qkv, &shape, &keep, &mut want);
+        let mut ds = 0.0f32;
+        let mut row0 = 0;
+        for &len in lens {
+            for head in 0..heads {
+                for i in 0..len {
+                    for j in 0..len {
+                        let dot: f32 = (0..d)
+                            .map(|p| {
+                                (qkv[(row0 + i) * 3 * h + head * d + p]
+                                    * qkv[(row0 + j) * 3 * h + h + head * d + p])
+                                    .abs()
+                            })
+                            .sum();
+                        ds = ds.max(dot);
+                    }
+                }
+            }
+            row0 += len;
+        }
+        let ds = ds * shape.scale / 256.0;
+        let tol = 3.0 * ((2.0 * ds).exp_m1() + 2.0 / 512.0)
+            + 3e-7 * (d + lens.iter().max().unwrap()) as f32;
+        for path in Bf16Path::ALL.into_iter().filter(|p| p.is_supported()) {
+            let mut scratch = AttentionScratch::new();
+            let mut got = vec![f32::NAN; t * h];
+            attention_bf16_with(path, &qkv, &shape, &keep, &mut got, &mut scratch);
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(g, w)| (g - w).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst <= tol,
+                "{path:?} heads {heads} d {d} lens {lens:?} masked {masked}: max |Δ| {worst} > {tol}"
+            );
+            // Rounding really happened (fp32 is within 3e-7·(d + len)).
+            assert!(worst > 1e-4, "{path:?}: no bf16 rounding visible ({worst})");
+            let mut again = vec![f32::NAN; t * h];
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap()
+                .install(|| {
+                    attention_bf16_with(path, &qkv, &shape, &keep, &mut again, &mut scratch)
+                });
+            assert!(got
+                .iter()
+                .zip(&again)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+    }
+
+    #[test]
+    fn bf16_matches_reference_within_rounding() {
+        case_bf16(2, 8, &[5], false, 2);
+        case_bf16(3, 16, &[13, 1, 40], true, 3);
+        case_bf16(2, 64, &[97, 33], false, 4);
+        case_bf16(4, 64, &[48, 49, 47, 12], true, 5);
+        case_bf16(1, 64, &[385], false, 7);
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub mod math;
 pub mod ops;
 pub mod peak;
 
-pub use attention::{attention, AttentionScratch, AttentionShape};
+pub use attention::{attention, attention_bf16, AttentionScratch, AttentionShape};
 pub use dispatch::Isa;
 pub use gemm::bf16::{gemm_bf16, Bf16Path};
 pub use gemm::{

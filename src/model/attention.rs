@@ -14,7 +14,7 @@ use crate::config::BertConfig;
 use crate::error::Result;
 use crate::weights::Checkpoint;
 use bertqa_kernels::ops::layer_norm;
-use bertqa_kernels::{attention, AttentionShape, Epilogue};
+use bertqa_kernels::{attention, attention_bf16, AttentionShape, Epilogue};
 use rayon::prelude::*;
 
 pub(crate) struct Attention {
@@ -25,6 +25,8 @@ pub(crate) struct Attention {
     /// (H)
     pub norm: Norm,
     pub heads: usize,
+    /// Q·Kᵀ and P·V on the bf16 kernels (the bf16 precision), else fp32.
+    pub bf16: bool,
 }
 
 impl Attention {
@@ -45,6 +47,7 @@ impl Attention {
                 c.layer_norm_eps,
             )?,
             heads: c.num_attention_heads,
+            bf16: ck.precision() == crate::model::Precision::Bf16,
         })
     }
 
@@ -88,7 +91,11 @@ impl Attention {
                     scale: 1.0 / (d as f32).sqrt(),
                     lens: &ws.lens,
                 };
-                attention(&ws.qkv, &shape, &ws.keep, &mut ws.ctx, &mut ws.attention)
+                if self.bf16 {
+                    attention_bf16(&ws.qkv, &shape, &ws.keep, &mut ws.ctx, &mut ws.attention)
+                } else {
+                    attention(&ws.qkv, &shape, &ws.keep, &mut ws.ctx, &mut ws.attention)
+                }
             },
         );
         let (ctx, out) = (&ws.ctx[..tokens * h], &mut ws.attn_out[..tokens * h]);

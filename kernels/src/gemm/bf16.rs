@@ -270,6 +270,16 @@ impl Bf16Path {
         }
     }
 
+    /// The ISA level whose fp32 kernels (softmax, epilogues) go with this path.
+    pub fn isa(self) -> Isa {
+        match self {
+            Bf16Path::Reference => Isa::Reference,
+            Bf16Path::Avx2Widen => Isa::Avx2,
+            Bf16Path::Avx512Widen => Isa::Avx512,
+            Bf16Path::Avx512Bf16 => Isa::Avx512Bf16,
+        }
+    }
+
     /// The path the kernels use (from [`isa`]).
     pub fn current() -> Bf16Path {
         Self::for_isa(isa())
