@@ -17,9 +17,9 @@ two ways, and scores both with the official evaluate-v1.1 functions (weights/squ
           inside the context and at most 30 tokens, score = start + end logit, best over all
           windows; no max-context rule). This is `bertqa eval --stride-mode overlap`.
 
-Writes, into --out (default tests/fixtures/squad):
-  minilm_step_predictions.json, minilm_overlap_predictions.json  — {id: text}, the official format
-  minilm_reference.json — settings, versions, checksums, EM/F1, windows, timings, and the
+Writes, into --out (default tests/fixtures/squad), NAME being --name (default minilm):
+  NAME_step_predictions.json, NAME_overlap_predictions.json  — {id: text}, the official format
+  NAME_reference.json — settings, versions, checksums, EM/F1, windows, timings, and the
                           questions whose best answer wins by less than CLOSE_CALL in score
                           (the near ties that a 1e-4 logit difference could flip).
 
@@ -241,6 +241,7 @@ def main():
     ap.add_argument("--model", default=default_model)
     ap.add_argument("--data", default=default_data)
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "fixtures", "squad"))
+    ap.add_argument("--name", default="minilm", help="prefix of the files written (NAME_step_predictions.json...)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit-paragraphs", type=int, default=None, help="only the first N paragraphs (a quick try)")
     ap.add_argument("--pipeline", default="", help="also time the HF pipeline at these batch sizes, e.g. 1,8,32")
@@ -301,10 +302,10 @@ def main():
               f"({runner.tokens - t0} tokens) in {secs:.1f} s = {n_questions / secs:.1f} questions/s; "
               f"{len(close)} close calls (< {CLOSE_CALL})", flush=True)
         os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, f"minilm_{mode}_predictions.json"), "w", encoding="utf-8") as f:
+        with open(os.path.join(args.out, f"{args.name}_{mode}_predictions.json"), "w", encoding="utf-8") as f:
             json.dump(preds, f, ensure_ascii=False, indent=0)
             f.write("\n")
-    with open(os.path.join(args.out, "minilm_reference.json"), "w", encoding="utf-8") as f:
+    with open(os.path.join(args.out, f"{args.name}_reference.json"), "w", encoding="utf-8") as f:
         json.dump(report, f, ensure_ascii=False, indent=1)
         f.write("\n")
     print("wrote", args.out)
