@@ -6,14 +6,16 @@
 //!    among the window's positions — `[CLS]` and question positions included — ties going to the
 //!    lower position;
 //! 2. of their pairs, only valid spans: start and end inside the context, end ≥ start, at most
-//!    `max_answer_length` (30) tokens, start in its max-context window;
+//!    `max_answer_length` (30) tokens, start in its max-context window (only with
+//!    [`StrideMode::Step`]: with [`StrideMode::Overlap`], as in Hugging Face's run_qa.py, a
+//!    span counts in every window that holds it, and its best score wins);
 //! 3. span score = start logit + end logit, comparable across windows; candidates of all windows
 //!    sorted by score (stable: earlier windows and earlier pairs first among equals);
 //! 4. the first `n_best` distinct spans (a span seen again from another window is dropped),
 //!    mapped to the original text through the tokenizer's offsets;
 //! 5. probability = softmax over those candidates' scores; the top `top_k` are returned.
 
-use crate::features::{QaOptions, Window};
+use crate::features::{QaOptions, StrideMode, Window};
 use serde::Serialize;
 
 /// One answer: a span of the original context.
@@ -72,7 +74,9 @@ pub(crate) fn window_candidates(
             if !in_context(s) || !in_context(e) || e < s || e - s + 1 > o.max_answer_length {
                 continue;
             }
-            if !w.max_context[s - offset] {
+            // run_squad.py's max-context rule (step mode); Hugging Face's post-processing
+            // (overlap mode) scores a span in every window that holds it.
+            if o.stride_mode == StrideMode::Step && !w.max_context[s - offset] {
                 continue;
             }
             out.push(Candidate {
@@ -167,5 +171,25 @@ mod tests {
         assert_eq!(a[1].text, "ab");
         let p: f64 = [6.0f64, 4.0, 2.0].iter().map(|s| (s - 6.0).exp()).sum();
         assert!((a[0].probability as f64 - 1.0 / p).abs() < 1e-6);
+
+        // Overlap mode (Hugging Face's post-processing): no max-context rule, so the spans
+        // starting at c1 count too: (1, 1) scores 5 + 1, (1, 2) 5 + 4.
+        let o = QaOptions {
+            stride_mode: StrideMode::Overlap,
+            ..o
+        };
+        let mut c = Vec::new();
+        window_candidates(&w, 1, &start, &end, &o, &mut c);
+        let spans: Vec<_> = c.iter().map(|c| (c.first, c.last, c.score)).collect();
+        assert_eq!(
+            spans,
+            [
+                (1, 2, 9.0),
+                (1, 1, 6.0),
+                (2, 2, 6.0),
+                (0, 0, 4.0),
+                (0, 1, 2.0)
+            ]
+        );
     }
 }

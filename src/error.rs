@@ -74,6 +74,18 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A file given as a SQuAD v1.1 dataset is not one (not UTF-8, not JSON, or not shaped
+    /// like `{"data": [{"title", "paragraphs": [{"context", "qas": [{"id", "question",
+    /// "answers": [{"text"}]}]}]}]}`).
+    Dataset {
+        /// The file (or the origin given to `Dataset::from_json`).
+        origin: String,
+        /// The first bad field as a path, e.g. `data[0].paragraphs[3].qas[1].question`;
+        /// `None` when the text is not UTF-8 or not JSON at all.
+        field: Option<String>,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// `Result` with the library's [`Error`].
@@ -113,6 +125,16 @@ impl fmt::Display for Error {
             Error::Vocab { message } => write!(f, "invalid vocabulary: {message}"),
             Error::Input { message } => write!(f, "invalid input: {message}"),
             Error::Unsupported { message } => write!(f, "unsupported: {message}"),
+            Error::Dataset {
+                origin,
+                field: Some(field),
+                message,
+            } => write!(f, "{origin}: not a SQuAD v1.1 dataset: {field}: {message}"),
+            Error::Dataset {
+                origin,
+                field: None,
+                message,
+            } => write!(f, "{origin}: not a SQuAD v1.1 dataset: {message}"),
         }
     }
 }

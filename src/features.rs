@@ -11,7 +11,8 @@
 //! * segment ids are 0 for `[CLS] question [SEP]` and 1 for the context and its `[SEP]`;
 //! * a context token seen by several windows belongs to the window where it has the most
 //!   context: score = min(tokens left of it, tokens right of it) + 0.01·window length, the first
-//!   window winning ties.
+//!   window winning ties (the max-context rule; in [`StrideMode::Overlap`] answers ignore it,
+//!   as Hugging Face's run_qa.py and question-answering pipeline do, see [`crate::answer`]).
 
 use crate::error::{Error, Result};
 use crate::model::Sequence;
@@ -21,7 +22,9 @@ use crate::model::Sequence;
 pub enum StrideMode {
     /// Window starts are `doc_stride` tokens apart (Google's `run_squad.py`, the model card).
     Step,
-    /// Consecutive windows share `doc_stride` tokens (Hugging Face's `stride`).
+    /// Consecutive windows share `doc_stride` tokens (Hugging Face's `stride`), and, as in
+    /// Hugging Face's run_qa.py post-processing, a span is scored in every window that holds
+    /// it (no max-context rule).
     Overlap,
 }
 

@@ -221,6 +221,12 @@ enum Command {
         /// Answer only the first N questions (scores are then over those N).
         #[arg(long)]
         limit: Option<usize>,
+        /// Also print EM and F1 per article: {"exact_match", "f1", "per_article": [...]}.
+        #[arg(long)]
+        per_article: bool,
+        /// Tokens per forward pass: the windows of many questions run together, up to this.
+        #[arg(long, default_value_t = EVAL_BATCH_TOKENS)]
+        max_batch_tokens: usize,
         #[command(flatten)]
         qa: QaArgs,
     },
@@ -233,6 +239,9 @@ enum Command {
         /// Predictions: {"question id": "answer text", ...}.
         #[arg(long, value_name = "FILE")]
         predictions: PathBuf,
+        /// Also print EM and F1 per article: {"exact_match", "f1", "per_article": [...]}.
+        #[arg(long)]
+        per_article: bool,
     },
     /// Time the forward pass: median, p90 and min latency, GFLOP/s.
     ///
@@ -365,14 +374,30 @@ fn main() -> ExitCode {
         Command::Synthesize { preset, seed, out } => {
             bertqa::synthetic::write_model_dir(&out, &preset, seed)
         }
-        Command::Score { data, predictions } => score(&data, &predictions),
+        Command::Score {
+            data,
+            predictions,
+            per_article,
+        } => score(&data, &predictions, per_article),
         Command::Eval {
             model,
             data,
             predictions_out,
             limit,
+            per_article,
+            max_batch_tokens,
             qa,
-        } => eval(&model, &data, predictions_out.as_deref(), limit, &qa),
+        } => eval(
+            &model,
+            &data,
+            &EvalArgs {
+                predictions_out: predictions_out.as_deref(),
+                limit,
+                per_article,
+                max_batch_tokens,
+            },
+            &qa,
+        ),
         Command::Bench {
             model,
             seq,
@@ -742,78 +767,192 @@ fn bench(
     Ok(())
 }
 
-fn score(data: &Path, predictions: &Path) -> Result<(), Error> {
+fn score(data: &Path, predictions: &Path, per_article: bool) -> Result<(), Error> {
     let scores = bertqa::squad::score_files(data, predictions)?;
     for id in &scores.unanswered {
         eprintln!("Unanswered question {id} will receive score 0.");
     }
-    println!("{}", serde_json::to_string(&scores).expect("plain data"));
+    let articles = per_article
+        .then(|| -> Result<_, Error> {
+            let dataset = bertqa::squad::Dataset::load(data)?;
+            let predictions = bertqa::squad::load_predictions(predictions)?;
+            Ok(bertqa::squad::evaluate_per_article(&dataset, &predictions))
+        })
+        .transpose()?;
+    print_scores(&scores, articles.as_deref());
     Ok(())
 }
 
-fn eval(
-    model: &ModelArgs,
-    data: &Path,
-    predictions_out: Option<&Path>,
+/// `{"exact_match", "f1"}` (the official script's output), with `"per_article"` when asked.
+fn print_scores(
+    scores: &bertqa::squad::Scores,
+    per_article: Option<&[bertqa::squad::ArticleScores]>,
+) {
+    let json = match per_article {
+        None => serde_json::to_string(scores),
+        Some(articles) => serde_json::to_string(&serde_json::json!({
+            "exact_match": scores.exact_match, "f1": scores.f1, "per_article": articles,
+        })),
+    };
+    println!("{}", json.expect("plain data"));
+}
+
+/// Tokens per forward pass in `eval` (see docs/accuracy.md for how it was chosen).
+const EVAL_BATCH_TOKENS: usize = 4096;
+
+/// `eval`'s own options.
+struct EvalArgs<'a> {
+    predictions_out: Option<&'a Path>,
     limit: Option<usize>,
-    qa: &QaArgs,
-) -> Result<(), Error> {
-    use bertqa::squad::{evaluate, exact_match_score, f1_score, metric_max_over_ground_truths};
-    use std::collections::HashMap;
-    use std::io::Write;
+    per_article: bool,
+    max_batch_tokens: usize,
+}
+
+/// Progress of `eval` on stderr: a bar redrawn in place on a terminal, else a plain line every
+/// 10 seconds.
+struct Progress {
+    total: usize,
+    start: std::time::Instant,
+    last: Option<std::time::Instant>,
+    terminal: bool,
+    scored: usize,
+    em: f64,
+    f1: f64,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        use std::io::IsTerminal;
+        Progress {
+            total,
+            start: std::time::Instant::now(),
+            last: None,
+            terminal: std::io::stderr().is_terminal(),
+            scored: 0,
+            em: 0.0,
+            f1: 0.0,
+        }
+    }
+
+    /// Scores the predictions not seen yet, and shows where the run stands.
+    fn update(&mut self, examples: &[bertqa::squad::Example], predictions: &[String]) {
+        use bertqa::squad::{exact_match_score, f1_score, metric_max_over_ground_truths};
+        use std::io::Write;
+        for (ex, p) in examples[self.scored..]
+            .iter()
+            .zip(&predictions[self.scored..])
+        {
+            self.em += metric_max_over_ground_truths(exact_match_score, p, &ex.answers);
+            self.f1 += metric_max_over_ground_truths(f1_score, p, &ex.answers);
+        }
+        self.scored = predictions.len();
+        let (done, total) = (self.scored, self.total);
+        let now = std::time::Instant::now();
+        let every = std::time::Duration::from_millis(if self.terminal { 200 } else { 10_000 });
+        if done < total && self.last.is_some_and(|t| now - t < every) {
+            return;
+        }
+        self.last = Some(now);
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let rate = done as f64 / elapsed.max(1e-9);
+        let eta = (total - done) as f64 / rate.max(1e-9);
+        let fraction = done as f64 / total.max(1) as f64;
+        let (em, f1) = (
+            100.0 * self.em / done.max(1) as f64,
+            100.0 * self.f1 / done.max(1) as f64,
+        );
+        let mut err = std::io::stderr().lock();
+        let _ = if self.terminal {
+            const WIDTH: usize = 30;
+            let filled = (fraction * WIDTH as f64).round() as usize;
+            write!(
+                err,
+                "\r[{}{}] {done}/{total} {:5.1}%  EM {em:5.2}  F1 {f1:5.2}  {rate:.1} q/s  ETA {}   ",
+                "#".repeat(filled),
+                "-".repeat(WIDTH - filled),
+                100.0 * fraction,
+                clock(eta)
+            )
+            .and_then(|()| if done == total { writeln!(err) } else { Ok(()) })
+        } else {
+            writeln!(
+                err,
+                "bertqa: eval {done}/{total} questions ({:.1}%), EM {em:.2}, F1 {f1:.2}, {rate:.1} questions/s, ETA {}",
+                100.0 * fraction,
+                clock(eta)
+            )
+        };
+        if done == total {
+            let _ = writeln!(
+                err,
+                "bertqa: answered {total} questions in {elapsed:.1} s ({rate:.1} questions/s)"
+            );
+        }
+    }
+}
+
+/// Seconds as m:ss (or h:mm:ss).
+fn clock(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+fn eval(model: &ModelArgs, data: &Path, args: &EvalArgs, qa: &QaArgs) -> Result<(), Error> {
+    use bertqa::squad::{evaluate, evaluate_per_article, predict};
     let mut dataset = bertqa::squad::Dataset::load(data)?;
-    if let Some(n) = limit {
+    if let Some(n) = args.limit {
         dataset.examples.truncate(n);
+    }
+    if dataset.is_empty() {
+        return Err(Error::Input {
+            message: format!("{}: no question to answer", data.display()),
+        });
+    }
+    if args.max_batch_tokens == 0 {
+        return Err(Error::Input {
+            message: "--max-batch-tokens must be at least 1".into(),
+        });
     }
     let model = model.load_qa()?;
     let options = QaOptions {
         top_k: 1,
+        max_batch_tokens: args.max_batch_tokens,
         ..qa.options()
     };
-    let total = dataset.examples.len();
-    let mut predictions = HashMap::with_capacity(total);
-    let (mut em, mut f1) = (0.0, 0.0);
-    let mut prepared: Option<(std::sync::Arc<str>, bertqa::PreparedContext)> = None;
-    let start = std::time::Instant::now();
-    let stderr = std::io::stderr();
-    for (i, ex) in dataset.examples.iter().enumerate() {
-        if prepared
-            .as_ref()
-            .is_none_or(|(c, _)| !std::sync::Arc::ptr_eq(c, &ex.context))
-        {
-            prepared = Some((ex.context.clone(), model.prepare_context(&ex.context)?));
+    let mut progress = Progress::new(dataset.len());
+    let texts = predict(&model, &dataset.examples, &options, |p| {
+        progress.update(&dataset.examples, p)
+    })?;
+    if let Some(path) = args.predictions_out {
+        // The official format, {"id": "text", ...}, in dataset order.
+        let mut json = String::from("{");
+        for (i, (ex, text)) in dataset.examples.iter().zip(&texts).enumerate() {
+            let sep = if i == 0 { "\n" } else { ",\n" };
+            let key = serde_json::to_string(&ex.id).expect("a string");
+            let value = serde_json::to_string(text).expect("a string");
+            json.push_str(&format!("{sep}{key}: {value}"));
         }
-        let ctx = &prepared.as_ref().expect("just set").1;
-        let answer = model.answer_prepared(&ex.question, ctx, &options)?;
-        let text = answer.first().map_or(String::new(), |a| a.text.clone());
-        em += metric_max_over_ground_truths(exact_match_score, &text, &ex.answers) as u8 as f64;
-        f1 += metric_max_over_ground_truths(f1_score, &text, &ex.answers);
-        predictions.insert(ex.id.clone(), text);
-        let done = i + 1;
-        if done == total || done % 10 == 0 {
-            let elapsed = start.elapsed().as_secs_f64();
-            let eta = elapsed / done as f64 * (total - done) as f64;
-            let _ = write!(
-                stderr.lock(),
-                "\r[{done}/{total}] {:5.1}%  EM {:5.2}  F1 {:5.2}  {:.2} s/question  eta {:.0} s   ",
-                100.0 * done as f64 / total as f64,
-                100.0 * em / done as f64,
-                100.0 * f1 / done as f64,
-                elapsed / done as f64,
-                eta
-            );
-        }
-    }
-    eprintln!();
-    if let Some(path) = predictions_out {
-        let json = serde_json::to_vec_pretty(&predictions).expect("plain data");
+        json.push_str("\n}\n");
         std::fs::write(path, json).map_err(|e| Error::Io {
             path: path.into(),
             source: e,
         })?;
     }
+    let predictions: std::collections::HashMap<String, String> = dataset
+        .examples
+        .iter()
+        .map(|ex| ex.id.clone())
+        .zip(texts)
+        .collect();
     let scores = evaluate(&dataset, &predictions);
-    println!("{}", serde_json::to_string(&scores).expect("plain data"));
+    let articles = args
+        .per_article
+        .then(|| evaluate_per_article(&dataset, &predictions));
+    print_scores(&scores, articles.as_deref());
     Ok(())
 }
 

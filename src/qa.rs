@@ -224,6 +224,21 @@ impl QaModel {
         Ok(out.pop().expect("one request, one result"))
     }
 
+    /// Answers many questions about contexts tokenized by [`QaModel::prepare_context`] (several
+    /// questions may share one context); the windows of all of them share forward passes of
+    /// up to `options.max_batch_tokens` tokens, each window at its real length (no padding).
+    /// The answers are those [`QaModel::answer_prepared`] gives each question alone.
+    ///
+    /// # Errors
+    /// As [`QaModel::answer`], for the first question that fails.
+    pub fn answer_prepared_batch(
+        &self,
+        requests: &[(&str, &PreparedContext)],
+        options: &QaOptions,
+    ) -> Result<Vec<Vec<Answer>>> {
+        self.run(requests, options)
+    }
+
     /// Answers many (question, context) pairs; their windows share forward passes.
     ///
     /// # Errors

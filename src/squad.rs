@@ -50,7 +50,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use unicode_categories::UnicodeCategories;
 
-use crate::{Error, Result};
+use crate::{Error, PreparedContext, QaModel, QaOptions, Result};
 
 /// One question of a SQuAD dataset, with its paragraph and reference answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +114,105 @@ fn read_text(path: &Path) -> Result<String> {
     utf8_text(bytes, &path.display().to_string())
 }
 
+/// A [`Error::Dataset`] for `origin`.
+fn dataset_error(origin: &str, field: Option<String>, message: impl Into<String>) -> Error {
+    Error::Dataset {
+        origin: origin.to_string(),
+        field,
+        message: message.into(),
+    }
+}
+
+/// What a JSON value is, for error messages.
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The first field of `v` (in file order) that breaks the SQuAD v1.1 layout, as
+/// (path, problem); `None` if the layout is sound.
+fn first_bad_field(v: &serde_json::Value) -> Option<(String, String)> {
+    use serde_json::{Map, Value};
+    type Bad = (String, String);
+    fn wrong(path: &str, want: &str, v: &Value) -> Bad {
+        (
+            path.to_string(),
+            format!("expected {want}, found {}", json_kind(v)),
+        )
+    }
+    fn object<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, Bad> {
+        v.as_object().ok_or_else(|| wrong(path, "an object", v))
+    }
+    fn array<'a>(v: &'a Value, path: &str) -> Result<&'a [Value], Bad> {
+        v.as_array()
+            .map(Vec::as_slice)
+            .ok_or_else(|| wrong(path, "an array", v))
+    }
+    fn string(v: &Value, path: &str) -> Result<(), Bad> {
+        v.as_str()
+            .map(|_| ())
+            .ok_or_else(|| wrong(path, "a string", v))
+    }
+    fn child(path: &str, key: &str) -> String {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    }
+    fn get<'a>(m: &'a Map<String, Value>, path: &str, key: &str) -> Result<&'a Value, Bad> {
+        m.get(key)
+            .ok_or_else(|| (child(path, key), "missing".to_string()))
+    }
+    fn check(v: &Value) -> Result<(), Bad> {
+        let top = v
+            .as_object()
+            .ok_or_else(|| wrong("(top level)", "an object", v))?;
+        if let Some(version) = top.get("version").filter(|v| !v.is_null()) {
+            string(version, "version")?;
+        }
+        for (a, article) in array(get(top, "", "data")?, "data")?.iter().enumerate() {
+            let pa = format!("data[{a}]");
+            let article = object(article, &pa)?;
+            if let Some(title) = article.get("title") {
+                string(title, &child(&pa, "title"))?;
+            }
+            let pp = child(&pa, "paragraphs");
+            for (p, paragraph) in array(get(article, &pa, "paragraphs")?, &pp)?
+                .iter()
+                .enumerate()
+            {
+                let pp = format!("{pp}[{p}]");
+                let paragraph = object(paragraph, &pp)?;
+                string(get(paragraph, &pp, "context")?, &child(&pp, "context"))?;
+                let pq = child(&pp, "qas");
+                for (q, qa) in array(get(paragraph, &pp, "qas")?, &pq)?.iter().enumerate() {
+                    let pq = format!("{pq}[{q}]");
+                    let qa = object(qa, &pq)?;
+                    for key in ["id", "question"] {
+                        string(get(qa, &pq, key)?, &child(&pq, key))?;
+                    }
+                    let pn = child(&pq, "answers");
+                    for (n, answer) in array(get(qa, &pq, "answers")?, &pn)?.iter().enumerate() {
+                        let pn = format!("{pn}[{n}]");
+                        let answer = object(answer, &pn)?;
+                        string(get(answer, &pn, "text")?, &child(&pn, "text"))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    check(v).err()
+}
+
 fn utf8_text(bytes: Vec<u8>, origin: &str) -> Result<String> {
     let mut text = String::from_utf8(bytes).map_err(|e| {
         Error::input(format!(
@@ -130,20 +229,59 @@ fn utf8_text(bytes: Vec<u8>, origin: &str) -> Result<String> {
 impl Dataset {
     /// Loads a SQuAD v1.1 JSON file such as `dev-v1.1.json`.
     ///
-    /// Fails with [`Error::Io`] if the file cannot be read and with [`Error::Input`] (naming
-    /// the file) if it is not UTF-8 or not SQuAD-shaped JSON. Fields other than `version`,
-    /// `data`, `title`, `paragraphs`, `context`, `qas`, `id`, `question`, `answers` and
-    /// `text` are ignored (`answer_start` included).
+    /// Fails with [`Error::Io`] if the file cannot be read and with [`Error::Dataset`] (naming
+    /// the file and the first bad field) if it is not UTF-8, not JSON, not SQuAD-shaped, or a
+    /// SQuAD 2.0 file (`version` 2.x). Fields other than `version`, `data`, `title`,
+    /// `paragraphs`, `context`, `qas`, `id`, `question`, `answers` and `text` are ignored
+    /// (`answer_start` included).
     pub fn load(path: impl AsRef<Path>) -> Result<Dataset> {
         let path = path.as_ref();
-        let text = read_text(path)?;
-        Dataset::from_json(&text, &path.display().to_string())
+        let origin = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let text = utf8_text(bytes, &origin).map_err(|e| match e {
+            Error::Input { message } => dataset_error(&origin, None, message),
+            other => other,
+        })?;
+        Dataset::from_json(&text, &origin)
     }
 
     /// Parses SQuAD v1.1 JSON text; `origin` (a file name) prefixes error messages.
+    ///
+    /// # Errors
+    /// [`Error::Dataset`] naming the first field (in file order) that breaks the layout.
+    ///
+    /// ```
+    /// use bertqa::{squad::Dataset, Error};
+    /// let bad = r#"{"data": [{"title": "T", "paragraphs": [{"context": "c", "qas": [{"id": 7}]}]}]}"#;
+    /// match Dataset::from_json(bad, "bad.json") {
+    ///     Err(Error::Dataset { field, .. }) => {
+    ///         assert_eq!(field.as_deref(), Some("data[0].paragraphs[0].qas[0].id"))
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
     pub fn from_json(json: &str, origin: &str) -> Result<Dataset> {
-        let raw: RawDataset = serde_json::from_str(json)
-            .map_err(|e| Error::input(format!("{origin}: not a SQuAD v1.1 dataset: {e}")))?;
+        let raw: RawDataset = match serde_json::from_str(json) {
+            Ok(raw) => raw,
+            Err(e) => {
+                // Find the first bad field on the generic tree (only on this slow path).
+                let value: serde_json::Value = serde_json::from_str(json)
+                    .map_err(|e| dataset_error(origin, None, format!("not JSON: {e}")))?;
+                return Err(match first_bad_field(&value) {
+                    Some((field, problem)) => dataset_error(origin, Some(field), problem),
+                    None => dataset_error(origin, None, e.to_string()),
+                });
+            }
+        };
+        if let Some(v) = raw.version.as_deref() {
+            if v.trim_start_matches(['v', 'V']).starts_with('2') {
+                return Err(dataset_error(
+                    origin,
+                    Some("version".into()),
+                    format!("is {v:?}: a SQuAD 2.0 file (bertqa evaluates SQuAD v1.1)"),
+                ));
+            }
+        }
         let mut examples = Vec::new();
         for article in raw.data {
             let title: Arc<str> = Arc::from(article.title);
@@ -366,25 +504,37 @@ impl Scores {
 /// ids not in the dataset are ignored. An empty dataset (where the script divides by zero)
 /// scores 0.
 pub fn evaluate(dataset: &Dataset, predictions: &HashMap<String, String>) -> Scores {
+    evaluate_examples(&dataset.examples, predictions)
+}
+
+/// Exact match (0 or 1) and F1 of one prediction against an example's answers.
+fn example_scores(example: &Example, prediction: &str) -> (u64, f64) {
+    let prediction = normalize_answer(prediction);
+    let truths: Vec<String> = example
+        .answers
+        .iter()
+        .map(|a| normalize_answer(a))
+        .collect();
+    let em = metric_max_over_ground_truths(|p, g| p == g, &prediction, &truths);
+    let f1 = metric_max_over_ground_truths(f1_normalized, &prediction, &truths);
+    (em as u64, f1)
+}
+
+/// [`evaluate`] over a run of examples (e.g. one article's).
+fn evaluate_examples(examples: &[Example], predictions: &HashMap<String, String>) -> Scores {
     let mut exact_match = 0u64;
     let mut f1 = 0.0f64;
     let mut unanswered = Vec::new();
-    for example in &dataset.examples {
+    for example in examples {
         let Some(prediction) = predictions.get(&example.id) else {
             unanswered.push(example.id.clone());
             continue;
         };
-        let prediction = normalize_answer(prediction);
-        let truths: Vec<String> = example
-            .answers
-            .iter()
-            .map(|a| normalize_answer(a))
-            .collect();
-        let em = metric_max_over_ground_truths(|p, g| p == g, &prediction, &truths);
-        exact_match += em as u64;
-        f1 += metric_max_over_ground_truths(f1_normalized, &prediction, &truths);
+        let (em, f) = example_scores(example, prediction);
+        exact_match += em;
+        f1 += f;
     }
-    let total = dataset.examples.len();
+    let total = examples.len();
     let percent = |sum: f64| {
         if total == 0 {
             0.0
@@ -398,6 +548,116 @@ pub fn evaluate(dataset: &Dataset, predictions: &HashMap<String, String>) -> Sco
         total,
         unanswered,
     }
+}
+
+/// The scores of one article (`bertqa eval --per-article`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArticleScores {
+    /// The article's title.
+    pub title: String,
+    /// Its questions.
+    pub questions: usize,
+    /// Exact-match score over its questions, 0–100.
+    pub exact_match: f64,
+    /// Token-F1 score over its questions, 0–100.
+    pub f1: f64,
+}
+
+/// [`evaluate`] per article, in dataset order: the questions of each article (consecutive
+/// examples sharing one title) scored on their own.
+pub fn evaluate_per_article(
+    dataset: &Dataset,
+    predictions: &HashMap<String, String>,
+) -> Vec<ArticleScores> {
+    let mut out = Vec::new();
+    let mut rest = dataset.examples.as_slice();
+    while let Some(first) = rest.first() {
+        let n = rest
+            .iter()
+            .position(|e| !Arc::ptr_eq(&e.title, &first.title))
+            .unwrap_or(rest.len());
+        let scores = evaluate_examples(&rest[..n], predictions);
+        out.push(ArticleScores {
+            title: first.title.to_string(),
+            questions: n,
+            exact_match: scores.exact_match,
+            f1: scores.f1,
+        });
+        rest = &rest[n..];
+    }
+    out
+}
+
+/// Questions answered per call of [`QaModel::answer_prepared_batch`] in [`predict`] (whole
+/// paragraphs, so at least this many unless the examples run out).
+const PREDICT_CHUNK: usize = 64;
+
+/// Answers every example with `model` (its best answer's text; `""` if no valid span exists),
+/// in order: each paragraph's context tokenized once, and the windows of many questions run
+/// together in forward passes of up to `options.max_batch_tokens` tokens. `progress` is called
+/// with the predictions so far after every batch of questions.
+///
+/// # Errors
+/// As [`QaModel::answer`], the message naming the question id that failed.
+pub fn predict(
+    model: &QaModel,
+    examples: &[Example],
+    options: &QaOptions,
+    mut progress: impl FnMut(&[String]),
+) -> Result<Vec<String>> {
+    let name = |ex: &Example, e: Error| match e {
+        Error::Input { message } => Error::input(format!("question {}: {message}", ex.id)),
+        other => other,
+    };
+    let mut out = Vec::with_capacity(examples.len());
+    let mut i = 0;
+    while i < examples.len() {
+        // Whole paragraphs (runs of questions sharing a context) until the chunk is full.
+        let mut paragraphs: Vec<(usize, usize, PreparedContext)> = Vec::new();
+        let mut j = i;
+        while j < examples.len() && j - i < PREDICT_CHUNK {
+            let start = j;
+            let context = &examples[j].context;
+            while j < examples.len() && Arc::ptr_eq(&examples[j].context, context) {
+                j += 1;
+            }
+            let prepared = model
+                .prepare_context(context)
+                .map_err(|e| name(&examples[start], e))?;
+            paragraphs.push((start, j, prepared));
+        }
+        let requests: Vec<(&str, &PreparedContext)> = paragraphs
+            .iter()
+            .flat_map(|(start, end, p)| {
+                examples[*start..*end]
+                    .iter()
+                    .map(move |ex| (ex.question.as_str(), p))
+            })
+            .collect();
+        let answers = model
+            .answer_prepared_batch(&requests, options)
+            .map_err(|e| {
+                // Name the first question that fails on its own.
+                requests
+                    .iter()
+                    .zip(&examples[i..j])
+                    .find_map(|((q, c), ex)| {
+                        model
+                            .answer_prepared(q, c, options)
+                            .err()
+                            .map(|e| name(ex, e))
+                    })
+                    .unwrap_or(e)
+            })?;
+        out.extend(
+            answers
+                .into_iter()
+                .map(|a| a.into_iter().next().map_or(String::new(), |a| a.text)),
+        );
+        i = j;
+        progress(&out);
+    }
+    Ok(out)
 }
 
 /// Loads a SQuAD v1.1 dataset and a predictions file and scores them (`bertqa score`).
@@ -666,16 +926,18 @@ mod tests {
         for (name, bytes) in cases {
             let path = dir.join(name);
             std::fs::write(&path, bytes).unwrap();
-            let err = if name.starts_with("preds") {
-                load_predictions(&path).unwrap_err()
-            } else {
-                Dataset::load(&path).unwrap_err()
-            };
-            match &err {
-                Error::Input { message } => {
-                    assert!(message.contains(name), "{name}: {message}")
+            if name.starts_with("preds") {
+                match load_predictions(&path).unwrap_err() {
+                    Error::Input { message } => {
+                        assert!(message.contains(name), "{name}: {message}")
+                    }
+                    other => panic!("{name}: expected Input error, got {other:?}"),
                 }
-                other => panic!("{name}: expected Input error, got {other:?}"),
+            } else {
+                match Dataset::load(&path).unwrap_err() {
+                    Error::Dataset { origin, .. } => assert!(origin.contains(name), "{name}"),
+                    other => panic!("{name}: expected Dataset error, got {other:?}"),
+                }
             }
         }
         for name in ["utf8.json", "list.json"] {
@@ -702,6 +964,164 @@ mod tests {
             score_files(&fixture("mini-dev.json"), missing),
             Err(Error::Io { .. })
         ));
+    }
+
+    /// Every way a file can break the SQuAD v1.1 layout names its first bad field.
+    #[test]
+    fn dataset_errors_name_the_first_bad_field() {
+        let good_qa = r#"{"id": "q", "question": "Q?", "answers": [{"text": "a"}]}"#;
+        let qa_in = |qa: &str| {
+            format!(
+                r#"{{"version": "1.1", "data": [{{"title": "T", "paragraphs": [{{"context": "c", "qas": [{good_qa}, {qa}]}}]}}]}}"#
+            )
+        };
+        let cases: Vec<(String, Option<&str>, &str)> = vec![
+            ("{\"data\": [".into(), None, "not JSON"),
+            (
+                "[]".into(),
+                Some("(top level)"),
+                "expected an object, found an array",
+            ),
+            ("{}".into(), Some("data"), "missing"),
+            (
+                r#"{"data": {}}"#.into(),
+                Some("data"),
+                "expected an array, found an object",
+            ),
+            (
+                r#"{"version": 1.1, "data": []}"#.into(),
+                Some("version"),
+                "expected a string, found a number",
+            ),
+            (
+                r#"{"data": [3]}"#.into(),
+                Some("data[0]"),
+                "expected an object",
+            ),
+            (
+                r#"{"data": [{"title": null, "paragraphs": []}]}"#.into(),
+                Some("data[0].title"),
+                "found null",
+            ),
+            (
+                r#"{"data": [{"title": "T"}]}"#.into(),
+                Some("data[0].paragraphs"),
+                "missing",
+            ),
+            (
+                r#"{"data": [{"paragraphs": [{"context": "c", "qas": []}, {"qas": []}]}]}"#.into(),
+                Some("data[0].paragraphs[1].context"),
+                "missing",
+            ),
+            (
+                r#"{"data": [{"paragraphs": [{"context": ["c"], "qas": []}]}]}"#.into(),
+                Some("data[0].paragraphs[0].context"),
+                "expected a string, found an array",
+            ),
+            (
+                r#"{"data": [{"paragraphs": [{"context": "c"}]}]}"#.into(),
+                Some("data[0].paragraphs[0].qas"),
+                "missing",
+            ),
+            (
+                qa_in(r#"{"question": "Q?", "answers": []}"#),
+                Some("data[0].paragraphs[0].qas[1].id"),
+                "missing",
+            ),
+            (
+                qa_in(r#"{"id": 5, "question": "Q?", "answers": []}"#),
+                Some("data[0].paragraphs[0].qas[1].id"),
+                "found a number",
+            ),
+            (
+                qa_in(r#"{"id": "x", "question": true, "answers": []}"#),
+                Some("data[0].paragraphs[0].qas[1].question"),
+                "found a boolean",
+            ),
+            (
+                qa_in(r#"{"id": "x", "question": "Q", "answers": "a"}"#),
+                Some("data[0].paragraphs[0].qas[1].answers"),
+                "expected an array",
+            ),
+            (
+                qa_in(
+                    r#"{"id": "x", "question": "Q", "answers": [{"text": "a"}, {"answer_start": 3}]}"#,
+                ),
+                Some("data[0].paragraphs[0].qas[1].answers[1].text"),
+                "missing",
+            ),
+            (
+                r#"{"version": "v2.0", "data": []}"#.into(),
+                Some("version"),
+                "SQuAD 2.0",
+            ),
+        ];
+        for (json, want_field, want_message) in &cases {
+            match Dataset::from_json(json, "f.json") {
+                Err(Error::Dataset {
+                    origin,
+                    field,
+                    message,
+                }) => {
+                    assert_eq!(origin, "f.json");
+                    assert_eq!(field.as_deref(), *want_field, "{json}");
+                    assert!(message.contains(want_message), "{json}: {message}");
+                    let shown = Error::Dataset {
+                        origin,
+                        field,
+                        message,
+                    }
+                    .to_string();
+                    assert!(
+                        shown.starts_with("f.json: not a SQuAD v1.1 dataset: "),
+                        "{shown}"
+                    );
+                }
+                other => panic!("{json}: {other:?}"),
+            }
+        }
+        // The well-formed file these cases break parses, unknown fields ignored.
+        let ok = Dataset::from_json(
+            &qa_in(r#"{"id": "x", "question": "Q", "answers": [], "extra": 1}"#),
+            "ok.json",
+        )
+        .unwrap();
+        assert_eq!(ok.len(), 2);
+    }
+
+    #[test]
+    fn per_article_scores_partition_the_questions() {
+        let dataset = Dataset::from_json(
+            r#"{"data": [
+                {"title": "A", "paragraphs": [{"context": "c", "qas": [
+                    {"id": "a1", "question": "?", "answers": [{"text": "Denver Broncos"}]},
+                    {"id": "a2", "question": "?", "answers": [{"text": "Carolina"}]}]}]},
+                {"title": "B", "paragraphs": [{"context": "d", "qas": [
+                    {"id": "b1", "question": "?", "answers": [{"text": "Santa Clara"}]}]},
+                    {"context": "e", "qas": [
+                    {"id": "b2", "question": "?", "answers": [{"text": "Levi's Stadium"}]}]}]}]}"#,
+            "x.json",
+        )
+        .unwrap();
+        let predictions = preds(&[
+            ("a1", "Broncos"),
+            ("a2", "Carolina"),
+            ("b2", "Levi's Stadium"),
+        ]);
+        let per = evaluate_per_article(&dataset, &predictions);
+        let got: Vec<_> = per
+            .iter()
+            .map(|a| (a.title.as_str(), a.questions))
+            .collect();
+        assert_eq!(got, [("A", 2), ("B", 2)]);
+        // A: EM 1 of 2; F1 (2/3 + 1) / 2. B: EM 1 of 2 (b1 unanswered), F1 1 of 2.
+        assert_eq!(per[0].exact_match, 50.0);
+        assert!((per[0].f1 - 100.0 * (5.0 / 3.0) / 2.0).abs() < 1e-9);
+        assert_eq!((per[1].exact_match, per[1].f1), (50.0, 50.0));
+        // Weighted by questions, the articles give the whole set's scores.
+        let all = evaluate(&dataset, &predictions);
+        let f1: f64 = per.iter().map(|a| a.f1 * a.questions as f64).sum::<f64>() / 4.0;
+        assert!((f1 - all.f1).abs() < 1e-9);
     }
 
     /// The committed mini dataset against the official script's numbers

@@ -444,3 +444,138 @@ fn synthesize_writes_a_loadable_hugging_face_directory() {
         .unwrap();
     assert_eq!(loaded.bert().forward(&seqs).unwrap(), want);
 }
+
+/// `eval --per-article` and `score --per-article`: the official pair plus one entry per article,
+/// whose question-weighted scores make up the totals; `--predictions-out` is the official
+/// `{id: text}` object in dataset order; progress goes to stderr as plain lines off a terminal.
+#[test]
+fn eval_per_article_predictions_and_progress() {
+    let fx =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/squad/mini-dev.json");
+    let dir = TempDir::new("eval-articles");
+    let preds = dir.path().join("preds.json");
+    let out = bertqa()
+        .args(["eval", "--synthetic", "tiny", "--per-article", "--data"])
+        .arg(&fx)
+        .arg("--predictions-out")
+        .arg(&preds)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bertqa: eval 20/20 questions (100.0%)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ETA 0:00"), "{stderr}");
+    assert!(
+        stderr.contains("bertqa: answered 20 questions in"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\r'), "no terminal: plain lines");
+    let eval: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let articles = eval["per_article"].as_array().unwrap();
+    let titles: Vec<_> = articles
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Super_Bowl_50", "Unicode"]);
+    let n: Vec<_> = articles
+        .iter()
+        .map(|a| a["questions"].as_u64().unwrap())
+        .collect();
+    assert_eq!(n, [7, 13]);
+    for key in ["exact_match", "f1"] {
+        let weighted: f64 = articles
+            .iter()
+            .map(|a| a[key].as_f64().unwrap() * a["questions"].as_f64().unwrap())
+            .sum::<f64>()
+            / 20.0;
+        assert!(
+            (weighted - eval[key].as_f64().unwrap()).abs() < 1e-9,
+            "{key}"
+        );
+    }
+    // The predictions file: one object, ids in dataset order, every question answered.
+    let text = std::fs::read_to_string(&preds).unwrap();
+    let dataset = bertqa::squad::Dataset::load(&fx).unwrap();
+    let positions: Vec<usize> = dataset
+        .examples
+        .iter()
+        .map(|e| text.find(&format!("\"{}\":", e.id)).unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "dataset order");
+    let map = bertqa::squad::load_predictions(&preds).unwrap();
+    assert_eq!(map.len(), 20);
+    // score --per-article on that file prints the same object.
+    let score = json_stdout(
+        bertqa()
+            .args(["score", "--per-article", "--data"])
+            .arg(&fx)
+            .arg("--predictions")
+            .arg(&preds),
+    );
+    assert_eq!(score, eval);
+}
+
+/// A file that is not SQuAD v1.1 is one clear error line naming the first bad field (exit 1),
+/// for eval and score alike; never a panic.
+#[test]
+fn eval_and_score_name_the_first_bad_field() {
+    let dir = TempDir::new("eval-bad");
+    let preds = dir.path().join("preds.json");
+    std::fs::write(&preds, r#"{"q": "x"}"#).unwrap();
+    let cases = [
+        (
+            r#"{"data": [{"title": "T", "paragraphs": [{"context": "c", "qas": [{"id": "q", "question": 7, "answers": []}]}]}]}"#,
+            "data[0].paragraphs[0].qas[0].question: expected a string, found a number",
+        ),
+        (r#"{"version": "v2.0", "data": []}"#, "version: is \"v2.0\""),
+        (
+            r#"{"data": [{"title": "T"}]}"#,
+            "data[0].paragraphs: missing",
+        ),
+        ("[1, 2", "not JSON"),
+    ];
+    for (content, needle) in cases {
+        let data = dir.path().join("data.json");
+        std::fs::write(&data, content).unwrap();
+        let eval = bertqa()
+            .args(["eval", "--synthetic", "tiny", "--data"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        let score = bertqa()
+            .args(["score", "--data"])
+            .arg(&data)
+            .arg("--predictions")
+            .arg(&preds)
+            .output()
+            .unwrap();
+        for out in [eval, score] {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{content}: {stderr}");
+            assert!(
+                stderr.contains("data.json: not a SQuAD v1.1 dataset"),
+                "{stderr}"
+            );
+            assert!(stderr.contains(needle), "{content}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(!stderr.contains("panicked"), "{stderr}");
+        }
+    }
+    // A well-formed file without questions: nothing to evaluate.
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, r#"{"version": "1.1", "data": []}"#).unwrap();
+    let out = bertqa()
+        .args(["eval", "--synthetic", "tiny", "--data"])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no question to answer"));
+}
