@@ -6,12 +6,15 @@
 //! cargo bench -p bertqa-kernels --bench gemm                 # everything (~5 min)
 //! cargo bench -p bertqa-kernels --bench gemm -- 384x4096x1024  # one shape
 //! ```
-//! Group `gemm_packed/{m}x{n}x{k}`, ids `gemm_ukr_<isa>_<MR>x<NR>/t{threads}`, `gemm/t{threads}`,
-//! `matrixmultiply/t1`; group `gemm_strided/{m}x{n}x{k}` for attention's per-head products.
+//! Group `gemm_packed/{m}x{n}x{k}`, ids `gemm_ukr_<isa>_<MR>x<NR>/t{threads}` (fp32 and, beside
+//! them, the bf16 kernels `gemm_ukr_*bf16*`: bf16 weights, activations rounded per call — the
+//! same FLOP count, so the rates compare directly), `gemm/t{threads}`, `matrixmultiply/t1`;
+//! group `gemm_strided/{m}x{n}x{k}` for attention's per-head products.
 
 use bertqa_kernels::dispatch::{isa, Isa};
+use bertqa_kernels::gemm::bf16::{gemm_bf16_with, Bf16Path};
 use bertqa_kernels::gemm::{gemm_packed_with, gemm_strided_with};
-use bertqa_kernels::{Epilogue, MatMut, MatRef, PackedMatrix};
+use bertqa_kernels::{Epilogue, MatMut, MatRef, PackedBf16, PackedMatrix};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
 
@@ -48,6 +51,7 @@ fn bench_packed(cr: &mut Criterion) {
             let a = rand_vec(m * k, 1);
             let b = rand_vec(n * k, 2);
             let pb = PackedMatrix::pack(&b, n, k);
+            let pb16 = PackedBf16::pack(&b, n, k);
             let mut c = vec![0.0f32; m * n];
             let mut g = cr.benchmark_group(format!("gemm_packed/{m}x{n}x{k}"));
             g.throughput(Throughput::Elements(2 * (m * n * k) as u64));
@@ -55,9 +59,32 @@ fn bench_packed(cr: &mut Criterion) {
                 .warm_up_time(Duration::from_millis(300))
                 .measurement_time(Duration::from_secs(1));
             for (threads, pool) in &pools {
+                for path in Bf16Path::ALL
+                    .into_iter()
+                    .filter(|p| p.is_supported() && *p != Bf16Path::Reference)
+                {
+                    g.bench_function(
+                        BenchmarkId::new(path.kernel_name(), format!("t{threads}")),
+                        |bch| {
+                            pool.install(|| {
+                                bch.iter(|| {
+                                    gemm_bf16_with(
+                                        path,
+                                        m,
+                                        black_box(&a),
+                                        &pb16,
+                                        &mut c,
+                                        Epilogue::None,
+                                    )
+                                })
+                            })
+                        },
+                    );
+                }
+                // (Avx512Bf16 runs the Avx512 fp32 kernel: one entry for both.)
                 for level in Isa::supported()
                     .into_iter()
-                    .filter(|&l| l != Isa::Reference)
+                    .filter(|&l| l != Isa::Reference && l != Isa::Avx512Bf16)
                 {
                     g.bench_function(
                         BenchmarkId::new(
@@ -193,7 +220,10 @@ fn bench_strided(cr: &mut Criterion) {
         g.sample_size(20)
             .warm_up_time(Duration::from_millis(300))
             .measurement_time(Duration::from_secs(1));
-        for level in Isa::supported() {
+        for level in Isa::supported()
+            .into_iter()
+            .filter(|&l| l != Isa::Avx512Bf16)
+        {
             g.bench_function(
                 BenchmarkId::new(bertqa_kernels::gemm::kernel_name(level), "t1"),
                 |bch| {

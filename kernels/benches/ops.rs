@@ -6,8 +6,11 @@
 //! cargo bench -p bertqa-kernels --bench ops
 //! ```
 
-use bertqa_kernels::attention::{attention_with, AttentionScratch, AttentionShape};
+use bertqa_kernels::attention::{
+    attention_bf16_with, attention_with, AttentionScratch, AttentionShape,
+};
 use bertqa_kernels::dispatch::Isa;
+use bertqa_kernels::gemm::bf16::Bf16Path;
 use bertqa_kernels::ops::{
     add_layer_norm_with, gelu_with, layer_norm_with, masked_softmax_with, softmax_unnormalized_with,
 };
@@ -115,6 +118,38 @@ fn ops(cr: &mut Criterion) {
                 pool.install(|| {
                     bch.iter(|| {
                         attention_with(isa, &qkv, &shape, &all, black_box(&mut ctx), &mut scratch)
+                    })
+                })
+            });
+        }
+    }
+    // bf16 products (the bf16 precision's attention), on the bf16 path of each SIMD level.
+    for path in Bf16Path::ALL
+        .into_iter()
+        .filter(|p| p.is_supported() && *p != Bf16Path::Reference)
+    {
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut ctx = vec![0.0; tokens * hidden];
+            let mut scratch = AttentionScratch::new();
+            let id = BenchmarkId::new(
+                format!("bf16_{}", path.kernel_name()),
+                format!("t{threads}"),
+            );
+            grp.bench_function(id, |bch| {
+                pool.install(|| {
+                    bch.iter(|| {
+                        attention_bf16_with(
+                            path,
+                            &qkv,
+                            &shape,
+                            &all,
+                            black_box(&mut ctx),
+                            &mut scratch,
+                        )
                     })
                 })
             });
