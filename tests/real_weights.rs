@@ -8,7 +8,7 @@
 
 mod common;
 
-use bertqa::{Bert, LoadOptions, Sequence};
+use bertqa::{Bert, LoadOptions, Precision, Sequence};
 use common::{assert_close, fixture, tol};
 use std::path::PathBuf;
 
@@ -89,4 +89,24 @@ fn minilm_matches_pytorch() {
         ));
     }
     eprintln!("MiniLM real weights: max |Δhidden| = {worst:e}");
+
+    // bf16 on the same real weights, against PyTorch fp32: the error of rounding weights and
+    // GEMM inputs to bf16 through 6 layers. Bounds: max |Δ| ≤ 5e-2 and relative RMS error
+    // ≤ 1.5e-2 (hidden states are O(1), up to ~10; measured 1.2e-2 and 5.7e-3,
+    // docs/numerics.md); a wrong layout or rounding mode gives O(1) errors.
+    let bf16 = Bert::load(&dir, &LoadOptions::with_precision(Precision::Bf16)).unwrap();
+    let hidden = bf16.encode(&batch).unwrap();
+    let (mut max_abs, mut num, mut den) = (0.0f32, 0.0f64, 0.0f64);
+    for (c, got) in cases.iter().zip(&hidden) {
+        for (g, w) in got.iter().zip(c["last_hidden_state"].as_array().unwrap()) {
+            let w = w.as_f64().unwrap();
+            max_abs = max_abs.max((g - w as f32).abs());
+            num += (*g as f64 - w).powi(2);
+            den += w * w;
+        }
+    }
+    let rel_rms = (num / den).sqrt();
+    eprintln!("MiniLM bf16: max |Δhidden| = {max_abs:e}, relative RMS error {rel_rms:e}");
+    assert!(max_abs <= 5e-2 && rel_rms <= 1.5e-2, "bf16: max {max_abs}, rel RMS {rel_rms}");
+    assert!(max_abs > 1e-3, "bf16 hidden states as exact as fp32's ({max_abs:e})");
 }
