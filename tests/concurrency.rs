@@ -14,7 +14,16 @@ fn model_types_are_send_and_sync() {
 
 #[test]
 fn eight_threads_fifty_requests_each_match_sequential() {
-    let model = Arc::new(QaModel::synthetic("tiny", 0).unwrap());
+    concurrent_equals_sequential(bertqa::Precision::F32);
+}
+
+#[test]
+fn eight_threads_fifty_requests_each_match_sequential_bf16() {
+    concurrent_equals_sequential(bertqa::Precision::Bf16);
+}
+
+fn concurrent_equals_sequential(precision: bertqa::Precision) {
+    let model = Arc::new(QaModel::synthetic_as("tiny", 0, precision).unwrap());
     let contexts = [
         "The Normans gave their name to Normandy, a region in France. They descended from Norse raiders.",
         "Ada Lovelace wrote the first published algorithm for Babbage's Analytical Engine in 1843.",

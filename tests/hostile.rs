@@ -20,7 +20,12 @@ impl Rng {
 
 #[test]
 fn odd_text_is_answered_or_refused_cleanly() {
-    let model = QaModel::synthetic("tiny", 0).unwrap();
+    for precision in [bertqa::Precision::F32, bertqa::Precision::Bf16] {
+        odd_text(&QaModel::synthetic_as("tiny", 0, precision).unwrap());
+    }
+}
+
+fn odd_text(model: &QaModel) {
     let o = QaOptions {
         top_k: 3,
         ..QaOptions::default()
@@ -54,7 +59,12 @@ fn odd_text_is_answered_or_refused_cleanly() {
 /// slice of the context with consistent byte and character offsets.
 #[test]
 fn random_text_never_panics() {
-    let model = QaModel::synthetic("tiny", 0).unwrap();
+    for precision in [bertqa::Precision::F32, bertqa::Precision::Bf16] {
+        random_text(&QaModel::synthetic_as("tiny", 0, precision).unwrap());
+    }
+}
+
+fn random_text(model: &QaModel) {
     let pool: Vec<char> = "aZ09 \t\n.,;!?'\"-()[]#éüßİ\u{301}\u{0}\u{7f}\u{ad}東京한국어العربية👩\u{200d}💻\u{fffd}\u{2028}"
         .chars()
         .collect();

@@ -2,7 +2,7 @@
 //! global allocator sees zero allocations across a whole forward pass (all threads).
 
 use bertqa::model::Workspace;
-use bertqa::{Bert, QaLogits, Sequence};
+use bertqa::{Bert, Precision, QaLogits, Sequence};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -38,7 +38,14 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn steady_state_forward_allocates_nothing() {
-    let model = Bert::synthetic("tiny", 0).unwrap();
+    // One test for both precisions: the counter is process-global.
+    for precision in [Precision::F32, Precision::Bf16] {
+        steady_state(precision);
+    }
+}
+
+fn steady_state(precision: Precision) {
+    let model = Bert::synthetic_as("tiny", 0, precision).unwrap();
     let seq = |n: usize, t: u32| Sequence {
         input_ids: (0..n as u32).map(|i| 1000 + i * 7 + t).collect(),
         attention_mask: vec![1; n],
@@ -57,7 +64,10 @@ fn steady_state_forward_allocates_nothing() {
     model.forward_into(&small, &mut ws, &mut out).unwrap();
     COUNTING.store(false, Ordering::SeqCst);
     let n = ALLOCS.load(Ordering::SeqCst);
-    assert_eq!(n, 0, "steady-state forward passes allocated {n} times");
+    assert_eq!(
+        n, 0,
+        "{precision}: steady-state forward passes allocated {n} times"
+    );
     // Reused buffers give the same logits as fresh ones.
     assert_eq!(out.start_logits[..2], want.start_logits[..]);
 }

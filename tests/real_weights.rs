@@ -107,6 +107,12 @@ fn minilm_matches_pytorch() {
     }
     let rel_rms = (num / den).sqrt();
     eprintln!("MiniLM bf16: max |Δhidden| = {max_abs:e}, relative RMS error {rel_rms:e}");
-    assert!(max_abs <= 5e-2 && rel_rms <= 1.5e-2, "bf16: max {max_abs}, rel RMS {rel_rms}");
-    assert!(max_abs > 1e-3, "bf16 hidden states as exact as fp32's ({max_abs:e})");
+    assert!(
+        max_abs <= 5e-2 && rel_rms <= 1.5e-2,
+        "bf16: max {max_abs}, rel RMS {rel_rms}"
+    );
+    assert!(
+        max_abs > 1e-3,
+        "bf16 hidden states as exact as fp32's ({max_abs:e})"
+    );
 }

@@ -31,7 +31,7 @@ pub mod peak;
 
 pub use attention::{attention, attention_bf16, AttentionScratch, AttentionShape};
 pub use dispatch::Isa;
-pub use gemm::bf16::{gemm_bf16, Bf16Path};
+pub use gemm::bf16::{gemm_bf16, gemm_bf16_in, Bf16Path, Bf16Scratch};
 pub use gemm::{
     gemm_packed, gemm_strided, gemm_strided_in, Epilogue, GemmScratch, MatMut, MatRef, PackedBf16,
     PackedMatrix,

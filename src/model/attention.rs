@@ -73,11 +73,12 @@ impl Attention {
         let h = self.norm.h();
         let x = &ws.x[..tokens * h];
         let qkv = &mut ws.qkv[..tokens * 3 * h];
+        let a16 = &mut ws.a16;
         ws.prof.time(
             |s| &mut s.qkv,
             || {
                 self.qkv
-                    .forward(tokens, x, qkv, Epilogue::Bias(self.qkv.bias()))
+                    .forward(tokens, x, qkv, Epilogue::Bias(self.qkv.bias()), a16)
             },
         );
         ws.prof.time(
@@ -105,7 +106,7 @@ impl Attention {
         };
         ws.prof.time(
             |s| &mut s.attention_output,
-            || self.output.forward(tokens, ctx, out, epilogue),
+            || self.output.forward(tokens, ctx, out, epilogue, &mut ws.a16),
         );
         ws.prof.time(
             |s| &mut s.layer_norm,

@@ -33,7 +33,7 @@ impl FeedForward {
         let up = Epilogue::BiasGelu(self.intermediate.bias());
         ws.prof.time(
             |s| &mut s.ffn_up,
-            || self.intermediate.forward(tokens, x, inter, up),
+            || self.intermediate.forward(tokens, x, inter, up, &mut ws.a16),
         );
         let (inter, out) = (&ws.inter[..tokens * i], &mut ws.x[..tokens * h]);
         let down = Epilogue::BiasResidual {
@@ -42,7 +42,7 @@ impl FeedForward {
         };
         ws.prof.time(
             |s| &mut s.ffn_down,
-            || self.output.forward(tokens, inter, out, down),
+            || self.output.forward(tokens, inter, out, down, &mut ws.a16),
         );
         ws.prof.time(
             |s| &mut s.layer_norm,

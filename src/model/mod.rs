@@ -20,7 +20,7 @@ use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::safetensors::{SafeTensors, Tensor};
 use crate::weights::Checkpoint;
-use bertqa_kernels::{gemm_bf16, gemm_packed, Epilogue, PackedBf16, PackedMatrix};
+use bertqa_kernels::{gemm_bf16_in, gemm_packed, Bf16Scratch, Epilogue, PackedBf16, PackedMatrix};
 use embeddings::Embeddings;
 use layer::Layer;
 use qa_head::QaHead;
@@ -214,11 +214,18 @@ impl Linear {
         }
     }
 
-    /// y (m, out) = epilogue(x (m, in) · Wᵀ).
-    fn forward(&self, m: usize, x: &[f32], y: &mut [f32], epilogue: Epilogue) {
+    /// y (m, out) = epilogue(x (m, in) · Wᵀ); a bf16 layer rounds x into `scratch`.
+    fn forward(
+        &self,
+        m: usize,
+        x: &[f32],
+        y: &mut [f32],
+        epilogue: Epilogue,
+        scratch: &mut Bf16Scratch,
+    ) {
         match &self.weight {
             Weight::F32(w) => gemm_packed(m, x, w, y, epilogue),
-            Weight::Bf16(w) => gemm_bf16(m, x, w, y, epilogue),
+            Weight::Bf16(w) => gemm_bf16_in(scratch, m, x, w, y, epilogue),
         }
     }
 }

@@ -22,7 +22,14 @@ impl QaHead {
     /// x: (tokens, H) → logits: (tokens, 2), column 0 start, column 1 end.
     pub fn forward(&self, x: &[f32], logits: &mut [f32]) {
         let tokens = logits.len() / 2;
-        self.linear
-            .forward(tokens, x, logits, Epilogue::Bias(self.linear.bias()));
+        // (fp32 in every precision: the scratch is never used.)
+        let mut unused = bertqa_kernels::Bf16Scratch::default();
+        self.linear.forward(
+            tokens,
+            x,
+            logits,
+            Epilogue::Bias(self.linear.bias()),
+            &mut unused,
+        );
     }
 }

@@ -26,6 +26,8 @@ pub struct Workspace {
     pub(crate) logits: Vec<f32>,
     /// Packed K and V per (sequence, head) and per-thread score strips of the attention.
     pub(crate) attention: bertqa_kernels::AttentionScratch,
+    /// A GEMM input rounded to bf16 (the bf16 precision).
+    pub(crate) a16: bertqa_kernels::Bf16Scratch,
     /// Per-stage timing.
     pub(crate) prof: Profiler,
 }
@@ -97,6 +99,7 @@ impl Workspace {
             + self.attn_out.len()
             + self.inter.len()
             + self.attention.len()
+            + self.a16.len()
             + self.logits.len()
     }
 

@@ -316,6 +316,49 @@ thread_local! {
     static A16: Cell<AlignedBuf<u16>> = const { Cell::new(AlignedBuf::new()) };
 }
 
+/// The buffer [`gemm_bf16_in`] rounds A into, owned by the caller: once it has served the
+/// largest m×k, calls allocate nothing, whichever thread runs them (the thread-local buffer of
+/// [`gemm_bf16`] warms up per thread).
+#[derive(Default)]
+pub struct Bf16Scratch {
+    a: AlignedBuf<u16>,
+}
+
+impl std::fmt::Debug for Bf16Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bf16Scratch")
+            .field("len", &self.a.as_slice().len())
+            .finish()
+    }
+}
+
+impl Bf16Scratch {
+    /// bf16 values held.
+    pub fn len(&self) -> usize {
+        self.a.as_slice().len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// [`gemm_bf16`] rounding A into a caller-owned [`Bf16Scratch`].
+///
+/// # Panics
+/// As [`gemm_bf16`].
+pub fn gemm_bf16_in(
+    scratch: &mut Bf16Scratch,
+    m: usize,
+    a: &[f32],
+    b: &PackedBf16,
+    c: &mut [f32],
+    epilogue: Epilogue,
+) {
+    gemm_bf16_buf(Bf16Path::current(), &mut scratch.a, m, a, b, c, epilogue)
+}
+
 /// C[m×n] = bf16(A)[m×k]·Bᵀ then the epilogue, on the current ISA's path. A and C are
 /// row-major with row strides k and n.
 ///
@@ -337,6 +380,21 @@ pub fn gemm_bf16_with(
     c: &mut [f32],
     epilogue: Epilogue,
 ) {
+    let mut abuf = take(&A16);
+    gemm_bf16_buf(path, &mut abuf, m, a, b, c, epilogue);
+    put_back(&A16, abuf);
+}
+
+/// The bf16 GEMM on `path`, rounding A into `abuf`.
+fn gemm_bf16_buf(
+    path: Bf16Path,
+    abuf: &mut AlignedBuf<u16>,
+    m: usize,
+    a: &[f32],
+    b: &PackedBf16,
+    c: &mut [f32],
+    epilogue: Epilogue,
+) {
     let (n, k) = (b.n(), b.k());
     assert!(a.len() >= m * k, "gemm_bf16: a is shorter than m×k");
     assert!(c.len() >= m * n, "gemm_bf16: c is shorter than m×n");
@@ -345,9 +403,11 @@ pub fn gemm_bf16_with(
         return;
     }
     let kp = padded_k(k);
-    let mut abuf = take(&A16);
-    abuf.set_len(m * kp);
-    round_rows(&a[..m * k], k, abuf.as_mut_slice());
+    if abuf.as_slice().len() < m * kp {
+        abuf.set_len(m * kp);
+    }
+    let abuf = &mut abuf.as_mut_slice()[..m * kp];
+    round_rows(&a[..m * k], k, abuf);
     fn run<K: MicroKernel<A = u16, B = u16>>(
         m: usize,
         a: &[u16],
@@ -359,7 +419,7 @@ pub fn gemm_bf16_with(
         let a = AOperand::RowMajor { data: a, rs: kp };
         driver::<K>(m, n, kp, a, b.panels(), c, n, epi, true);
     }
-    let a16 = abuf.as_slice();
+    let a16 = &*abuf;
     match path {
         Bf16Path::Reference => {
             run::<super::ukr::bf16_reference::ReferenceBf16_4x16>(m, a16, b, c, epi)
@@ -375,7 +435,6 @@ pub fn gemm_bf16_with(
         #[cfg(not(target_arch = "x86_64"))]
         _ => panic!("{path:?} needs x86-64"),
     }
-    put_back(&A16, abuf);
 }
 
 #[cfg(test)]
