@@ -106,7 +106,7 @@ fn bf16_packed_file_round_trips_bit_exactly() {
         let t = st.tensor_bf16(name).unwrap();
         assert!(t.is_mapped(), "{name} was copied");
         let p = t.data().as_ptr() as usize;
-        assert!(range.contains(&p) && p % 64 == 0, "{name}");
+        assert!(range.contains(&p) && p.is_multiple_of(64), "{name}");
         n += 1;
     }
     assert_eq!(n, 4 * bert.config().num_hidden_layers);
