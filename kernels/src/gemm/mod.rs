@@ -614,3 +614,62 @@ fn strided_in(
         _ => panic!("{isa} kernels need x86-64"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The L2 plan's shares cover each panel's slice of the next block in order, without
+    /// overlap, clipped at panel ends, and stay inside the panels.
+    #[test]
+    fn l2_plan_shares_cover_the_next_block() {
+        for (b_bytes, qkc, calls) in [(4usize, 384usize, 7usize), (2, 1024, 32), (4, 17 * 16, 3)] {
+            let k = 3 * qkc;
+            let plan = L2Plan {
+                q0: 2,
+                q1: 5,
+                row0_bytes: qkc * PANEL * b_bytes,
+                per_panel: qkc * PANEL * b_bytes / LINE,
+                panel_bytes: PANEL * k * b_bytes,
+                calls,
+            };
+            let mut seen = Vec::new();
+            for call in 0..calls {
+                let (off, n) = plan.share(call);
+                for l in 0..n {
+                    seen.push(off + l * LINE);
+                }
+            }
+            seen.sort_unstable();
+            seen.dedup();
+            let want: Vec<usize> = (2..5)
+                .flat_map(|q| {
+                    (0..plan.per_panel)
+                        .map(move |l| q * plan.panel_bytes + plan.row0_bytes + l * LINE)
+                })
+                .collect();
+            // Every fetched line is one of the block's; a share is clipped at the end of the
+            // panel it starts in, so at most one share per panel boundary loses lines.
+            assert!(
+                seen.iter().all(|o| want.contains(o)),
+                "{b_bytes} {qkc} {calls}"
+            );
+            let share = want.len().div_ceil(calls);
+            assert!(
+                seen.len() + 2 * share >= want.len(),
+                "{} of {}",
+                seen.len(),
+                want.len()
+            );
+        }
+        let none = L2Plan {
+            q0: 0,
+            q1: 0,
+            row0_bytes: 0,
+            per_panel: 4,
+            panel_bytes: 64,
+            calls: 3,
+        };
+        assert_eq!(none.share(1), (0, 0));
+    }
+}
