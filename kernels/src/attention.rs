@@ -91,10 +91,13 @@ pub struct AttentionScratch {
     /// One per rayon worker (indexed by `rayon::current_thread_index`, modulo the length); a
     /// mutex so that a task on a thread of another pool still gets exclusive use.
     strips: Vec<Mutex<Vec<f32>>>,
-    /// bf16 ([`attention_bf16`]): packed K and V, Q rounded, and each worker's probabilities.
+    /// bf16 ([`attention_bf16`]): packed K and V, Q rounded, and each worker's probabilities,
+    /// as bf16 bits (`vdpbf16ps`, reference) or as bf16 values in fp32 (widening kernels).
     kv16: AlignedBuf<u16>,
     q16: AlignedBuf<u16>,
     strips16: Vec<Mutex<Vec<u16>>>,
+    q32: AlignedBuf<f32>,
+    strips32: Vec<Mutex<Vec<f32>>>,
 }
 
 impl std::fmt::Debug for AttentionScratch {
@@ -126,12 +129,12 @@ impl AttentionScratch {
         grow_strips(&mut self.strips, shape);
     }
 
-    /// [`AttentionScratch::prepare`] for [`attention_bf16`].
-    pub fn prepare_bf16(&mut self, shape: &AttentionShape) {
+    /// [`AttentionScratch::prepare`] for [`attention_bf16`] on kernels reading A as `A`.
+    fn prepare_bf16<A: AttnA>(&mut self, shape: &AttentionShape) {
         grow(&mut self.kv16, shape.heads * shape.packed_per_head(2));
-        grow(&mut self.q16, shape.tokens() * shape.hidden());
+        grow(A::q_mut(self), shape.tokens() * shape.hidden());
         grow_strips(&mut self.strips, shape);
-        grow_strips(&mut self.strips16, shape);
+        grow_strips(A::strips_mut(self), shape);
     }
 
     /// Elements held.
@@ -142,8 +145,10 @@ impl AttentionScratch {
         self.kv.as_slice().len()
             + self.kv16.as_slice().len()
             + self.q16.as_slice().len()
+            + self.q32.as_slice().len()
             + held(&self.strips)
             + held(&self.strips16)
+            + held(&self.strips32)
     }
 
     /// Whether nothing is held.
@@ -175,25 +180,60 @@ fn grow_strips<T: Copy + Default>(strips: &mut Vec<Mutex<Vec<T>>>, shape: &Atten
 
 /// What attention needs of a micro-kernel beyond the GEMM: packing strided K and V into its
 /// B panels, and (bf16) rounding Q and the probabilities into its A element type.
-trait AttnKernel: MicroKernel<B = <Self as MicroKernel>::A> {
+trait AttnKernel: MicroKernel {
     /// Whether Q and P must be converted (else they are read in place, as fp32).
     const CONVERT: bool;
     /// Packs the k×n operand (element (p, j) = `src[p·rs + j·cs]`) into `out`, exactly
     /// `⌈n/32⌉·32·(k rounded up to K_GROUP)` elements.
-    fn pack(k: usize, n: usize, src: &[f32], rs: usize, cs: usize, out: &mut [Self::A]);
+    fn pack(k: usize, n: usize, src: &[f32], rs: usize, cs: usize, out: &mut [Self::B]);
     /// fp32 values in A's element type (`src` and `dst` of one length).
     fn round(src: &[f32], dst: &mut [Self::A]);
     /// fp32 data as A's element type, read in place (fp32 kernels; empty for the others,
     /// which never read A in place).
     fn in_place(x: &[f32]) -> &[Self::A];
-    /// The scratch's packed K|V buffer of this element type.
-    fn kv_mut(scratch: &mut AttentionScratch) -> &mut AlignedBuf<Self::A>;
-    /// The scratch's packed K|V, rounded Q and per-worker probability strips of this type.
-    fn buffers(scratch: &AttentionScratch) -> Buffers<'_, Self::A>;
+    /// Sizes the scratch for `shape`.
+    fn prepare(scratch: &mut AttentionScratch, shape: &AttentionShape);
+    /// The scratch's packed K|V buffer of this kernel's B type.
+    fn kv_mut(scratch: &mut AttentionScratch) -> &mut AlignedBuf<Self::B>;
+    /// The scratch's rounded-Q buffer of this kernel's A type.
+    fn q_mut(scratch: &mut AttentionScratch) -> &mut AlignedBuf<Self::A>;
+    /// The scratch's packed K|V, rounded Q and per-worker probability strips.
+    fn buffers(scratch: &AttentionScratch) -> Buffers<'_, Self::B, Self::A>;
 }
 
 /// See [`AttnKernel::buffers`].
-type Buffers<'a, T> = (&'a [T], &'a [T], &'a [Mutex<Vec<T>>]);
+type Buffers<'a, B, A> = (&'a [B], &'a [A], &'a [Mutex<Vec<A>>]);
+
+/// Where the bf16 attention keeps Q and the probabilities, per A element type.
+trait AttnA: crate::gemm::bf16::RoundedA {
+    fn q_mut(s: &mut AttentionScratch) -> &mut AlignedBuf<Self>;
+    fn strips_mut(s: &mut AttentionScratch) -> &mut Vec<Mutex<Vec<Self>>>;
+    fn view(s: &AttentionScratch) -> (&[Self], &[Mutex<Vec<Self>>]);
+}
+
+impl AttnA for u16 {
+    fn q_mut(s: &mut AttentionScratch) -> &mut AlignedBuf<u16> {
+        &mut s.q16
+    }
+    fn strips_mut(s: &mut AttentionScratch) -> &mut Vec<Mutex<Vec<u16>>> {
+        &mut s.strips16
+    }
+    fn view(s: &AttentionScratch) -> (&[u16], &[Mutex<Vec<u16>>]) {
+        (s.q16.as_slice(), &s.strips16)
+    }
+}
+
+impl AttnA for f32 {
+    fn q_mut(s: &mut AttentionScratch) -> &mut AlignedBuf<f32> {
+        &mut s.q32
+    }
+    fn strips_mut(s: &mut AttentionScratch) -> &mut Vec<Mutex<Vec<f32>>> {
+        &mut s.strips32
+    }
+    fn view(s: &AttentionScratch) -> (&[f32], &[Mutex<Vec<f32>>]) {
+        (s.q32.as_slice(), &s.strips32)
+    }
+}
 
 impl<K: StridedKernel> AttnKernel for K {
     const CONVERT: bool = false;
@@ -206,10 +246,16 @@ impl<K: StridedKernel> AttnKernel for K {
     fn in_place(x: &[f32]) -> &[f32] {
         x
     }
+    fn prepare(scratch: &mut AttentionScratch, shape: &AttentionShape) {
+        scratch.prepare(shape);
+    }
     fn kv_mut(scratch: &mut AttentionScratch) -> &mut AlignedBuf {
         &mut scratch.kv
     }
-    fn buffers(scratch: &AttentionScratch) -> Buffers<'_, f32> {
+    fn q_mut(scratch: &mut AttentionScratch) -> &mut AlignedBuf {
+        &mut scratch.q32
+    }
+    fn buffers(scratch: &AttentionScratch) -> Buffers<'_, f32, f32> {
         (scratch.kv.as_slice(), &[], &scratch.strips)
     }
 }
@@ -276,17 +322,24 @@ macro_rules! bf16_attn_kernel {
             fn pack(k: usize, n: usize, src: &[f32], rs: usize, cs: usize, out: &mut [u16]) {
                 pack_bf16(k, n, src, rs, cs, out);
             }
-            fn round(src: &[f32], dst: &mut [u16]) {
-                round_slice(src, dst);
+            fn round(src: &[f32], dst: &mut [Self::A]) {
+                <Self::A as crate::gemm::bf16::RoundedA>::round(src, dst);
             }
-            fn in_place(_: &[f32]) -> &[u16] {
+            fn in_place(_: &[f32]) -> &[Self::A] {
                 &[]
+            }
+            fn prepare(scratch: &mut AttentionScratch, shape: &AttentionShape) {
+                scratch.prepare_bf16::<Self::A>(shape);
             }
             fn kv_mut(scratch: &mut AttentionScratch) -> &mut AlignedBuf<u16> {
                 &mut scratch.kv16
             }
-            fn buffers(scratch: &AttentionScratch) -> Buffers<'_, u16> {
-                (scratch.kv16.as_slice(), scratch.q16.as_slice(), &scratch.strips16)
+            fn q_mut(scratch: &mut AttentionScratch) -> &mut AlignedBuf<Self::A> {
+                <Self::A as AttnA>::q_mut(scratch)
+            }
+            fn buffers(scratch: &AttentionScratch) -> Buffers<'_, u16, Self::A> {
+                let (q, strips) = <Self::A as AttnA>::view(scratch);
+                (scratch.kv16.as_slice(), q, strips)
             }
         }
     )*};
@@ -343,7 +396,6 @@ pub fn attention_with(
     if shape.tokens() == 0 || shape.hidden() == 0 {
         return;
     }
-    scratch.prepare(shape);
     match isa {
         Isa::Reference => run::<Reference4x16>(isa, qkv, shape, keep, ctx, scratch),
         #[cfg(target_arch = "x86_64")]
@@ -393,7 +445,6 @@ pub fn attention_bf16_with(
         // the next head's first.) Not BERT's shape; fp32 serves it.
         return attention_with(path.isa(), qkv, shape, keep, ctx, scratch);
     }
-    scratch.prepare_bf16(shape);
     let isa = path.isa();
     use crate::gemm::ukr::bf16_reference::ReferenceBf16_4x16;
     match path {
@@ -424,6 +475,7 @@ fn run<K: AttnKernel>(
     scratch: &mut AttentionScratch,
 ) {
     const { assert!(K::MR <= MAX_MR) };
+    K::prepare(scratch, shape);
     let (d, h) = (shape.head_dim, shape.hidden());
     let g = K::K_GROUP;
     let per_head = shape.packed_per_head(g);
@@ -448,10 +500,10 @@ fn run<K: AttnKernel>(
         });
     if K::CONVERT {
         // Q of every token rounded once, (tokens, H) at row stride H.
-        let q16 = &mut scratch.q16.as_mut_slice()[..shape.tokens() * h];
-        q16.par_chunks_mut(h)
+        let q = &mut K::q_mut(scratch).as_mut_slice()[..shape.tokens() * h];
+        q.par_chunks_mut(h)
             .zip(qkv.par_chunks(3 * h))
-            .for_each(|(dst, src)| crate::gemm::bf16::round_slice(&src[..h], dst));
+            .for_each(|(dst, src)| K::round(&src[..h], dst));
     }
     let (kv, q_conv, strips_conv) = K::buffers(scratch);
     let kv = &kv[..shape.heads * per_head];

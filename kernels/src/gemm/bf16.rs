@@ -24,7 +24,7 @@
 //! and an FMA does not). The `vdpbf16ps` kernel is tested against the reference too; see
 //! `kernels/tests/bf16.rs` for what it must match.
 
-use super::pack::{put_back, take, AlignedBuf, PANEL};
+use super::pack::{AlignedBuf, Elem, PANEL};
 use super::ukr::MicroKernel;
 use super::{driver, AOperand, Epi, Epilogue};
 use crate::dispatch::{isa, Isa};
@@ -65,31 +65,7 @@ pub fn padded_k(k: usize) -> usize {
 /// # Panics
 /// If the lengths are not `rows·k` and `rows·kp`.
 pub fn round_rows(src: &[f32], k: usize, dst: &mut [u16]) {
-    let kp = padded_k(k);
-    if k == 0 {
-        dst.fill(0);
-        return;
-    }
-    let rows = src.len() / k;
-    assert!(
-        src.len() == rows * k && dst.len() == rows * kp,
-        "round_rows: lengths"
-    );
-    let block = |(s, d): (&[f32], &mut [u16])| {
-        for (sr, dr) in s.chunks_exact(k).zip(d.chunks_exact_mut(kp)) {
-            round_slice(sr, &mut dr[..k]);
-            dr[k..].fill(0);
-        }
-    };
-    const ROWS: usize = 16;
-    if rows * k >= 1 << 16 {
-        use rayon::prelude::*;
-        src.par_chunks(ROWS * k)
-            .zip(dst.par_chunks_mut(ROWS * kp))
-            .for_each(block);
-    } else {
-        block((src, dst));
-    }
+    round_rows_into(src, k, dst)
 }
 
 /// [`to_bf16`] over a slice, vectorised by the compiler for the widest ISA present.
@@ -312,36 +288,113 @@ impl Bf16Path {
     }
 }
 
-thread_local! {
-    static A16: Cell<AlignedBuf<u16>> = const { Cell::new(AlignedBuf::new()) };
+/// The element a bf16 kernel reads A as: bf16 bits (`vdpbf16ps`, the reference) or the same
+/// bf16 values widened to fp32 (the widening kernels, whose broadcasts then fold into FMAs).
+/// Both hold exactly `from_bf16(to_bf16(x))`.
+pub trait RoundedA: Elem {
+    /// [`round_slice`] into this element type.
+    fn round(src: &[f32], dst: &mut [Self]);
+    /// The scratch buffer of this element type.
+    fn buf(scratch: &mut Bf16Scratch) -> &mut AlignedBuf<Self>;
 }
 
-/// The buffer [`gemm_bf16_in`] rounds A into, owned by the caller: once it has served the
-/// largest m×k, calls allocate nothing, whichever thread runs them (the thread-local buffer of
-/// [`gemm_bf16`] warms up per thread).
+impl RoundedA for u16 {
+    fn round(src: &[f32], dst: &mut [u16]) {
+        round_slice(src, dst)
+    }
+    fn buf(scratch: &mut Bf16Scratch) -> &mut AlignedBuf<u16> {
+        &mut scratch.a16
+    }
+}
+
+impl RoundedA for f32 {
+    fn round(src: &[f32], dst: &mut [f32]) {
+        #[inline(always)]
+        fn scalar(src: &[f32], dst: &mut [f32]) {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = from_bf16(to_bf16(s));
+            }
+        }
+        /// # Safety
+        /// AVX-512F and BW present.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        unsafe fn avx512(src: &[f32], dst: &mut [f32]) {
+            scalar(src, dst)
+        }
+        assert_eq!(src.len(), dst.len(), "round: lengths");
+        #[cfg(target_arch = "x86_64")]
+        if Isa::Avx512.is_supported() && std::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: AVX-512F and BW are present (checked).
+            return unsafe { avx512(src, dst) };
+        }
+        scalar(src, dst)
+    }
+    fn buf(scratch: &mut Bf16Scratch) -> &mut AlignedBuf<f32> {
+        &mut scratch.a32
+    }
+}
+
+/// [`round_rows`] into either A element type.
+fn round_rows_into<T: RoundedA>(src: &[f32], k: usize, dst: &mut [T]) {
+    let kp = padded_k(k);
+    if k == 0 {
+        dst.fill(T::default());
+        return;
+    }
+    let rows = src.len() / k;
+    assert!(
+        src.len() == rows * k && dst.len() == rows * kp,
+        "round_rows: lengths"
+    );
+    let block = |(s, d): (&[f32], &mut [T])| {
+        for (sr, dr) in s.chunks_exact(k).zip(d.chunks_exact_mut(kp)) {
+            T::round(sr, &mut dr[..k]);
+            dr[k..].fill(T::default());
+        }
+    };
+    const ROWS: usize = 16;
+    if rows * k >= 1 << 16 {
+        use rayon::prelude::*;
+        src.par_chunks(ROWS * k)
+            .zip(dst.par_chunks_mut(ROWS * kp))
+            .for_each(block);
+    } else {
+        block((src, dst));
+    }
+}
+
+/// The buffers [`gemm_bf16_in`] rounds A into, owned by the caller: once they have served the
+/// largest m×k, calls allocate nothing, whichever thread runs them (the thread-local buffers of
+/// [`gemm_bf16`] warm up per thread).
 #[derive(Default)]
 pub struct Bf16Scratch {
-    a: AlignedBuf<u16>,
+    a16: AlignedBuf<u16>,
+    a32: AlignedBuf<f32>,
 }
 
 impl std::fmt::Debug for Bf16Scratch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bf16Scratch")
-            .field("len", &self.a.as_slice().len())
+            .field("len", &self.len())
             .finish()
     }
 }
 
 impl Bf16Scratch {
-    /// bf16 values held.
+    /// Elements held (bf16 or fp32).
     pub fn len(&self) -> usize {
-        self.a.as_slice().len()
+        self.a16.as_slice().len() + self.a32.as_slice().len()
     }
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+thread_local! {
+    static SCRATCH: Cell<Bf16Scratch> = Cell::new(Bf16Scratch::default());
 }
 
 /// [`gemm_bf16`] rounding A into a caller-owned [`Bf16Scratch`].
@@ -356,7 +409,7 @@ pub fn gemm_bf16_in(
     c: &mut [f32],
     epilogue: Epilogue,
 ) {
-    gemm_bf16_buf(Bf16Path::current(), &mut scratch.a, m, a, b, c, epilogue)
+    gemm_bf16_buf(Bf16Path::current(), scratch, m, a, b, c, epilogue)
 }
 
 /// C[m×n] = bf16(A)[m×k]·Bᵀ then the epilogue, on the current ISA's path. A and C are
@@ -380,15 +433,23 @@ pub fn gemm_bf16_with(
     c: &mut [f32],
     epilogue: Epilogue,
 ) {
-    let mut abuf = take(&A16);
-    gemm_bf16_buf(path, &mut abuf, m, a, b, c, epilogue);
-    put_back(&A16, abuf);
+    // Taken out of the slot for the call, so a nested call on this thread gets a fresh one.
+    let mut scratch = SCRATCH.with(|c| c.take());
+    gemm_bf16_buf(path, &mut scratch, m, a, b, c, epilogue);
+    SCRATCH.with(|c| {
+        let old = c.take();
+        c.set(if old.len() > scratch.len() {
+            old
+        } else {
+            scratch
+        });
+    });
 }
 
-/// The bf16 GEMM on `path`, rounding A into `abuf`.
+/// The bf16 GEMM on `path`, rounding A into `scratch`.
 fn gemm_bf16_buf(
     path: Bf16Path,
-    abuf: &mut AlignedBuf<u16>,
+    scratch: &mut Bf16Scratch,
     m: usize,
     a: &[f32],
     b: &PackedBf16,
@@ -402,36 +463,45 @@ fn gemm_bf16_buf(
     if m == 0 || n == 0 {
         return;
     }
-    let kp = padded_k(k);
-    if abuf.as_slice().len() < m * kp {
-        abuf.set_len(m * kp);
-    }
-    let abuf = &mut abuf.as_mut_slice()[..m * kp];
-    round_rows(&a[..m * k], k, abuf);
-    fn run<K: MicroKernel<A = u16, B = u16>>(
+    fn run<K: MicroKernel<B = u16>>(
+        scratch: &mut Bf16Scratch,
         m: usize,
-        a: &[u16],
+        a: &[f32],
         b: &PackedBf16,
         c: &mut [f32],
         epi: Epi,
-    ) {
-        let (n, kp) = (b.n(), padded_k(b.k()));
-        let a = AOperand::RowMajor { data: a, rs: kp };
+    ) where
+        K::A: RoundedA,
+    {
+        let (n, k) = (b.n(), b.k());
+        let kp = padded_k(k);
+        let buf = K::A::buf(scratch);
+        if buf.as_slice().len() < m * kp {
+            buf.set_len(m * kp);
+        }
+        let rounded = &mut buf.as_mut_slice()[..m * kp];
+        round_rows_into(&a[..m * k], k, rounded);
+        let a = AOperand::RowMajor {
+            data: &*rounded,
+            rs: kp,
+        };
         driver::<K>(m, n, kp, a, b.panels(), c, n, epi, true);
     }
-    let a16 = &*abuf;
+    use super::ukr::bf16_reference::ReferenceBf16_4x16;
     match path {
-        Bf16Path::Reference => {
-            run::<super::ukr::bf16_reference::ReferenceBf16_4x16>(m, a16, b, c, epi)
-        }
+        Bf16Path::Reference => run::<ReferenceBf16_4x16>(scratch, m, a, b, c, epi),
         #[cfg(target_arch = "x86_64")]
-        Bf16Path::Avx2Widen => run::<super::ukr::bf16_avx2::Avx2Bf16Widen_4x16>(m, a16, b, c, epi),
+        Bf16Path::Avx2Widen => {
+            run::<super::ukr::bf16_avx2::Avx2Bf16Widen_4x16>(scratch, m, a, b, c, epi)
+        }
         #[cfg(target_arch = "x86_64")]
         Bf16Path::Avx512Widen => {
-            run::<super::ukr::bf16_avx512::Avx512Bf16Widen_12x32>(m, a16, b, c, epi)
+            run::<super::ukr::bf16_avx512::Avx512Bf16Widen_12x32>(scratch, m, a, b, c, epi)
         }
         #[cfg(target_arch = "x86_64")]
-        Bf16Path::Avx512Bf16 => run::<super::ukr::bf16_avx512::Avx512Bf16_12x32>(m, a16, b, c, epi),
+        Bf16Path::Avx512Bf16 => {
+            run::<super::ukr::bf16_avx512::Avx512Bf16_12x32>(scratch, m, a, b, c, epi)
+        }
         #[cfg(not(target_arch = "x86_64"))]
         _ => panic!("{path:?} needs x86-64"),
     }

@@ -1,6 +1,7 @@
 //! AVX2+FMA bf16 micro-kernel `gemm_ukr_avx2_bf16widen_4x16`: 4 rows × 16 columns of C in 8 ymm
-//! accumulators; bf16 widened to fp32 in registers (a 16-bit shift for the even k, a mask for
-//! the odd k), then 16 FMAs per pair step, odd k first — the arithmetic of `vdpbf16ps` (see
+//! accumulators; B's bf16 pairs widened to fp32 in registers (a 16-bit shift for the even k, a
+//! mask for the odd k), A read as bf16-rounded values already widened to fp32, then 16 FMAs per
+//! pair step, odd k first — the arithmetic of `vdpbf16ps` (see
 //! `gemm::bf16`) with half the weight bytes of fp32. 4 rows (not the fp32 kernel's 6) so that
 //! the accumulators, the four widened B vectors and the two A broadcasts fit in 16 registers.
 //! Shares the fp32 kernel's epilogue (`avx2::store_tile`).
@@ -22,7 +23,8 @@ const NR: usize = 16;
 const PF_PAIRS: usize = 32;
 
 impl MicroKernel for Avx2Bf16Widen_4x16 {
-    type A = u16;
+    /// bf16-rounded values widened to fp32 (see `gemm::bf16`).
+    type A = f32;
     type B = u16;
     const MR: usize = MR;
     const NR: usize = NR;
@@ -37,7 +39,7 @@ impl MicroKernel for Avx2Bf16Widen_4x16 {
     #[inline(always)]
     unsafe fn tile(
         kc: usize,
-        a: *const u16,
+        a: *const f32,
         a_rs: usize,
         b: *const u16,
         c: *mut f32,
@@ -62,7 +64,7 @@ impl MicroKernel for Avx2Bf16Widen_4x16 {
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile_r<const R: usize>(
     kc: usize,
-    a: *const u16,
+    a: *const f32,
     a_rs: usize,
     b: *const u16,
     c: *mut f32,
@@ -91,7 +93,7 @@ unsafe fn tile_r<const R: usize>(
         _mm_prefetch::<_MM_HINT_T0>(pf);
         pf = pf.wrapping_add(2 * PANEL * 2);
         // SAFETY: q < kc/2, so b..b+32 is this tile's part of pair row q of the B panel;
-        // A(i, 2q..2q+2) is the u32 at a + i·a_rs + 2q, inside row i of A (contract).
+        // A(i, 2q..2q+2) are the two floats at a + i·a_rs + 2q, inside row i of A (contract).
         unsafe {
             let b0 = _mm256_loadu_si256(b as *const __m256i);
             let b1 = _mm256_loadu_si256(b.add(NR) as *const __m256i);
@@ -104,9 +106,9 @@ unsafe fn tile_r<const R: usize>(
                 _mm256_castsi256_ps(_mm256_and_si256(b1, hi)),
             );
             for i in 0..R {
-                let w = (a.add(i * a_rs + 2 * q) as *const u32).read_unaligned();
-                let a_even = _mm256_set1_ps(f32::from_bits(w << 16));
-                let a_odd = _mm256_set1_ps(f32::from_bits(w & 0xFFFF_0000));
+                let ap = a.add(i * a_rs + 2 * q);
+                let a_even = _mm256_broadcast_ss(&*ap);
+                let a_odd = _mm256_broadcast_ss(&*ap.add(1));
                 c0[i] = _mm256_fmadd_ps(a_even, e0, _mm256_fmadd_ps(a_odd, o0, c0[i]));
                 c1[i] = _mm256_fmadd_ps(a_even, e1, _mm256_fmadd_ps(a_odd, o1, c1[i]));
             }

@@ -4,10 +4,11 @@
 //!
 //! * `gemm_ukr_avx512bf16_12x32`: `vdpbf16ps` — 24 instructions per pair step, each two
 //!   multiply-adds per lane (AVX512_BF16);
-//! * `gemm_ukr_avx512_bf16widen_12x32`: AVX-512F only — bf16 widened to fp32 in registers (a
-//!   16-bit shift for the even k, a mask for the odd k), then 48 FMAs per pair step, odd k
-//!   first: the arithmetic of `vdpbf16ps` (see `gemm::bf16`), at the fp32 FMA rate but with half
-//!   the weight bytes.
+//! * `gemm_ukr_avx512_bf16widen_12x32`: AVX-512F only — B's bf16 pairs widened to fp32 in
+//!   registers (a 16-bit shift for the even k, a mask for the odd k), A read as bf16-rounded
+//!   values already widened to fp32 (so its broadcasts fold into the FMAs), then 48 FMAs per
+//!   pair step, odd k first: the arithmetic of `vdpbf16ps` (see `gemm::bf16`), with half the
+//!   weight bytes.
 //!
 //! Both share the fp32 kernel's epilogue (`avx512::store_tile`).
 
@@ -37,9 +38,9 @@ pub struct Avx512Bf16_12x32;
 pub struct Avx512Bf16Widen_12x32;
 
 macro_rules! bf16_kernel {
-    ($ty:ident, $name:literal, $tile:ident, $supported:expr) => {
+    ($ty:ident, $a:ty, $name:literal, $tile:ident, $supported:expr) => {
         impl MicroKernel for $ty {
-            type A = u16;
+            type A = $a;
             type B = u16;
             const MR: usize = MR;
             const NR: usize = NR;
@@ -54,7 +55,7 @@ macro_rules! bf16_kernel {
             #[inline(always)]
             unsafe fn tile(
                 kc: usize,
-                a: *const u16,
+                a: *const $a,
                 a_rs: usize,
                 b: *const u16,
                 c: *mut f32,
@@ -77,12 +78,14 @@ macro_rules! bf16_kernel {
 
 bf16_kernel!(
     Avx512Bf16_12x32,
+    u16,
     "gemm_ukr_avx512bf16_12x32",
     tile_dp,
     is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16")
 );
 bf16_kernel!(
     Avx512Bf16Widen_12x32,
+    f32,
     "gemm_ukr_avx512_bf16widen_12x32",
     tile_widen,
     is_x86_feature_detected!("avx512f")
@@ -93,7 +96,7 @@ bf16_kernel!(
 /// pair step by `$prep`).
 macro_rules! pair_loop {
     ($kc:ident, $a:ident, $a_rs:ident, $b:ident, $c:ident, $rs_c:ident, $cols:ident, $epi:ident,
-     |$b0:ident, $b1:ident| $prep:expr, |$acc0:ident, $acc1:ident, $w:ident, $ops:ident| $step:expr) => {{
+     |$b0:ident, $b1:ident| $prep:expr, |$acc0:ident, $acc1:ident, $ap:ident, $ops:ident| $step:expr) => {{
         let mut c0 = [_mm512_setzero_ps(); R];
         let mut c1 = [_mm512_setzero_ps(); R];
         if !$epi.first {
@@ -119,13 +122,14 @@ macro_rules! pair_loop {
             _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(LINE));
             pf = pf.wrapping_add(2 * PANEL * 2);
             // SAFETY: q < kc/2, so b..b+64 is pair row q of the B panel (two 64-byte vectors);
-            // A(i, 2q..2q+2) is the u32 at a + i·a_rs + 2q, inside row i of A (contract).
+            // A(i, 2q..2q+2) are the two elements at a + i·a_rs + 2q, inside row i of A
+            // (contract).
             unsafe {
                 let $b0 = _mm512_loadu_si512(b as *const __m512i);
                 let $b1 = _mm512_loadu_si512(b.add(NR) as *const __m512i);
                 let $ops = $prep;
                 for i in 0..R {
-                    let $w = ($a.add(i * $a_rs + 2 * q) as *const u32).read_unaligned();
+                    let $ap = $a.add(i * $a_rs + 2 * q);
                     let ($acc0, $acc1) = (&mut c0[i], &mut c1[i]);
                     $step;
                 }
@@ -169,7 +173,8 @@ unsafe fn tile_dp<const R: usize>(
                 std::mem::transmute::<__m512i, __m512bh>(b1),
             )
         },
-        |acc0, acc1, w, ops| {
+        |acc0, acc1, ap, ops| {
+            let w = (ap as *const u32).read_unaligned();
             let av = std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(w as i32));
             *acc0 = _mm512_dpbf16_ps(*acc0, av, ops.0);
             *acc1 = _mm512_dpbf16_ps(*acc1, av, ops.1);
@@ -184,7 +189,7 @@ unsafe fn tile_dp<const R: usize>(
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile_widen<const R: usize>(
     kc: usize,
-    a: *const u16,
+    a: *const f32,
     a_rs: usize,
     b: *const u16,
     c: *mut f32,
@@ -210,9 +215,11 @@ unsafe fn tile_widen<const R: usize>(
                 _mm512_castsi512_ps(_mm512_and_si512(b1, hi)),
             )
         },
-        |acc0, acc1, w, ops| {
-            let a_even = _mm512_set1_ps(f32::from_bits(w << 16));
-            let a_odd = _mm512_set1_ps(f32::from_bits(w & 0xFFFF_0000));
+        |acc0, acc1, ap, ops| {
+            // A is already widened (bf16 values as fp32): two broadcasts from memory, folded
+            // into the FMAs.
+            let a_even = _mm512_set1_ps(*ap);
+            let a_odd = _mm512_set1_ps(*ap.add(1));
             *acc0 = _mm512_fmadd_ps(a_even, ops.0, _mm512_fmadd_ps(a_odd, ops.1, *acc0));
             *acc1 = _mm512_fmadd_ps(a_even, ops.2, _mm512_fmadd_ps(a_odd, ops.3, *acc1));
         }
