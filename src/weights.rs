@@ -132,22 +132,9 @@ impl Checkpoint {
             });
         };
         let tensor = f.tensor_bf16(stored)?;
-        if tensor.shape() != shape {
-            return Err(Error::Shape {
-                name: stored.clone(),
-                expected: shape.to_vec(),
-                got: tensor.shape().to_vec(),
-            });
-        }
-        if self.validate {
-            // bf16 NaN or infinity: all exponent bits set.
-            if let Some(index) = tensor.data().iter().position(|&v| v & 0x7F80 == 0x7F80) {
-                return Err(Error::NonFinite {
-                    name: stored.clone(),
-                    index,
-                });
-            }
-        }
+        // bf16 NaN or infinity: all exponent bits set.
+        let bad = || tensor.data().iter().position(|&v| v & 0x7F80 == 0x7F80);
+        self.check(stored, tensor.shape(), shape, bad)?;
         self.used.insert(name.to_string());
         Ok(tensor)
     }
@@ -180,23 +167,37 @@ impl Checkpoint {
             }
             Source::Memory(m) => m[stored].clone(),
         };
-        if tensor.shape() != shape {
+        let bad = || tensor.data().iter().position(|v| !v.is_finite());
+        self.check(stored, tensor.shape(), shape, bad)?;
+        self.used.insert(name.to_string());
+        Ok(tensor)
+    }
+
+    /// Checks a taken tensor's shape and (when validation is on) values: `first_bad` finds the
+    /// first non-finite one.
+    fn check(
+        &self,
+        stored: &str,
+        got: &[usize],
+        shape: &[usize],
+        first_bad: impl FnOnce() -> Option<usize>,
+    ) -> Result<()> {
+        if got != shape {
             return Err(Error::Shape {
-                name: stored.clone(),
+                name: stored.to_string(),
                 expected: shape.to_vec(),
-                got: tensor.shape().to_vec(),
+                got: got.to_vec(),
             });
         }
         if self.validate {
-            if let Some(index) = tensor.data().iter().position(|v| !v.is_finite()) {
+            if let Some(index) = first_bad() {
                 return Err(Error::NonFinite {
-                    name: stored.clone(),
+                    name: stored.to_string(),
                     index,
                 });
             }
         }
-        self.used.insert(name.to_string());
-        Ok(tensor)
+        Ok(())
     }
 
     /// Fails on the first tensor that was neither taken nor known to be ignorable.

@@ -70,30 +70,33 @@ pub fn round_rows(src: &[f32], k: usize, dst: &mut [u16]) {
 
 /// [`to_bf16`] over a slice, vectorised by the compiler for the widest ISA present.
 pub fn round_slice(src: &[f32], dst: &mut [u16]) {
-    assert_eq!(src.len(), dst.len(), "round_slice: lengths");
+    map_slice(src, dst, to_bf16)
+}
+
+/// `dst[i] = f(src[i])`, the loop compiled with AVX-512 enabled where the CPU has it (the same
+/// scalar function, so the same bits on every path; `f` is monomorphised, so it inlines).
+#[inline(always)]
+fn map_slice<T, F: Fn(f32) -> T + Copy>(src: &[f32], dst: &mut [T], f: F) {
+    assert_eq!(src.len(), dst.len(), "map_slice: lengths");
+    #[inline(always)]
+    fn scalar<T, F: Fn(f32) -> T>(src: &[f32], dst: &mut [T], f: F) {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = f(s);
+        }
+    }
+    /// # Safety
+    /// AVX-512F and AVX-512BW must be present.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn avx512<T, F: Fn(f32) -> T>(src: &[f32], dst: &mut [T], f: F) {
+        scalar(src, dst, f)
+    }
     #[cfg(target_arch = "x86_64")]
     if Isa::Avx512.is_supported() && std::is_x86_feature_detected!("avx512bw") {
         // SAFETY: AVX-512F and BW are present (checked).
-        return unsafe { round_slice_avx512(src, dst) };
+        return unsafe { avx512(src, dst, f) };
     }
-    round_slice_scalar(src, dst)
-}
-
-#[inline(always)]
-fn round_slice_scalar(src: &[f32], dst: &mut [u16]) {
-    for (d, &s) in dst.iter_mut().zip(src) {
-        *d = to_bf16(s);
-    }
-}
-
-/// The scalar loop compiled with AVX-512 enabled (the same function, so the same bits).
-///
-/// # Safety
-/// AVX-512F and AVX-512BW must be present.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn round_slice_avx512(src: &[f32], dst: &mut [u16]) {
-    round_slice_scalar(src, dst)
+    scalar(src, dst, f)
 }
 
 /// Where bf16 panels live.
@@ -309,26 +312,7 @@ impl RoundedA for u16 {
 
 impl RoundedA for f32 {
     fn round(src: &[f32], dst: &mut [f32]) {
-        #[inline(always)]
-        fn scalar(src: &[f32], dst: &mut [f32]) {
-            for (d, &s) in dst.iter_mut().zip(src) {
-                *d = from_bf16(to_bf16(s));
-            }
-        }
-        /// # Safety
-        /// AVX-512F and BW present.
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f,avx512bw")]
-        unsafe fn avx512(src: &[f32], dst: &mut [f32]) {
-            scalar(src, dst)
-        }
-        assert_eq!(src.len(), dst.len(), "round: lengths");
-        #[cfg(target_arch = "x86_64")]
-        if Isa::Avx512.is_supported() && std::is_x86_feature_detected!("avx512bw") {
-            // SAFETY: AVX-512F and BW are present (checked).
-            return unsafe { avx512(src, dst) };
-        }
-        scalar(src, dst)
+        map_slice(src, dst, |x| from_bf16(to_bf16(x)))
     }
     fn buf(scratch: &mut Bf16Scratch) -> &mut AlignedBuf<f32> {
         &mut scratch.a32
