@@ -171,7 +171,7 @@ fn ci_slice(dataset: &Dataset, multi_window: &HashSet<String>) -> Vec<Example> {
             context = Some(&ex.context);
             paragraph += 1;
         }
-        if paragraph % 8 == 0 || multi_window.contains(&ex.id) {
+        if paragraph.is_multiple_of(8) || multi_window.contains(&ex.id) {
             out.push(ex.clone());
         }
     }
