@@ -156,7 +156,7 @@ fn windows_match_the_reference() {
     }
 }
 
-/// The CI slice: every 8th paragraph of each of the 48 articles, plus every question whose
+/// The CI slice: every 10th paragraph of each of the 48 articles, plus every question whose
 /// context needs more than one window (step mode).
 fn ci_slice(dataset: &Dataset, multi_window: &HashSet<String>) -> Vec<Example> {
     let mut out = Vec::new();
@@ -171,7 +171,7 @@ fn ci_slice(dataset: &Dataset, multi_window: &HashSet<String>) -> Vec<Example> {
             context = Some(&ex.context);
             paragraph += 1;
         }
-        if paragraph % 8 == 0 || multi_window.contains(&ex.id) {
+        if paragraph.is_multiple_of(10) || multi_window.contains(&ex.id) {
             out.push(ex.clone());
         }
     }
