@@ -4,6 +4,15 @@
 //! cargo run --release --example ask                    # synthetic "tiny" weights: runs anywhere, answers nonsense
 //! cargo run --release --example ask -- bert-large-squad # a Hugging Face model directory
 //! ```
+//!
+//! With the small trained model of this project's machines
+//! (`cargo run --release --example ask -- ../shared/models/minilm-squad`) it prints
+//!
+//! ```text
+//! 0.546  "7,000,000 square kilometres"  (chars 89..116)
+//! 0.192  "7,000,000 square kilometres, of which 5,500,000"  (chars 89..136)
+//! 0.081  "much of the Amazon basin of South America. The basin covers 7,000,000 square kilometres"  (chars 29..116)
+//! ```
 
 use bertqa::{QaModel, QaOptions};
 

@@ -1,4 +1,6 @@
-//! SQuAD v1.1 evaluation: dataset and predictions loading, and the official metrics.
+//! SQuAD v1.1 evaluation: dataset and predictions loading, answering a dataset with a model
+//! ([`predict`], what `bertqa eval` runs), and the official metrics (also per article,
+//! [`evaluate_per_article`]).
 //!
 //! The metrics reproduce the official `evaluate-v1.1.py` script exactly:
 //!

@@ -154,3 +154,88 @@ fn bad_requests_are_errors() {
     let unk = "\u{2603}\u{2604} \u{2605}";
     assert!(model.answer("what?", unk, &o).is_ok());
 }
+
+/// `answer_prepared_batch` (what `eval` runs: many questions, shared contexts, many windows per
+/// forward pass) gives each question the answers it gets alone: same spans and, since every
+/// token's row is computed the same way whatever else is in the pass, the same scores to the
+/// last bit; in forward passes of any size, both stride modes.
+#[test]
+fn prepared_batch_equals_one_question_at_a_time() {
+    let fx = fixture("answers_tiny.json");
+    let model = QaModel::synthetic("tiny", 0).unwrap();
+    let cases = fx["cases"].as_array().unwrap();
+    let contexts: Vec<_> = cases
+        .iter()
+        .map(|c| {
+            model
+                .prepare_context(c["context"].as_str().unwrap())
+                .unwrap()
+        })
+        .collect();
+    // Every question against every context: short and multi-window contexts mixed.
+    let requests: Vec<(&str, &bertqa::PreparedContext)> = cases
+        .iter()
+        .flat_map(|c| {
+            contexts
+                .iter()
+                .map(move |p| (c["question"].as_str().unwrap(), p))
+        })
+        .collect();
+    for stride_mode in [StrideMode::Step, StrideMode::Overlap] {
+        for max_batch_tokens in [1, 500, 4096, 1 << 20] {
+            let o = QaOptions {
+                top_k: 3,
+                stride_mode,
+                max_batch_tokens,
+                ..QaOptions::default()
+            };
+            let batched = model.answer_prepared_batch(&requests, &o).unwrap();
+            assert_eq!(batched.len(), requests.len());
+            for ((q, c), got) in requests.iter().zip(&batched) {
+                let alone = model.answer_prepared(q, c, &o).unwrap();
+                assert_eq!(
+                    got, &alone,
+                    "{stride_mode:?}, {max_batch_tokens} tokens: {q:?}"
+                );
+            }
+        }
+    }
+    // A bad request among good ones fails the batch.
+    let bad = [requests[0], ("   ", requests[1].1)];
+    assert!(model
+        .answer_prepared_batch(&bad, &QaOptions::default())
+        .is_err());
+}
+
+/// `squad::predict` answers in dataset order, one text per question, and names the question
+/// that cannot be answered.
+#[test]
+fn predict_answers_in_order_and_names_a_bad_question() {
+    use bertqa::squad::{predict, Dataset};
+    let model = QaModel::synthetic("tiny", 0).unwrap();
+    let data = |second_question: &str| {
+        format!(
+            r#"{{"data": [{{"title": "T", "paragraphs": [
+                {{"context": "Ada Lovelace wrote the first algorithm.", "qas": [
+                    {{"id": "a", "question": "Who wrote it?", "answers": []}},
+                    {{"id": "b", "question": "{second_question}", "answers": []}}]}},
+                {{"context": "The Moon landing was in 1969.", "qas": [
+                    {{"id": "c", "question": "When?", "answers": []}}]}}]}}]}}"#
+        )
+    };
+    let dataset = Dataset::from_json(&data("What did she write?"), "ok.json").unwrap();
+    let mut calls = Vec::new();
+    let o = QaOptions::default();
+    let got = predict(&model, &dataset.examples, &o, |p| calls.push(p.len())).unwrap();
+    assert_eq!(calls.last(), Some(&3));
+    for (ex, text) in dataset.examples.iter().zip(&got) {
+        let alone = model.answer(&ex.question, &ex.context, &o).unwrap();
+        assert_eq!(text, &alone[0].text, "{}", ex.id);
+    }
+    let dataset = Dataset::from_json(&data("  "), "bad.json").unwrap();
+    let err = predict(&model, &dataset.examples, &o, |_| {}).unwrap_err();
+    assert!(
+        matches!(&err, bertqa::Error::Input { message } if message.contains("question b") && message.contains("empty")),
+        "{err:?}"
+    );
+}
