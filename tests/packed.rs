@@ -124,3 +124,32 @@ fn bf16_packed_file_round_trips_bit_exactly() {
     // The file's own precision, asked for explicitly, loads.
     Bert::load_packed_with(&p16, &LoadOptions::with_precision(Precision::Bf16)).unwrap();
 }
+
+/// A NaN in a bf16 packed file's panels is reported with the tensor's name when values are
+/// validated (the CLI validates checkpoints; a library user may validate a packed file).
+#[test]
+fn nan_in_bf16_panels_is_named() {
+    use bertqa::{LoadOptions, Precision};
+    let dir = TempDir::new("packed");
+    let path = dir.path().join("bf16.bqa");
+    QaModel::synthetic_as("tiny", 0, Precision::Bf16)
+        .unwrap()
+        .save_packed(&path)
+        .unwrap();
+    let st = bertqa::safetensors::SafeTensors::open(&path).unwrap();
+    let name = "encoder.layer.1.intermediate.dense.packed_bf16";
+    let t = st.tensor_bf16(name).unwrap();
+    let offset = t.data().as_ptr() as usize - st.mapped_address_range().start;
+    drop((t, st));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[offset + 20..offset + 22].copy_from_slice(&0x7FC0u16.to_le_bytes()); // element 10: NaN
+    std::fs::write(&path, &bytes).unwrap();
+    let err =
+        Bert::load_packed_with(&path, &LoadOptions::with_precision(Precision::Bf16)).unwrap_err();
+    assert!(
+        matches!(&err, bertqa::Error::NonFinite { name: n, index: 10 } if n == name),
+        "{err}"
+    );
+    // Without validation the file maps as it is (no pass over the values).
+    Bert::load_packed(&path).unwrap();
+}
