@@ -657,7 +657,14 @@ mod tests {
         crate::ops::tests::rng_vec(seed, n, 1.0)
     }
 
-    fn case(heads: usize, d: usize, lens: &[usize], masked: bool, seed: u64) {
+    /// A random case: (shape, qkv with |v| ≤ 3, keep, the scalar oracle's context).
+    fn setup(
+        heads: usize,
+        d: usize,
+        lens: &[usize],
+        masked: bool,
+        seed: u64,
+    ) -> (AttentionShape<'_>, Vec<f32>, Vec<bool>, Vec<f32>) {
         let shape = AttentionShape {
             heads,
             head_dim: d,
@@ -670,6 +677,12 @@ mod tests {
         let keep: Vec<bool> = (0..t).map(|i| !masked || i % 7 != 3).collect();
         let mut want = vec![0.0; t * h];
         attention_reference(&qkv, &shape, &keep, &mut want);
+        (shape, qkv, keep, want)
+    }
+
+    fn case(heads: usize, d: usize, lens: &[usize], masked: bool, seed: u64) {
+        let (shape, qkv, keep, want) = setup(heads, d, lens, masked, seed);
+        let (t, h) = (shape.tokens(), shape.hidden());
         for isa in Isa::ALL.iter().copied().filter(|i| i.is_supported()) {
             let mut scratch = AttentionScratch::new();
             let mut got = vec![f32::NAN; t * h];
@@ -706,17 +719,8 @@ mod tests {
     /// ≤ e^{2Δs} − 1; P and V rounded add 2⁻⁹ each; outputs are convex combinations of V (|v| ≤
     /// 3). So |Δctx| ≤ 3·(e^{2Δs} − 1 + 2·2⁻⁹) plus the fp32 tolerance.
     fn case_bf16(heads: usize, d: usize, lens: &[usize], masked: bool, seed: u64) {
-        let shape = AttentionShape {
-            heads,
-            head_dim: d,
-            scale: 1.0 / (d as f32).sqrt(),
-            lens,
-        };
+        let (shape, qkv, keep, want) = setup(heads, d, lens, masked, seed);
         let (t, h) = (shape.tokens(), shape.hidden());
-        let qkv: Vec<f32> = rng_vec(seed, t * 3 * h).iter().map(|v| v * 3.0).collect();
-        let keep: Vec<bool> = (0..t).map(|i| !masked || i % 7 != 3).collect();
-        let mut want = vec![0.0; t * h];
-        attention_reference(&qkv, &shape, &keep, &mut want);
         let mut ds = 0.0f32;
         let mut row0 = 0;
         for &len in lens {

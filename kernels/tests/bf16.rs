@@ -12,24 +12,11 @@
 //! * The reference is within the dot-product bound 4·ε·(k+1)·Σ|a·b| (plus 2e-6 for GELU) of
 //!   the f64 product of the rounded operands: only fp32 accumulation error remains.
 
+mod common;
+
 use bertqa_kernels::gemm::bf16::{from_bf16, gemm_bf16_with, to_bf16, Bf16Path};
 use bertqa_kernels::{Epilogue, PackedBf16};
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn f(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-    fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.f()).collect()
-    }
-}
+use common::Rng;
 
 fn paths() -> Vec<Bf16Path> {
     Bf16Path::ALL

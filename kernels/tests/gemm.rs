@@ -3,28 +3,12 @@
 //! Tolerance per element: 4·ε·k·Σₚ|aᵢₚ·bₚⱼ| (the classic dot-product error bound, so it grows with
 //! k) plus 2e-6 for the GELU approximation. Packing bugs are caught exactly by the identity test.
 
+mod common;
+
 use bertqa_kernels::dispatch::{isa, Isa};
 use bertqa_kernels::gemm::{gemm_packed_with, gemm_strided_with};
 use bertqa_kernels::{math, Epilogue, MatMut, MatRef, PackedMatrix};
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn f(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-    fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.f()).collect()
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[(self.next() % xs.len() as u64) as usize]
-    }
-}
+use common::Rng;
 
 /// (C, |A|·|B|) with C = A·Bᵀ, A [m×k], B [n×k], in f64.
 fn oracle(m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> (Vec<f64>, Vec<f64>) {
