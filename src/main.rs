@@ -18,8 +18,8 @@ struct Cli {
     /// Worker threads (default: RAYON_NUM_THREADS, else one per core).
     #[arg(long, global = true)]
     threads: Option<usize>,
-    /// Precision of the linear layers: fp32 (default; for a packed file, the file's own), bf16
-    /// or int8 (not yet available).
+    /// Precision of the matrix products (linear layers and attention): fp32 (default; for a
+    /// packed file, the file's own), bf16 or int8 (not yet available).
     #[arg(long, global = true, value_name = "fp32|bf16|int8")]
     precision: Option<Precision>,
     /// More log output on stderr (-v: info, -vv: debug, -vvv: trace).

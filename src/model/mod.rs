@@ -59,17 +59,18 @@ pub struct QaLogits {
     pub end_logits: Vec<Vec<f32>>,
 }
 
-/// The arithmetic of the linear layers' GEMMs (QKV, attention output, FFN up and down).
+/// The arithmetic of the linear layers' GEMMs (QKV, attention output, FFN up and down) and of
+/// attention's two products (Q·Kᵀ, P·V).
 ///
-/// Attention's own products, LayerNorm, softmax, GELU, residuals, the embeddings and the QA head
-/// stay fp32 in every precision.
+/// LayerNorm, softmax, GELU, residuals, the embeddings and the QA head stay fp32 in every
+/// precision (docs/numerics.md).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Precision {
     /// fp32 weights and activations (exact: logits within 5e-6 of PyTorch).
     #[default]
     F32,
     /// Weights stored as bf16 (half the memory), activations rounded to bf16 at each GEMM
-    /// input, fp32 accumulation (`vdpbf16ps` where the CPU has AVX512_BF16, else bf16 widened
+    /// input (Q, K, P and V too), fp32 accumulation (`vdpbf16ps` where the CPU has AVX512_BF16, else bf16 widened
     /// to fp32 in the kernel). See docs/numerics.md for what it costs in accuracy.
     Bf16,
     /// int8 weights and activations (not available yet).
