@@ -9,7 +9,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::Precision;
-use crate::safetensors::{Bf16Tensor, SafeTensors, Tensor};
+use crate::safetensors::{Bf16Tensor, Dtype, SafeTensors, Tensor};
 use std::collections::BTreeMap;
 
 /// Where a checkpoint's tensors come from.
@@ -118,7 +118,8 @@ impl Checkpoint {
     }
 
     /// Takes the BF16 tensor `name` (canonical) as raw bf16 bits, checking its shape (and, when
-    /// validation is on, that it holds no NaN or infinity). Only packed files store these.
+    /// validation is on, that it holds no NaN or infinity): bf16 panels of a packed file, or the
+    /// weights of a BF16 checkpoint loaded in bf16.
     ///
     /// # Errors
     /// [`Error::MissingTensor`], [`Error::Shape`], [`Error::Dtype`], [`Error::NonFinite`].
@@ -137,6 +138,14 @@ impl Checkpoint {
         self.check(stored, tensor.shape(), shape, bad)?;
         self.used.insert(name.to_string());
         Ok(tensor)
+    }
+
+    /// Whether the tensor `name` (canonical) is stored as BF16 in a file.
+    pub(crate) fn is_bf16(&self, name: &str) -> bool {
+        match (&self.source, self.names.get(name)) {
+            (Source::File(f), Some(stored)) => f.tensors()[stored].dtype == Dtype::BF16,
+            _ => false,
+        }
     }
 
     /// Whether a tensor with this canonical name exists.
@@ -219,6 +228,39 @@ impl Checkpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A BF16 tensor of a file is seen as such (the bf16 precision then packs its bits
+    /// directly), and its bits come back unchanged.
+    #[test]
+    fn bf16_tensors_are_taken_as_bits() {
+        use crate::safetensors::{write_views, View};
+        let path =
+            std::env::temp_dir().join(format!("bertqa-w-{}.safetensors", std::process::id()));
+        let bits = [0x3F80u16, 0xC000, 0x0001, 0x7F80];
+        let f32s = [1.0f32, 2.0];
+        let views = [
+            ("bert.a.weight", &[2usize, 2][..], View::Bf16(&bits)),
+            ("b.weight", &[2usize][..], View::F32(&f32s)),
+        ];
+        write_views(
+            std::fs::File::create(&path).unwrap(),
+            &views,
+            &Default::default(),
+            8,
+        )
+        .unwrap();
+        let mut ck = Checkpoint::from_file(SafeTensors::open(&path).unwrap()).unwrap();
+        assert!(ck.is_bf16("a.weight") && !ck.is_bf16("b.weight") && !ck.is_bf16("c"));
+        assert_eq!(ck.take_bf16("a.weight", &[2, 2]).unwrap().data(), &bits);
+        let mut again = Checkpoint::from_file(SafeTensors::open(&path).unwrap()).unwrap();
+        again.validate_values(true);
+        // 0x7F80 is +∞: named when validating.
+        assert!(matches!(
+            again.take_bf16("a.weight", &[2, 2]),
+            Err(Error::NonFinite { index: 3, .. })
+        ));
+        std::fs::remove_file(&path).ok();
+    }
 
     #[test]
     fn canonical_names() {

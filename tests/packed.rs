@@ -153,3 +153,66 @@ fn nan_in_bf16_panels_is_named() {
     // Without validation the file maps as it is (no pass over the values).
     Bert::load_packed(&path).unwrap();
 }
+
+/// A BF16 safetensors checkpoint loaded in bf16 packs its weights straight from the bf16 bits:
+/// the same model, bit for bit, as the widened values stored as F32 and loaded in bf16.
+#[test]
+fn bf16_checkpoint_loads_without_fp32() {
+    use bertqa::safetensors::{write_views, SafeTensors, View};
+    use bertqa::{LoadOptions, Precision};
+    let dir = TempDir::new("packed");
+    let (d32, d16) = (dir.path().join("f32"), dir.path().join("bf16"));
+    bertqa::synthetic::write_model_dir(&d32, "tiny", 3).unwrap();
+    std::fs::create_dir_all(&d16).unwrap();
+    std::fs::copy(d32.join("config.json"), d16.join("config.json")).unwrap();
+    // The same tensors as BF16 bits (round to nearest even), and their widened values as F32.
+    let st = SafeTensors::open(&d32.join("model.safetensors")).unwrap();
+    let mut names: Vec<String> = st.tensors().keys().cloned().collect();
+    names.sort();
+    let tensors: Vec<(Vec<usize>, Vec<u16>)> = names
+        .iter()
+        .map(|n| {
+            let t = st.tensor(n).unwrap();
+            let bits = t
+                .data()
+                .iter()
+                .map(|&v| half::bf16::from_f32(v).to_bits())
+                .collect();
+            (t.shape().to_vec(), bits)
+        })
+        .collect();
+    let widened: Vec<Vec<f32>> = tensors
+        .iter()
+        .map(|(_, b)| {
+            b.iter()
+                .map(|&x| half::bf16::from_bits(x).to_f32())
+                .collect()
+        })
+        .collect();
+    let write = |path: &std::path::Path, bf16: bool| {
+        let views: Vec<(&str, &[usize], View)> = names
+            .iter()
+            .zip(&tensors)
+            .zip(&widened)
+            .map(|((n, (shape, bits)), w)| {
+                let v = if bf16 { View::Bf16(bits) } else { View::F32(w) };
+                (n.as_str(), shape.as_slice(), v)
+            })
+            .collect();
+        let f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+        write_views(f, &views, &Default::default(), 8).unwrap();
+    };
+    write(&d16.join("model.safetensors"), true);
+    write(&d32.join("model.safetensors"), false);
+    let opts = LoadOptions::with_precision(Precision::Bf16);
+    let (a, b) = (
+        Bert::load(&d16, &opts).unwrap(),
+        Bert::load(&d32, &opts).unwrap(),
+    );
+    let batch = [Sequence::new(vec![
+        101, 2054, 2003, 1996, 3007, 102, 3000, 102,
+    ])];
+    assert_eq!(a.forward(&batch).unwrap(), b.forward(&batch).unwrap());
+    // And fp32 from the BF16 file works too (widened at load).
+    Bert::load(&d16, &LoadOptions::default()).unwrap();
+}

@@ -9,7 +9,7 @@
 //! The attention itself is `bertqa_kernels::attention`: K and V packed once per (sequence, head),
 //! queries in strips whose scores stay in L1, context written straight into `ctx`.
 
-use super::{Linear, Norm, Workspace};
+use super::{Linear, Norm, Precision, Workspace};
 use crate::config::BertConfig;
 use crate::error::Result;
 use crate::weights::Checkpoint;
@@ -47,14 +47,26 @@ impl Attention {
                 c.layer_norm_eps,
             )?,
             heads: c.num_attention_heads,
-            bf16: ck.precision() == crate::model::Precision::Bf16,
+            bf16: ck.precision() == Precision::Bf16,
         })
     }
 
     /// Query, key and value of a Hugging Face checkpoint stacked into one (3H, H) linear layer.
     fn stack_qkv(ck: &mut Checkpoint, h: usize, p: &str) -> Result<Linear> {
-        let mut w = Vec::with_capacity(3 * h * h);
+        let name = |part: &str| format!("{p}attention.self.{part}.weight");
+        let parts = ["query", "key", "value"];
         let mut b = Vec::with_capacity(3 * h);
+        if ck.precision() == Precision::Bf16 && parts.iter().all(|q| ck.is_bf16(&name(q))) {
+            // A BF16 checkpoint in bf16: stacked and packed from its bits, no fp32 copy.
+            let mut bits = Vec::with_capacity(3 * h * h);
+            for part in parts {
+                bits.extend_from_slice(ck.take_bf16(&name(part), &[h, h])?.data());
+                let bias = ck.take(&format!("{p}attention.self.{part}.bias"), &[h])?;
+                b.extend_from_slice(bias.data());
+            }
+            return Ok(Linear::from_bf16_bits(&bits, b, 3 * h, h));
+        }
+        let mut w = Vec::with_capacity(3 * h * h);
         for part in ["query", "key", "value"] {
             w.extend_from_slice(
                 ck.take(&format!("{p}attention.self.{part}.weight"), &[h, h])?

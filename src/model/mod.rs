@@ -185,7 +185,14 @@ impl Linear {
             };
             return Ok(Linear { weight, bias });
         }
-        let w = ck.take(&format!("{prefix}.weight"), &[out, inp])?;
+        let name = format!("{prefix}.weight");
+        if precision == Precision::Bf16 && ck.is_bf16(&name) {
+            // A BF16 checkpoint in bf16: packed from its bits, no fp32 copy.
+            let w = ck.take_bf16(&name, &[out, inp])?;
+            let bias = ck.take(&format!("{prefix}.bias"), &[out])?.data().to_vec();
+            return Ok(Self::from_bf16_bits(w.data(), bias, out, inp));
+        }
+        let w = ck.take(&name, &[out, inp])?;
         let b = ck.take(&format!("{prefix}.bias"), &[out])?;
         Ok(Self::from_parts(
             w.data(),
@@ -202,6 +209,14 @@ impl Linear {
             _ => Weight::F32(PackedMatrix::pack(w, out, inp)),
         };
         Linear { weight, bias }
+    }
+
+    /// A bf16 layer packed straight from bf16 weight bits.
+    fn from_bf16_bits(bits: &[u16], bias: Vec<f32>, out: usize, inp: usize) -> Self {
+        Linear {
+            weight: Weight::Bf16(PackedBf16::pack_bits(bits, out, inp)),
+            bias,
+        }
     }
 
     fn bias(&self) -> &[f32] {

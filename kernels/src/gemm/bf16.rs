@@ -141,15 +141,30 @@ impl PackedBf16 {
     /// If `b.len() != n * k`.
     pub fn pack(b: &[f32], n: usize, k: usize) -> Self {
         assert_eq!(b.len(), n * k, "PackedBf16::pack: b is not n×k");
+        Self::pack_with(n, k, |i| to_bf16(b[i]))
+    }
+
+    /// Packs B [n×k] given as bf16 bits (a BF16 checkpoint), with no fp32 copy: the same panels
+    /// as [`PackedBf16::pack`] of the widened values (denormals become ±0, NaN stays NaN).
+    ///
+    /// # Panics
+    /// If `bits.len() != n * k`.
+    pub fn pack_bits(bits: &[u16], n: usize, k: usize) -> Self {
+        assert_eq!(bits.len(), n * k, "PackedBf16::pack_bits: b is not n×k");
+        Self::pack_with(n, k, |i| to_bf16(from_bf16(bits[i])))
+    }
+
+    /// Packs element `i = j·k + p` of B as `value(i)`.
+    fn pack_with(n: usize, k: usize, value: impl Fn(usize) -> u16 + Sync) -> Self {
         let mut buf = AlignedBuf::<u16>::default();
         buf.set_len(Self::panel_len(n, k));
         let kp = padded_k(k);
         let out = buf.as_mut_slice();
         let pack_panel = |(jp, panel): (usize, &mut [u16])| {
             for jj in 0..PANEL.min(n - jp * PANEL) {
-                let row = &b[(jp * PANEL + jj) * k..][..k];
-                for (p, &v) in row.iter().enumerate() {
-                    panel[(p / 2) * 2 * PANEL + jj * 2 + p % 2] = to_bf16(v);
+                let row0 = (jp * PANEL + jj) * k;
+                for p in 0..k {
+                    panel[(p / 2) * 2 * PANEL + jj * 2 + p % 2] = value(row0 + p);
                 }
             }
         };
