@@ -111,21 +111,24 @@ fn precision_flag() {
         r#"{"input_ids": [[101, 2054, 2003, 1996, 3007, 102, 3000, 102]]}"#,
     )
     .unwrap();
-    let run = |precision: &str| {
-        json_stdout(
-            bertqa()
-                .args([
-                    "--precision",
-                    precision,
-                    "logits",
-                    "--synthetic",
-                    "base",
-                    "--input",
-                ])
-                .arg(&input),
-        )
+    // `bertqa --precision P logits --synthetic PRESET --input in.json`
+    let logits = |precision: &str, preset: &str| {
+        let mut cmd = bertqa();
+        cmd.args([
+            "--precision",
+            precision,
+            "logits",
+            "--synthetic",
+            preset,
+            "--input",
+        ])
+        .arg(&input);
+        cmd
     };
-    let (f32_out, bf16_out) = (run("fp32"), run("bf16"));
+    let (f32_out, bf16_out) = (
+        json_stdout(&mut logits("fp32", "base")),
+        json_stdout(&mut logits("bf16", "base")),
+    );
     let (a, b) = (
         f32_rows(&f32_out["start_logits"]),
         f32_rows(&bf16_out["start_logits"]),
@@ -133,36 +136,14 @@ fn precision_flag() {
     assert_ne!(a, b, "bf16 gave fp32's exact logits");
     // Base shape, 8 tokens: measured 3e-3; a real mistake moves logits by far more than 5e-2.
     assert_close("bf16 vs fp32", &b[0], &a[0], 5e-2, 0.0);
-    let out = bertqa()
-        .args([
-            "--precision",
-            "int8",
-            "logits",
-            "--synthetic",
-            "tiny",
-            "--input",
-        ])
-        .arg(&input)
-        .output()
-        .unwrap();
+    let out = logits("int8", "tiny").output().unwrap();
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         err.contains("int8") && err.contains("not available") && err.lines().count() == 1,
         "{err}"
     );
-    let usage = bertqa()
-        .args([
-            "--precision",
-            "fp64",
-            "logits",
-            "--synthetic",
-            "tiny",
-            "--input",
-        ])
-        .arg(&input)
-        .output()
-        .unwrap();
+    let usage = logits("fp64", "tiny").output().unwrap();
     assert_eq!(usage.status.code(), Some(2));
     let packed = dir.path().join("tiny-bf16.bqa");
     let st = bertqa()
@@ -186,19 +167,7 @@ fn precision_flag() {
             .arg("--input")
             .arg(&input),
     );
-    let direct = json_stdout(
-        bertqa()
-            .args([
-                "--precision",
-                "bf16",
-                "logits",
-                "--synthetic",
-                "tiny",
-                "--input",
-            ])
-            .arg(&input),
-    );
-    assert_eq!(from_file, direct);
+    assert_eq!(from_file, json_stdout(&mut logits("bf16", "tiny")));
 }
 
 #[test]

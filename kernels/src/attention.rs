@@ -352,7 +352,8 @@ bf16_attn_kernel!(
     crate::gemm::ukr::bf16_avx512::Avx512Bf16_12x32
 );
 
-fn check(qkv: &[f32], shape: &AttentionShape, keep: &[bool], ctx: &[f32]) {
+/// Checks the slices against the shape; returns whether there is anything to compute.
+fn check(qkv: &[f32], shape: &AttentionShape, keep: &[bool], ctx: &[f32]) -> bool {
     let (t, h) = (shape.tokens(), shape.hidden());
     assert!(
         qkv.len() >= t * 3 * h,
@@ -363,6 +364,7 @@ fn check(qkv: &[f32], shape: &AttentionShape, keep: &[bool], ctx: &[f32]) {
         ctx.len() >= t * h,
         "attention: ctx is shorter than tokens × H"
     );
+    t > 0 && h > 0
 }
 
 /// Multi-head attention (see the [module docs](self)): writes `ctx[..tokens·H]`.
@@ -391,9 +393,8 @@ pub fn attention_with(
     ctx: &mut [f32],
     scratch: &mut AttentionScratch,
 ) {
-    check(qkv, shape, keep, ctx);
     assert!(isa.is_supported(), "attention: CPU lacks {isa}");
-    if shape.tokens() == 0 || shape.hidden() == 0 {
+    if !check(qkv, shape, keep, ctx) {
         return;
     }
     match isa {
@@ -435,9 +436,8 @@ pub fn attention_bf16_with(
     ctx: &mut [f32],
     scratch: &mut AttentionScratch,
 ) {
-    check(qkv, shape, keep, ctx);
     assert!(path.is_supported(), "attention: CPU lacks {path:?}");
-    if shape.tokens() == 0 || shape.hidden() == 0 {
+    if !check(qkv, shape, keep, ctx) {
         return;
     }
     if !shape.head_dim.is_multiple_of(2) {
@@ -621,7 +621,9 @@ fn run<K: AttnKernel>(
 /// # Panics
 /// As [`attention`].
 pub fn attention_reference(qkv: &[f32], shape: &AttentionShape, keep: &[bool], ctx: &mut [f32]) {
-    check(qkv, shape, keep, ctx);
+    if !check(qkv, shape, keep, ctx) {
+        return;
+    }
     let (d, h) = (shape.head_dim, shape.hidden());
     let mut row0 = 0;
     for &len in shape.lens {
