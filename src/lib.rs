@@ -22,5 +22,5 @@ pub use answer::Answer;
 pub use config::BertConfig;
 pub use error::{Error, Result};
 pub use features::{QaOptions, StrideMode};
-pub use model::{Bert, LoadOptions, Precision, QaLogits, Sequence};
+pub use model::{Bert, LayerPlan, LoadOptions, Precision, QaLogits, Sequence};
 pub use qa::{PreparedContext, QaModel};

@@ -1,7 +1,8 @@
 //! The `bertqa` command-line tool: a thin layer over the library.
 
 use bertqa::{
-    Answer, Bert, Error, LoadOptions, Precision, QaModel, QaOptions, Sequence, StrideMode,
+    Answer, Bert, Error, LayerPlan, LoadOptions, Precision, QaModel, QaOptions, Sequence,
+    StrideMode,
 };
 use clap::{Args, Parser, Subcommand};
 use std::io::Read;
@@ -19,9 +20,14 @@ struct Cli {
     #[arg(long, global = true)]
     threads: Option<usize>,
     /// Precision of the matrix products (linear layers and attention): fp32 (default; for a
-    /// packed file, the file's own), bf16 or int8 (not yet available).
+    /// packed file, the file's own), bf16 or int8 (the GEMMs of --int8-plan in int8).
     #[arg(long, global = true, value_name = "fp32|bf16|int8")]
     precision: Option<Precision>,
+    /// With --precision int8: which GEMMs run in int8 — a preset (all, down-bf16, attn-fp32)
+    /// or a list such as `qkv=int8,out=int8,up=int8,down=bf16,attn=bf16` (default: the plan
+    /// docs/accuracy.md chose).
+    #[arg(long, global = true, value_name = "PLAN", value_parser = LayerPlan::parse)]
+    int8_plan: Option<LayerPlan>,
     /// More log output on stderr (-v: info, -vv: debug, -vvv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -84,9 +90,11 @@ impl ModelArgs {
     /// (a packed file maps with no pass over its values).
     fn options(&self, source: &Source) -> LoadOptions {
         let packed = matches!(source, Source::Path(p) if p.is_file());
+        let (precision, int8_plan) = precision();
         LoadOptions {
             validate_values: !self.no_validate && !packed,
-            precision: precision(),
+            precision,
+            int8_plan,
         }
     }
 
@@ -99,9 +107,7 @@ impl ModelArgs {
         let options = self.options(&source);
         match source {
             Source::Path(path) => QaModel::load_with(&path, &options),
-            Source::Synthetic(name) => {
-                QaModel::synthetic_as(&name, self.seed, options.precision.unwrap_or_default())
-            }
+            Source::Synthetic(name) => QaModel::synthetic_with(&name, self.seed, &options),
         }
     }
 
@@ -116,18 +122,19 @@ impl ModelArgs {
                 Ok((Bert::load(&dir, &options)?, vocab))
             }
             Source::Synthetic(name) => Ok((
-                Bert::synthetic_as(&name, self.seed, options.precision.unwrap_or_default())?,
+                Bert::synthetic_with(&name, self.seed, &options)?,
                 Some(bertqa::qa::UNCASED_VOCAB.to_string()),
             )),
         }
     }
 }
 
-/// The global `--precision` (set once in `main`).
-static PRECISION: std::sync::OnceLock<Option<Precision>> = std::sync::OnceLock::new();
+/// The global `--precision` and `--int8-plan` (set once in `main`).
+static PRECISION: std::sync::OnceLock<(Option<Precision>, Option<LayerPlan>)> =
+    std::sync::OnceLock::new();
 
-fn precision() -> Option<Precision> {
-    PRECISION.get().copied().flatten()
+fn precision() -> (Option<Precision>, Option<LayerPlan>) {
+    PRECISION.get().copied().unwrap_or_default()
 }
 
 /// Feature and extraction settings; defaults are the model card's.
@@ -349,7 +356,7 @@ impl log::Log for StderrLogger {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    PRECISION.get_or_init(|| cli.precision);
+    PRECISION.get_or_init(|| (cli.precision, cli.int8_plan));
     static LOGGER: StderrLogger = StderrLogger;
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(match cli.verbose {
@@ -730,9 +737,11 @@ fn bench(
     let gflops = flop / (median * 1e-3) / 1e9;
     let threads = rayon::current_num_threads();
     let precision = bert.precision();
-    // % of the peak of the instruction the GEMMs run on: FMA for fp32, vdpbf16ps for bf16.
+    // % of the peak of the instruction the GEMMs run on: FMA for fp32, vdpbf16ps for bf16,
+    // vpdpbusd for int8 (GOP/s; a plan with bf16 GEMMs is measured against it too).
     let (peak, peak_name) = match precision {
         Precision::Bf16 => (bertqa_kernels::peak::bf16_peak_gflops(threads), "bf16"),
+        Precision::Int8 => (bertqa_kernels::peak::int8_peak_gops(threads), "int8"),
         _ => (bertqa_kernels::peak::fma_peak_gflops(threads), "FMA"),
     };
     // Resident memory now, weights and a warm workspace included (Linux; 0 elsewhere).

@@ -133,8 +133,16 @@ impl QaModel {
     /// # Errors
     /// As [`Bert::synthetic_as`].
     pub fn synthetic_as(preset: &str, seed: u64, precision: crate::Precision) -> Result<Self> {
+        Self::synthetic_with(preset, seed, &LoadOptions::with_precision(precision))
+    }
+
+    /// [`QaModel::synthetic`] with load options (precision and int8 plan).
+    ///
+    /// # Errors
+    /// As [`Bert::synthetic_with`].
+    pub fn synthetic_with(preset: &str, seed: u64, options: &LoadOptions) -> Result<Self> {
         let tokenizer = Tokenizer::new(Vocab::from_text(UNCASED_VOCAB)?);
-        Self::new(Bert::synthetic_as(preset, seed, precision)?, tokenizer)
+        Self::new(Bert::synthetic_with(preset, seed, options)?, tokenizer)
     }
 
     /// Pairs a model with a tokenizer.

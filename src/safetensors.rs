@@ -310,49 +310,55 @@ impl SafeTensors {
     }
 }
 
-/// The bf16 bit patterns of a BF16 tensor, borrowed from the memory map when 2-aligned (else
-/// copied). Cloning is cheap.
+/// The raw values of a tensor of a 1- or 2-byte integer dtype (BF16 bit patterns, I8), borrowed
+/// from the memory map when aligned (else copied). Cloning is cheap.
 #[derive(Clone)]
-pub struct Bf16Tensor {
+pub struct RawTensor<T: bytemuck::Pod> {
     shape: Vec<usize>,
-    storage: Arc<Bf16Storage>,
+    storage: Arc<RawStorage<T>>,
 }
 
-enum Bf16Storage {
+/// The bf16 bit patterns of a BF16 tensor.
+pub type Bf16Tensor = RawTensor<u16>;
+
+/// The values of an I8 tensor (int8 panels of a packed file).
+pub type I8Tensor = RawTensor<i8>;
+
+enum RawStorage<T> {
     Mapped { map: Arc<Mmap>, bytes: Range<usize> },
-    Owned(Vec<u16>),
+    Owned(Vec<T>),
 }
 
-impl Bf16Tensor {
+impl<T: bytemuck::Pod> RawTensor<T> {
     /// Dimensions, outermost first.
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
 
-    /// The bf16 bit patterns, row-major.
-    pub fn data(&self) -> &[u16] {
+    /// The values, row-major.
+    pub fn data(&self) -> &[T] {
         match &*self.storage {
             // Alignment and length were checked when the tensor was made, so this cannot fail.
-            Bf16Storage::Mapped { map, bytes } => bytemuck::cast_slice(&map[bytes.clone()]),
-            Bf16Storage::Owned(v) => v,
+            RawStorage::Mapped { map, bytes } => bytemuck::cast_slice(&map[bytes.clone()]),
+            RawStorage::Owned(v) => v,
         }
     }
 
     /// Whether the values are borrowed from a memory map.
     pub fn is_mapped(&self) -> bool {
-        matches!(&*self.storage, Bf16Storage::Mapped { .. })
+        matches!(&*self.storage, RawStorage::Mapped { .. })
     }
 }
 
-impl AsRef<[u16]> for Bf16Tensor {
-    fn as_ref(&self) -> &[u16] {
+impl<T: bytemuck::Pod> AsRef<[T]> for RawTensor<T> {
+    fn as_ref(&self) -> &[T] {
         self.data()
     }
 }
 
-impl fmt::Debug for Bf16Tensor {
+impl<T: bytemuck::Pod> fmt::Debug for RawTensor<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Bf16Tensor")
+        f.debug_struct("RawTensor")
             .field("shape", &self.shape)
             .field("mapped", &self.is_mapped())
             .finish()
@@ -365,31 +371,47 @@ impl SafeTensors {
     /// # Errors
     /// [`Error::MissingTensor`] if absent, [`Error::Dtype`] if it is not BF16.
     pub fn tensor_bf16(&self, name: &str) -> Result<Bf16Tensor> {
+        self.tensor_raw(name, Dtype::BF16, |b| u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    /// The I8 tensor `name`, borrowed from the map.
+    ///
+    /// # Errors
+    /// [`Error::MissingTensor`] if absent, [`Error::Dtype`] if it is not I8.
+    pub fn tensor_i8(&self, name: &str) -> Result<I8Tensor> {
+        self.tensor_raw(name, Dtype::I8, |b| b[0] as i8)
+    }
+
+    /// The tensor `name` of `dtype` as raw `T` values (`decode` reads one little-endian value
+    /// where the bytes cannot be borrowed).
+    fn tensor_raw<T: bytemuck::Pod>(
+        &self,
+        name: &str,
+        dtype: Dtype,
+        decode: fn(&[u8]) -> T,
+    ) -> Result<RawTensor<T>> {
         let info = self.tensors.get(name).ok_or_else(|| Error::MissingTensor {
             name: name.to_string(),
         })?;
-        if info.dtype != Dtype::BF16 {
+        if info.dtype != dtype {
             return Err(Error::Dtype {
                 name: name.to_string(),
                 dtype: info.dtype.name().into(),
             });
         }
+        let size = std::mem::size_of::<T>();
+        debug_assert_eq!(size, dtype.size());
         let start = self.data_start + info.data_offsets.0;
         let end = self.data_start + info.data_offsets.1;
-        let storage = if cfg!(target_endian = "little") && start.is_multiple_of(2) {
-            Bf16Storage::Mapped {
+        let storage = if cfg!(target_endian = "little") && start.is_multiple_of(size) {
+            RawStorage::Mapped {
                 map: Arc::clone(&self.map),
                 bytes: start..end,
             }
         } else {
-            Bf16Storage::Owned(
-                self.map[start..end]
-                    .chunks_exact(2)
-                    .map(|b| u16::from_le_bytes([b[0], b[1]]))
-                    .collect(),
-            )
+            RawStorage::Owned(self.map[start..end].chunks_exact(size).map(decode).collect())
         };
-        Ok(Bf16Tensor {
+        Ok(RawTensor {
             shape: info.shape.clone(),
             storage: Arc::new(storage),
         })
@@ -580,6 +602,8 @@ pub enum View<'a> {
     F32(&'a [f32]),
     /// bf16 bit patterns, written as BF16.
     Bf16(&'a [u16]),
+    /// Written as I8.
+    I8(&'a [i8]),
 }
 
 impl View<'_> {
@@ -587,6 +611,7 @@ impl View<'_> {
         match self {
             View::F32(_) => "F32",
             View::Bf16(_) => "BF16",
+            View::I8(_) => "I8",
         }
     }
 
@@ -594,6 +619,7 @@ impl View<'_> {
         match self {
             View::F32(d) => d.len() * 4,
             View::Bf16(d) => d.len() * 2,
+            View::I8(d) => d.len(),
         }
     }
 }
@@ -645,6 +671,7 @@ pub fn write_views<W: std::io::Write>(
                     w.write_all(&v.to_le_bytes())?;
                 }
             }
+            View::I8(d) => w.write_all(bytemuck::cast_slice(d))?,
         }
     }
     w.flush()

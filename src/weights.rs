@@ -8,8 +8,8 @@
 //! else left over is an [`Error::UnexpectedTensor`].
 
 use crate::error::{Error, Result};
-use crate::model::Precision;
-use crate::safetensors::{Bf16Tensor, Dtype, SafeTensors, Tensor};
+use crate::model::{LayerPlan, Precision};
+use crate::safetensors::{Bf16Tensor, Dtype, I8Tensor, SafeTensors, Tensor};
 use std::collections::BTreeMap;
 
 /// Where a checkpoint's tensors come from.
@@ -30,6 +30,8 @@ pub struct Checkpoint {
     packed: bool,
     /// The precision the linear layers are packed into.
     precision: Precision,
+    /// Which precision each GEMM of a layer takes (from `precision`, or an int8 plan).
+    plan: LayerPlan,
 }
 
 /// The canonical name of a stored tensor name.
@@ -89,12 +91,18 @@ impl Checkpoint {
             validate: false,
             packed: false,
             precision: Precision::F32,
+            plan: LayerPlan::default_for(Precision::F32),
         })
     }
 
     /// Check every tensor taken for NaN and infinity.
     pub fn validate_values(&mut self, on: bool) {
         self.validate = on;
+    }
+
+    /// Whether taken tensors are checked for NaN and infinity.
+    pub(crate) fn validating(&self) -> bool {
+        self.validate
     }
 
     /// Marks the checkpoint as a packed-weights file (see `model::packed`).
@@ -107,9 +115,20 @@ impl Checkpoint {
         self.packed
     }
 
-    /// The precision the linear layers are packed into (default fp32).
+    /// The precision the linear layers are packed into (default fp32), with its default plan.
     pub(crate) fn set_precision(&mut self, precision: Precision) {
         self.precision = precision;
+        self.plan = LayerPlan::default_for(precision);
+    }
+
+    /// Overrides which precision each GEMM of a layer takes (an int8 plan).
+    pub(crate) fn set_plan(&mut self, plan: LayerPlan) {
+        self.plan = plan;
+    }
+
+    /// See [`Checkpoint::set_plan`].
+    pub(crate) fn plan(&self) -> LayerPlan {
+        self.plan
     }
 
     /// See [`Checkpoint::set_precision`].
@@ -136,6 +155,25 @@ impl Checkpoint {
         // bf16 NaN or infinity: all exponent bits set.
         let bad = || tensor.data().iter().position(|&v| v & 0x7F80 == 0x7F80);
         self.check(stored, tensor.shape(), shape, bad)?;
+        self.used.insert(name.to_string());
+        Ok(tensor)
+    }
+
+    /// Takes the I8 tensor `name` (canonical): int8 panels of a packed file.
+    ///
+    /// # Errors
+    /// [`Error::MissingTensor`], [`Error::Shape`], [`Error::Dtype`].
+    pub(crate) fn take_i8(&mut self, name: &str, shape: &[usize]) -> Result<I8Tensor> {
+        let stored = self.names.get(name).ok_or_else(|| Error::MissingTensor {
+            name: name.to_string(),
+        })?;
+        let Source::File(f) = &self.source else {
+            return Err(Error::MissingTensor {
+                name: name.to_string(),
+            });
+        };
+        let tensor = f.tensor_i8(stored)?;
+        self.check(stored, tensor.shape(), shape, || None)?;
         self.used.insert(name.to_string());
         Ok(tensor)
     }

@@ -8,13 +8,15 @@
 //! ```
 //! Group `gemm_packed/{m}x{n}x{k}`, ids `gemm_ukr_<isa>_<MR>x<NR>/t{threads}` (fp32 and, beside
 //! them, the bf16 kernels `gemm_ukr_*bf16*`: bf16 weights, activations rounded per call — the
-//! same FLOP count, so the rates compare directly), `gemm/t{threads}`, `matrixmultiply/t1`;
+//! same FLOP count, so the rates compare directly; and the int8 kernels `gemm_ukr_*i8*`: int8
+//! weights, activations quantized per call, rates in int8 operations), `gemm/t{threads}`, `matrixmultiply/t1`;
 //! group `gemm_strided/{m}x{n}x{k}` for attention's per-head products.
 
 use bertqa_kernels::dispatch::{isa, Isa};
 use bertqa_kernels::gemm::bf16::{gemm_bf16_with, Bf16Path};
+use bertqa_kernels::gemm::int8::{gemm_i8_with, I8Path};
 use bertqa_kernels::gemm::{gemm_packed_with, gemm_strided_with};
-use bertqa_kernels::{Epilogue, MatMut, MatRef, PackedBf16, PackedMatrix};
+use bertqa_kernels::{Epilogue, MatMut, MatRef, PackedBf16, PackedI8, PackedMatrix};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
 
@@ -52,6 +54,7 @@ fn bench_packed(cr: &mut Criterion) {
             let b = rand_vec(n * k, 2);
             let pb = PackedMatrix::pack(&b, n, k);
             let pb16 = PackedBf16::pack(&b, n, k);
+            let pb8 = PackedI8::pack(&b, n, k);
             let mut c = vec![0.0f32; m * n];
             let mut g = cr.benchmark_group(format!("gemm_packed/{m}x{n}x{k}"));
             g.throughput(Throughput::Elements(2 * (m * n * k) as u64));
@@ -81,10 +84,32 @@ fn bench_packed(cr: &mut Criterion) {
                         },
                     );
                 }
-                // (Avx512Bf16 runs the Avx512 fp32 kernel: one entry for both.)
-                for level in Isa::supported()
+                for path in I8Path::ALL
                     .into_iter()
-                    .filter(|&l| l != Isa::Reference && l != Isa::Avx512Bf16)
+                    .filter(|p| p.is_supported() && *p != I8Path::Reference)
+                {
+                    g.bench_function(
+                        BenchmarkId::new(path.kernel_name(), format!("t{threads}")),
+                        |bch| {
+                            pool.install(|| {
+                                bch.iter(|| {
+                                    gemm_i8_with(
+                                        path,
+                                        m,
+                                        black_box(&a),
+                                        &pb8,
+                                        &mut c,
+                                        Epilogue::None,
+                                    )
+                                })
+                            })
+                        },
+                    );
+                }
+                // (Avx512Vnni and Avx512Bf16 run the Avx512 fp32 kernel: one entry for all.)
+                for level in Isa::supported().into_iter().filter(|&l| {
+                    l != Isa::Reference && l != Isa::Avx512Vnni && l != Isa::Avx512Bf16
+                })
                 {
                     g.bench_function(
                         BenchmarkId::new(
@@ -222,7 +247,7 @@ fn bench_strided(cr: &mut Criterion) {
             .measurement_time(Duration::from_secs(1));
         for level in Isa::supported()
             .into_iter()
-            .filter(|&l| l != Isa::Avx512Bf16)
+            .filter(|&l| l != Isa::Avx512Vnni && l != Isa::Avx512Bf16)
         {
             g.bench_function(
                 BenchmarkId::new(bertqa_kernels::gemm::kernel_name(level), "t1"),

@@ -402,7 +402,7 @@ pub fn attention_with(
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => run::<crate::gemm::ukr::avx2::Avx2_6x16>(isa, qkv, shape, keep, ctx, scratch),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 | Isa::Avx512Bf16 => {
+        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => {
             run::<crate::gemm::ukr::avx512::Avx512_12x32>(isa, qkv, shape, keep, ctx, scratch)
         }
         #[cfg(not(target_arch = "x86_64"))]

@@ -4,7 +4,7 @@
 //! it once per call and then runs a whole monomorphised driver (`gemm::driver::<Avx512>`), so no
 //! function pointer or feature check sits in a hot loop.
 //!
-//! `BERTQA_ISA=reference|avx2|avx512|avx512bf16` forces a level, for testing the lower paths on a machine that
+//! `BERTQA_ISA=reference|avx2|avx512|avx512vnni|avx512bf16` forces a level, for testing the lower paths on a machine that
 //! has the higher ones. Asking for a level the CPU lacks panics with a clear message (running
 //! AVX-512 code on a CPU without it would be undefined behaviour). The choice is logged once to
 //! stderr when `BERTQA_ISA` is set.
@@ -21,14 +21,25 @@ pub enum Isa {
     Avx2,
     /// x86-64 AVX-512F (512-bit).
     Avx512,
-    /// AVX-512F plus AVX512_BF16 (`vdpbf16ps`): the fp32 kernels of [`Isa::Avx512`], and the
-    /// bf16 GEMM on the bf16 dot-product instruction instead of widening to fp32.
+    /// AVX-512F/BW plus AVX512_VNNI (`vpdpbusd`): the fp32 and bf16 kernels of
+    /// [`Isa::Avx512`], and the int8 GEMM on the 8-bit dot-product instruction (Cascade Lake,
+    /// Ice Lake).
+    Avx512Vnni,
+    /// [`Isa::Avx512Vnni`] plus AVX512_BF16 (`vdpbf16ps`): the bf16 GEMM on the bf16
+    /// dot-product instruction instead of widening to fp32 (Cooper Lake, Sapphire Rapids, Zen 4
+    /// and 5 — every CPU with AVX512_BF16 also has AVX512_VNNI).
     Avx512Bf16,
 }
 
 impl Isa {
     /// Every level, lowest first.
-    pub const ALL: [Isa; 4] = [Isa::Reference, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16];
+    pub const ALL: [Isa; 5] = [
+        Isa::Reference,
+        Isa::Avx2,
+        Isa::Avx512,
+        Isa::Avx512Vnni,
+        Isa::Avx512Bf16,
+    ];
 
     /// The name used by `BERTQA_ISA`.
     pub fn name(self) -> &'static str {
@@ -36,6 +47,7 @@ impl Isa {
             Isa::Reference => "reference",
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
+            Isa::Avx512Vnni => "avx512vnni",
             Isa::Avx512Bf16 => "avx512bf16",
         }
     }
@@ -56,8 +68,14 @@ impl Isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => is_x86_feature_detected!("avx512f"),
             #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => {
+                is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+                    && is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(target_arch = "x86_64")]
             Isa::Avx512Bf16 => {
-                is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16")
+                Isa::Avx512Vnni.is_supported() && is_x86_feature_detected!("avx512bf16")
             }
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
@@ -95,7 +113,7 @@ pub fn isa() -> Isa {
     *ISA.get_or_init(|| match std::env::var("BERTQA_ISA") {
         Ok(v) if !v.trim().is_empty() => {
             let want = Isa::from_name(&v).unwrap_or_else(|| {
-                panic!("BERTQA_ISA={v:?}: expected one of reference, avx2, avx512, avx512bf16")
+                panic!("BERTQA_ISA={v:?}: expected one of reference, avx2, avx512, avx512vnni, avx512bf16")
             });
             assert!(
                 want.is_supported(),

@@ -1,4 +1,4 @@
-//! Compute kernels for bertqa: GEMM (fp32 and bf16), multi-head attention, layer norm, GELU and
+//! Compute kernels for bertqa: GEMM (fp32, bf16 and int8), multi-head attention, layer norm, GELU and
 //! softmax.
 //!
 //! This crate knows nothing about BERT, tokens or files: it takes validated slices and shapes and
@@ -32,6 +32,7 @@ pub mod peak;
 pub use attention::{attention, attention_bf16, AttentionScratch, AttentionShape};
 pub use dispatch::Isa;
 pub use gemm::bf16::{gemm_bf16, gemm_bf16_in, Bf16Path, Bf16Scratch};
+pub use gemm::int8::{gemm_i8, gemm_i8_in, gemm_i8_quantized, I8Path, I8Scratch, PackedI8};
 pub use gemm::{
     gemm_packed, gemm_strided, gemm_strided_in, Epilogue, GemmScratch, MatMut, MatRef, PackedBf16,
     PackedMatrix,

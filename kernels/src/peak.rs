@@ -40,6 +40,30 @@ pub fn bf16_burst_gflops(now: &dyn Fn() -> f64) -> f64 {
     fma_burst_gflops(now)
 }
 
+/// int8 GOP/s (a multiply-add = 2 operations) of one `vpdpbusd` burst on the calling thread;
+/// on CPUs without AVX512_VNNI the AVX2 int8 path's instruction pair (`vpmaddwd` + `vpaddd`,
+/// two multiply-adds per i32 lane) instead; 0 without AVX2.
+pub fn int8_burst_gops(now: &dyn Fn() -> f64) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if Isa::Avx512Vnni.is_supported() {
+            // SAFETY: avx512f/bw/vnni are present (checked).
+            return unsafe { burst_vnni(now) };
+        }
+        if Isa::Avx2.is_supported() {
+            // SAFETY: avx2 is present (checked).
+            return unsafe { burst_maddwd(now) };
+        }
+    }
+    let _ = now;
+    0.0
+}
+
+/// Measured int8 peak of `threads` threads bursting at once (see [`int8_burst_gops`]), GOP/s.
+pub fn int8_peak_gops(threads: usize) -> f64 {
+    peak_of(threads, int8_burst_gops)
+}
+
 /// Measured fp32 FMA peak of `threads` threads bursting at once (wall time), best of 5, in
 /// GFLOP/s.
 pub fn fma_peak_gflops(threads: usize) -> f64 {
@@ -145,4 +169,60 @@ unsafe fn burst_avx512bf16(now: &dyn Fn() -> f64) -> f64 {
     }
     // 16 lanes × 2 products × 2 FLOP per instruction.
     (iters as f64) * (CHAINS * 16 * 4) as f64 / dt / 1e9
+}
+
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512BW and AVX512_VNNI.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn burst_vnni(now: &dyn Fn() -> f64) -> f64 {
+    use std::arch::x86_64::*;
+    use std::hint::black_box;
+    const CHAINS: usize = 24;
+    let iters: u64 = 2_000_000;
+    let mut acc = [_mm512_setzero_si512(); CHAINS];
+    let x = _mm512_set1_epi32(black_box(0x0102_0301));
+    let t = now();
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            *a = _mm512_dpbusd_epi32(*a, x, x);
+        }
+    }
+    let dt = now() - t;
+    let mut out = [0i32; 16];
+    for a in acc {
+        // SAFETY: `out` holds exactly one vector.
+        unsafe { _mm512_storeu_si512(out.as_mut_ptr() as *mut __m512i, a) };
+        black_box(out);
+    }
+    // 16 lanes × 4 products × 2 operations per instruction.
+    (iters as f64) * (CHAINS * 16 * 8) as f64 / dt / 1e9
+}
+
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn burst_maddwd(now: &dyn Fn() -> f64) -> f64 {
+    use std::arch::x86_64::*;
+    use std::hint::black_box;
+    const CHAINS: usize = 12;
+    let iters: u64 = 4_000_000;
+    let mut acc = [_mm256_setzero_si256(); CHAINS];
+    let x = _mm256_set1_epi16(black_box(3));
+    let t = now();
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            *a = _mm256_add_epi32(*a, _mm256_madd_epi16(x, x));
+        }
+    }
+    let dt = now() - t;
+    let mut out = [0i32; 8];
+    for a in acc {
+        // SAFETY: `out` holds exactly one vector.
+        unsafe { _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, a) };
+        black_box(out);
+    }
+    // 8 lanes × 2 products × 2 operations per pair.
+    (iters as f64) * (CHAINS * 8 * 4) as f64 / dt / 1e9
 }

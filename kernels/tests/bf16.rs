@@ -16,7 +16,7 @@ mod common;
 
 use bertqa_kernels::gemm::bf16::{from_bf16, gemm_bf16_with, to_bf16, Bf16Path};
 use bertqa_kernels::{Epilogue, PackedBf16};
-use common::Rng;
+use common::{erf, Rng};
 
 fn paths() -> Vec<Bf16Path> {
     Bf16Path::ALL
@@ -151,26 +151,6 @@ fn reference_is_the_exact_product_of_rounded_operands() {
             }
         }
     }
-}
-
-/// erf by its series / continued fraction, to ~1e-12 (for the GELU oracle).
-fn erf(x: f64) -> f64 {
-    // Abramowitz–Stegun 7.1.26 is too coarse; use the Taylor series for |x| < 3, else 1.
-    if x.abs() >= 6.0 {
-        return x.signum();
-    }
-    let mut term = x;
-    let mut sum = x;
-    let x2 = x * x;
-    for n in 1..200 {
-        term *= -x2 / n as f64;
-        let add = term / (2 * n + 1) as f64;
-        sum += add;
-        if add.abs() < 1e-17 {
-            break;
-        }
-    }
-    sum * 2.0 / std::f64::consts::PI.sqrt()
 }
 
 #[test]

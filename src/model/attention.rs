@@ -9,7 +9,7 @@
 //! The attention itself is `bertqa_kernels::attention`: K and V packed once per (sequence, head),
 //! queries in strips whose scores stay in L1, context written straight into `ctx`.
 
-use super::{Linear, Norm, Precision, Workspace};
+use super::{Gemm, Linear, Norm, Precision, Workspace};
 use crate::config::BertConfig;
 use crate::error::Result;
 use crate::weights::Checkpoint;
@@ -33,13 +33,19 @@ impl Attention {
     pub fn load(ck: &mut Checkpoint, c: &BertConfig, p: &str) -> Result<Self> {
         let h = c.hidden_size;
         let qkv = if ck.is_packed() {
-            Linear::load(ck, &format!("{p}attention.qkv"), 3 * h, h)?
+            Linear::load(ck, &format!("{p}attention.qkv"), 3 * h, h, Gemm::Qkv)?
         } else {
             Self::stack_qkv(ck, h, p)?
         };
         Ok(Attention {
             qkv,
-            output: Linear::load(ck, &format!("{p}attention.output.dense"), h, h)?,
+            output: Linear::load(
+                ck,
+                &format!("{p}attention.output.dense"),
+                h,
+                h,
+                Gemm::AttentionOutput,
+            )?,
             norm: Norm::load(
                 ck,
                 &format!("{p}attention.output.LayerNorm"),
@@ -47,7 +53,7 @@ impl Attention {
                 c.layer_norm_eps,
             )?,
             heads: c.num_attention_heads,
-            bf16: ck.precision() == Precision::Bf16,
+            bf16: ck.plan().attention == Precision::Bf16,
         })
     }
 
@@ -56,7 +62,8 @@ impl Attention {
         let name = |part: &str| format!("{p}attention.self.{part}.weight");
         let parts = ["query", "key", "value"];
         let mut b = Vec::with_capacity(3 * h);
-        if ck.precision() == Precision::Bf16 && parts.iter().all(|q| ck.is_bf16(&name(q))) {
+        let precision = ck.plan().qkv;
+        if precision == Precision::Bf16 && parts.iter().all(|q| ck.is_bf16(&name(q))) {
             // A BF16 checkpoint in bf16: stacked and packed from its bits, no fp32 copy.
             let mut bits = Vec::with_capacity(3 * h * h);
             for part in parts {
@@ -77,7 +84,7 @@ impl Attention {
                     .data(),
             );
         }
-        Ok(Linear::from_parts(&w, b, 3 * h, h, ck.precision()))
+        Ok(Linear::from_parts(&w, b, 3 * h, h, precision))
     }
 
     /// ws.x: (tokens, H) in; ws.attn_out: (tokens, H) = LayerNorm(attention(x) + x) out.
@@ -85,12 +92,14 @@ impl Attention {
         let h = self.norm.h();
         let x = &ws.x[..tokens * h];
         let qkv = &mut ws.qkv[..tokens * 3 * h];
-        let a16 = &mut ws.a16;
+        let lin = &mut ws.lin;
+        ws.prof
+            .time(|s| &mut s.quantize, || self.qkv.quantize(tokens, x, lin));
         ws.prof.time(
             |s| &mut s.qkv,
             || {
                 self.qkv
-                    .forward(tokens, x, qkv, Epilogue::Bias(self.qkv.bias()), a16)
+                    .forward(tokens, x, qkv, Epilogue::Bias(self.qkv.bias()), lin)
             },
         );
         ws.prof.time(
@@ -116,9 +125,12 @@ impl Attention {
             bias: self.output.bias(),
             residual: x,
         };
+        let lin = &mut ws.lin;
+        ws.prof
+            .time(|s| &mut s.quantize, || self.output.quantize(tokens, ctx, lin));
         ws.prof.time(
             |s| &mut s.attention_output,
-            || self.output.forward(tokens, ctx, out, epilogue, &mut ws.a16),
+            || self.output.forward(tokens, ctx, out, epilogue, lin),
         );
         ws.prof.time(
             |s| &mut s.layer_norm,

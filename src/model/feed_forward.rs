@@ -1,6 +1,6 @@
 //! `BertIntermediate` + `BertOutput`: out = LayerNorm(GELU(x·W1ᵀ + b1)·W2ᵀ + b2 + x).
 
-use super::{Linear, Norm, Workspace};
+use super::{Gemm, Linear, Norm, Workspace};
 use crate::config::BertConfig;
 use crate::error::Result;
 use crate::weights::Checkpoint;
@@ -19,8 +19,8 @@ impl FeedForward {
     pub fn load(ck: &mut Checkpoint, c: &BertConfig, p: &str) -> Result<Self> {
         let (h, i) = (c.hidden_size, c.intermediate_size);
         Ok(FeedForward {
-            intermediate: Linear::load(ck, &format!("{p}intermediate.dense"), i, h)?,
-            output: Linear::load(ck, &format!("{p}output.dense"), h, i)?,
+            intermediate: Linear::load(ck, &format!("{p}intermediate.dense"), i, h, Gemm::FfnUp)?,
+            output: Linear::load(ck, &format!("{p}output.dense"), h, i, Gemm::FfnDown)?,
             norm: Norm::load(ck, &format!("{p}output.LayerNorm"), h, c.layer_norm_eps)?,
         })
     }
@@ -31,18 +31,24 @@ impl FeedForward {
         let x = &ws.attn_out[..tokens * h];
         let inter = &mut ws.inter[..tokens * i];
         let up = Epilogue::BiasGelu(self.intermediate.bias());
+        let lin = &mut ws.lin;
+        ws.prof
+            .time(|s| &mut s.quantize, || self.intermediate.quantize(tokens, x, lin));
         ws.prof.time(
             |s| &mut s.ffn_up,
-            || self.intermediate.forward(tokens, x, inter, up, &mut ws.a16),
+            || self.intermediate.forward(tokens, x, inter, up, lin),
         );
         let (inter, out) = (&ws.inter[..tokens * i], &mut ws.x[..tokens * h]);
         let down = Epilogue::BiasResidual {
             bias: self.output.bias(),
             residual: x,
         };
+        let lin = &mut ws.lin;
+        ws.prof
+            .time(|s| &mut s.quantize, || self.output.quantize(tokens, inter, lin));
         ws.prof.time(
             |s| &mut s.ffn_down,
-            || self.output.forward(tokens, inter, out, down, &mut ws.a16),
+            || self.output.forward(tokens, inter, out, down, lin),
         );
         ws.prof.time(
             |s| &mut s.layer_norm,

@@ -15,12 +15,15 @@ mod qa_head;
 mod workspace;
 
 pub use workspace::{StageTimes, Workspace};
+pub(crate) use workspace::LinearScratch;
 
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::safetensors::{SafeTensors, Tensor};
 use crate::weights::Checkpoint;
-use bertqa_kernels::{gemm_bf16_in, gemm_packed, Bf16Scratch, Epilogue, PackedBf16, PackedMatrix};
+use bertqa_kernels::{
+    gemm_bf16_in, gemm_i8_quantized, gemm_packed, Epilogue, PackedBf16, PackedI8, PackedMatrix,
+};
 use embeddings::Embeddings;
 use layer::Layer;
 use qa_head::QaHead;
@@ -73,7 +76,10 @@ pub enum Precision {
     /// input (Q, K, P and V too), fp32 accumulation (`vdpbf16ps` where the CPU has AVX512_BF16, else bf16 widened
     /// to fp32 in the kernel). See docs/numerics.md for what it costs in accuracy.
     Bf16,
-    /// int8 weights and activations (not available yet).
+    /// int8 weights (symmetric, one scale per output column) and uint8 activations quantized
+    /// per token at each GEMM input, exact i32 sums (`vpdpbusd` where the CPU has AVX512_VNNI,
+    /// else int16 `vpmaddwd`, else scalar); which GEMMs run in int8 is a [`LayerPlan`]
+    /// ([`LayerPlan::INT8_DEFAULT`] unless [`LoadOptions::int8_plan`] says otherwise).
     Int8,
 }
 
@@ -102,16 +108,14 @@ impl Precision {
     }
 
     /// Whether this build and CPU can run the precision; [`Error::Unsupported`] says why not.
+    /// Every precision runs on every CPU (bf16 and int8 have exact fallbacks for CPUs without
+    /// AVX512_BF16 / AVX512_VNNI, only slower); this is the one place a future restriction
+    /// would be reported.
     ///
     /// # Errors
-    /// [`Error::Unsupported`] for int8 (not implemented yet).
+    /// None today.
     pub fn check_available(self) -> Result<()> {
-        match self {
-            Precision::F32 | Precision::Bf16 => Ok(()),
-            Precision::Int8 => Err(Error::Unsupported {
-                message: "precision int8 is not available yet (use fp32 or bf16)".into(),
-            }),
-        }
+        Ok(())
     }
 }
 
@@ -128,10 +132,162 @@ impl std::str::FromStr for Precision {
     }
 }
 
+/// One of the four GEMMs of an encoder layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Gemm {
+    Qkv,
+    AttentionOutput,
+    FfnUp,
+    FfnDown,
+}
+
+/// Which precision each GEMM of an encoder layer runs in, and attention's two products
+/// (Q·Kᵀ, P·V: fp32 or bf16 only). fp32 and bf16 use one precision throughout; int8 is a
+/// mix, chosen by measurement (docs/accuracy.md): [`LayerPlan::INT8_DEFAULT`], or any other
+/// plan through [`LoadOptions::int8_plan`] / `--int8-plan`.
+///
+/// Written `qkv=int8,out=int8,up=int8,down=bf16,attn=bf16` ([`LayerPlan::name`],
+/// [`LayerPlan::parse`]), or by a preset name ([`LayerPlan::PRESETS`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LayerPlan {
+    /// The fused Q|K|V projection.
+    pub qkv: Precision,
+    /// The attention output projection.
+    pub attention_output: Precision,
+    /// The feed-forward up-projection (GELU after it).
+    pub ffn_up: Precision,
+    /// The feed-forward down-projection (its input is the GELU output).
+    pub ffn_down: Precision,
+    /// Attention's Q·Kᵀ and P·V: [`Precision::F32`] or [`Precision::Bf16`].
+    pub attention: Precision,
+}
+
+impl LayerPlan {
+    /// Every GEMM in `p`, attention in `attention`.
+    pub const fn uniform(p: Precision, attention: Precision) -> LayerPlan {
+        LayerPlan {
+            qkv: p,
+            attention_output: p,
+            ffn_up: p,
+            ffn_down: p,
+            attention,
+        }
+    }
+
+    /// All four GEMMs in int8, attention in bf16.
+    pub const INT8_ALL: LayerPlan = LayerPlan::uniform(Precision::Int8, Precision::Bf16);
+
+    /// int8 but the FFN down-projection in bf16 (its input, the GELU output, is the usual
+    /// source of int8 error in BERT).
+    pub const INT8_DOWN_BF16: LayerPlan = LayerPlan {
+        ffn_down: Precision::Bf16,
+        ..LayerPlan::INT8_ALL
+    };
+
+    /// int8 with attention's products in fp32.
+    pub const INT8_ATTN_FP32: LayerPlan = LayerPlan {
+        attention: Precision::F32,
+        ..LayerPlan::INT8_ALL
+    };
+
+    /// What `--precision int8` runs: the fastest plan within 0.5 F1 of fp32 on the real QA
+    /// model (docs/accuracy.md).
+    pub const INT8_DEFAULT: LayerPlan = LayerPlan::INT8_ALL;
+
+    /// Named plans for `--int8-plan`.
+    pub const PRESETS: [(&'static str, LayerPlan); 3] = [
+        ("all", LayerPlan::INT8_ALL),
+        ("down-bf16", LayerPlan::INT8_DOWN_BF16),
+        ("attn-fp32", LayerPlan::INT8_ATTN_FP32),
+    ];
+
+    /// The plan a precision runs by default.
+    pub fn default_for(p: Precision) -> LayerPlan {
+        match p {
+            Precision::F32 => LayerPlan::uniform(Precision::F32, Precision::F32),
+            Precision::Bf16 => LayerPlan::uniform(Precision::Bf16, Precision::Bf16),
+            Precision::Int8 => LayerPlan::INT8_DEFAULT,
+        }
+    }
+
+    /// The precision of one GEMM.
+    pub(crate) fn of(&self, g: Gemm) -> Precision {
+        match g {
+            Gemm::Qkv => self.qkv,
+            Gemm::AttentionOutput => self.attention_output,
+            Gemm::FfnUp => self.ffn_up,
+            Gemm::FfnDown => self.ffn_down,
+        }
+    }
+
+    /// Whether any GEMM or attention runs in `p`.
+    pub fn uses(&self, p: Precision) -> bool {
+        [
+            self.qkv,
+            self.attention_output,
+            self.ffn_up,
+            self.ffn_down,
+            self.attention,
+        ]
+        .contains(&p)
+    }
+
+    /// `qkv=…,out=…,up=…,down=…,attn=…`.
+    pub fn name(&self) -> String {
+        format!(
+            "qkv={},out={},up={},down={},attn={}",
+            self.qkv, self.attention_output, self.ffn_up, self.ffn_down, self.attention
+        )
+    }
+
+    /// Parses a preset name or a comma-separated list of `gemm=precision` (gemm: `qkv`, `out`,
+    /// `up`, `down`, `attn`), each starting from [`LayerPlan::INT8_DEFAULT`].
+    ///
+    /// # Errors
+    /// A message naming what is wrong (unknown name, key or precision; int8 attention).
+    pub fn parse(s: &str) -> std::result::Result<LayerPlan, String> {
+        let s = s.trim();
+        if let Some((_, p)) = Self::PRESETS.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)) {
+            return Ok(*p);
+        }
+        let mut plan = LayerPlan::INT8_DEFAULT;
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let Some((key, value)) = part.split_once('=') else {
+                return Err(format!(
+                    "{part:?}: expected gemm=precision or a preset ({})",
+                    Self::PRESETS.map(|p| p.0).join(", ")
+                ));
+            };
+            let p = Precision::from_name(value)
+                .ok_or_else(|| format!("{part:?}: unknown precision (fp32, bf16, int8)"))?;
+            let slot = match key.trim() {
+                "qkv" => &mut plan.qkv,
+                "out" => &mut plan.attention_output,
+                "up" => &mut plan.ffn_up,
+                "down" => &mut plan.ffn_down,
+                "attn" => &mut plan.attention,
+                other => return Err(format!("{other:?}: expected qkv, out, up, down or attn")),
+            };
+            *slot = p;
+        }
+        if plan.attention == Precision::Int8 {
+            return Err("attn=int8: attention's products run in fp32 or bf16".into());
+        }
+        Ok(plan)
+    }
+}
+
+impl std::fmt::Display for LayerPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
 /// A linear layer's weight, packed for the GEMM of its precision.
 pub(crate) enum Weight {
     F32(PackedMatrix),
     Bf16(PackedBf16),
+    Int8(PackedI8),
 }
 
 /// A dense layer y = x·Wᵀ + b with W packed for the GEMM.
@@ -141,15 +297,17 @@ pub(crate) struct Linear {
 }
 
 impl Linear {
-    /// Loads `{prefix}.weight` and packs it in the checkpoint's precision, or borrows the
-    /// panels from a packed file.
-    fn load(ck: &mut Checkpoint, prefix: &str, out: usize, inp: usize) -> Result<Self> {
-        let precision = ck.precision();
+    /// Loads `{prefix}.weight` and packs it in the precision the checkpoint's plan gives this
+    /// GEMM, or borrows the panels from a packed file.
+    fn load(ck: &mut Checkpoint, prefix: &str, out: usize, inp: usize, role: Gemm) -> Result<Self> {
+        let precision = ck.plan().of(role);
         Self::load_as(ck, prefix, out, inp, precision)
     }
 
-    /// [`Linear::load`] in a given precision: `{prefix}.packed` (fp32 panels) or
-    /// `{prefix}.packed_bf16` (bf16 pair panels) in a packed file.
+    /// [`Linear::load`] in a given precision: `{prefix}.packed` (fp32 panels),
+    /// `{prefix}.packed_bf16` (bf16 pair panels) or `{prefix}.packed_i8` with
+    /// `{prefix}.scale_i8` and `{prefix}.colsum_i8` (int8 panels, column scales and sums) in a
+    /// packed file.
     fn load_as(
         ck: &mut Checkpoint,
         prefix: &str,
@@ -160,6 +318,7 @@ impl Linear {
         if ck.is_packed() {
             let bias = ck.take(&format!("{prefix}.bias"), &[out])?.data().to_vec();
             let weight = match precision {
+                Precision::Int8 => Weight::Int8(Self::load_packed_i8(ck, prefix, out, inp)?),
                 Precision::Bf16 => {
                     let panels = ck.take_bf16(
                         &format!("{prefix}.packed_bf16"),
@@ -206,9 +365,59 @@ impl Linear {
     fn from_parts(w: &[f32], bias: Vec<f32>, out: usize, inp: usize, precision: Precision) -> Self {
         let weight = match precision {
             Precision::Bf16 => Weight::Bf16(PackedBf16::pack(w, out, inp)),
-            _ => Weight::F32(PackedMatrix::pack(w, out, inp)),
+            Precision::Int8 => Weight::Int8(PackedI8::pack(w, out, inp)),
+            Precision::F32 => Weight::F32(PackedMatrix::pack(w, out, inp)),
         };
         Linear { weight, bias }
+    }
+
+    /// The int8 panels, scales and column sums of a packed file. The column sums are stored
+    /// as F32 (exact: |Σ| ≤ 127·k < 2²⁴); each must be an integer, and with validation on each
+    /// must equal the sum of its column's panel values — a corrupt file is an error, not
+    /// silently wrong answers.
+    fn load_packed_i8(ck: &mut Checkpoint, prefix: &str, out: usize, inp: usize) -> Result<PackedI8> {
+        if inp > bertqa_kernels::gemm::int8::MAX_K {
+            return Err(Error::Unsupported {
+                message: format!(
+                    "{prefix}: int8 GEMMs take k ≤ {}, not {inp}",
+                    bertqa_kernels::gemm::int8::MAX_K
+                ),
+            });
+        }
+        let panels = ck.take_i8(&format!("{prefix}.packed_i8"), &[PackedI8::panel_len(out, inp)])?;
+        let scale_name = format!("{prefix}.scale_i8");
+        let scales = ck.take(&scale_name, &[out])?.data().to_vec();
+        let sum_name = format!("{prefix}.colsum_i8");
+        let sums = ck.take(&sum_name, &[out])?;
+        let bad = |index: usize, why: &str| Error::Format {
+            path: std::path::PathBuf::from(&sum_name),
+            message: format!("column {index}: {why}"),
+        };
+        let mut col_sums = Vec::with_capacity(out);
+        for (j, &v) in sums.data().iter().enumerate() {
+            if v.fract() != 0.0 || v.abs() > (128 * inp) as f32 {
+                return Err(bad(j, &format!("{v} is not a column sum of int8 values")));
+            }
+            col_sums.push(v as i32);
+        }
+        if let Some(j) = scales.iter().position(|s| !(s.is_finite() && *s >= 0.0)) {
+            return Err(Error::NonFinite {
+                name: scale_name,
+                index: j,
+            });
+        }
+        let w = PackedI8::from_shared(out, inp, std::sync::Arc::new(panels), scales, col_sums);
+        if ck.validating() {
+            if let Some(j) = w
+                .recompute_col_sums()
+                .iter()
+                .zip(w.col_sums())
+                .position(|(a, b)| a != b)
+            {
+                return Err(bad(j, "does not match the panels"));
+            }
+        }
+        Ok(w)
     }
 
     /// A bf16 layer packed straight from bf16 weight bits.
@@ -227,21 +436,37 @@ impl Linear {
         match &self.weight {
             Weight::F32(w) => w.n(),
             Weight::Bf16(w) => w.n(),
+            Weight::Int8(w) => w.n(),
         }
     }
 
-    /// y (m, out) = epilogue(x (m, in) · Wᵀ); a bf16 layer rounds x into `scratch`.
+    /// An int8 layer quantizes x (m, in) into `scratch` for the next [`Linear::forward`] (so
+    /// the profile times it apart); other precisions do nothing.
+    fn quantize(&self, m: usize, x: &[f32], scratch: &mut LinearScratch) {
+        if let Weight::Int8(w) = &self.weight {
+            scratch.i8.quantize(m, w.k(), x);
+        }
+    }
+
+    /// y (m, out) = epilogue(x (m, in) · Wᵀ); a bf16 layer rounds x into `scratch`, an int8
+    /// layer uses the quantization [`Linear::quantize`] left there (or quantizes now).
     fn forward(
         &self,
         m: usize,
         x: &[f32],
         y: &mut [f32],
         epilogue: Epilogue,
-        scratch: &mut Bf16Scratch,
+        scratch: &mut LinearScratch,
     ) {
         match &self.weight {
             Weight::F32(w) => gemm_packed(m, x, w, y, epilogue),
-            Weight::Bf16(w) => gemm_bf16_in(scratch, m, x, w, y, epilogue),
+            Weight::Bf16(w) => gemm_bf16_in(&mut scratch.a16, m, x, w, y, epilogue),
+            Weight::Int8(w) => {
+                if !scratch.i8.holds(m, w.k(), x) {
+                    scratch.i8.quantize(m, w.k(), x);
+                }
+                gemm_i8_quantized(&mut scratch.i8, w, y, epilogue)
+            }
         }
     }
 }
@@ -272,6 +497,9 @@ pub struct LoadOptions {
     /// own for a packed-weights file. A checkpoint is converted at load; a packed file must
     /// already be in the precision asked for.
     pub precision: Option<Precision>,
+    /// With [`Precision::Int8`]: which GEMMs run in int8 (default
+    /// [`LayerPlan::INT8_DEFAULT`]). A packed file must already be in this plan.
+    pub int8_plan: Option<LayerPlan>,
 }
 
 impl LoadOptions {
@@ -280,7 +508,33 @@ impl LoadOptions {
         LoadOptions {
             validate_values: true,
             precision: Some(precision),
+            int8_plan: None,
         }
+    }
+
+    /// The precision asked for (fp32 if none) and the plan it runs.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for an int8 plan without the int8 precision, or one with int8
+    /// attention.
+    pub fn resolve(&self) -> Result<(Precision, LayerPlan)> {
+        let precision = self.precision.unwrap_or_default();
+        precision.check_available()?;
+        let plan = match self.int8_plan {
+            None => LayerPlan::default_for(precision),
+            Some(_) if precision != Precision::Int8 => {
+                return Err(Error::Unsupported {
+                    message: format!("an int8 plan needs precision int8, not {precision}"),
+                })
+            }
+            Some(plan) if plan.attention == Precision::Int8 => {
+                return Err(Error::Unsupported {
+                    message: "attention's products run in fp32 or bf16, not int8".into(),
+                })
+            }
+            Some(plan) => plan,
+        };
+        Ok((precision, plan))
     }
 }
 
@@ -306,6 +560,8 @@ pub struct Bert {
     embeddings: Embeddings,
     layers: Vec<Layer>,
     qa: Option<QaHead>,
+    precision: Precision,
+    plan: LayerPlan,
 }
 
 impl std::fmt::Debug for Bert {
@@ -325,13 +581,13 @@ impl Bert {
     /// [`Bert::from_checkpoint`].
     pub fn load(dir: &Path, options: &LoadOptions) -> Result<Self> {
         let start = std::time::Instant::now();
-        let precision = options.precision.unwrap_or_default();
-        precision.check_available()?;
+        let (precision, plan) = options.resolve()?;
         let config = BertConfig::from_file(&dir.join("config.json"))?;
         let file = SafeTensors::open(&dir.join("model.safetensors"))?;
         let mut ck = Checkpoint::from_file(file)?;
         ck.validate_values(options.validate_values);
         ck.set_precision(precision);
+        ck.set_plan(plan);
         let mut model = Self::from_checkpoint(config, ck)?;
         // Linear weights were packed (copied) above; copy the rest too (embeddings, ~10% of the
         // weights) so the map of model.safetensors is released and resident memory is one copy
@@ -379,33 +635,56 @@ impl Bert {
     /// [`Error::Config`] for an unknown preset, [`Error::Unsupported`] for an unavailable
     /// precision.
     pub fn synthetic_as(preset: &str, seed: u64, precision: Precision) -> Result<Self> {
-        precision.check_available()?;
+        Self::synthetic_with(preset, seed, &LoadOptions::with_precision(precision))
+    }
+
+    /// [`Bert::synthetic`] with load options (precision and int8 plan).
+    ///
+    /// # Errors
+    /// As [`Bert::synthetic_as`], and those of [`LoadOptions::resolve`].
+    pub fn synthetic_with(preset: &str, seed: u64, options: &LoadOptions) -> Result<Self> {
+        let (precision, plan) = options.resolve()?;
         let config = BertConfig::preset(preset)?;
         let mut ck = Checkpoint::from_tensors(crate::synthetic::tensors(&config, seed))?;
         ck.set_precision(precision);
+        ck.set_plan(plan);
         Self::from_checkpoint(config, ck)
     }
 
-    /// The linear layers' precision.
+    /// The precision the model was loaded in.
     pub fn precision(&self) -> Precision {
-        match self.layers.first().map(|l| &l.attention.qkv.weight) {
-            Some(Weight::Bf16(_)) => Precision::Bf16,
-            _ => Precision::F32,
-        }
+        self.precision
     }
 
-    /// Which kernels run this model, e.g. `bf16 (gemm_ukr_avx512bf16_12x32), avx512bf16
+    /// Which precision each GEMM of a layer runs in.
+    pub fn plan(&self) -> LayerPlan {
+        self.plan
+    }
+
+    /// Which kernels run this model, e.g. `bf16 GEMM on gemm_ukr_avx512bf16_12x32, avx512bf16
     /// kernels` — the path the precision takes on this CPU (logged once at load).
     pub fn kernels_description(&self) -> String {
         let isa = bertqa_kernels::dispatch::isa();
-        match self.precision() {
-            Precision::Bf16 => format!(
-                "bf16 GEMM on {}, {} kernels",
-                bertqa_kernels::Bf16Path::current().kernel_name(),
-                isa.name()
-            ),
-            p => format!("{p} GEMM, {} kernels", isa.name()),
+        let mut parts = Vec::new();
+        if self.plan.uses(Precision::Int8) {
+            parts.push(format!(
+                "int8 GEMM on {}",
+                bertqa_kernels::I8Path::current().kernel_name()
+            ));
         }
+        if self.plan.uses(Precision::Bf16) {
+            parts.push(format!(
+                "bf16 on {}",
+                bertqa_kernels::Bf16Path::current().kernel_name()
+            ));
+        }
+        if self.precision == Precision::Int8 {
+            parts.push(format!("plan {}", self.plan));
+        }
+        if parts.is_empty() {
+            parts.push(format!("{} GEMM", self.precision));
+        }
+        format!("{}, {} kernels", parts.join(", "), isa.name())
     }
 
     /// Builds the model from a checkpoint's tensors. `qa_outputs` is optional (a plain
@@ -440,6 +719,8 @@ impl Bert {
             embeddings,
             layers,
             qa,
+            precision: ck.precision(),
+            plan: ck.plan(),
         })
     }
 

@@ -5,17 +5,22 @@
 //!
 //! * `__metadata__`: `format` = `bertqa-packed`, `version` = `1`, `panel` = the panel width,
 //!   `config` = the `config.json` object, `vocab` = the vocabulary text (optional);
-//! * `precision` metadata = `fp32` (also when absent) or `bf16`: the linear layers' precision;
+//! * `precision` metadata = `fp32` (also when absent), `bf16` or `int8`: the precision the model
+//!   was converted in; `plan` (int8 files) = its [`LayerPlan`](super::LayerPlan), e.g.
+//!   `qkv=int8,out=int8,up=int8,down=bf16,attn=bf16`;
 //! * `{linear}.packed`, F32, shape `[⌈n/panel⌉·panel·k]` (fp32 files and the QA head), or
 //!   `{linear}.packed_bf16`, BF16, shape `[⌈n/panel⌉·panel·⌈k/2⌉·2]` (bf16 files, pair
-//!   panels of `bertqa_kernels::PackedBf16`): the panels of each linear layer's
+//!   panels of `bertqa_kernels::PackedBf16`), or `{linear}.packed_i8`, I8, shape
+//!   `[⌈n/panel⌉·panel·⌈k/4⌉·4]` with `{linear}.scale_i8` and `{linear}.colsum_i8`, F32 `[n]`
+//!   (int8 GEMMs: the 4-k group panels of `bertqa_kernels::PackedI8`, the per-column scales, and
+//!   the column sums of the int8 values, exact integers): the panels of each linear layer's
 //!   weight (`encoder.layer.{i}.attention.qkv` with query, key and value stacked,
 //!   `….attention.output.dense`, `….intermediate.dense`, `….output.dense`, `qa_outputs`), first
 //!   in the file, each a multiple of 128 bytes, the data section 64-byte aligned — so every panel
 //!   buffer starts on a cache line;
 //! * `{linear}.bias` and the embedding and LayerNorm tensors under their Hugging Face names.
 
-use super::{Bert, Linear, LoadOptions, Norm, Precision, Weight};
+use super::{Bert, LayerPlan, Linear, LoadOptions, Norm, Precision, Weight};
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::safetensors::{self, SafeTensors, View};
@@ -71,12 +76,23 @@ impl Bert {
             metadata.insert("vocab".to_string(), v.to_string());
         }
         metadata.insert("precision".to_string(), self.precision().name().to_string());
+        if self.precision() == Precision::Int8 {
+            metadata.insert("plan".to_string(), self.plan().name());
+        }
         let linears = self.linears();
         let norms = self.norms();
         fn panels(l: &Linear) -> View<'_> {
             match &l.weight {
                 Weight::F32(w) => View::F32(w.panels()),
                 Weight::Bf16(w) => View::Bf16(w.panels()),
+                Weight::Int8(w) => View::I8(w.panels()),
+            }
+        }
+        fn panel_len(v: View) -> usize {
+            match v {
+                View::F32(p) => p.len(),
+                View::Bf16(p) => p.len(),
+                View::I8(p) => p.len(),
             }
         }
         let names: Vec<(String, String)> = linears
@@ -85,18 +101,32 @@ impl Bert {
                 let suffix = match l.weight {
                     Weight::F32(_) => "packed",
                     Weight::Bf16(_) => "packed_bf16",
+                    Weight::Int8(_) => "packed_i8",
                 };
                 (format!("{n}.{suffix}"), format!("{n}.bias"))
             })
             .collect();
         let shapes: Vec<([usize; 1], [usize; 1])> = linears
             .iter()
-            .map(|(_, l)| {
-                let len = match panels(l) {
-                    View::F32(p) => p.len(),
-                    View::Bf16(p) => p.len(),
-                };
-                ([len], [l.bias.len()])
+            .map(|(_, l)| ([panel_len(panels(l))], [l.bias.len()]))
+            .collect();
+        // int8 layers' scales and column sums (the sums as exact F32 integers).
+        let quant: Vec<(String, String, Vec<f32>)> = linears
+            .iter()
+            .filter_map(|(n, l)| match &l.weight {
+                Weight::Int8(w) => Some((
+                    format!("{n}.scale_i8"),
+                    format!("{n}.colsum_i8"),
+                    w.col_sums().iter().map(|&v| v as f32).collect(),
+                )),
+                _ => None,
+            })
+            .collect();
+        let int8: Vec<&bertqa_kernels::PackedI8> = linears
+            .iter()
+            .filter_map(|(_, l)| match &l.weight {
+                Weight::Int8(w) => Some(w),
+                _ => None,
             })
             .collect();
         let mut views: Vec<(&str, &[usize], View)> = Vec::new();
@@ -105,6 +135,11 @@ impl Bert {
         }
         for (((_, bias), (_, bshape)), (_, l)) in names.iter().zip(&shapes).zip(&linears) {
             views.push((bias, bshape, View::F32(&l.bias)));
+        }
+        let qshapes: Vec<[usize; 1]> = int8.iter().map(|w| [w.n()]).collect();
+        for (((scale, sum, sums), w), shape) in quant.iter().zip(&int8).zip(&qshapes) {
+            views.push((scale, shape, View::F32(w.scales())));
+            views.push((sum, shape, View::F32(sums)));
         }
         let norm_names: Vec<(String, String)> = norms
             .iter()
@@ -169,11 +204,14 @@ impl Bert {
         }
         let precision = match meta.get("precision") {
             None => Precision::F32,
-            Some(name) => Precision::from_name(name)
-                .filter(|p| *p != Precision::Int8)
-                .ok_or_else(|| {
-                    format_error(format!("unknown precision {name:?} in the metadata"))
-                })?,
+            Some(name) => Precision::from_name(name).ok_or_else(|| {
+                format_error(format!("unknown precision {name:?} in the metadata"))
+            })?,
+        };
+        let plan = match meta.get("plan") {
+            Some(p) if precision == Precision::Int8 => LayerPlan::parse(p)
+                .map_err(|e| format_error(format!("plan {p:?} in the metadata: {e}")))?,
+            _ => LayerPlan::default_for(precision),
         };
         if let Some(want) = options.precision.filter(|&p| p != precision) {
             want.check_available()?;
@@ -185,12 +223,22 @@ impl Bert {
                 ),
             });
         }
+        if let Some(want) = options.int8_plan.filter(|&p| p != plan) {
+            return Err(Error::Unsupported {
+                message: format!(
+                    "{} is packed with the int8 plan {plan}, not {want}; convert the \
+                     checkpoint again with that --int8-plan",
+                    path.display()
+                ),
+            });
+        }
         let config =
             BertConfig::from_json(meta.get("config").map_or("", String::as_str).as_bytes())?;
         let vocab = meta.get("vocab").cloned();
         let mut ck = crate::weights::Checkpoint::from_file(file)?;
         ck.set_packed();
         ck.set_precision(precision);
+        ck.set_plan(plan);
         ck.validate_values(options.validate_values);
         let model = Bert::build(config, &mut ck)?;
         ck.finish()?;

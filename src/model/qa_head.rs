@@ -23,7 +23,7 @@ impl QaHead {
     pub fn forward(&self, x: &[f32], logits: &mut [f32]) {
         let tokens = logits.len() / 2;
         // (fp32 in every precision: the scratch is never used.)
-        let mut unused = bertqa_kernels::Bf16Scratch::default();
+        let mut unused = super::LinearScratch::default();
         self.linear.forward(
             tokens,
             x,

@@ -26,10 +26,18 @@ pub struct Workspace {
     pub(crate) logits: Vec<f32>,
     /// Packed K and V per (sequence, head) and per-thread score strips of the attention.
     pub(crate) attention: bertqa_kernels::AttentionScratch,
-    /// A GEMM input rounded to bf16 (the bf16 precision).
-    pub(crate) a16: bertqa_kernels::Bf16Scratch,
+    /// A GEMM input rounded to bf16 or quantized to uint8.
+    pub(crate) lin: LinearScratch,
     /// Per-stage timing.
     pub(crate) prof: Profiler,
+}
+
+/// What the linear layers convert their input into: bf16 (the bf16 GEMMs) or uint8 with
+/// per-row scales (the int8 GEMMs).
+#[derive(Default)]
+pub(crate) struct LinearScratch {
+    pub(crate) a16: bertqa_kernels::Bf16Scratch,
+    pub(crate) i8: bertqa_kernels::I8Scratch,
 }
 
 /// Accumulates per-stage wall time when on.
@@ -99,7 +107,8 @@ impl Workspace {
             + self.attn_out.len()
             + self.inter.len()
             + self.attention.len()
-            + self.a16.len()
+            + self.lin.a16.len()
+            + self.lin.i8.len() / 4
             + self.logits.len()
     }
 
@@ -139,13 +148,16 @@ pub struct StageTimes {
     pub ffn_down: Duration,
     /// The two LayerNorms of every layer.
     pub layer_norm: Duration,
+    /// Quantizing the int8 GEMMs' inputs to uint8 per token (zero in fp32 and bf16; the
+    /// GEMM stages above do not include it).
+    pub quantize: Duration,
     /// The QA head (GEMM, n = 2).
     pub qa_head: Duration,
 }
 
 impl StageTimes {
     /// (name, time) per stage, in forward order.
-    pub fn entries(&self) -> [(&'static str, Duration); 8] {
+    pub fn entries(&self) -> [(&'static str, Duration); 9] {
         [
             ("embeddings", self.embeddings),
             ("qkv", self.qkv),
@@ -154,6 +166,7 @@ impl StageTimes {
             ("ffn_up", self.ffn_up),
             ("ffn_down", self.ffn_down),
             ("layer_norm", self.layer_norm),
+            ("quantize", self.quantize),
             ("qa_head", self.qa_head),
         ]
     }

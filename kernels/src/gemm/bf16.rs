@@ -259,7 +259,7 @@ impl Bf16Path {
         match isa {
             Isa::Reference => Bf16Path::Reference,
             Isa::Avx2 => Bf16Path::Avx2Widen,
-            Isa::Avx512 => Bf16Path::Avx512Widen,
+            Isa::Avx512 | Isa::Avx512Vnni => Bf16Path::Avx512Widen,
             Isa::Avx512Bf16 => Bf16Path::Avx512Bf16,
         }
     }

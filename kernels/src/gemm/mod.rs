@@ -37,13 +37,14 @@ pub mod pack;
 pub mod ukr;
 
 pub mod bf16;
+pub mod int8;
 
 pub use bf16::PackedBf16;
 pub use pack::{PackedFormatError, PackedMatrix, LINE, PANEL};
 
 use crate::dispatch::{isa, Isa};
 use rayon::prelude::*;
-use ukr::{reference::Reference4x16, MicroKernel, StridedKernel, TileEpi};
+use ukr::{reference::Reference4x16, MicroKernel, QuantTile, StridedKernel, TileEpi};
 
 /// What is applied to each element of C after the product, while the tile is hot.
 #[derive(Clone, Copy, Debug)]
@@ -111,6 +112,17 @@ pub(crate) struct Epi<'a> {
     pub(crate) gelu: bool,
     /// (data, row stride)
     pub(crate) residual: Option<(&'a [f32], usize)>,
+    /// int8 dequantization operands (int8 kernels only).
+    pub(crate) quant: Option<Quant<'a>>,
+}
+
+/// The int8 GEMM's dequantization operands (see [`int8`]): per row of A and per column of B.
+#[derive(Clone, Copy)]
+pub(crate) struct Quant<'a> {
+    pub(crate) row_scale: &'a [f32],
+    pub(crate) row_zp: &'a [i32],
+    pub(crate) col_scale: &'a [f32],
+    pub(crate) col_sum: &'a [i32],
 }
 
 impl<'a> Epi<'a> {
@@ -147,6 +159,7 @@ impl<'a> Epi<'a> {
             bias: None,
             gelu: false,
             residual: None,
+            quant: None,
         }
     }
 }
@@ -264,6 +277,10 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel>(
     if let Some((r, rs)) = epi.residual {
         assert!(r.len() >= (m - 1) * rs + n && rs >= n);
     }
+    if let Some(q) = epi.quant {
+        assert!(q.row_scale.len() >= m && q.row_zp.len() >= m);
+        assert!(q.col_scale.len() >= n && q.col_sum.len() >= n);
+    }
     let threads = if parallel {
         rayon::current_num_threads()
     } else {
@@ -352,6 +369,12 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel>(
                         .cast(),
                         l2_next: bp.as_ptr().cast::<u8>().wrapping_add(l2_off),
                         l2_lines: if sub == 0 { l2_lines } else { 0 },
+                        quant: epi.quant.map_or(QuantTile::NONE, |q| QuantTile {
+                            row_scale: q.row_scale[i0..].as_ptr(),
+                            row_zp: q.row_zp[i0..].as_ptr(),
+                            col_scale: q.col_scale[j0..].as_ptr(),
+                            col_sum: q.col_sum[j0..].as_ptr(),
+                        }),
                     };
                     // SAFETY: K is supported (asserted above), kc is a multiple of K_GROUP
                     // (k_blocks_for). `a` is the kc-deep slice of A panel `it` (kc·MR
@@ -404,7 +427,7 @@ pub fn kernel_name(isa: Isa) -> &'static str {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => ukr::avx2::Avx2_6x16::NAME,
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 | Isa::Avx512Bf16 => ukr::avx512::Avx512_12x32::NAME,
+        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => ukr::avx512::Avx512_12x32::NAME,
         #[cfg(not(target_arch = "x86_64"))]
         _ => "unavailable",
     }
@@ -454,7 +477,7 @@ pub fn gemm_packed_with(
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => run::<ukr::avx2::Avx2_6x16>(m, a, b, c, epi),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 | Isa::Avx512Bf16 => run::<ukr::avx512::Avx512_12x32>(m, a, b, c, epi),
+        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => run::<ukr::avx512::Avx512_12x32>(m, a, b, c, epi),
         #[cfg(not(target_arch = "x86_64"))]
         _ => panic!("{isa} kernels need x86-64"),
     }
@@ -607,7 +630,7 @@ fn strided_in(
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => run::<ukr::avx2::Avx2_6x16>(abuf, bbuf, m, n, k, alpha, a, b, c),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 | Isa::Avx512Bf16 => {
+        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => {
             run::<ukr::avx512::Avx512_12x32>(abuf, bbuf, m, n, k, alpha, a, b, c)
         }
         #[cfg(not(target_arch = "x86_64"))]

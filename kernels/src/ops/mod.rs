@@ -38,7 +38,7 @@ pub fn layer_norm_with(isa: Isa, x: &mut [f32], gamma: &[f32], beta: &[f32], eps
     assert!(isa.is_supported(), "layer_norm: CPU lacks {isa}");
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 | Isa::Avx512Bf16 => {
+        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => {
             for row in x.chunks_exact_mut(n) {
                 // SAFETY: avx512f is present (asserted); row, gamma and beta have length n.
                 unsafe { avx512::layer_norm_row(row, gamma, beta, eps) };
@@ -85,7 +85,7 @@ pub fn add_layer_norm_with(
     assert!(isa.is_supported(), "add_layer_norm: CPU lacks {isa}");
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 | Isa::Avx512Bf16 => {
+        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => {
             for (row, res) in x.chunks_exact_mut(n).zip(residual.chunks_exact(n)) {
                 // SAFETY: avx512f is present (asserted); every slice has length n.
                 unsafe { avx512::add_layer_norm_row(row, res, gamma, beta, eps) };
@@ -116,7 +116,7 @@ pub fn gelu_with(isa: Isa, x: &mut [f32]) {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: avx512f is present (asserted).
-        Isa::Avx512 | Isa::Avx512Bf16 => unsafe { avx512::gelu(x) },
+        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => unsafe { avx512::gelu(x) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: avx2+fma are present (asserted).
         Isa::Avx2 => unsafe { avx2::gelu(x) },
@@ -144,7 +144,7 @@ pub fn masked_softmax_with(isa: Isa, row: &mut [f32], scale: f32, keep: &[bool])
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: avx512f is present (asserted); row and keep have the same length.
-        Isa::Avx512 | Isa::Avx512Bf16 => unsafe { avx512::masked_softmax(row, scale, keep) },
+        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => unsafe { avx512::masked_softmax(row, scale, keep) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: avx2+fma are present (asserted); row and keep have the same length.
         Isa::Avx2 => unsafe { avx2::masked_softmax(row, scale, keep) },
@@ -168,7 +168,7 @@ pub fn softmax_unnormalized_with(isa: Isa, row: &mut [f32]) -> f32 {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: avx512f is present (asserted).
-        Isa::Avx512 | Isa::Avx512Bf16 => unsafe { avx512::softmax_unnormalized(row) },
+        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => unsafe { avx512::softmax_unnormalized(row) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: avx2+fma are present (asserted).
         Isa::Avx2 => unsafe { avx2::softmax_unnormalized(row) },

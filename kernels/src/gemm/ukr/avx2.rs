@@ -70,7 +70,7 @@ impl StridedKernel for Avx2_6x16 {
 
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn mask(cols: usize, half: usize) -> (__m256i, bool) {
+pub(crate) fn mask(cols: usize, half: usize) -> (__m256i, bool) {
     let c = cols.saturating_sub(8 * half).min(8) as i32;
     let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     (_mm256_cmpgt_epi32(_mm256_set1_epi32(c), lanes), c > 0)

@@ -72,7 +72,7 @@ impl StridedKernel for Avx512_12x32 {
 }
 
 #[inline]
-fn mask(cols: usize, half: usize) -> __mmask16 {
+pub(crate) fn mask(cols: usize, half: usize) -> __mmask16 {
     let c = cols.saturating_sub(16 * half).min(16);
     ((1u32 << c) - 1) as __mmask16
 }

@@ -34,9 +34,14 @@ pub mod avx512;
 pub mod bf16_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod bf16_avx512;
+#[cfg(target_arch = "x86_64")]
+pub mod i8_avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod i8_avx512;
 use super::pack::{AlignedBuf, Elem, LINE};
 
 pub mod bf16_reference;
+pub mod i8_reference;
 pub mod reference;
 
 /// Calls `$tile::<R>(args)` for the literal `R` equal to `$rows` (monomorphised edge tiles).
@@ -78,6 +83,39 @@ pub struct TileEpi {
     pub l2_next: *const u8,
     /// How many lines from `l2_next` (0 = none).
     pub l2_lines: usize,
+    /// int8 kernels only: how the last k block dequantizes its i32 sums (see `gemm::int8`).
+    pub quant: QuantTile,
+}
+
+/// The int8 epilogue's operands for one tile, already offset to its first row / column; all
+/// null: no dequantization, the int8 kernels store the i32 sums themselves (their bits) in C.
+/// int8 kernels also keep the i32 partial sums of k blocks before the last in C this way.
+#[derive(Clone, Copy, Debug)]
+pub struct QuantTile {
+    /// `rows` activation scales, or null.
+    pub row_scale: *const f32,
+    /// `rows` activation zero points.
+    pub row_zp: *const i32,
+    /// `cols` weight scales.
+    pub col_scale: *const f32,
+    /// `cols` weight column sums (Σₖ of the int8 weights).
+    pub col_sum: *const i32,
+}
+
+impl QuantTile {
+    /// No dequantization (every kernel but the int8 ones ignores the field).
+    pub const NONE: QuantTile = QuantTile {
+        row_scale: std::ptr::null(),
+        row_zp: std::ptr::null(),
+        col_scale: std::ptr::null(),
+        col_sum: std::ptr::null(),
+    };
+
+    /// Whether the tile is dequantized.
+    #[inline(always)]
+    pub fn is_some(&self) -> bool {
+        !self.row_scale.is_null()
+    }
 }
 
 /// Spreads a tile's `l2_lines` L2 prefetches of the caller's next B block evenly over its `kc`

@@ -1,0 +1,735 @@
+//! int8 GEMM: C[m×n] ≈ A[m×k]·Bᵀ with int8 weights, uint8 activations, exact i32 sums and the
+//! fp32 epilogues.
+//!
+//! * **B** (weights, [n×k] as PyTorch's `Linear.weight`) is quantized once, at pack time,
+//!   symmetrically per output column j: `s_j = max_p |B[j, p]| / 127`,
+//!   `q_B[j, p] = round(B[j, p] / s_j)` in −127..=127 (never −128), packed into
+//!   [`PackedI8`]: the 32-wide panels of [`PackedMatrix`](super::PackedMatrix) with **groups of
+//!   4 consecutive k** per column — the operand layout of `vpdpbusd`, whose 32-bit lanes each
+//!   hold `(B[j, 4g], …, B[j, 4g+3])`; k is padded to a multiple of 4 with zeros. The column
+//!   sums `Σ_p q_B[j, p]` are computed then too.
+//! * **A** (activations) is quantized per call and **per row** (per token), asymmetrically to
+//!   uint8 ([`quantize_row`]): the row's range `[min(0, min x), max(0, max x)]` is cut into 255
+//!   steps of `s_i`, with the zero point `z_i` the uint8 that 0.0 maps to, so
+//!   `x ≈ s_i·(q − z_i)`. A GELU output row (−0.17 … tens) uses all 256 levels, not half.
+//! * The micro-kernels sum `Σ_p q_A[i, p]·q_B[j, p]` in i32 — exactly: every path computes the
+//!   same integers (`kernels/tests/int8.rs` checks them bit for bit). The zero point is taken
+//!   out with the column sums, `Σ_p (q_A − z_i)·q_B = Σ_p q_A·q_B − z_i·Σ_p q_B` (the algebra of
+//!   ONNX Runtime's and oneDNN's u8·s8 GEMMs), and the epilogue, while the tile is in
+//!   registers, dequantizes ([`dequantize`]) and applies the fp32 epilogue (bias, bias+GELU,
+//!   bias+residual) of the fp32 kernels.
+//!
+//! i32 cannot overflow for k ≤ [`MAX_K`]: |Σ| ≤ 255·128·k < 2³¹. Between k blocks (k >
+//! [`KC_I8`]) the partial i32 sums are kept in C's memory (as bits), so the blocking never
+//! changes the result. No instruction in any path saturates (`vpdpbusd`, not `vpdpbusds`;
+//! `vpmaddwd` on widened int16, never `vpmaddubsw`).
+
+use super::pack::{AlignedBuf, PANEL};
+use super::ukr::MicroKernel;
+use super::{driver, AOperand, Epi, Epilogue, Quant};
+use crate::dispatch::{isa, Isa};
+use std::cell::Cell;
+use std::sync::Arc;
+
+/// Deepest k block of the int8 kernels: k = 1024 (BERT-large's QKV, attention output, FFN
+/// up) in one block; an A tile (12 rows · 1024 bytes) is 12 KiB of a 32–48 KiB L1d. Unlike the
+/// float kernels it is not part of the numerics: integer sums do not depend on the blocking.
+pub const KC_I8: usize = 1024;
+
+/// Largest k the int8 GEMM accepts (255·128·k stays below 2³¹).
+pub const MAX_K: usize = 1 << 16;
+
+/// k rounded up to the int8 group of 4.
+pub fn padded_k(k: usize) -> usize {
+    k.next_multiple_of(4)
+}
+
+/// The dequantized value of one C element: `(Σ q_A·q_B − z·colsum) · (s_row · s_col)`, with
+/// wrapping i32 arithmetic and then fp32 (round to nearest even) — the operations, in this
+/// order, of every int8 kernel's epilogue.
+#[inline(always)]
+pub fn dequantize(sum: i32, row_zp: i32, col_sum: i32, row_scale: f32, col_scale: f32) -> f32 {
+    (sum.wrapping_sub(row_zp.wrapping_mul(col_sum)) as f32) * (row_scale * col_scale)
+}
+
+/// The quantization of one activation row: `x ≈ scale·(q − zero_point)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RowQuant {
+    /// Step between uint8 levels (1 for an all-zero row).
+    pub scale: f32,
+    /// The uint8 level of 0.0.
+    pub zero_point: i32,
+}
+
+/// Quantizes `src` into `dst[..src.len()]` (uint8, see the [module docs](self)) and zeroes the
+/// rest of `dst`. NaN becomes level 0 of its row (the weights were checked for NaN at load, so
+/// activations only carry one if the input did); ±∞ stretch the range.
+///
+/// # Panics
+/// If `dst` is shorter than `src`.
+pub fn quantize_row(src: &[f32], dst: &mut [u8]) -> RowQuant {
+    assert!(dst.len() >= src.len(), "quantize_row: dst is shorter than src");
+    #[cfg(target_arch = "x86_64")]
+    {
+        if Isa::Avx512.is_supported() && std::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: AVX-512F and BW are present (checked).
+            return unsafe { quantize_row_avx512(src, dst) };
+        }
+        if Isa::Avx2.is_supported() {
+            // SAFETY: AVX2 and FMA are present (checked).
+            return unsafe { quantize_row_avx2(src, dst) };
+        }
+    }
+    quantize_row_scalar(src, dst)
+}
+
+/// [`quantize_row`] in AVX-512: the scalar code's operations lane by lane (`vminps` /
+/// `vmaxps` with the running value second, so NaN is skipped as `f32::min` skips it;
+/// `vrndscaleps` to nearest even; clamps that send NaN to 0, as `as u8` does), so the same
+/// bits — `kernels/tests/int8.rs` compares them.
+///
+/// # Safety
+/// AVX-512F and AVX-512BW must be present.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn quantize_row_avx512(src: &[f32], dst: &mut [u8]) -> RowQuant {
+    use std::arch::x86_64::*;
+    let n = src.len();
+    let (full, rem) = (n / 16 * 16, n % 16);
+    let tail_mask = ((1u32 << rem) - 1) as __mmask16;
+    let (mut lo, mut hi) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+    let p = src.as_ptr();
+    for i in (0..full).step_by(16) {
+        // SAFETY: i + 16 ≤ n.
+        let v = unsafe { _mm512_loadu_ps(p.add(i)) };
+        lo = _mm512_min_ps(v, lo);
+        hi = _mm512_max_ps(v, hi);
+    }
+    if rem > 0 {
+        // SAFETY: the masked load reads only src[full..n]; masked-off lanes are 0.0, which
+        // is in every row's range already.
+        let v = unsafe { _mm512_maskz_loadu_ps(tail_mask, p.add(full)) };
+        lo = _mm512_min_ps(v, lo);
+        hi = _mm512_max_ps(v, hi);
+    }
+    let q = row_params(_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi));
+    let inv = _mm512_set1_ps(1.0 / q.scale);
+    let zp = _mm512_set1_ps(q.zero_point as f32);
+    let (zero, top) = (_mm512_setzero_ps(), _mm512_set1_ps(255.0));
+    let level = |v: __m512| {
+        let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+            _mm512_mul_ps(v, inv),
+        );
+        // max(r, 0) with r first: a NaN r gives 0.
+        let r = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, zp), zero), top);
+        _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(r))
+    };
+    let d = dst.as_mut_ptr();
+    for i in (0..full).step_by(16) {
+        // SAFETY: i + 16 ≤ n ≤ dst.len() (asserted by the caller).
+        unsafe { _mm_storeu_si128(d.add(i) as *mut __m128i, level(_mm512_loadu_ps(p.add(i)))) };
+    }
+    if rem > 0 {
+        // SAFETY: masked to src[full..n] and dst[full..n].
+        unsafe {
+            let v = level(_mm512_maskz_loadu_ps(tail_mask, p.add(full)));
+            _mm_mask_storeu_epi8(d.add(full) as *mut i8, tail_mask, v);
+        }
+    }
+    dst[n..].fill(0);
+    q
+}
+
+/// [`quantize_row`] compiled for AVX2 (the scalar code, vectorised by the compiler).
+///
+/// # Safety
+/// AVX2 and FMA must be present.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn quantize_row_avx2(src: &[f32], dst: &mut [u8]) -> RowQuant {
+    quantize_row_scalar(src, dst)
+}
+
+/// Scale and zero point of a row whose range, 0 included, is `[lo, hi]`.
+#[inline(always)]
+fn row_params(lo: f32, hi: f32) -> RowQuant {
+    let range = hi - lo;
+    if range > 0.0 {
+        let scale = range / 255.0;
+        let zero_point = (-lo / scale).round_ties_even().clamp(0.0, 255.0);
+        RowQuant {
+            scale,
+            zero_point: zero_point as i32,
+        }
+    } else {
+        RowQuant {
+            scale: 1.0,
+            zero_point: 0,
+        }
+    }
+}
+
+/// The quantization every path computes (the oracle of the AVX-512 one).
+#[inline(always)]
+fn quantize_row_scalar(src: &[f32], dst: &mut [u8]) -> RowQuant {
+    // Range in 16 independent lanes (min and max are exact, so the lane split cannot change
+    // the result, and the loop vectorises).
+    const L: usize = 16;
+    let (mut lo, mut hi) = ([0.0f32; L], [0.0f32; L]);
+    let chunks = src.chunks_exact(L);
+    let tail = chunks.remainder();
+    for ch in chunks {
+        for l in 0..L {
+            lo[l] = lo[l].min(ch[l]);
+            hi[l] = hi[l].max(ch[l]);
+        }
+    }
+    for (l, &x) in tail.iter().enumerate() {
+        lo[l] = lo[l].min(x);
+        hi[l] = hi[l].max(x);
+    }
+    let lo = lo.into_iter().fold(0.0f32, f32::min);
+    let hi = hi.into_iter().fold(0.0f32, f32::max);
+    let q = row_params(lo, hi);
+    let (inv, zp) = (1.0 / q.scale, q.zero_point as f32);
+    let (head, pad) = dst.split_at_mut(src.len());
+    for (d, &x) in head.iter_mut().zip(src) {
+        *d = ((x * inv).round_ties_even() + zp).clamp(0.0, 255.0) as u8;
+    }
+    pad.fill(0);
+    q
+}
+
+/// [`quantize_row`] on the scalar path (tests: the oracle of the SIMD one).
+pub fn quantize_row_reference(src: &[f32], dst: &mut [u8]) -> RowQuant {
+    assert!(dst.len() >= src.len(), "quantize_row: dst is shorter than src");
+    quantize_row_scalar(src, dst)
+}
+
+/// Quantizes `rows = src.len() / k` rows of `k` floats into `dst` (rows of `padded_k(k)`
+/// bytes) and their scales and zero points; row blocks in parallel when large (the result does
+/// not depend on the split).
+///
+/// # Panics
+/// If the lengths do not match.
+pub fn quantize_rows(src: &[f32], k: usize, dst: &mut [u8], scale: &mut [f32], zp: &mut [i32]) {
+    let kp = padded_k(k);
+    let rows = scale.len();
+    assert!(
+        src.len() == rows * k && dst.len() == rows * kp && zp.len() == rows,
+        "quantize_rows: lengths"
+    );
+    if rows == 0 {
+        return;
+    }
+    let block = |(((s, d), sc), z): (((&[f32], &mut [u8]), &mut [f32]), &mut [i32])| {
+        for (((sr, dr), sc), z) in s
+            .chunks_exact(k.max(1))
+            .zip(d.chunks_exact_mut(kp.max(1)))
+            .zip(sc.iter_mut())
+            .zip(z.iter_mut())
+        {
+            let q = quantize_row(sr, dr);
+            (*sc, *z) = (q.scale, q.zero_point);
+        }
+    };
+    if k == 0 {
+        scale.fill(1.0);
+        zp.fill(0);
+        return;
+    }
+    const ROWS: usize = 8;
+    if rows * k >= 1 << 16 {
+        use rayon::prelude::*;
+        src.par_chunks(ROWS * k)
+            .zip(dst.par_chunks_mut(ROWS * kp))
+            .zip(scale.par_chunks_mut(ROWS))
+            .zip(zp.par_chunks_mut(ROWS))
+            .for_each(block);
+    } else {
+        block((((src, dst), scale), zp));
+    }
+}
+
+/// Where int8 panels live.
+#[derive(Clone)]
+enum Panels {
+    Owned(AlignedBuf<i8>),
+    Shared(Arc<dyn AsRef<[i8]> + Send + Sync>),
+}
+
+/// A weight matrix B [n×k] (PyTorch `Linear.weight` layout) quantized to int8 per output column
+/// and packed for [`gemm_i8`]: 32-wide panels of 4-k groups, with its column scales and sums.
+///
+/// ```text
+/// element (j, p) of q_B  ↦  panels[(j / 32)·kp·32 + (p / 4)·128 + (j % 32)·4 + p % 4],  kp = k rounded up to 4
+/// B[j, p] ≈ scales[j] · q_B[j, p],   col_sums[j] = Σ_p q_B[j, p]
+/// ```
+#[derive(Clone)]
+pub struct PackedI8 {
+    n: usize,
+    k: usize,
+    panels: Panels,
+    scales: Vec<f32>,
+    col_sums: Vec<i32>,
+}
+
+impl std::fmt::Debug for PackedI8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackedI8")
+            .field("n", &self.n)
+            .field("k", &self.k)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for PackedI8 {
+    fn eq(&self, other: &Self) -> bool {
+        (self.n, self.k) == (other.n, other.k)
+            && self.panels() == other.panels()
+            && self.scales == other.scales
+            && self.col_sums == other.col_sums
+    }
+}
+
+impl PackedI8 {
+    /// Quantizes B [n×k] (row-major fp32) per row of B (column of C) and packs it.
+    ///
+    /// # Panics
+    /// If `b.len() != n * k` or `k > MAX_K`.
+    pub fn pack(b: &[f32], n: usize, k: usize) -> Self {
+        assert_eq!(b.len(), n * k, "PackedI8::pack: b is not n×k");
+        assert!(k <= MAX_K, "PackedI8::pack: k = {k} > {MAX_K}");
+        let kp = padded_k(k);
+        let mut buf = AlignedBuf::<i8>::default();
+        buf.set_len(Self::panel_len(n, k));
+        let mut scales = vec![0.0f32; n];
+        let mut col_sums = vec![0i32; n];
+        if n > 0 && kp > 0 {
+            use rayon::prelude::*;
+            buf.as_mut_slice()
+                .par_chunks_exact_mut(PANEL * kp)
+                .zip(scales.par_chunks_mut(PANEL))
+                .zip(col_sums.par_chunks_mut(PANEL))
+                .enumerate()
+                .for_each(|(jp, ((panel, sc), cs))| {
+                    for (jj, (s, sum)) in sc.iter_mut().zip(cs.iter_mut()).enumerate() {
+                        let row = &b[(jp * PANEL + jj) * k..][..k];
+                        let amax = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+                        *s = amax / 127.0;
+                        let inv = if amax > 0.0 { 1.0 / *s } else { 0.0 };
+                        for (p, &x) in row.iter().enumerate() {
+                            let q = (x * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
+                            panel[(p / 4) * 4 * PANEL + jj * 4 + p % 4] = q;
+                            *sum += q as i32;
+                        }
+                    }
+                });
+        }
+        PackedI8 {
+            n,
+            k,
+            panels: Panels::Owned(buf),
+            scales,
+            col_sums,
+        }
+    }
+
+    /// Uses panels already in the packed layout that live elsewhere (e.g. a memory-mapped
+    /// packed-weights file), without copying them, with their scales and column sums.
+    ///
+    /// # Panics
+    /// If a length does not match `(n, k)` or `k > MAX_K`.
+    pub fn from_shared(
+        n: usize,
+        k: usize,
+        panels: Arc<dyn AsRef<[i8]> + Send + Sync>,
+        scales: Vec<f32>,
+        col_sums: Vec<i32>,
+    ) -> Self {
+        assert_eq!(
+            (*panels).as_ref().len(),
+            Self::panel_len(n, k),
+            "PackedI8::from_shared: length"
+        );
+        assert!(scales.len() == n && col_sums.len() == n && k <= MAX_K);
+        PackedI8 {
+            n,
+            k,
+            panels: Panels::Shared(panels),
+            scales,
+            col_sums,
+        }
+    }
+
+    /// Bytes in the panel buffer of an n×k matrix: ⌈n/32⌉·32·(k rounded up to 4).
+    pub fn panel_len(n: usize, k: usize) -> usize {
+        n.div_ceil(PANEL) * PANEL * padded_k(k)
+    }
+
+    /// Rows of B (columns of C).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Columns of B (the reduction length, unpadded).
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The panel buffer, in the layout of the type docs.
+    pub fn panels(&self) -> &[i8] {
+        match &self.panels {
+            Panels::Owned(buf) => buf.as_slice(),
+            Panels::Shared(shared) => (**shared).as_ref(),
+        }
+    }
+
+    /// Per-column scales `s_j`.
+    pub fn scales(&self) -> &[f32] {
+        &self.scales
+    }
+
+    /// Per-column sums of the int8 values.
+    pub fn col_sums(&self) -> &[i32] {
+        &self.col_sums
+    }
+
+    /// The int8 value of element (j, p).
+    pub fn get(&self, j: usize, p: usize) -> i8 {
+        assert!(j < self.n && p < self.k, "PackedI8::get: out of range");
+        let kp = padded_k(self.k);
+        self.panels()[(j / PANEL) * PANEL * kp + (p / 4) * 4 * PANEL + (j % PANEL) * 4 + p % 4]
+    }
+
+    /// The column sums recomputed from the panels (to check a loaded file's).
+    pub fn recompute_col_sums(&self) -> Vec<i32> {
+        let kp = padded_k(self.k);
+        let panels = self.panels();
+        (0..self.n)
+            .map(|j| {
+                let panel = &panels[(j / PANEL) * PANEL * kp..][..PANEL * kp];
+                panel
+                    .chunks_exact(4 * PANEL)
+                    .map(|g| g[(j % PANEL) * 4..][..4].iter().map(|&v| v as i32).sum::<i32>())
+                    .sum()
+            })
+            .collect()
+    }
+}
+
+/// An int8 GEMM implementation: which micro-kernel runs the groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum I8Path {
+    /// Scalar: the fallback and the test oracle.
+    Reference,
+    /// AVX2: int8/uint8 widened to int16, `vpmaddwd` (CPUs without AVX512_VNNI).
+    Avx2Widen,
+    /// AVX512_VNNI `vpdpbusd`: four u8·i8 products per i32 lane and instruction.
+    Avx512Vnni,
+}
+
+impl I8Path {
+    /// Every path, lowest first.
+    pub const ALL: [I8Path; 3] = [I8Path::Reference, I8Path::Avx2Widen, I8Path::Avx512Vnni];
+
+    /// The path an ISA level runs.
+    pub fn for_isa(isa: Isa) -> I8Path {
+        match isa {
+            Isa::Reference => I8Path::Reference,
+            Isa::Avx2 | Isa::Avx512 => I8Path::Avx2Widen,
+            Isa::Avx512Vnni | Isa::Avx512Bf16 => I8Path::Avx512Vnni,
+        }
+    }
+
+    /// The path the kernels use (from [`isa`]).
+    pub fn current() -> I8Path {
+        Self::for_isa(isa())
+    }
+
+    /// The micro-kernel's name (test and bench id).
+    pub fn kernel_name(self) -> &'static str {
+        use super::ukr::i8_reference::ReferenceI8_4x16;
+        match self {
+            I8Path::Reference => ReferenceI8_4x16::NAME,
+            #[cfg(target_arch = "x86_64")]
+            I8Path::Avx2Widen => super::ukr::i8_avx2::Avx2I8Widen_4x8::NAME,
+            #[cfg(target_arch = "x86_64")]
+            I8Path::Avx512Vnni => super::ukr::i8_avx512::Avx512VnniI8_12x32::NAME,
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => "unavailable",
+        }
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn is_supported(self) -> bool {
+        match self {
+            I8Path::Reference => true,
+            I8Path::Avx2Widen => Isa::Avx2.is_supported(),
+            I8Path::Avx512Vnni => Isa::Avx512Vnni.is_supported(),
+        }
+    }
+}
+
+/// The buffers [`gemm_i8_in`] quantizes A into, owned by the caller: once they have served the
+/// largest m×k, calls allocate nothing.
+#[derive(Default)]
+pub struct I8Scratch {
+    a: AlignedBuf<u8>,
+    scale: Vec<f32>,
+    zp: Vec<i32>,
+    /// (rows, k, address of the source) of what [`I8Scratch::quantize`] last stored.
+    held: (usize, usize, usize),
+}
+
+impl std::fmt::Debug for I8Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("I8Scratch")
+            .field("bytes", &self.a.as_slice().len())
+            .finish()
+    }
+}
+
+impl I8Scratch {
+    /// Bytes of quantized activations held.
+    pub fn len(&self) -> usize {
+        self.a.as_slice().len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Quantizes A [m×k] (row-major, row stride k) per row into the buffers, for the next
+    /// [`gemm_i8_quantized`], which consumes it.
+    ///
+    /// # Panics
+    /// If `a` is shorter than m×k.
+    pub fn quantize(&mut self, m: usize, k: usize, a: &[f32]) {
+        assert!(a.len() >= m * k, "I8Scratch::quantize: a is shorter than m×k");
+        let (aq, scale, zp) = self.get(m, k);
+        quantize_rows(&a[..m * k], k, aq, scale, zp);
+        self.held = (m, k, a.as_ptr() as usize);
+    }
+
+    /// Whether the buffers hold a quantization of `a` [m×k] (the same shape and start
+    /// address) that no product has consumed yet.
+    pub fn holds(&self, m: usize, k: usize, a: &[f32]) -> bool {
+        self.held == (m, k, a.as_ptr() as usize)
+    }
+
+    /// Buffers for m rows of k: (quantized rows, scales, zero points), grown if needed.
+    fn get(&mut self, m: usize, k: usize) -> (&mut [u8], &mut [f32], &mut [i32]) {
+        self.held = (0, 0, 0);
+        let len = m * padded_k(k);
+        if self.a.as_slice().len() < len {
+            self.a.set_len(len);
+        }
+        if self.scale.len() < m {
+            self.scale.resize(m, 0.0);
+            self.zp.resize(m, 0);
+        }
+        (
+            &mut self.a.as_mut_slice()[..len],
+            &mut self.scale[..m],
+            &mut self.zp[..m],
+        )
+    }
+}
+
+thread_local! {
+    static SCRATCH: Cell<I8Scratch> = Cell::new(I8Scratch::default());
+}
+
+/// [`gemm_i8`] quantizing A into a caller-owned [`I8Scratch`].
+///
+/// # Panics
+/// As [`gemm_i8`].
+pub fn gemm_i8_in(
+    scratch: &mut I8Scratch,
+    m: usize,
+    a: &[f32],
+    b: &PackedI8,
+    c: &mut [f32],
+    epilogue: Epilogue,
+) {
+    gemm_i8_buf(I8Path::current(), scratch, m, a, b, c, epilogue)
+}
+
+/// C[m×n] = dequant(q(A)[m×k]·q(B)ᵀ) then the epilogue, on the current ISA's path; A is
+/// quantized per row on the way in. A and C are row-major with row strides k and n.
+///
+/// # Panics
+/// If a slice is shorter than its shape requires or an epilogue operand has the wrong length.
+pub fn gemm_i8(m: usize, a: &[f32], b: &PackedI8, c: &mut [f32], epilogue: Epilogue) {
+    gemm_i8_with(I8Path::current(), m, a, b, c, epilogue)
+}
+
+/// [`gemm_i8`] on a given path (tests and benches).
+///
+/// # Panics
+/// As [`gemm_i8`], and if the CPU does not support `path`.
+pub fn gemm_i8_with(
+    path: I8Path,
+    m: usize,
+    a: &[f32],
+    b: &PackedI8,
+    c: &mut [f32],
+    epilogue: Epilogue,
+) {
+    // Taken out of the slot for the call, so a nested call on this thread gets a fresh one.
+    let mut scratch = SCRATCH.with(|c| c.take());
+    gemm_i8_buf(path, &mut scratch, m, a, b, c, epilogue);
+    SCRATCH.with(|c| {
+        let old = c.take();
+        c.set(if old.len() > scratch.len() {
+            old
+        } else {
+            scratch
+        });
+    });
+}
+
+/// The integer product alone on `path`: `c[i·n + j] = Σ_p a[i·kp + p]·q_B[j, p]` (wrapping
+/// i32), for A already quantized (rows of `kp = padded_k(k)` bytes). The int8 kernels' test
+/// oracle: every path must give the same integers.
+///
+/// # Panics
+/// If a slice is shorter than its shape requires, or the CPU does not support `path`.
+pub fn gemm_i8_sums_with(path: I8Path, m: usize, a: &[u8], b: &PackedI8, c: &mut [i32]) {
+    let (n, kp) = (b.n(), padded_k(b.k()));
+    assert!(a.len() >= m * kp, "gemm_i8_sums: a is shorter than m×kp");
+    assert!(c.len() >= m * n, "gemm_i8_sums: c is shorter than m×n");
+    if m == 0 || n == 0 {
+        return;
+    }
+    // The kernels keep i32 sums in C's bits: run them on an f32 buffer and read the bits back.
+    let mut bits = vec![0.0f32; m * n];
+    run_path(path, m, a, b, &mut bits, Epi::scaled(1.0));
+    for (d, s) in c.iter_mut().zip(&bits) {
+        *d = s.to_bits() as i32;
+    }
+}
+
+/// C[m×n] = dequant(A·q(B)ᵀ) then the epilogue, for the A [m×k] that `scratch` holds
+/// ([`I8Scratch::quantize`], k = `b.k()`), on the current ISA's path. Consumes the
+/// quantization (the next product needs a new one), so a buffer refilled in place is never
+/// read stale.
+///
+/// # Panics
+/// If `scratch` holds no quantization of that k, `c` is shorter than m×n, or an epilogue
+/// operand has the wrong length.
+pub fn gemm_i8_quantized(
+    scratch: &mut I8Scratch,
+    b: &PackedI8,
+    c: &mut [f32],
+    epilogue: Epilogue,
+) {
+    gemm_i8_quantized_with(I8Path::current(), scratch, b, c, epilogue)
+}
+
+/// [`gemm_i8_quantized`] on a given path.
+fn gemm_i8_quantized_with(
+    path: I8Path,
+    scratch: &mut I8Scratch,
+    b: &PackedI8,
+    c: &mut [f32],
+    epilogue: Epilogue,
+) {
+    let (m, k, addr) = std::mem::take(&mut scratch.held);
+    let n = b.n();
+    assert!(
+        k == b.k() && (addr != 0 || m == 0 || k == 0),
+        "gemm_i8_quantized: no quantized A of k = {} (quantize first)",
+        b.k()
+    );
+    assert!(c.len() >= m * n, "gemm_i8: c is shorter than m×n");
+    let mut epi = Epi::from_epilogue(epilogue, m, n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let kp = padded_k(k);
+    epi.quant = Some(Quant {
+        row_scale: &scratch.scale[..m],
+        row_zp: &scratch.zp[..m],
+        col_scale: b.scales(),
+        col_sum: b.col_sums(),
+    });
+    run_path(path, m, &scratch.a.as_slice()[..m * kp], b, c, epi);
+}
+
+/// The int8 GEMM on `path`, quantizing A into `scratch`.
+fn gemm_i8_buf(
+    path: I8Path,
+    scratch: &mut I8Scratch,
+    m: usize,
+    a: &[f32],
+    b: &PackedI8,
+    c: &mut [f32],
+    epilogue: Epilogue,
+) {
+    let k = b.k();
+    assert!(a.len() >= m * k, "gemm_i8: a is shorter than m×k");
+    scratch.quantize(m, k, a);
+    gemm_i8_quantized_with(path, scratch, b, c, epilogue);
+}
+
+/// Runs the driver of `path`'s micro-kernel on quantized rows of A.
+fn run_path(path: I8Path, m: usize, a: &[u8], b: &PackedI8, c: &mut [f32], epi: Epi) {
+    fn run<K: MicroKernel<A = u8, B = i8>>(
+        m: usize,
+        a: &[u8],
+        b: &PackedI8,
+        c: &mut [f32],
+        epi: Epi,
+    ) {
+        let (n, kp) = (b.n(), padded_k(b.k()));
+        let a = AOperand::RowMajor { data: a, rs: kp };
+        driver::<K>(m, n, kp, a, b.panels(), c, n, epi, true);
+    }
+    use super::ukr::i8_reference::ReferenceI8_4x16;
+    match path {
+        I8Path::Reference => run::<ReferenceI8_4x16>(m, a, b, c, epi),
+        #[cfg(target_arch = "x86_64")]
+        I8Path::Avx2Widen => run::<super::ukr::i8_avx2::Avx2I8Widen_4x8>(m, a, b, c, epi),
+        #[cfg(target_arch = "x86_64")]
+        I8Path::Avx512Vnni => run::<super::ukr::i8_avx512::Avx512VnniI8_12x32>(m, a, b, c, epi),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => panic!("{path:?} needs x86-64"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_layout_is_documented_one() {
+        let (n, k) = (37, 6);
+        let b: Vec<f32> = (0..n * k).map(|i| (i % 23) as f32 - 11.0).collect();
+        let pm = PackedI8::pack(&b, n, k);
+        assert_eq!(pm.panels().len(), 64 * 8);
+        for j in 0..64 {
+            for p in 0..8 {
+                let v = pm.panels()[(j / 32) * 8 * 32 + (p / 4) * 128 + (j % 32) * 4 + p % 4];
+                if j < n && p < k {
+                    assert_eq!(v, pm.get(j, p));
+                    let w = b[j * k + p];
+                    assert!((pm.scales()[j] * v as f32 - w).abs() <= pm.scales()[j] * 0.5 + 1e-6);
+                } else {
+                    assert_eq!(v, 0, "padding ({j}, {p})");
+                }
+            }
+        }
+        assert_eq!(pm.recompute_col_sums(), pm.col_sums());
+        let shared = PackedI8::from_shared(
+            n,
+            k,
+            Arc::new(pm.panels().to_vec()),
+            pm.scales().to_vec(),
+            pm.col_sums().to_vec(),
+        );
+        assert_eq!(shared, pm);
+    }
+}

@@ -1,0 +1,159 @@
+//! AVX2 int8 micro-kernel `gemm_ukr_avx2_i8widen_4x8`, for x86-64 CPUs without AVX512_VNNI
+//! (Haswell to Skylake, Zen 1–3): exact, with no int16 saturation anywhere. Per group of 4 k,
+//! B's 8 columns × 4 int8 are sign-extended to int16 (2 × `vpmovsxbw`), each row's 4 uint8 of
+//! A zero-extended to int16 and broadcast, and `vpmaddwd` forms sums of two products in i32
+//! lanes: |255·127·2| ≪ 2³¹, and `vpmaddwd` only saturates for two −32768 pairs, which
+//! cannot occur here. (`vpmaddubsw`, the usual pre-VNNI trick, saturates its int16 pair sums
+//! silently; it is not used.) Each accumulator then holds two partial sums per column,
+//! folded together (`vphaddd`) once per tile — integer sums, so equal to the reference.
+//!
+//! 4 rows × 8 columns: 8 accumulators, 2 B vectors and an A broadcast in 16 ymm registers.
+//! The epilogue is the fp32 AVX2 kernel's (`avx2::store_tile`) after dequantizing.
+
+use std::arch::x86_64::*;
+
+use super::avx2::{mask, store_tile as store_f32_tile};
+use super::{MicroKernel, TileEpi};
+use crate::gemm::int8::KC_I8;
+use crate::gemm::pack::PANEL;
+
+const MR: usize = 4;
+const NR: usize = 8;
+
+/// AVX2 widening 4×8 int8 kernel.
+#[allow(non_camel_case_types)]
+pub struct Avx2I8Widen_4x8;
+
+impl MicroKernel for Avx2I8Widen_4x8 {
+    type A = u8;
+    type B = i8;
+    const MR: usize = MR;
+    const NR: usize = NR;
+    const K_GROUP: usize = 4;
+    const KC: usize = KC_I8;
+    const NAME: &'static str = "gemm_ukr_avx2_i8widen_4x8";
+
+    fn supported() -> bool {
+        crate::dispatch::Isa::Avx2.is_supported()
+    }
+
+    #[inline(always)]
+    unsafe fn tile(
+        kc: usize,
+        a: *const u8,
+        a_rs: usize,
+        b: *const i8,
+        c: *mut f32,
+        rs_c: usize,
+        rows: usize,
+        cols: usize,
+        epi: &TileEpi,
+    ) {
+        debug_assert!(a_rs > 0 || kc == 0, "int8 kernels read A row-major");
+        // SAFETY: forwarded trait contract (avx2 present, pointers valid, rows = R).
+        unsafe {
+            super::rows_dispatch!(tile_widen, rows, (kc, a, a_rs, b, c, rs_c, cols, epi),
+                4 1 2 3)
+        }
+    }
+}
+
+/// # Safety
+/// The [`MicroKernel::tile`] contract with `rows = R`, A row-major; AVX2 and FMA present.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_widen<const R: usize>(
+    kc: usize,
+    a: *const u8,
+    a_rs: usize,
+    b: *const i8,
+    c: *mut f32,
+    rs_c: usize,
+    cols: usize,
+    epi: &TileEpi,
+) {
+    // lo[i]: columns 0..4, hi[i]: columns 4..8, two partial sums (k pairs) per column.
+    let mut lo = [_mm256_setzero_si256(); R];
+    let mut hi = [_mm256_setzero_si256(); R];
+    let groups = kc / 4;
+    let (mut a, mut bp) = (a, b);
+    for _ in 0..groups {
+        // SAFETY: the group row holds NR·4 = 32 readable bytes at bp (contract); A(i, 4g..4g+4)
+        // are the four bytes at a + i·a_rs + 4g, inside row i of A.
+        unsafe {
+            let b_lo = _mm256_cvtepi8_epi16(_mm_loadu_si128(bp as *const __m128i));
+            let b_hi = _mm256_cvtepi8_epi16(_mm_loadu_si128(bp.add(16) as *const __m128i));
+            for i in 0..R {
+                let w = (a.add(i * a_rs) as *const u32).read_unaligned();
+                // 4 uint8 → 4 int16 (zero-extended), repeated in every 64-bit lane.
+                let a16 = _mm256_broadcastq_epi64(_mm_cvtepu8_epi16(_mm_cvtsi32_si128(w as i32)));
+                lo[i] = _mm256_add_epi32(lo[i], _mm256_madd_epi16(a16, b_lo));
+                hi[i] = _mm256_add_epi32(hi[i], _mm256_madd_epi16(a16, b_hi));
+            }
+            bp = bp.add(4 * PANEL);
+        }
+        a = a.wrapping_add(4);
+    }
+    let mut acc = [_mm256_setzero_si256(); R];
+    for i in 0..R {
+        // hadd → (c0 c1 c4 c5 | c2 c3 c6 c7); the 64-bit permute puts the columns in order.
+        acc[i] = _mm256_permute4x64_epi64::<0xD8>(_mm256_hadd_epi32(lo[i], hi[i]));
+    }
+    // SAFETY: forwarded contract: the C tile, bias, residual and quant operands.
+    unsafe { store_tile::<R>(&acc, c, rs_c, cols, epi) }
+}
+
+/// The int8 epilogue on AVX2 for 8 columns; see `i8_avx512::store_tile`.
+///
+/// # Safety
+/// The C, bias, residual and `epi.quant` parts of the [`MicroKernel::tile`] contract, with
+/// `rows = R` and `cols ≤ 8`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn store_tile<const R: usize>(
+    acc: &[__m256i; R],
+    c: *mut f32,
+    rs_c: usize,
+    cols: usize,
+    epi: &TileEpi,
+) {
+    let (m, _) = mask(cols, 0);
+    let q = &epi.quant;
+    let deq = epi.last && q.is_some();
+    let (mut col_sum, mut col_scale) = (_mm256_setzero_si256(), _mm256_setzero_ps());
+    if deq {
+        // SAFETY: masked loads read only the first `cols` entries, which exist.
+        unsafe {
+            col_sum = _mm256_maskload_epi32(q.col_sum, m);
+            col_scale = _mm256_maskload_ps(q.col_scale, m);
+        }
+    }
+    let mut f = [_mm256_setzero_ps(); R];
+    for i in 0..R {
+        let mut v = acc[i];
+        // SAFETY: row i < rows, columns masked to < cols: inside the C tile, which holds i32
+        // bits between k blocks.
+        let cp = unsafe { c.add(i * rs_c) } as *mut i32;
+        if !epi.first {
+            // SAFETY: as above; C is readable when not `first`.
+            v = _mm256_add_epi32(v, unsafe { _mm256_maskload_epi32(cp, m) });
+        }
+        if deq {
+            // SAFETY: non-null quant operands hold `rows` row entries.
+            let (zp, sa) = unsafe { (*q.row_zp.add(i), *q.row_scale.add(i)) };
+            let v = _mm256_sub_epi32(v, _mm256_mullo_epi32(_mm256_set1_epi32(zp), col_sum));
+            let s = _mm256_mul_ps(_mm256_set1_ps(sa), col_scale);
+            f[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(v), s);
+        } else {
+            // SAFETY: masked store inside the writable C tile.
+            unsafe { _mm256_maskstore_epi32(cp, m, v) };
+        }
+    }
+    if deq {
+        let epi = TileEpi { first: true, ..*epi };
+        let zero = [_mm256_setzero_ps(); R];
+        // SAFETY: forwarded contract; cols ≤ 8, so the second half is masked off entirely.
+        unsafe { store_f32_tile::<R>(&f, &zero, c, rs_c, cols, &epi) }
+    }
+}

@@ -1,0 +1,179 @@
+//! AVX-512 VNNI int8 micro-kernel `gemm_ukr_avx512vnni_i8_12x32`: 12 rows × 32 columns of C in
+//! 24 zmm i32 accumulators; A read row-major as uint8 (one 32-bit group of 4 consecutive k
+//! broadcast per row and group), B from int8 panels of 4-k groups (2 × 64-byte loads per
+//! group); 24 `vpdpbusd` per group, each 4 multiply-adds per i32 lane. `vpdpbusd` (not the
+//! saturating `vpdpbusds`, nor `vpmaddubsw`'s int16 sums) wraps like two's complement i32
+//! addition, so it computes exactly the reference's integers.
+//!
+//! The epilogue dequantizes in registers (`gemm::int8::dequantize`, the same operations in
+//! the same order as the scalar reference) and hands the fp32 tile to the fp32 kernel's own
+//! epilogue (`avx512::store_tile`: bias, GELU, residual).
+
+use std::arch::x86_64::*;
+
+use super::avx512::{mask, store_tile as store_f32_tile};
+use super::{L2Prefetch, MicroKernel, TileEpi};
+use crate::gemm::int8::KC_I8;
+use crate::gemm::pack::{LINE, PANEL};
+
+const MR: usize = 12;
+const NR: usize = 32;
+/// How many groups ahead the B panel is prefetched into L1 (each is 128 bytes).
+const PF_GROUPS: usize = 16;
+
+/// AVX512_VNNI 12×32 int8 kernel.
+#[allow(non_camel_case_types)]
+pub struct Avx512VnniI8_12x32;
+
+impl MicroKernel for Avx512VnniI8_12x32 {
+    type A = u8;
+    type B = i8;
+    const MR: usize = MR;
+    const NR: usize = NR;
+    const K_GROUP: usize = 4;
+    const KC: usize = KC_I8;
+    const NAME: &'static str = "gemm_ukr_avx512vnni_i8_12x32";
+
+    fn supported() -> bool {
+        crate::dispatch::Isa::Avx512Vnni.is_supported()
+    }
+
+    #[inline(always)]
+    unsafe fn tile(
+        kc: usize,
+        a: *const u8,
+        a_rs: usize,
+        b: *const i8,
+        c: *mut f32,
+        rs_c: usize,
+        rows: usize,
+        cols: usize,
+        epi: &TileEpi,
+    ) {
+        debug_assert!(a_rs > 0 || kc == 0, "int8 kernels read A row-major");
+        // SAFETY: forwarded trait contract (features present, pointers valid, rows = R).
+        unsafe {
+            super::rows_dispatch!(tile_vnni, rows, (kc, a, a_rs, b, c, rs_c, cols, epi),
+                12 1 2 3 4 5 6 7 8 9 10 11)
+        }
+    }
+}
+
+/// # Safety
+/// The [`MicroKernel::tile`] contract with `rows = R`, A row-major; AVX-512F/BW/VNNI present.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_vnni<const R: usize>(
+    kc: usize,
+    a: *const u8,
+    a_rs: usize,
+    b: *const i8,
+    c: *mut f32,
+    rs_c: usize,
+    cols: usize,
+    epi: &TileEpi,
+) {
+    let mut c0 = [_mm512_setzero_si512(); R];
+    let mut c1 = [_mm512_setzero_si512(); R];
+    if !epi.first {
+        // Start fetching the C tile (the partial sums) now; it is read only after the k loop.
+        for i in 0..R {
+            let row = c.wrapping_add(i * rs_c) as *const i8;
+            _mm_prefetch::<_MM_HINT_T0>(row);
+            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(LINE));
+        }
+    }
+    let groups = kc / 4;
+    let mut bp = b;
+    // Prefetch B PF_GROUPS groups ahead; over the last ones, the next tile's B.
+    let main = groups.saturating_sub(PF_GROUPS);
+    let mut pf = b.wrapping_add(PF_GROUPS * 4 * PANEL);
+    let mut l2 = L2Prefetch::new(epi, groups);
+    for g in 0..groups {
+        l2.step();
+        if g == main {
+            pf = epi.next_b as *const i8;
+        }
+        _mm_prefetch::<_MM_HINT_T0>(pf);
+        _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(LINE));
+        pf = pf.wrapping_add(4 * PANEL);
+        // SAFETY: g < kc/4, so bp..bp+128 is group row g of the B panel (two 64-byte vectors);
+        // A(i, 4g..4g+4) are the four bytes at a + i·a_rs + 4g, inside row i of A (contract).
+        unsafe {
+            let b0 = _mm512_loadu_si512(bp as *const __m512i);
+            let b1 = _mm512_loadu_si512(bp.add(64) as *const __m512i);
+            for i in 0..R {
+                let w = (a.add(i * a_rs + 4 * g) as *const u32).read_unaligned();
+                let av = _mm512_set1_epi32(w as i32);
+                c0[i] = _mm512_dpbusd_epi32(c0[i], av, b0);
+                c1[i] = _mm512_dpbusd_epi32(c1[i], av, b1);
+            }
+            bp = bp.add(4 * PANEL);
+        }
+    }
+    // SAFETY: forwarded contract: the C tile, bias, residual and quant operands.
+    unsafe { store_tile::<R>(&c0, &c1, c, rs_c, cols, epi) }
+}
+
+/// The int8 epilogue on AVX-512: the i32 accumulators `c0` (columns 0..16) and `c1` (16..32)
+/// of rows `0..R` (+ C's partial sums unless `first`) are stored back as i32 unless this is
+/// the last block of a dequantized product; then dequantized and finished by the fp32
+/// epilogue. Same operations, same order as `i8_reference::store_tile`.
+///
+/// # Safety
+/// The C, bias, residual and `epi.quant` parts of the [`MicroKernel::tile`] contract, with
+/// `rows = R`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn store_tile<const R: usize>(
+    c0: &[__m512i; R],
+    c1: &[__m512i; R],
+    c: *mut f32,
+    rs_c: usize,
+    cols: usize,
+    epi: &TileEpi,
+) {
+    let m = [mask(cols, 0), mask(cols, 1)];
+    let q = &epi.quant;
+    let deq = epi.last && q.is_some();
+    let mut col_sum = [_mm512_setzero_si512(); 2];
+    let mut col_scale = [_mm512_setzero_ps(); 2];
+    if deq {
+        for h in 0..2 {
+            // SAFETY: masked loads read only the first `cols` entries, which exist.
+            unsafe {
+                col_sum[h] = _mm512_maskz_loadu_epi32(m[h], q.col_sum.add(16 * h));
+                col_scale[h] = _mm512_maskz_loadu_ps(m[h], q.col_scale.add(16 * h));
+            }
+        }
+    }
+    let mut f = [[_mm512_setzero_ps(); R]; 2];
+    for i in 0..R {
+        for h in 0..2 {
+            let mut v = if h == 0 { c0[i] } else { c1[i] };
+            // SAFETY: row i < rows, columns 16h.. masked to < cols: inside the C tile, which
+            // holds i32 bits between k blocks (same size as f32).
+            let cp = unsafe { c.add(i * rs_c + 16 * h) } as *mut i32;
+            if !epi.first {
+                // SAFETY: as above; C is readable when not `first`.
+                v = _mm512_add_epi32(v, unsafe { _mm512_maskz_loadu_epi32(m[h], cp) });
+            }
+            if deq {
+                // SAFETY: non-null quant operands hold `rows` row entries.
+                let (zp, sa) = unsafe { (*q.row_zp.add(i), *q.row_scale.add(i)) };
+                let v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(zp), col_sum[h]));
+                let s = _mm512_mul_ps(_mm512_set1_ps(sa), col_scale[h]);
+                f[h][i] = _mm512_mul_ps(_mm512_cvtepi32_ps(v), s);
+            } else {
+                // SAFETY: masked store inside the writable C tile.
+                unsafe { _mm512_mask_storeu_epi32(cp, m[h], v) };
+            }
+        }
+    }
+    if deq {
+        let epi = TileEpi { first: true, ..*epi };
+        // SAFETY: forwarded contract; C is not read (`first`).
+        unsafe { store_f32_tile::<R>(&f[0], &f[1], c, rs_c, cols, &epi) }
+    }
+}
