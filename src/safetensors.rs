@@ -409,7 +409,12 @@ impl SafeTensors {
                 bytes: start..end,
             }
         } else {
-            RawStorage::Owned(self.map[start..end].chunks_exact(size).map(decode).collect())
+            RawStorage::Owned(
+                self.map[start..end]
+                    .chunks_exact(size)
+                    .map(decode)
+                    .collect(),
+            )
         };
         Ok(RawTensor {
             shape: info.shape.clone(),

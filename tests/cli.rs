@@ -100,8 +100,9 @@ fn errors_are_one_line_with_exit_codes() {
     assert_eq!(usage.status.code(), Some(2));
 }
 
-/// `--precision`: bf16 runs (logits close to fp32's, not equal), int8 is refused with a clear
-/// one-line error, an unknown name is a usage error; convert writes a bf16 file that loads.
+/// `--precision`: bf16 and int8 run (logits close to fp32's, not equal), a bad `--int8-plan`
+/// and an unknown name are usage errors, a plan without int8 a one-line error; convert writes
+/// bf16 and int8 files that load in their own precision.
 #[test]
 fn precision_flag() {
     let dir = TempDir::new("cli");
@@ -136,38 +137,51 @@ fn precision_flag() {
     assert_ne!(a, b, "bf16 gave fp32's exact logits");
     // Base shape, 8 tokens: measured 3e-3; a real mistake moves logits by far more than 5e-2.
     assert_close("bf16 vs fp32", &b[0], &a[0], 5e-2, 0.0);
-    let out = logits("int8", "tiny").output().unwrap();
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        err.contains("int8") && err.contains("not available") && err.lines().count() == 1,
-        "{err}"
-    );
+    let int8_out = json_stdout(&mut logits("int8", "base"));
+    let c = f32_rows(&int8_out["start_logits"]);
+    assert_ne!(a, c, "int8 gave fp32's exact logits");
+    // Base shape, 8 tokens: measured 2e-2; a broken quantization moves logits by far more.
+    assert_close("int8 vs fp32", &c[0], &a[0], 1e-1, 0.0);
     let usage = logits("fp64", "tiny").output().unwrap();
     assert_eq!(usage.status.code(), Some(2));
-    let packed = dir.path().join("tiny-bf16.bqa");
-    let st = bertqa()
-        .args([
-            "--precision",
-            "bf16",
-            "convert",
-            "--synthetic",
-            "tiny",
-            "--out",
-        ])
-        .arg(&packed)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    // No --precision: a packed file runs in its own precision.
-    let from_file = json_stdout(
-        bertqa()
-            .args(["logits", "--model"])
+    let mut bad_plan = logits("int8", "tiny");
+    bad_plan.args(["--int8-plan", "down=int4"]);
+    assert_eq!(bad_plan.output().unwrap().status.code(), Some(2));
+    let mut plan_without_int8 = logits("bf16", "tiny");
+    plan_without_int8.args(["--int8-plan", "all"]);
+    let out = plan_without_int8.output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("int8") && err.lines().count() == 1, "{err}");
+    for (precision, plan) in [("bf16", None), ("int8", None), ("int8", Some("down-bf16"))] {
+        let packed = dir
+            .path()
+            .join(format!("tiny-{precision}-{}.bqa", plan.unwrap_or("")));
+        let mut convert = bertqa();
+        convert.args(["--precision", precision]);
+        if let Some(plan) = plan {
+            convert.args(["--int8-plan", plan]);
+        }
+        let st = convert
+            .args(["convert", "--synthetic", "tiny", "--out"])
             .arg(&packed)
-            .arg("--input")
-            .arg(&input),
-    );
-    assert_eq!(from_file, json_stdout(&mut logits("bf16", "tiny")));
+            .status()
+            .unwrap();
+        assert!(st.success());
+        // No --precision: a packed file runs in its own precision (and plan).
+        let from_file = json_stdout(
+            bertqa()
+                .args(["logits", "--model"])
+                .arg(&packed)
+                .arg("--input")
+                .arg(&input),
+        );
+        let mut direct = logits(precision, "tiny");
+        if let Some(plan) = plan {
+            direct.args(["--int8-plan", plan]);
+        }
+        assert_eq!(from_file, json_stdout(&mut direct), "{precision} {plan:?}");
+    }
 }
 
 #[test]

@@ -22,6 +22,11 @@ fn eight_threads_fifty_requests_each_match_sequential_bf16() {
     concurrent_equals_sequential(bertqa::Precision::Bf16);
 }
 
+#[test]
+fn eight_threads_fifty_requests_each_match_sequential_int8() {
+    concurrent_equals_sequential(bertqa::Precision::Int8);
+}
+
 fn concurrent_equals_sequential(precision: bertqa::Precision) {
     let model = Arc::new(QaModel::synthetic_as("tiny", 0, precision).unwrap());
     let contexts = [

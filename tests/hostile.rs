@@ -20,7 +20,7 @@ impl Rng {
 
 #[test]
 fn odd_text_is_answered_or_refused_cleanly() {
-    for precision in [bertqa::Precision::F32, bertqa::Precision::Bf16] {
+    for precision in bertqa::Precision::ALL {
         odd_text(&QaModel::synthetic_as("tiny", 0, precision).unwrap());
     }
 }
@@ -59,7 +59,7 @@ fn odd_text(model: &QaModel) {
 /// slice of the context with consistent byte and character offsets.
 #[test]
 fn random_text_never_panics() {
-    for precision in [bertqa::Precision::F32, bertqa::Precision::Bf16] {
+    for precision in bertqa::Precision::ALL {
         random_text(&QaModel::synthetic_as("tiny", 0, precision).unwrap());
     }
 }

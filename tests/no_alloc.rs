@@ -38,8 +38,8 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn steady_state_forward_allocates_nothing() {
-    // One test for both precisions: the counter is process-global.
-    for precision in [Precision::F32, Precision::Bf16] {
+    // One test for every precision: the counter is process-global.
+    for precision in Precision::ALL {
         steady_state(precision);
     }
 }

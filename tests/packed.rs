@@ -125,6 +125,95 @@ fn bf16_packed_file_round_trips_bit_exactly() {
     Bert::load_packed_with(&p16, &LoadOptions::with_precision(Precision::Bf16)).unwrap();
 }
 
+/// An int8 packed file (`bertqa convert --precision int8`): about a quarter of the fp32 panel
+/// bytes, borrowed from the map, the same logits as the model it was written from; its plan is
+/// kept; another plan, a corrupt column sum, are refused by name.
+#[test]
+fn int8_packed_file_round_trips_bit_exactly() {
+    use bertqa::{LayerPlan, LoadOptions, Precision};
+    let dir = TempDir::new("packed");
+    let (p32, p8, p8b) = (
+        dir.path().join("fp32.bqa"),
+        dir.path().join("int8.bqa"),
+        dir.path().join("int8-down-bf16.bqa"),
+    );
+    QaModel::synthetic("tiny", 0)
+        .unwrap()
+        .save_packed(&p32)
+        .unwrap();
+    let qa = QaModel::synthetic_as("tiny", 0, Precision::Int8).unwrap();
+    qa.save_packed(&p8).unwrap();
+    let mixed = LoadOptions {
+        int8_plan: Some(LayerPlan::INT8_DOWN_BF16),
+        ..LoadOptions::with_precision(Precision::Int8)
+    };
+    let qa_mixed = QaModel::synthetic_with("tiny", 0, &mixed).unwrap();
+    qa_mixed.save_packed(&p8b).unwrap();
+    let batch = [Sequence::new(vec![
+        101, 2054, 2003, 1996, 3007, 102, 3000, 102,
+    ])];
+    for (path, model) in [(&p8, &qa), (&p8b, &qa_mixed)] {
+        let (bert, _) = Bert::load_packed(path).unwrap();
+        assert_eq!(
+            (bert.precision(), bert.plan()),
+            (Precision::Int8, model.bert().plan())
+        );
+        assert_eq!(
+            bert.forward(&batch).unwrap(),
+            model.bert().forward(&batch).unwrap()
+        );
+    }
+    let st = bertqa::safetensors::SafeTensors::open(&p8).unwrap();
+    let range = st.mapped_address_range();
+    let names: Vec<_> = st
+        .tensors()
+        .keys()
+        .filter(|n| n.ends_with(".packed_i8"))
+        .cloned()
+        .collect();
+    for name in &names {
+        let t = st.tensor_i8(name).unwrap();
+        assert!(t.is_mapped(), "{name} was copied");
+        let p = t.data().as_ptr() as usize;
+        assert!(range.contains(&p) && p.is_multiple_of(64), "{name}");
+    }
+    assert_eq!(names.len(), 4 * qa.bert().config().num_hidden_layers);
+    // A quarter of the fp32 panel bytes (tiny's k is a multiple of 4, so no padding).
+    let st32 = bertqa::safetensors::SafeTensors::open(&p32).unwrap();
+    let bytes = |st: &bertqa::safetensors::SafeTensors, suffix: &str| -> usize {
+        st.tensors()
+            .iter()
+            .filter(|(n, _)| n.ends_with(suffix) && !n.starts_with("qa_outputs"))
+            .map(|(_, t)| t.data_offsets.1 - t.data_offsets.0)
+            .sum()
+    };
+    assert_eq!(4 * bytes(&st, ".packed_i8"), bytes(&st32, ".packed"));
+    // Another plan than the file's is refused.
+    let err = Bert::load_packed_with(&p8, &mixed).unwrap_err();
+    assert!(
+        matches!(err, bertqa::Error::Unsupported { .. }) && err.to_string().contains("plan"),
+        "{err}"
+    );
+    // A column sum that does not match its panels is named when validating.
+    let name = "encoder.layer.1.output.dense.colsum_i8";
+    let t = st.tensor(name).unwrap();
+    let offset = t.data().as_ptr() as usize - range.start;
+    drop((t, st));
+    let mut bytes = std::fs::read(&p8).unwrap();
+    let v = f32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap()) + 1.0;
+    bytes[offset..offset + 4].copy_from_slice(&v.to_le_bytes());
+    let bad = dir.path().join("bad.bqa");
+    std::fs::write(&bad, &bytes).unwrap();
+    let strict = LoadOptions::with_precision(Precision::Int8);
+    let err = Bert::load_packed_with(&bad, &strict).unwrap_err();
+    assert!(err.to_string().contains(name), "{err}");
+    // A fractional one is refused even without validation.
+    bytes[offset..offset + 4].copy_from_slice(&(v + 0.5).to_le_bytes());
+    std::fs::write(&bad, &bytes).unwrap();
+    let err = Bert::load_packed(&bad).unwrap_err();
+    assert!(err.to_string().contains(name), "{err}");
+}
+
 /// A NaN in a bf16 packed file's panels is reported with the tensor's name when values are
 /// validated (the CLI validates checkpoints; a library user may validate a packed file).
 #[test]

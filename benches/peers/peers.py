@@ -13,6 +13,7 @@ Engines (batch 1, fp32 unless marked):
   candle            benches/peers/candle (a subprocess, like bertqa), if its binary was built
   lower precision (compare with each other, not with fp32):
   bertqa-bf16       as bertqa with --precision bf16 (bf16 GEMMs, converted at load)
+  bertqa-int8       as bertqa with --precision int8 (its default plan, quantized at load)
   pytorch-bf16      as pytorch under torch.autocast("cpu", dtype=torch.bfloat16)
   openvino-bf16     as openvino with INFERENCE_PRECISION_HINT=bf16
   onnxruntime-int8  onnxruntime.quantization.quantize_dynamic (int8 weights, dynamic uint8
@@ -467,6 +468,8 @@ def main():
     if not ARGS.no_lowp:
         if want("bertqa-bf16"):
             engines.append(Bertqa(ARGS.bertqa, ARGS.model, inputs, "bf16"))
+        if want("bertqa-int8"):
+            engines.append(Bertqa(ARGS.bertqa, ARGS.model, inputs, "int8"))
         if want("pytorch-bf16"):
             def torch_bf16_run(seq):
                 with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):

@@ -109,8 +109,7 @@ fn bench_packed(cr: &mut Criterion) {
                 // (Avx512Vnni and Avx512Bf16 run the Avx512 fp32 kernel: one entry for all.)
                 for level in Isa::supported().into_iter().filter(|&l| {
                     l != Isa::Reference && l != Isa::Avx512Vnni && l != Isa::Avx512Bf16
-                })
-                {
+                }) {
                     g.bench_function(
                         BenchmarkId::new(
                             bertqa_kernels::gemm::kernel_name(level),

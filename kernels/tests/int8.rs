@@ -15,14 +15,17 @@
 mod common;
 
 use bertqa_kernels::gemm::int8::{
-    gemm_i8_sums_with, gemm_i8_with, padded_k, quantize_row, quantize_row_reference,
-    quantize_rows, I8Path, KC_I8,
+    gemm_i8_sums_with, gemm_i8_with, padded_k, quantize_row, quantize_row_reference, quantize_rows,
+    I8Path, KC_I8,
 };
 use bertqa_kernels::{Epilogue, PackedI8};
 use common::{erf, Rng};
 
 fn paths() -> Vec<I8Path> {
-    I8Path::ALL.into_iter().filter(|p| p.is_supported()).collect()
+    I8Path::ALL
+        .into_iter()
+        .filter(|p| p.is_supported())
+        .collect()
 }
 
 const M: &[usize] = &[1, 2, 3, 4, 5, 11, 12, 13, 25];
@@ -265,7 +268,10 @@ fn quantization_round_trips_within_half_a_step() {
     assert!(rq.scale > 0.0 && (0..=255).contains(&rq.zero_point));
     for (&x, &v) in row.iter().zip(&q) {
         let back = rq.scale * (v as i32 - rq.zero_point) as f32;
-        assert!((back - x).abs() <= rq.scale * 0.5 * 1.0001, "{x} → {v} → {back}");
+        assert!(
+            (back - x).abs() <= rq.scale * 0.5 * 1.0001,
+            "{x} → {v} → {back}"
+        );
     }
     assert!(q[333..].iter().all(|&v| v == 0), "padding is zeroed");
     // 0.0 is exactly representable (its level is the zero point).
@@ -299,7 +305,10 @@ fn quantization_of_awkward_rows() {
     row[3] = 1.0e6;
     let r = quantize_row(&row, &mut q);
     assert_eq!(q[3], 255);
-    assert!(q.iter().enumerate().all(|(i, &v)| i == 3 || v as i32 == r.zero_point));
+    assert!(q
+        .iter()
+        .enumerate()
+        .all(|(i, &v)| i == 3 || v as i32 == r.zero_point));
     // NaN and infinities: finite levels, no panic.
     let r = quantize_row(&[f32::NAN, 1.0, -1.0, 0.5], &mut q[..4]);
     assert!(r.scale.is_finite());
@@ -335,8 +344,14 @@ fn simd_quantization_equals_the_scalar_one() {
                 _ => {}
             }
             let (mut a, mut b) = (vec![9u8; len + 3], vec![7u8; len + 3]);
-            let (qa, qb) = (quantize_row(&row, &mut a), quantize_row_reference(&row, &mut b));
-            assert_eq!((qa.scale.to_bits(), qa.zero_point), (qb.scale.to_bits(), qb.zero_point));
+            let (qa, qb) = (
+                quantize_row(&row, &mut a),
+                quantize_row_reference(&row, &mut b),
+            );
+            assert_eq!(
+                (qa.scale.to_bits(), qa.zero_point),
+                (qb.scale.to_bits(), qb.zero_point)
+            );
             assert_eq!(a, b, "len {len} case {case}");
         }
     }
@@ -357,5 +372,8 @@ fn weight_quantization_is_per_column_and_symmetric() {
     assert!((0..k).all(|c| p.get(1, c) == 0));
     assert_eq!((p.get(2, 0), p.get(2, 1)), (-127, 127));
     assert_eq!(p.col_sums(), &p.recompute_col_sums()[..]);
-    assert_eq!(p.col_sums()[0], -127 + 127 + p.get(0, 0) as i32 + p.get(0, 2) as i32);
+    assert_eq!(
+        p.col_sums()[0],
+        -127 + 127 + p.get(0, 0) as i32 + p.get(0, 2) as i32
+    );
 }

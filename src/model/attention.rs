@@ -126,8 +126,10 @@ impl Attention {
             residual: x,
         };
         let lin = &mut ws.lin;
-        ws.prof
-            .time(|s| &mut s.quantize, || self.output.quantize(tokens, ctx, lin));
+        ws.prof.time(
+            |s| &mut s.quantize,
+            || self.output.quantize(tokens, ctx, lin),
+        );
         ws.prof.time(
             |s| &mut s.attention_output,
             || self.output.forward(tokens, ctx, out, epilogue, lin),

@@ -32,8 +32,10 @@ impl FeedForward {
         let inter = &mut ws.inter[..tokens * i];
         let up = Epilogue::BiasGelu(self.intermediate.bias());
         let lin = &mut ws.lin;
-        ws.prof
-            .time(|s| &mut s.quantize, || self.intermediate.quantize(tokens, x, lin));
+        ws.prof.time(
+            |s| &mut s.quantize,
+            || self.intermediate.quantize(tokens, x, lin),
+        );
         ws.prof.time(
             |s| &mut s.ffn_up,
             || self.intermediate.forward(tokens, x, inter, up, lin),
@@ -44,8 +46,10 @@ impl FeedForward {
             residual: x,
         };
         let lin = &mut ws.lin;
-        ws.prof
-            .time(|s| &mut s.quantize, || self.output.quantize(tokens, inter, lin));
+        ws.prof.time(
+            |s| &mut s.quantize,
+            || self.output.quantize(tokens, inter, lin),
+        );
         ws.prof.time(
             |s| &mut s.ffn_down,
             || self.output.forward(tokens, inter, out, down, lin),

@@ -1,7 +1,7 @@
 //! `serve`: a minimal HTTP JSON question-answering service around one shared `QaModel`.
 //!
 //! ```text
-//! serve [--model DIR | --synthetic NAME] [--precision fp32|bf16] [--addr 127.0.0.1:8080] [--max-inflight N]
+//! serve [--model DIR | --synthetic NAME] [--precision fp32|bf16|int8] [--int8-plan PLAN] [--addr 127.0.0.1:8080] [--max-inflight N]
 //!
 //! POST /answer  {"question": "...", "context": "...", "top_k": 1}  →  200 {"answers": [Answer, ...]}
 //! GET  /healthz                                                    →  200 {"status": "ok"}
@@ -36,7 +36,7 @@ const BODY_LIMIT: usize = 1 << 20;
 const MAX_TOP_K: usize = 20;
 
 const USAGE: &str = "usage: serve [--model DIR | --synthetic tiny|base|large] \
-                     [--precision fp32|bf16] [--addr 127.0.0.1:8080] [--max-inflight N]\n\
+                     [--precision fp32|bf16|int8] [--int8-plan PLAN] [--addr 127.0.0.1:8080] [--max-inflight N]\n\
                      (no --model: the model in the Hugging Face cache, see docs/serving.md)";
 
 struct AppState {
@@ -170,6 +170,8 @@ struct Args {
     synthetic: Option<String>,
     /// `None`: fp32, or a packed file's own precision.
     precision: Option<Precision>,
+    /// With int8: which GEMMs run in int8 (`None`: the default plan, or a packed file's).
+    int8_plan: Option<bertqa::LayerPlan>,
     addr: SocketAddr,
     max_inflight: usize,
 }
@@ -179,6 +181,7 @@ fn parse_args() -> Result<Args, String> {
         model: None,
         synthetic: None,
         precision: None,
+        int8_plan: None,
         addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
         max_inflight: 4,
     };
@@ -195,6 +198,7 @@ fn parse_args() -> Result<Args, String> {
             "--model" => args.model = Some(PathBuf::from(&value)),
             "--synthetic" => args.synthetic = Some(text()),
             "--precision" => args.precision = Some(text().parse()?),
+            "--int8-plan" => args.int8_plan = Some(bertqa::LayerPlan::parse(&text())?),
             "--addr" => {
                 args.addr = text()
                     .parse()
@@ -225,12 +229,11 @@ async fn main() {
         // A packed file maps with no pass over its values; a checkpoint is validated.
         validate_values: !args.model.as_ref().is_some_and(|p| p.is_file()),
         precision: args.precision,
+        int8_plan: args.int8_plan,
     };
     let model = match (&args.model, &args.synthetic) {
         (Some(dir), _) => QaModel::load_with(dir, &options),
-        (None, Some(name)) => {
-            QaModel::synthetic_as(name, 0, args.precision.unwrap_or_default())
-        }
+        (None, Some(name)) => QaModel::synthetic_with(name, 0, &options),
         // Neither: the model in the Hugging Face cache (bertqa::hub); never downloads here.
         (None, None) => bertqa::hub::resolve_default_model(true).and_then(|dir| {
             eprintln!("serve: using {}", dir.display());

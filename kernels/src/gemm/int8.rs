@@ -68,7 +68,10 @@ pub struct RowQuant {
 /// # Panics
 /// If `dst` is shorter than `src`.
 pub fn quantize_row(src: &[f32], dst: &mut [u8]) -> RowQuant {
-    assert!(dst.len() >= src.len(), "quantize_row: dst is shorter than src");
+    assert!(
+        dst.len() >= src.len(),
+        "quantize_row: dst is shorter than src"
+    );
     #[cfg(target_arch = "x86_64")]
     {
         if Isa::Avx512.is_supported() && std::is_x86_feature_detected!("avx512bw") {
@@ -202,7 +205,10 @@ fn quantize_row_scalar(src: &[f32], dst: &mut [u8]) -> RowQuant {
 
 /// [`quantize_row`] on the scalar path (tests: the oracle of the SIMD one).
 pub fn quantize_row_reference(src: &[f32], dst: &mut [u8]) -> RowQuant {
-    assert!(dst.len() >= src.len(), "quantize_row: dst is shorter than src");
+    assert!(
+        dst.len() >= src.len(),
+        "quantize_row: dst is shorter than src"
+    );
     quantize_row_scalar(src, dst)
 }
 
@@ -411,7 +417,12 @@ impl PackedI8 {
                 let panel = &panels[(j / PANEL) * PANEL * kp..][..PANEL * kp];
                 panel
                     .chunks_exact(4 * PANEL)
-                    .map(|g| g[(j % PANEL) * 4..][..4].iter().map(|&v| v as i32).sum::<i32>())
+                    .map(|g| {
+                        g[(j % PANEL) * 4..][..4]
+                            .iter()
+                            .map(|&v| v as i32)
+                            .sum::<i32>()
+                    })
                     .sum()
             })
             .collect()
@@ -507,7 +518,10 @@ impl I8Scratch {
     /// # Panics
     /// If `a` is shorter than m×k.
     pub fn quantize(&mut self, m: usize, k: usize, a: &[f32]) {
-        assert!(a.len() >= m * k, "I8Scratch::quantize: a is shorter than m×k");
+        assert!(
+            a.len() >= m * k,
+            "I8Scratch::quantize: a is shorter than m×k"
+        );
         let (aq, scale, zp) = self.get(m, k);
         quantize_rows(&a[..m * k], k, aq, scale, zp);
         self.held = (m, k, a.as_ptr() as usize);
@@ -620,12 +634,7 @@ pub fn gemm_i8_sums_with(path: I8Path, m: usize, a: &[u8], b: &PackedI8, c: &mut
 /// # Panics
 /// If `scratch` holds no quantization of that k, `c` is shorter than m×n, or an epilogue
 /// operand has the wrong length.
-pub fn gemm_i8_quantized(
-    scratch: &mut I8Scratch,
-    b: &PackedI8,
-    c: &mut [f32],
-    epilogue: Epilogue,
-) {
+pub fn gemm_i8_quantized(scratch: &mut I8Scratch, b: &PackedI8, c: &mut [f32], epilogue: Epilogue) {
     gemm_i8_quantized_with(I8Path::current(), scratch, b, c, epilogue)
 }
 

@@ -477,7 +477,9 @@ pub fn gemm_packed_with(
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => run::<ukr::avx2::Avx2_6x16>(m, a, b, c, epi),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => run::<ukr::avx512::Avx512_12x32>(m, a, b, c, epi),
+        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => {
+            run::<ukr::avx512::Avx512_12x32>(m, a, b, c, epi)
+        }
         #[cfg(not(target_arch = "x86_64"))]
         _ => panic!("{isa} kernels need x86-64"),
     }

@@ -144,7 +144,9 @@ pub fn masked_softmax_with(isa: Isa, row: &mut [f32], scale: f32, keep: &[bool])
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: avx512f is present (asserted); row and keep have the same length.
-        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => unsafe { avx512::masked_softmax(row, scale, keep) },
+        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => unsafe {
+            avx512::masked_softmax(row, scale, keep)
+        },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: avx2+fma are present (asserted); row and keep have the same length.
         Isa::Avx2 => unsafe { avx2::masked_softmax(row, scale, keep) },
@@ -168,7 +170,9 @@ pub fn softmax_unnormalized_with(isa: Isa, row: &mut [f32]) -> f32 {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: avx512f is present (asserted).
-        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => unsafe { avx512::softmax_unnormalized(row) },
+        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => unsafe {
+            avx512::softmax_unnormalized(row)
+        },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: avx2+fma are present (asserted).
         Isa::Avx2 => unsafe { avx2::softmax_unnormalized(row) },

@@ -151,7 +151,10 @@ unsafe fn store_tile<const R: usize>(
         }
     }
     if deq {
-        let epi = TileEpi { first: true, ..*epi };
+        let epi = TileEpi {
+            first: true,
+            ..*epi
+        };
         let zero = [_mm256_setzero_ps(); R];
         // SAFETY: forwarded contract; cols ≤ 8, so the second half is masked off entirely.
         unsafe { store_f32_tile::<R>(&f, &zero, c, rs_c, cols, &epi) }

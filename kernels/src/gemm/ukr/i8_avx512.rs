@@ -172,7 +172,10 @@ pub(crate) unsafe fn store_tile<const R: usize>(
         }
     }
     if deq {
-        let epi = TileEpi { first: true, ..*epi };
+        let epi = TileEpi {
+            first: true,
+            ..*epi
+        };
         // SAFETY: forwarded contract; C is not read (`first`).
         unsafe { store_f32_tile::<R>(&f[0], &f[1], c, rs_c, cols, &epi) }
     }

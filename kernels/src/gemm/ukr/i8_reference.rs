@@ -119,7 +119,10 @@ pub(crate) unsafe fn store_tile<const R: usize, const N: usize>(
         }
     }
     if deq {
-        let epi = TileEpi { first: true, ..*epi };
+        let epi = TileEpi {
+            first: true,
+            ..*epi
+        };
         // SAFETY: forwarded contract; C is not read (`first`).
         unsafe { store_f32_tile(&out, rows, cols, c, rs_c, &epi) }
     }
