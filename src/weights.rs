@@ -9,7 +9,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{LayerPlan, Precision};
-use crate::safetensors::{Bf16Tensor, Dtype, I8Tensor, SafeTensors, Tensor};
+use crate::safetensors::{Bf16Tensor, Dtype, I8Tensor, RawTensor, SafeTensors, Tensor};
 use std::collections::BTreeMap;
 
 /// Where a checkpoint's tensors come from.
@@ -143,27 +143,30 @@ impl Checkpoint {
     /// # Errors
     /// [`Error::MissingTensor`], [`Error::Shape`], [`Error::Dtype`], [`Error::NonFinite`].
     pub(crate) fn take_bf16(&mut self, name: &str, shape: &[usize]) -> Result<Bf16Tensor> {
-        let stored = self.names.get(name).ok_or_else(|| Error::MissingTensor {
-            name: name.to_string(),
-        })?;
-        let Source::File(f) = &self.source else {
-            return Err(Error::MissingTensor {
-                name: name.to_string(),
-            });
-        };
-        let tensor = f.tensor_bf16(stored)?;
         // bf16 NaN or infinity: all exponent bits set.
-        let bad = || tensor.data().iter().position(|&v| v & 0x7F80 == 0x7F80);
-        self.check(stored, tensor.shape(), shape, bad)?;
-        self.used.insert(name.to_string());
-        Ok(tensor)
+        self.take_raw(name, shape, SafeTensors::tensor_bf16, |v| {
+            v & 0x7F80 == 0x7F80
+        })
     }
 
-    /// Takes the I8 tensor `name` (canonical): int8 panels of a packed file.
+    /// Takes the I8 tensor `name` (canonical): int8 panels of a packed file (every value is
+    /// finite).
     ///
     /// # Errors
     /// [`Error::MissingTensor`], [`Error::Shape`], [`Error::Dtype`].
     pub(crate) fn take_i8(&mut self, name: &str, shape: &[usize]) -> Result<I8Tensor> {
+        self.take_raw(name, shape, SafeTensors::tensor_i8, |_| false)
+    }
+
+    /// Takes a raw (integer-typed) tensor of the file, read by `read`, checking its shape and,
+    /// when validation is on, that no value is `bad`.
+    fn take_raw<T: bytemuck::Pod>(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        read: fn(&SafeTensors, &str) -> Result<RawTensor<T>>,
+        bad: fn(&T) -> bool,
+    ) -> Result<RawTensor<T>> {
         let stored = self.names.get(name).ok_or_else(|| Error::MissingTensor {
             name: name.to_string(),
         })?;
@@ -172,10 +175,21 @@ impl Checkpoint {
                 name: name.to_string(),
             });
         };
-        let tensor = f.tensor_i8(stored)?;
-        self.check(stored, tensor.shape(), shape, || None)?;
+        let tensor = read(f, stored)?;
+        self.check(stored, tensor.shape(), shape, || {
+            tensor.data().iter().position(bad)
+        })?;
         self.used.insert(name.to_string());
         Ok(tensor)
+    }
+
+    /// An [`Error::Format`] about this checkpoint's file (`"<memory>"` for in-memory tensors).
+    pub(crate) fn format_error(&self, message: String) -> Error {
+        let path = match &self.source {
+            Source::File(f) => f.path().to_path_buf(),
+            Source::Memory(_) => "<memory>".into(),
+        };
+        Error::Format { path, message }
     }
 
     /// Whether the tensor `name` (canonical) is stored as BF16 in a file.

@@ -408,14 +408,17 @@ impl Linear {
         let scales = ck.take(&scale_name, &[out])?.data().to_vec();
         let sum_name = format!("{prefix}.colsum_i8");
         let sums = ck.take(&sum_name, &[out])?;
-        let bad = |index: usize, why: &str| Error::Format {
-            path: std::path::PathBuf::from(&sum_name),
-            message: format!("column {index}: {why}"),
+        let bad = |ck: &Checkpoint, index: usize, why: &str| {
+            ck.format_error(format!("{sum_name}, column {index}: {why}"))
         };
         let mut col_sums = Vec::with_capacity(out);
         for (j, &v) in sums.data().iter().enumerate() {
             if v.fract() != 0.0 || v.abs() > (128 * inp) as f32 {
-                return Err(bad(j, &format!("{v} is not a column sum of int8 values")));
+                return Err(bad(
+                    ck,
+                    j,
+                    &format!("{v} is not a column sum of int8 values"),
+                ));
             }
             col_sums.push(v as i32);
         }
@@ -433,7 +436,7 @@ impl Linear {
                 .zip(w.col_sums())
                 .position(|(a, b)| a != b)
             {
-                return Err(bad(j, "does not match the panels"));
+                return Err(bad(ck, j, "does not match the panels"));
             }
         }
         Ok(w)

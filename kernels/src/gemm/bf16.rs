@@ -432,17 +432,9 @@ pub fn gemm_bf16_with(
     c: &mut [f32],
     epilogue: Epilogue,
 ) {
-    // Taken out of the slot for the call, so a nested call on this thread gets a fresh one.
-    let mut scratch = SCRATCH.with(|c| c.take());
-    gemm_bf16_buf(path, &mut scratch, m, a, b, c, epilogue);
-    SCRATCH.with(|c| {
-        let old = c.take();
-        c.set(if old.len() > scratch.len() {
-            old
-        } else {
-            scratch
-        });
-    });
+    super::pack::with_thread_scratch(&SCRATCH, Bf16Scratch::len, |scratch| {
+        gemm_bf16_buf(path, scratch, m, a, b, c, epilogue)
+    })
 }
 
 /// The bf16 GEMM on `path`, rounding A into `scratch`.

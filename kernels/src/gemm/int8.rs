@@ -592,17 +592,9 @@ pub fn gemm_i8_with(
     c: &mut [f32],
     epilogue: Epilogue,
 ) {
-    // Taken out of the slot for the call, so a nested call on this thread gets a fresh one.
-    let mut scratch = SCRATCH.with(|c| c.take());
-    gemm_i8_buf(path, &mut scratch, m, a, b, c, epilogue);
-    SCRATCH.with(|c| {
-        let old = c.take();
-        c.set(if old.len() > scratch.len() {
-            old
-        } else {
-            scratch
-        });
-    });
+    super::pack::with_thread_scratch(&SCRATCH, I8Scratch::len, |scratch| {
+        gemm_i8_buf(path, scratch, m, a, b, c, epilogue)
+    })
 }
 
 /// The integer product alone on `path`: `c[i·n + j] = Σ_p a[i·kp + p]·q_B[j, p]` (wrapping

@@ -516,32 +516,40 @@ pub(crate) fn with_buffers<R>(f: impl FnOnce(&mut AlignedBuf, &mut AlignedBuf) -
     let mut a = take(&A_BUF);
     let mut b = take(&B_BUF);
     let r = f(&mut a, &mut b);
-    put_back(&A_BUF, a);
-    put_back(&B_BUF, b);
+    put_back(&A_BUF, a, AlignedBuf::capacity_lines);
+    put_back(&B_BUF, b, AlignedBuf::capacity_lines);
     r
 }
 
 /// Takes a thread-local buffer out of its slot (leaving an empty one).
-pub(crate) fn take<T: Elem>(
-    slot: &'static std::thread::LocalKey<Cell<AlignedBuf<T>>>,
-) -> AlignedBuf<T> {
+pub(crate) fn take<S: Default>(slot: &'static std::thread::LocalKey<Cell<S>>) -> S {
     slot.with(|c| c.take())
 }
 
-/// Puts a buffer back into its thread-local slot, keeping the larger of it and what a nested
-/// call may have left there.
-pub(crate) fn put_back<T: Elem>(
-    slot: &'static std::thread::LocalKey<Cell<AlignedBuf<T>>>,
-    buf: AlignedBuf<T>,
+/// Puts a buffer back into its thread-local slot, keeping the larger (by `size`) of it and what
+/// a nested call may have left there.
+pub(crate) fn put_back<S: Default>(
+    slot: &'static std::thread::LocalKey<Cell<S>>,
+    buf: S,
+    size: fn(&S) -> usize,
 ) {
     slot.with(|c| {
         let old = c.take();
-        c.set(if old.capacity_lines() > buf.capacity_lines() {
-            old
-        } else {
-            buf
-        });
+        c.set(if size(&old) > size(&buf) { old } else { buf });
     });
+}
+
+/// Runs `f` on this thread's buffer in `slot` ([`take`], then [`put_back`]): a nested call on
+/// the same thread gets a fresh one.
+pub(crate) fn with_thread_scratch<S: Default, R>(
+    slot: &'static std::thread::LocalKey<Cell<S>>,
+    size: fn(&S) -> usize,
+    f: impl FnOnce(&mut S) -> R,
+) -> R {
+    let mut buf = take(slot);
+    let r = f(&mut buf);
+    put_back(slot, buf, size);
+    r
 }
 
 #[cfg(test)]
