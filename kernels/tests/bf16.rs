@@ -67,7 +67,8 @@ impl Case {
 
 const M: &[usize] = &[1, 2, 4, 5, 11, 12, 13, 25, 37];
 const N: &[usize] = &[1, 15, 16, 17, 32, 33, 64, 97];
-const K: &[usize] = &[0, 1, 2, 3, 17, 64, 767, 768, 769, 1537];
+// 2048: rows 4 KiB apart in bf16, rounded into rows one cache line further apart.
+const K: &[usize] = &[0, 1, 2, 3, 17, 64, 767, 768, 769, 1537, 2048];
 
 #[test]
 fn every_path_matches_the_reference() {

@@ -15,8 +15,8 @@
 mod common;
 
 use bertqa_kernels::gemm::int8::{
-    gemm_i8_sums_with, gemm_i8_with, padded_k, quantize_row, quantize_row_reference, quantize_rows,
-    I8Path, KC_I8,
+    a_stride, dequantize, gemm_i8_sums_with, gemm_i8_with, padded_k, quantize_row,
+    quantize_row_reference, quantize_rows, I8Path, KC_I8,
 };
 use bertqa_kernels::{Epilogue, PackedI8};
 use common::{erf, Rng};
@@ -184,6 +184,45 @@ fn dequantized_results_match_the_reference() {
                         );
                     }
                 }
+            }
+        }
+    }
+}
+
+/// At k = 4096 the quantized rows of A are stored a cache line further apart (`a_stride`);
+/// the products must be exactly those of the unpadded rows.
+#[test]
+fn padded_activation_rows_give_the_same_products() {
+    let (m, n, k) = (13, 40, 4096);
+    assert!(
+        a_stride(k) > padded_k(k),
+        "k = {k} should take the padded layout"
+    );
+    assert_eq!(a_stride(1024), 1024);
+    let mut rng = Rng(0x9ad);
+    let case = Case::new(m, n, k, &mut rng);
+    let packed = PackedI8::pack(&case.b, n, k);
+    let mut q = vec![0u8; m * k];
+    let (mut scale, mut zp) = (vec![0.0f32; m], vec![0i32; m]);
+    quantize_rows(&case.a, k, &mut q, &mut scale, &mut zp);
+    for path in paths() {
+        let mut sums = vec![0i32; m * n];
+        gemm_i8_sums_with(path, m, &q, &packed, &mut sums);
+        let got = case.run(path, &packed, 0);
+        for i in 0..m {
+            for j in 0..n {
+                let want = dequantize(
+                    sums[i * n + j],
+                    zp[i],
+                    packed.col_sums()[j],
+                    scale[i],
+                    packed.scales()[j],
+                );
+                assert_eq!(
+                    got[i * n + j].to_bits(),
+                    want.to_bits(),
+                    "{path:?} ({i}, {j})"
+                );
             }
         }
     }

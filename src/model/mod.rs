@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::safetensors::{SafeTensors, Tensor};
 use crate::weights::Checkpoint;
 use bertqa_kernels::{
-    gemm_bf16_in, gemm_i8_quantized, gemm_packed, Epilogue, PackedBf16, PackedI8, PackedMatrix,
+    gemm_bf16_in, gemm_i8_quantized, gemm_packed_in, Epilogue, PackedBf16, PackedI8, PackedMatrix,
 };
 use embeddings::Embeddings;
 use layer::Layer;
@@ -481,7 +481,7 @@ impl Linear {
         scratch: &mut LinearScratch,
     ) {
         match &self.weight {
-            Weight::F32(w) => gemm_packed(m, x, w, y, epilogue),
+            Weight::F32(w) => gemm_packed_in(&mut scratch.f32, m, x, w, y, epilogue),
             Weight::Bf16(w) => gemm_bf16_in(&mut scratch.a16, m, x, w, y, epilogue),
             Weight::Int8(w) => {
                 if !scratch.i8.holds(m, w.k(), x) {

@@ -32,10 +32,12 @@ pub struct Workspace {
     pub(crate) prof: Profiler,
 }
 
-/// What the linear layers convert their input into: bf16 (the bf16 GEMMs) or uint8 with
-/// per-row scales (the int8 GEMMs).
+/// What the linear layers copy their input into: rows padded apart (the fp32 GEMMs, see
+/// `bertqa_kernels::gemm_packed_in`), bf16 (the bf16 GEMMs) or uint8 with per-row scales (the
+/// int8 GEMMs).
 #[derive(Default)]
 pub(crate) struct LinearScratch {
+    pub(crate) f32: bertqa_kernels::GemmScratch,
     pub(crate) a16: bertqa_kernels::Bf16Scratch,
     pub(crate) i8: bertqa_kernels::I8Scratch,
 }

@@ -65,7 +65,7 @@ pub fn padded_k(k: usize) -> usize {
 /// # Panics
 /// If the lengths are not `rows·k` and `rows·kp`.
 pub fn round_rows(src: &[f32], k: usize, dst: &mut [u16]) {
-    round_rows_into(src, k, dst)
+    round_rows_into(src, k, dst, padded_k(k))
 }
 
 /// [`to_bf16`] over a slice, vectorised by the compiler for the widest ISA present.
@@ -334,9 +334,9 @@ impl RoundedA for f32 {
     }
 }
 
-/// [`round_rows`] into either A element type.
-fn round_rows_into<T: RoundedA>(src: &[f32], k: usize, dst: &mut [T]) {
-    let kp = padded_k(k);
+/// [`round_rows`] into either A element type, rows `kp ≥ padded_k(k)` elements apart.
+fn round_rows_into<T: RoundedA>(src: &[f32], k: usize, dst: &mut [T], kp: usize) {
+    debug_assert!(kp >= padded_k(k));
     if k == 0 {
         dst.fill(T::default());
         return;
@@ -466,15 +466,16 @@ fn gemm_bf16_buf(
     {
         let (n, k) = (b.n(), b.k());
         let kp = padded_k(k);
+        let rs = super::pack::a_row_stride(kp, std::mem::size_of::<K::A>());
         let buf = K::A::buf(scratch);
-        if buf.as_slice().len() < m * kp {
-            buf.set_len(m * kp);
+        if buf.as_slice().len() < m * rs {
+            buf.set_len(m * rs);
         }
-        let rounded = &mut buf.as_mut_slice()[..m * kp];
-        round_rows_into(&a[..m * k], k, rounded);
+        let rounded = &mut buf.as_mut_slice()[..m * rs];
+        round_rows_into(&a[..m * k], k, rounded, rs);
         let a = AOperand::RowMajor {
             data: &*rounded,
-            rs: kp,
+            rs,
         };
         driver::<K>(m, n, kp, a, b.panels(), c, n, epi, true);
     }

@@ -44,6 +44,12 @@ pub fn padded_k(k: usize) -> usize {
     k.next_multiple_of(4)
 }
 
+/// Bytes between the rows of quantized A in [`I8Scratch`]: `padded_k(k)`, one cache line more
+/// when that is a multiple of 4 KiB ([`a_row_stride`](super::pack::a_row_stride)).
+pub fn a_stride(k: usize) -> usize {
+    super::pack::a_row_stride(padded_k(k), 1)
+}
+
 /// The dequantized value of one C element: `(Σ q_A·q_B − z·colsum) · (s_row · s_col)`, with
 /// wrapping i32 arithmetic and then fp32 (round to nearest even) — the operations, in this
 /// order, of every int8 kernel's epilogue.
@@ -219,10 +225,21 @@ pub fn quantize_row_reference(src: &[f32], dst: &mut [u8]) -> RowQuant {
 /// # Panics
 /// If the lengths do not match.
 pub fn quantize_rows(src: &[f32], k: usize, dst: &mut [u8], scale: &mut [f32], zp: &mut [i32]) {
-    let kp = padded_k(k);
+    quantize_rows_strided(src, k, dst, padded_k(k), scale, zp)
+}
+
+/// [`quantize_rows`] into rows `kp ≥ padded_k(k)` bytes apart (the bytes past `k` zeroed).
+fn quantize_rows_strided(
+    src: &[f32],
+    k: usize,
+    dst: &mut [u8],
+    kp: usize,
+    scale: &mut [f32],
+    zp: &mut [i32],
+) {
     let rows = scale.len();
     assert!(
-        src.len() == rows * k && dst.len() == rows * kp && zp.len() == rows,
+        kp >= padded_k(k) && src.len() == rows * k && dst.len() == rows * kp && zp.len() == rows,
         "quantize_rows: lengths"
     );
     if rows == 0 {
@@ -523,7 +540,7 @@ impl I8Scratch {
             "I8Scratch::quantize: a is shorter than m×k"
         );
         let (aq, scale, zp) = self.get(m, k);
-        quantize_rows(&a[..m * k], k, aq, scale, zp);
+        quantize_rows_strided(&a[..m * k], k, aq, a_stride(k), scale, zp);
         self.held = (m, k, a.as_ptr() as usize);
     }
 
@@ -536,7 +553,7 @@ impl I8Scratch {
     /// Buffers for m rows of k: (quantized rows, scales, zero points), grown if needed.
     fn get(&mut self, m: usize, k: usize) -> (&mut [u8], &mut [f32], &mut [i32]) {
         self.held = (0, 0, 0);
-        let len = m * padded_k(k);
+        let len = m * a_stride(k);
         if self.a.as_slice().len() < len {
             self.a.set_len(len);
         }
@@ -612,7 +629,7 @@ pub fn gemm_i8_sums_with(path: I8Path, m: usize, a: &[u8], b: &PackedI8, c: &mut
     }
     // The kernels keep i32 sums in C's bits: run them on an f32 buffer and read the bits back.
     let mut bits = vec![0.0f32; m * n];
-    run_path(path, m, a, b, &mut bits, Epi::scaled(1.0));
+    run_path(path, m, a, kp, b, &mut bits, Epi::scaled(1.0));
     for (d, s) in c.iter_mut().zip(&bits) {
         *d = s.to_bits() as i32;
     }
@@ -650,14 +667,14 @@ fn gemm_i8_quantized_with(
     if m == 0 || n == 0 {
         return;
     }
-    let kp = padded_k(k);
+    let rs = a_stride(k);
     epi.quant = Some(Quant {
         row_scale: &scratch.scale[..m],
         row_zp: &scratch.zp[..m],
         col_scale: b.scales(),
         col_sum: b.col_sums(),
     });
-    run_path(path, m, &scratch.a.as_slice()[..m * kp], b, c, epi);
+    run_path(path, m, &scratch.a.as_slice()[..m * rs], rs, b, c, epi);
 }
 
 /// The int8 GEMM on `path`, quantizing A into `scratch`.
@@ -677,25 +694,26 @@ fn gemm_i8_buf(
 }
 
 /// Runs the driver of `path`'s micro-kernel on quantized rows of A.
-fn run_path(path: I8Path, m: usize, a: &[u8], b: &PackedI8, c: &mut [f32], epi: Epi) {
+fn run_path(path: I8Path, m: usize, a: &[u8], rs: usize, b: &PackedI8, c: &mut [f32], epi: Epi) {
     fn run<K: MicroKernel<A = u8, B = i8>>(
         m: usize,
         a: &[u8],
+        rs: usize,
         b: &PackedI8,
         c: &mut [f32],
         epi: Epi,
     ) {
         let (n, kp) = (b.n(), padded_k(b.k()));
-        let a = AOperand::RowMajor { data: a, rs: kp };
+        let a = AOperand::RowMajor { data: a, rs };
         driver::<K>(m, n, kp, a, b.panels(), c, n, epi, true);
     }
     use super::ukr::i8_reference::ReferenceI8_4x16;
     match path {
-        I8Path::Reference => run::<ReferenceI8_4x16>(m, a, b, c, epi),
+        I8Path::Reference => run::<ReferenceI8_4x16>(m, a, rs, b, c, epi),
         #[cfg(target_arch = "x86_64")]
-        I8Path::Avx2Widen => run::<super::ukr::i8_avx2::Avx2I8Widen_4x8>(m, a, b, c, epi),
+        I8Path::Avx2Widen => run::<super::ukr::i8_avx2::Avx2I8Widen_4x8>(m, a, rs, b, c, epi),
         #[cfg(target_arch = "x86_64")]
-        I8Path::Avx512Vnni => run::<super::ukr::i8_avx512::Avx512VnniI8_12x32>(m, a, b, c, epi),
+        I8Path::Avx512Vnni => run::<super::ukr::i8_avx512::Avx512VnniI8_12x32>(m, a, rs, b, c, epi),
         #[cfg(not(target_arch = "x86_64"))]
         _ => panic!("{path:?} needs x86-64"),
     }

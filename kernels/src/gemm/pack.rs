@@ -117,6 +117,40 @@ struct Line([u8; LINE]);
 /// prefetch plans.
 pub const LINE: usize = 64;
 
+/// Elements between the rows of an activation copy the kernels read row-major (bf16-rounded or
+/// int8-quantized A): `len`, or one cache line more when the row is a multiple of 4 KiB. A
+/// micro-kernel reads 12 rows at once; rows 4 KiB apart (BERT-large's k = 4096 in int8, k =
+/// 2048 and 4096 in bf16) all map to the same L1 set, more lines than its 8 ways hold, and
+/// evict each other on every k step: the int8 FFN down-projection ran at 60 % of the int8
+/// peak instead of 88 % (`examples/lowp_table --cold`, docs/kernels.md).
+pub fn a_row_stride(len: usize, elem_bytes: usize) -> usize {
+    if len > 0 && (len * elem_bytes).is_multiple_of(4096) {
+        len + LINE / elem_bytes
+    } else {
+        len
+    }
+}
+
+/// Copies rows of `k` elements (`src`, row stride k) into `dst` at row stride `rs ≥ k` (the
+/// gaps untouched); blocks of rows in parallel when large.
+pub(crate) fn copy_rows<T: Copy + Send + Sync>(src: &[T], k: usize, dst: &mut [T], rs: usize) {
+    assert!(rs >= k && k > 0 && src.len() / k * rs == dst.len() && src.len() % k == 0);
+    const ROWS: usize = 32;
+    let block = |(s, d): (&[T], &mut [T])| {
+        for (sr, dr) in s.chunks_exact(k).zip(d.chunks_exact_mut(rs)) {
+            dr[..k].copy_from_slice(sr);
+        }
+    };
+    if src.len() >= 1 << 18 {
+        use rayon::prelude::*;
+        src.par_chunks(ROWS * k)
+            .zip(dst.par_chunks_mut(ROWS * rs))
+            .for_each(block);
+    } else {
+        block((src, dst));
+    }
+}
+
 /// Element types an [`AlignedBuf`] may hold.
 ///
 /// # Safety

@@ -1,0 +1,198 @@
+//! int8 and bf16 GEMM throughput on BERT-large's shapes, against each precision's measured
+//! instruction peak (`kernels::peak`), for 1 and 2 threads.
+//!
+//! ```text
+//! cargo run --release -p bertqa-kernels --example lowp_table [-- --precision int8|bf16] [--shape M N K] [--threads T] [--pin] [--cold]
+//! ```
+//! int8 rows give the product alone (`gemm`: the median of quantize + product minus the median
+//! of the quantization alone) and, in `+quant`, with the per-row quantization of A (what a
+//! layer runs).
+//! Each figure is the median of interleaved calls; 1 thread is timed in this thread's CPU
+//! time, 2 threads in wall time (see `gemm_table` for why).
+
+use bertqa_kernels::gemm::bf16::{gemm_bf16_in, Bf16Scratch, PackedBf16};
+use bertqa_kernels::gemm::int8::{gemm_i8_quantized, I8Scratch, PackedI8};
+use bertqa_kernels::{peak, Epilogue};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+fn rand_vec(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        })
+        .collect()
+}
+
+fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer for clock_gettime.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0);
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; pid 0 is the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Median seconds of each closure, run round-robin for `budget` (≥ 5 rounds).
+fn median_interleaved(fs: &mut [&mut dyn FnMut()], budget: Duration, cpu: bool) -> Vec<f64> {
+    let epoch = Instant::now();
+    let now = || {
+        if cpu {
+            thread_cpu_seconds()
+        } else {
+            epoch.elapsed().as_secs_f64()
+        }
+    };
+    for f in fs.iter_mut() {
+        f();
+    }
+    let mut ts = vec![Vec::new(); fs.len()];
+    let start = Instant::now();
+    while ts[0].len() < 5 || (start.elapsed() < budget && ts[0].len() < 200) {
+        for (f, t) in fs.iter_mut().zip(ts.iter_mut()) {
+            let t0 = now();
+            f();
+            t.push(now() - t0);
+        }
+    }
+    ts.into_iter()
+        .map(|mut t| {
+            t.sort_by(f64::total_cmp);
+            t[t.len() / 2]
+        })
+        .collect()
+}
+
+fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let int8 = arg(&args, "--precision").is_none_or(|p| p == "int8");
+    let pin = args.iter().any(|a| a == "--pin");
+    // `--cold`: cycle through enough copies of B (≥ 64 MiB) that each call reads its weights
+    // from memory, as a forward pass does (BERT-large's weights do not fit any cache).
+    let cold = args.iter().any(|a| a == "--cold");
+    let only_threads: Option<usize> =
+        arg(&args, "--threads").map(|t| t.parse().expect("--threads N"));
+    let shapes: Vec<(usize, usize, usize)> = match args.iter().position(|a| a == "--shape") {
+        Some(i) => {
+            let v: Vec<usize> = args[i + 1..i + 4]
+                .iter()
+                .map(|s| s.parse().expect("--shape M N K"))
+                .collect();
+            vec![(v[0], v[1], v[2])]
+        }
+        None => [128, 384]
+            .into_iter()
+            .flat_map(|m| {
+                [
+                    (m, 3072, 1024),
+                    (m, 1024, 1024),
+                    (m, 4096, 1024),
+                    (m, 1024, 4096),
+                ]
+            })
+            .collect(),
+    };
+    let budget = Duration::from_millis(1200);
+    let what = if int8 {
+        "int8 (vpdpbusd)"
+    } else {
+        "bf16 (vdpbf16ps)"
+    };
+    println!("bertqa {what} GEMM, GOP/s (median of interleaved calls)");
+    for threads in [1usize, 2] {
+        if only_threads.is_some_and(|t| t != threads) {
+            continue;
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .start_handler(move |i| {
+                if pin {
+                    pin_to_cpu(i)
+                }
+            })
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let pk = if int8 {
+                peak::int8_peak_gops(threads)
+            } else {
+                peak::bf16_peak_gflops(threads)
+            };
+            println!("\nthreads = {threads}: measured peak {pk:.0} GOP/s");
+            println!(
+                "{:>5} {:>5} {:>5} | {:>7} {:>6} | {:>7} {:>6}",
+                "m", "n", "k", "gemm", "%peak", "+quant", "%peak"
+            );
+            for &(m, n, k) in &shapes {
+                let a = rand_vec(m * k, 1);
+                let b = rand_vec(n * k, 2);
+                let mut c = vec![0.0f32; m * n];
+                let ops = 2.0 * (m * n * k) as f64;
+                let ts = if int8 {
+                    let copies = if cold {
+                        (64usize << 20).div_ceil(n * k).max(2)
+                    } else {
+                        1
+                    };
+                    let pbs: Vec<PackedI8> =
+                        (0..copies).map(|_| PackedI8::pack(&b, n, k)).collect();
+                    let mut next = 0;
+                    let (mut s1, mut s2) = (I8Scratch::default(), I8Scratch::default());
+                    let mut quant = || s1.quantize(m, k, black_box(&a));
+                    let mut full = || {
+                        s2.quantize(m, k, black_box(&a));
+                        next = (next + 1) % copies;
+                        gemm_i8_quantized(&mut s2, black_box(&pbs[next]), &mut c, Epilogue::None)
+                    };
+                    let t = median_interleaved(&mut [&mut quant, &mut full], budget, threads == 1);
+                    vec![t[1] - t[0], t[1]]
+                } else {
+                    let copies = if cold {
+                        (32usize << 20).div_ceil(n * k).max(2)
+                    } else {
+                        1
+                    };
+                    let pbs: Vec<PackedBf16> =
+                        (0..copies).map(|_| PackedBf16::pack(&b, n, k)).collect();
+                    let mut next = 0;
+                    let mut s = Bf16Scratch::default();
+                    let mut full = || {
+                        next = (next + 1) % copies;
+                        gemm_bf16_in(&mut s, m, black_box(&a), &pbs[next], &mut c, Epilogue::None)
+                    };
+                    let t = median_interleaved(&mut [&mut full], budget, threads == 1);
+                    vec![f64::NAN, t[0]]
+                };
+                let g: Vec<f64> = ts.iter().map(|t| ops / t / 1e9).collect();
+                println!(
+                    "{m:>5} {n:>5} {k:>5} | {:>7.1} {:>5.1}% | {:>7.1} {:>5.1}%",
+                    g[0],
+                    100.0 * g[0] / pk,
+                    g[1],
+                    100.0 * g[1] / pk
+                );
+            }
+        });
+    }
+}
