@@ -19,6 +19,8 @@ pub mod tokenizer;
 pub mod weights;
 
 pub use answer::Answer;
+/// Thread placement: the opt-in pinning of rayon workers to cores (`--pin-threads`).
+pub use bertqa_kernels::affinity;
 pub use config::BertConfig;
 pub use error::{Error, Result};
 pub use features::{QaOptions, StrideMode};

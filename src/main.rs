@@ -19,6 +19,10 @@ struct Cli {
     /// Worker threads (default: RAYON_NUM_THREADS, else one per core).
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// Pin worker i to the i-th CPU this process may use (for a process that owns its cores —
+    /// a dedicated service, a benchmark; leave it off on a shared machine; docs/performance.md).
+    #[arg(long, global = true)]
+    pin_threads: bool,
     /// Precision of the matrix products (linear layers and attention): fp32 (default; for a
     /// packed file, the file's own), bf16 or int8 (the GEMMs of --int8-plan in int8).
     #[arg(long, global = true, value_name = "fp32|bf16|int8")]
@@ -366,13 +370,23 @@ fn main() -> ExitCode {
             _ => log::LevelFilter::Trace,
         });
     }
-    if let Some(n) = cli.threads {
-        if let Err(e) = rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-        {
-            eprintln!("bertqa: cannot start {n} threads: {e}");
-            return ExitCode::FAILURE;
+    if cli.threads.is_some() || cli.pin_threads {
+        match bertqa::affinity::install_global(cli.threads, cli.pin_threads) {
+            Err(e) => {
+                eprintln!("bertqa: cannot start the worker threads: {e}");
+                return ExitCode::FAILURE;
+            }
+            Ok((placement, n)) if cli.pin_threads => {
+                if placement.pinned() < n {
+                    log::warn!(
+                        "--pin-threads: {} of {n} workers pinned (the OS refused the rest or cannot pin)",
+                        placement.pinned()
+                    );
+                } else {
+                    log::info!("{n} workers pinned to CPUs {:?}", placement.cpus);
+                }
+            }
+            Ok(_) => {}
         }
     }
     let result = match cli.command {

@@ -184,6 +184,46 @@ fn precision_flag() {
     }
 }
 
+/// `--pin-threads` places the workers and changes nothing else: the logits are bit-identical
+/// to an unpinned run's (results never depend on which core runs a task).
+#[test]
+fn pinned_threads_give_the_same_logits() {
+    let dir = TempDir::new("cli-pin");
+    let input = dir.path().join("in.json");
+    std::fs::write(
+        &input,
+        r#"{"input_ids": [[101, 2054, 2003, 1996, 3007, 102, 3000, 102]]}"#,
+    )
+    .unwrap();
+    let run = |pin: bool| {
+        let mut cmd = bertqa();
+        cmd.args(["--threads", "2", "-v"]);
+        if pin {
+            cmd.arg("--pin-threads");
+        }
+        cmd.args(["logits", "--synthetic", "base", "--input"])
+            .arg(&input);
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            out.stdout,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let ((plain, _), (pinned, log)) = (run(false), run(true));
+    assert_eq!(plain, pinned, "pinning changed the logits");
+    if cfg!(target_os = "linux") {
+        assert!(
+            log.contains("workers pinned") || log.contains("of 2 workers pinned"),
+            "no word on the placement: {log}"
+        );
+    }
+}
+
 #[test]
 fn ask_prints_the_library_answers() {
     let fx = fixture("answers_tiny.json");

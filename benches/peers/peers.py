@@ -64,6 +64,8 @@ def parse_args():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--pause", type=float, default=0.25, help="seconds between engines")
     ap.add_argument("--no-lowp", action="store_true", help="skip the bf16 / int8 rows")
+    ap.add_argument("--pin-bertqa", action="store_true",
+                    help="run bertqa with --pin-threads (OpenVINO pins its threads by default)")
     ap.add_argument("--only", default=None, help="comma-separated engine names to run (bertqa always runs)")
     ap.add_argument("--exporter", choices=["legacy", "dynamo"], default="legacy",
                     help="torch.onnx.export path: TorchScript (legacy, default) or torch.export (dynamo)")
@@ -146,7 +148,9 @@ class Bertqa:
         self.info = {}
 
     def _base(self):
-        return [self.binary, "--threads", str(T), "--precision", self.precision]
+        # --pin-bertqa: one worker per core, as OpenVINO's default ENABLE_CPU_PINNING does.
+        pin = ["--pin-threads"] if ARGS.pin_bertqa else []
+        return [self.binary, "--threads", str(T), "--precision", self.precision] + pin
 
     def time_round(self, seq, iters, warmup):
         # `bertqa bench` always runs one warm-up forward of its own.
@@ -541,7 +545,7 @@ def main():
         "machine": mach, "versions": versions(),
         "method": {"rounds": rounds_done, "rounds_asked": ARGS.rounds, "timed_per_round": ARGS.iters,
                    "warmup_per_round": ARGS.warmup, "pause_s": ARGS.pause, "threads": T, "batch": 1, "seqs": seqs,
-                   "exporter": ARGS.exporter,
+                   "exporter": ARGS.exporter, "bertqa_pinned": ARGS.pin_bertqa,
                    "onnx": {k: v for k, v in (onnx_info or {}).items() if k != "ort_enable_all_ops"}, "stat": "median/p90 by nearest rank over rounds x timed_per_round"},
         "reference_max_abs_logit": ref_scale,
         "engine_notes": notes | {"bertqa": getattr(engines[0], "info", {})},

@@ -1,7 +1,7 @@
 //! `serve`: a minimal HTTP JSON question-answering service around one shared `QaModel`.
 //!
 //! ```text
-//! serve [--model DIR | --synthetic NAME] [--precision fp32|bf16|int8] [--int8-plan PLAN] [--addr 127.0.0.1:8080] [--max-inflight N]
+//! serve [--model DIR | --synthetic NAME] [--precision fp32|bf16|int8] [--int8-plan PLAN] [--addr 127.0.0.1:8080] [--max-inflight N] [--threads N] [--pin-threads]
 //!
 //! POST /answer  {"question": "...", "context": "...", "top_k": 1}  →  200 {"answers": [Answer, ...]}
 //! GET  /healthz                                                    →  200 {"status": "ok"}
@@ -37,6 +37,7 @@ const MAX_TOP_K: usize = 20;
 
 const USAGE: &str = "usage: serve [--model DIR | --synthetic tiny|base|large] \
                      [--precision fp32|bf16|int8] [--int8-plan PLAN] [--addr 127.0.0.1:8080] [--max-inflight N]\n\
+                     [--threads N] [--pin-threads (one worker per core; for a dedicated machine)]\n\
                      (no --model: the model in the Hugging Face cache, see docs/serving.md)";
 
 struct AppState {
@@ -174,6 +175,10 @@ struct Args {
     int8_plan: Option<bertqa::LayerPlan>,
     addr: SocketAddr,
     max_inflight: usize,
+    /// Model worker threads (`None`: rayon's default, one per CPU).
+    threads: Option<usize>,
+    /// Pin worker i to the i-th allowed CPU.
+    pin_threads: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -184,6 +189,8 @@ fn parse_args() -> Result<Args, String> {
         int8_plan: None,
         addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
         max_inflight: 4,
+        threads: None,
+        pin_threads: false,
     };
     let mut it = std::env::args_os().skip(1);
     while let Some(flag) = it.next() {
@@ -191,6 +198,10 @@ fn parse_args() -> Result<Args, String> {
         if flag == "-h" || flag == "--help" {
             println!("{USAGE}");
             std::process::exit(0);
+        }
+        if flag == "--pin-threads" {
+            args.pin_threads = true;
+            continue;
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let text = || value.to_string_lossy().into_owned();
@@ -210,6 +221,14 @@ fn parse_args() -> Result<Args, String> {
                         format!("--max-inflight {}: not a positive integer", text())
                     })?
             }
+            "--threads" => {
+                args.threads =
+                    Some(
+                        text().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                            format!("--threads {}: not a positive integer", text())
+                        })?,
+                    )
+            }
             _ => return Err(format!("unknown argument {flag}")),
         }
     }
@@ -225,6 +244,20 @@ async fn main() {
         eprintln!("serve: {e}\n{USAGE}");
         std::process::exit(2);
     });
+    if args.threads.is_some() || args.pin_threads {
+        match bertqa::affinity::install_global(args.threads, args.pin_threads) {
+            Err(e) => {
+                eprintln!("serve: cannot start the worker threads: {e}");
+                std::process::exit(1);
+            }
+            Ok((placement, n)) if args.pin_threads => eprintln!(
+                "serve: {} of {n} model workers pinned to CPUs {:?}",
+                placement.pinned(),
+                placement.cpus
+            ),
+            Ok(_) => {}
+        }
+    }
     let options = LoadOptions {
         // A packed file maps with no pass over its values; a checkpoint is validated.
         validate_values: !args.model.as_ref().is_some_and(|p| p.is_file()),

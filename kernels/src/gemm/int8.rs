@@ -245,7 +245,8 @@ fn quantize_rows_strided(
     if rows == 0 {
         return;
     }
-    let block = |(((s, d), sc), z): (((&[f32], &mut [u8]), &mut [f32]), &mut [i32])| {
+    type Rows<'a> = (((&'a [f32], &'a mut [u8]), &'a mut [f32]), &'a mut [i32]);
+    let block = |(((s, d), sc), z): Rows| {
         for (((sr, dr), sc), z) in s
             .chunks_exact(k.max(1))
             .zip(d.chunks_exact_mut(kp.max(1)))

@@ -134,7 +134,7 @@ pub fn a_row_stride(len: usize, elem_bytes: usize) -> usize {
 /// Copies rows of `k` elements (`src`, row stride k) into `dst` at row stride `rs ≥ k` (the
 /// gaps untouched); blocks of rows in parallel when large.
 pub(crate) fn copy_rows<T: Copy + Send + Sync>(src: &[T], k: usize, dst: &mut [T], rs: usize) {
-    assert!(rs >= k && k > 0 && src.len() / k * rs == dst.len() && src.len() % k == 0);
+    assert!(rs >= k && k > 0 && src.len() / k * rs == dst.len() && src.len().is_multiple_of(k));
     const ROWS: usize = 32;
     let block = |(s, d): (&[T], &mut [T])| {
         for (sr, dr) in s.chunks_exact(k).zip(d.chunks_exact_mut(rs)) {

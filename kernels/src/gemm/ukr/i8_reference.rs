@@ -95,10 +95,10 @@ pub(crate) unsafe fn store_tile<const R: usize, const N: usize>(
             // SAFETY: i < rows, j < cols: inside the tile the caller lets us read and write;
             // C holds i32 bits between k blocks (same size and alignment as f32).
             let cp = unsafe { c.add(i * rs_c + j) } as *mut i32;
-            // SAFETY: as above; C is readable unless `first`.
             let v = if epi.first {
                 x
             } else {
+                // SAFETY: as above; C is readable unless `first`.
                 x.wrapping_add(unsafe { *cp })
             };
             if deq {
