@@ -2,9 +2,9 @@
 //! instruction peak (`kernels::peak`), for 1 and 2 threads.
 //!
 //! ```text
-//! cargo run --release -p bertqa-kernels --example lowp_table [-- --precision int8|bf16] [--shape M N K] [--threads T] [--pin] [--cold]
+//! cargo run --release -p bertqa-kernels --example lowp_table [-- --precision int8|bf16] [--shape M N K] [--threads T] [--pin] [--cold] [--gelu]
 //! ```
-//! int8 rows give the product alone (`gemm`: the median of quantize + product minus the median
+//! bf16 rows give the GEMM with A's rounding included (the `+quant` column). int8 rows give the product alone (`gemm`: the median of quantize + product minus the median
 //! of the quantization alone) and, in `+quant`, with the per-row quantization of A (what a
 //! layer runs).
 //! Each figure is the median of interleaved calls; 1 thread is timed in this thread's CPU
@@ -78,6 +78,15 @@ fn median_interleaved(fs: &mut [&mut dyn FnMut()], budget: Duration, cpu: bool) 
         .collect()
 }
 
+/// "GOP/s  %peak", or dashes where a column does not apply (bf16 has no separate conversion).
+fn cell(g: f64, peak: f64) -> String {
+    if g.is_nan() {
+        format!("{:>7} {:>6}", "-", "-")
+    } else {
+        format!("{g:>7.1} {:>5.1}%", 100.0 * g / peak)
+    }
+}
+
 fn arg<'a>(args: &'a [String], name: &str) -> Option<&'a String> {
     args.iter()
         .position(|a| a == name)
@@ -91,6 +100,8 @@ fn main() {
     // `--cold`: cycle through enough copies of B (≥ 64 MiB) that each call reads its weights
     // from memory, as a forward pass does (BERT-large's weights do not fit any cache).
     let cold = args.iter().any(|a| a == "--cold");
+    // `--gelu`: the FFN-up epilogue (bias + GELU) instead of none, to see what it costs.
+    let gelu = args.iter().any(|a| a == "--gelu");
     let only_threads: Option<usize> =
         arg(&args, "--threads").map(|t| t.parse().expect("--threads N"));
     let shapes: Vec<(usize, usize, usize)> = match args.iter().position(|a| a == "--shape") {
@@ -149,6 +160,14 @@ fn main() {
                 let b = rand_vec(n * k, 2);
                 let mut c = vec![0.0f32; m * n];
                 let ops = 2.0 * (m * n * k) as f64;
+                let bias = vec![0.01f32; n];
+                let epi = || {
+                    if gelu {
+                        Epilogue::BiasGelu(&bias)
+                    } else {
+                        Epilogue::None
+                    }
+                };
                 let ts = if int8 {
                     let copies = if cold {
                         (64usize << 20).div_ceil(n * k).max(2)
@@ -163,7 +182,7 @@ fn main() {
                     let mut full = || {
                         s2.quantize(m, k, black_box(&a));
                         next = (next + 1) % copies;
-                        gemm_i8_quantized(&mut s2, black_box(&pbs[next]), &mut c, Epilogue::None)
+                        gemm_i8_quantized(&mut s2, black_box(&pbs[next]), &mut c, epi())
                     };
                     let t = median_interleaved(&mut [&mut quant, &mut full], budget, threads == 1);
                     vec![t[1] - t[0], t[1]]
@@ -179,18 +198,16 @@ fn main() {
                     let mut s = Bf16Scratch::default();
                     let mut full = || {
                         next = (next + 1) % copies;
-                        gemm_bf16_in(&mut s, m, black_box(&a), &pbs[next], &mut c, Epilogue::None)
+                        gemm_bf16_in(&mut s, m, black_box(&a), &pbs[next], &mut c, epi())
                     };
                     let t = median_interleaved(&mut [&mut full], budget, threads == 1);
                     vec![f64::NAN, t[0]]
                 };
                 let g: Vec<f64> = ts.iter().map(|t| ops / t / 1e9).collect();
                 println!(
-                    "{m:>5} {n:>5} {k:>5} | {:>7.1} {:>5.1}% | {:>7.1} {:>5.1}%",
-                    g[0],
-                    100.0 * g[0] / pk,
-                    g[1],
-                    100.0 * g[1] / pk
+                    "{m:>5} {n:>5} {k:>5} | {} | {}",
+                    cell(g[0], pk),
+                    cell(g[1], pk)
                 );
             }
         });
