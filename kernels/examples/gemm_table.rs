@@ -13,49 +13,16 @@
 //! parallel split adds no work; on a box shared with other processes `×1thr` cannot show more).
 //! matrixmultiply runs single-threaded only (its thread count is fixed by an env var at start-up).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use bertqa_kernels::{dispatch::Isa, gemm::gemm_packed_with, Epilogue, PackedMatrix};
+use common::{pin_to_cpu, rand_vec, thread_cpu_seconds};
 use std::hint::black_box;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
-
-fn rand_vec(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-        })
-        .collect()
-}
-
-/// Seconds of CPU time consumed by this thread (not counting time the OS gave to other
-/// processes — this box is shared with compilers).
-fn thread_cpu_seconds() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer for clock_gettime.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0);
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
-
-/// Pins the calling thread to CPU `cpu` (for `--pin`: some VMs' schedulers pack all runnable
-/// threads of a process onto one vCPU, which hides any parallel speed-up).
-fn pin_to_cpu(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and sched_setaffinity only read
-    // and write that set, and pid 0 means the calling thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
 
 /// Seconds of CPU time consumed by the whole process (every thread).
 fn process_cpu_seconds() -> f64 {

@@ -10,43 +10,15 @@
 //! Each figure is the median of interleaved calls; 1 thread is timed in this thread's CPU
 //! time, 2 threads in wall time (see `gemm_table` for why).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use bertqa_kernels::gemm::bf16::{gemm_bf16_in, Bf16Scratch, PackedBf16};
 use bertqa_kernels::gemm::int8::{gemm_i8_quantized, I8Scratch, PackedI8};
 use bertqa_kernels::{peak, Epilogue};
+use common::{pin_to_cpu, rand_vec, thread_cpu_seconds};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-
-fn rand_vec(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-        })
-        .collect()
-}
-
-fn thread_cpu_seconds() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer for clock_gettime.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0);
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
-
-fn pin_to_cpu(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; pid 0 is the calling thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
 
 /// Median seconds of each closure, run round-robin for `budget` (≥ 5 rounds).
 fn median_interleaved(fs: &mut [&mut dyn FnMut()], budget: Duration, cpu: bool) -> Vec<f64> {
