@@ -24,5 +24,5 @@ pub use bertqa_kernels::affinity;
 pub use config::BertConfig;
 pub use error::{Error, Result};
 pub use features::{QaOptions, StrideMode};
-pub use model::{Bert, LayerPlan, LoadOptions, Precision, QaLogits, Sequence};
-pub use qa::{PreparedContext, QaModel};
+pub use model::{Bert, LayerPlan, LoadOptions, Precision, QaLogits, Sequence, StageTimes};
+pub use qa::{PreparedContext, QaModel, RequestCost};

@@ -12,9 +12,10 @@
 use crate::answer::{self, Answer, Candidate};
 use crate::error::{Error, Result};
 use crate::features::{self, QaOptions, Window};
-use crate::model::{Bert, LoadOptions, QaLogits, Sequence, Workspace};
+use crate::model::{Bert, LoadOptions, QaLogits, Sequence, StageTimes, Workspace};
 use crate::tokenizer::{Encoding, Tokenizer, Vocab};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// BERT's uncased vocabulary (`weights/vocab.txt`), built in for synthetic models.
@@ -28,6 +29,21 @@ pub struct QaModel {
     tokenizer: Tokenizer,
     /// Activation buffers of finished requests, reused by the next (one per concurrent caller).
     pool: Mutex<Vec<(Workspace, QaLogits)>>,
+    /// Whether forward passes add their per-stage times to `stage_totals`.
+    stage_timing: AtomicBool,
+    /// Per-stage times summed since the last [`QaModel::take_stage_times`].
+    stage_totals: Mutex<StageTimes>,
+}
+
+/// What a request will cost the model: its windows and their tokens
+/// ([`QaModel::check_request`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestCost {
+    /// Windows the context is cut into for this question.
+    pub windows: usize,
+    /// Tokens of all those windows together, special tokens included: the rows the forward
+    /// passes run for this request.
+    pub tokens: usize,
 }
 
 /// A context tokenized once, to be asked many questions ([`QaModel::answer_prepared`]).
@@ -169,6 +185,8 @@ impl QaModel {
             bert,
             tokenizer,
             pool: Mutex::new(Vec::new()),
+            stage_timing: AtomicBool::new(false),
+            stage_totals: Mutex::new(StageTimes::default()),
         })
     }
 
@@ -228,8 +246,8 @@ impl QaModel {
         context: &PreparedContext,
         options: &QaOptions,
     ) -> Result<Vec<Answer>> {
-        let mut out = self.run(&[(question, context)], options)?;
-        Ok(out.pop().expect("one request, one result"))
+        let mut out = self.run(&[(question, context)], options, None)?;
+        Ok(out.pop().flatten().expect("one request, one result"))
     }
 
     /// Answers many questions about contexts tokenized by [`QaModel::prepare_context`] (several
@@ -244,7 +262,72 @@ impl QaModel {
         requests: &[(&str, &PreparedContext)],
         options: &QaOptions,
     ) -> Result<Vec<Vec<Answer>>> {
-        self.run(requests, options)
+        Self::all_answered(self.run(requests, options, None)?)
+    }
+
+    /// As [`QaModel::answer_prepared_batch`], for a caller that may stop wanting some answers
+    /// while the batch runs (a deadline passed, a client went away): before each forward pass,
+    /// `wanted(i)` is asked for every request `i` with windows in it, and once it says `false`
+    /// the request's windows not yet run are dropped and its result is `None`. The answers of
+    /// the others are exactly those they get alone.
+    ///
+    /// # Errors
+    /// As [`QaModel::answer`], for the first question that fails (a service checks each one
+    /// first with [`QaModel::check_request`], so that one bad request cannot fail the others).
+    pub fn answer_prepared_batch_while(
+        &self,
+        requests: &[(&str, &PreparedContext)],
+        options: &QaOptions,
+        wanted: &dyn Fn(usize) -> bool,
+    ) -> Result<Vec<Option<Vec<Answer>>>> {
+        self.run(requests, options, Some(wanted))
+    }
+
+    /// Checks a request as the answering methods do — question and options — and says what it
+    /// would cost, without running the model: a service can refuse it, or budget a batch, before
+    /// any model work.
+    ///
+    /// # Errors
+    /// As [`QaModel::answer_prepared`]: [`Error::Input`] for an empty question, options that
+    /// leave no room for the context, or a context needing more than `options.max_windows`
+    /// windows.
+    pub fn check_request(
+        &self,
+        question: &str,
+        context: &PreparedContext,
+        options: &QaOptions,
+    ) -> Result<RequestCost> {
+        self.check_options(options)?;
+        let req = self.request(question, context, options)?;
+        let q = req.question.len();
+        Ok(RequestCost {
+            windows: req.windows.len(),
+            tokens: req
+                .windows
+                .iter()
+                .map(|w| Window::context_offset(q) + w.doc_len + 1)
+                .sum(),
+        })
+    }
+
+    /// Turns per-stage timing of the forward passes on or off (off by default). While on, every
+    /// pass adds its [`StageTimes`] to a total that [`QaModel::take_stage_times`] returns; the
+    /// cost is two clock reads per stage per layer.
+    pub fn set_stage_timing(&self, on: bool) {
+        self.stage_timing.store(on, Ordering::Relaxed);
+    }
+
+    /// The per-stage times summed over every forward pass since the last call (while
+    /// [`QaModel::set_stage_timing`] is on), and starts a new sum.
+    pub fn take_stage_times(&self) -> StageTimes {
+        std::mem::take(&mut *self.stage_totals.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn all_answered(out: Vec<Option<Vec<Answer>>>) -> Result<Vec<Vec<Answer>>> {
+        Ok(out
+            .into_iter()
+            .map(|a| a.expect("without a `wanted` test every request is answered"))
+            .collect())
     }
 
     /// Answers many (question, context) pairs; their windows share forward passes.
@@ -265,7 +348,7 @@ impl QaModel {
             .zip(&contexts)
             .map(|((q, _), c)| (*q, c))
             .collect();
-        self.run(&reqs, options)
+        Self::all_answered(self.run(&reqs, options, None)?)
     }
 
     fn check_options(&self, o: &QaOptions) -> Result<()> {
@@ -314,33 +397,49 @@ impl QaModel {
         Ok(())
     }
 
-    fn run(&self, reqs: &[(&str, &PreparedContext)], o: &QaOptions) -> Result<Vec<Vec<Answer>>> {
-        self.check_options(o)?;
-        let mut requests = Vec::with_capacity(reqs.len());
-        for &(question, context) in reqs {
-            if question.trim().is_empty() {
-                return Err(Error::input("the question is empty"));
-            }
-            let mut q = self.tokenizer.encode(question).ids;
-            if q.is_empty() {
-                return Err(Error::input(
-                    "the question has no tokens (only control characters?)",
-                ));
-            }
-            q.truncate(o.max_query_length);
-            let windows = features::windows(context.encoding.len(), q.len(), o)?;
-            log::debug!(
-                "question of {} tokens, context of {} tokens: {} windows",
-                q.len(),
-                context.encoding.len(),
-                windows.len()
-            );
-            requests.push(Request {
-                question: q,
-                context,
-                windows,
-            });
+    /// Tokenizes a question and cuts its context into windows.
+    fn request<'a>(
+        &self,
+        question: &str,
+        context: &'a PreparedContext,
+        o: &QaOptions,
+    ) -> Result<Request<'a>> {
+        if question.trim().is_empty() {
+            return Err(Error::input("the question is empty"));
         }
+        let mut q = self.tokenizer.encode(question).ids;
+        if q.is_empty() {
+            return Err(Error::input(
+                "the question has no tokens (only control characters?)",
+            ));
+        }
+        q.truncate(o.max_query_length);
+        let windows = features::windows(context.encoding.len(), q.len(), o)?;
+        log::debug!(
+            "question of {} tokens, context of {} tokens: {} windows",
+            q.len(),
+            context.encoding.len(),
+            windows.len()
+        );
+        Ok(Request {
+            question: q,
+            context,
+            windows,
+        })
+    }
+
+    /// Answers `reqs`; with `wanted`, a request it turns down is dropped (`None`).
+    fn run(
+        &self,
+        reqs: &[(&str, &PreparedContext)],
+        o: &QaOptions,
+        wanted: Option<&dyn Fn(usize) -> bool>,
+    ) -> Result<Vec<Option<Vec<Answer>>>> {
+        self.check_options(o)?;
+        let requests = reqs
+            .iter()
+            .map(|&(question, context)| self.request(question, context, o))
+            .collect::<Result<Vec<_>>>()?;
         // A poisoned lock only means another request panicked; the buffers are still sound.
         let (mut ws, mut logits) = self
             .pool
@@ -348,14 +447,25 @@ impl QaModel {
             .unwrap_or_else(|e| e.into_inner())
             .pop()
             .unwrap_or_default();
+        let timing = self.stage_timing.load(Ordering::Relaxed);
+        ws.set_profiling(timing);
         // Every window of every request, in order, in batches of at most max_batch_tokens.
         let vocab = self.tokenizer.vocab();
         let mut candidates: Vec<Vec<Candidate>> = vec![Vec::new(); requests.len()];
+        let mut dropped = vec![false; requests.len()];
         let mut batch: Vec<Sequence> = Vec::new();
         let mut owners: Vec<(usize, usize)> = Vec::new(); // (request, window) of each sequence
         let mut tokens = 0;
         for (r, req) in requests.iter().enumerate() {
             for (w, window) in req.windows.iter().enumerate() {
+                // Asked once per request per forward pass: when its first window joins a batch.
+                let first_in_batch = owners.last().is_none_or(|&(last, _)| last != r);
+                if first_in_batch && wanted.is_some_and(|wanted| !wanted(r)) {
+                    dropped[r] = true;
+                }
+                if dropped[r] {
+                    break;
+                }
                 let ids = &req.context.encoding.ids;
                 let seq = features::window_sequence(
                     &req.question,
@@ -377,6 +487,11 @@ impl QaModel {
                     batch.clear();
                     owners.clear();
                     tokens = 0;
+                    // The rest of this request goes into a new pass: ask again.
+                    if wanted.is_some_and(|wanted| !wanted(r)) {
+                        dropped[r] = true;
+                        break;
+                    }
                 }
                 tokens += seq.input_ids.len();
                 batch.push(seq);
@@ -392,6 +507,9 @@ impl QaModel {
             &mut logits,
             &mut candidates,
         )?;
+        if timing {
+            *self.stage_totals.lock().unwrap_or_else(|e| e.into_inner()) += ws.stage_times();
+        }
         self.pool
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -399,15 +517,18 @@ impl QaModel {
         Ok(requests
             .iter()
             .zip(candidates)
-            .map(|(req, c)| {
+            .zip(dropped)
+            .map(|((req, c), dropped)| {
                 let enc = &req.context.encoding;
-                answer::finish(
-                    c,
-                    &req.context.text,
-                    &enc.byte_offsets,
-                    &enc.char_offsets,
-                    o,
-                )
+                (!dropped).then(|| {
+                    answer::finish(
+                        c,
+                        &req.context.text,
+                        &enc.byte_offsets,
+                        &enc.char_offsets,
+                        o,
+                    )
+                })
             })
             .collect())
     }

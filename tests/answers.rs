@@ -207,6 +207,137 @@ fn prepared_batch_equals_one_question_at_a_time() {
         .is_err());
 }
 
+/// `check_request` refuses exactly what answering refuses, and its token count is the rows the
+/// windows really have (their sum over several windows, at a cap that makes many).
+#[test]
+fn check_request_agrees_with_answering() {
+    let model = QaModel::synthetic("tiny", 0).unwrap();
+    let capped = QaOptions {
+        max_windows: 2,
+        max_seq_length: 64,
+        doc_stride: 16,
+        ..QaOptions::default()
+    };
+    let long = model.prepare_context(&"word ".repeat(200)).unwrap();
+    let err = model.check_request("what?", &long, &capped).unwrap_err();
+    assert!(err.to_string().contains("max_windows"), "{err}");
+    assert!(model.check_request(" ", &long, &capped).is_err());
+    let wide = QaOptions {
+        max_windows: 512,
+        ..capped.clone()
+    };
+    let cost = model.check_request("what?", &long, &wide).unwrap();
+    // "what?" is 2 tokens: each window holds 64 - 2 - 3 = 59 context tokens, the step is 16.
+    let q = model.tokenizer().encode("what?").ids.len();
+    let per_window = 64 - q - 3;
+    let n = long.encoding().len();
+    let windows = (n - per_window).div_ceil(16) + 1;
+    assert_eq!(cost.windows, windows);
+    assert_eq!(
+        cost.tokens,
+        (windows - 1) * 64 + (q + 3 + n - (windows - 1) * 16)
+    );
+    let short = model
+        .prepare_context("The book was written by Ada.")
+        .unwrap();
+    let cost = model
+        .check_request("Who?", &short, &QaOptions::default())
+        .unwrap();
+    let expected = model.tokenizer().encode("Who?").ids.len() + short.encoding().len() + 3;
+    assert_eq!((cost.windows, cost.tokens), (1, expected));
+}
+
+/// `answer_prepared_batch_while`: requests still wanted get the answers they get alone; one
+/// turned down before its first pass, or between two of its passes, gets `None`; `wanted` is
+/// asked once per forward pass that holds the request's windows.
+#[test]
+fn requests_no_longer_wanted_are_dropped() {
+    use std::cell::RefCell;
+    let model = QaModel::synthetic("tiny", 0).unwrap();
+    let o = QaOptions {
+        max_seq_length: 64,
+        doc_stride: 16,
+        max_batch_tokens: 128, // two windows per pass
+        top_k: 2,
+        ..QaOptions::default()
+    };
+    let long = model
+        .prepare_context(&"the cat sat on the mat ".repeat(40))
+        .unwrap();
+    let short = model
+        .prepare_context("The book was written by Ada Lovelace.")
+        .unwrap();
+    let requests = [
+        ("who sat?", &long),
+        ("who wrote it?", &short),
+        ("what?", &long),
+    ];
+    let alone: Vec<_> = requests
+        .iter()
+        .map(|(q, c)| model.answer_prepared(q, c, &o).unwrap())
+        .collect();
+    let windows = model.check_request("who sat?", &long, &o).unwrap().windows;
+    assert!(windows > 6, "{windows} windows");
+
+    let asked = RefCell::new([0usize; 3]);
+    let all = model
+        .answer_prepared_batch_while(&requests, &o, &|r| {
+            asked.borrow_mut()[r] += 1;
+            true
+        })
+        .unwrap();
+    assert_eq!(all, alone.iter().cloned().map(Some).collect::<Vec<_>>());
+    // Request 0's windows fill passes of two; its last pass also holds request 1's window.
+    assert_eq!(asked.borrow()[0], windows.div_ceil(2));
+
+    // Request 0 turned down after its first pass, request 1 before any.
+    let asked = RefCell::new([0usize; 3]);
+    let got = model
+        .answer_prepared_batch_while(&requests, &o, &|r| {
+            let mut a = asked.borrow_mut();
+            a[r] += 1;
+            match r {
+                0 => a[0] == 1,
+                1 => false,
+                _ => true,
+            }
+        })
+        .unwrap();
+    assert_eq!(got, [None, None, Some(alone[2].clone())]);
+    assert_eq!(
+        asked.borrow()[0],
+        2,
+        "asked again before its second pass, then dropped"
+    );
+}
+
+/// Stage timing: off by default (nothing summed), on it sums every pass, and taking the sum
+/// starts a new one.
+#[test]
+fn stage_times_are_summed_while_on() {
+    let model = QaModel::synthetic("tiny", 0).unwrap();
+    let o = QaOptions::default();
+    let ask = || {
+        model
+            .answer("Who wrote it?", "The book was written by Ada.", &o)
+            .unwrap()
+    };
+    let plain = ask();
+    assert_eq!(model.take_stage_times(), bertqa::StageTimes::default());
+    model.set_stage_timing(true);
+    assert_eq!(ask(), plain, "timing changes no answer");
+    let t = model.take_stage_times();
+    assert!(
+        t.qkv > std::time::Duration::ZERO && t.ffn_up > std::time::Duration::ZERO,
+        "{t:?}"
+    );
+    assert!(t.total() >= t.qkv + t.ffn_up);
+    assert_eq!(model.take_stage_times(), bertqa::StageTimes::default());
+    model.set_stage_timing(false);
+    ask();
+    assert_eq!(model.take_stage_times(), bertqa::StageTimes::default());
+}
+
 /// `squad::predict` answers in dataset order, one text per question, and names the question
 /// that cannot be answered.
 #[test]

@@ -157,7 +157,26 @@ pub struct StageTimes {
     pub qa_head: Duration,
 }
 
+impl std::ops::AddAssign<&StageTimes> for StageTimes {
+    fn add_assign(&mut self, other: &StageTimes) {
+        self.embeddings += other.embeddings;
+        self.qkv += other.qkv;
+        self.attention += other.attention;
+        self.attention_output += other.attention_output;
+        self.ffn_up += other.ffn_up;
+        self.ffn_down += other.ffn_down;
+        self.layer_norm += other.layer_norm;
+        self.quantize += other.quantize;
+        self.qa_head += other.qa_head;
+    }
+}
+
 impl StageTimes {
+    /// Their sum: the forward passes' time.
+    pub fn total(&self) -> Duration {
+        self.entries().iter().map(|(_, t)| *t).sum()
+    }
+
     /// (name, time) per stage, in forward order.
     pub fn entries(&self) -> [(&'static str, Duration); 9] {
         [
