@@ -1,170 +1,48 @@
-//! `serve`: a minimal HTTP JSON question-answering service around one shared `QaModel`.
+//! `serve`: an HTTP JSON question-answering service around one shared `QaModel`.
 //!
 //! ```text
-//! serve [--model DIR | --synthetic NAME] [--precision fp32|bf16|int8] [--int8-plan PLAN] [--addr 127.0.0.1:8080] [--max-inflight N] [--threads N] [--pin-threads]
+//! serve [--model PATH | --synthetic NAME] [--precision fp32|bf16|int8] [--int8-plan PLAN]
+//!       [--addr 127.0.0.1:8080] [--threads N] [--pin-threads]
+//!       [--max-batch-tokens 1536] [--max-wait-ms 0] [--no-batching [--max-inflight 4]]
+//!       [--max-queue 256] [--quiet]
 //!
-//! POST /answer  {"question": "...", "context": "...", "top_k": 1}  →  200 {"answers": [Answer, ...]}
-//! GET  /healthz                                                    →  200 {"status": "ok"}
-//! errors: {"error": "..."} with 400 (bad input), 413 (body over 1 MiB), 404/405, 500 (anything else)
+//! POST /answer  {"question": "...", "context": "...", "top_k": 1, "timeout_ms": 500}
+//!                                         →  200 {"answers": [Answer, ...]}
+//! GET  /healthz  →  200 {"status": "ok"}         (liveness)
+//! GET  /readyz   →  200 {"ready": true} once the model is loaded and warm, else 503
+//! GET  /metrics  →  OpenMetrics text (Prometheus)
+//! errors: {"error": "..."} with 400 (bad input), 413 (body over 1 MiB), 404/405,
+//!         503 (loading, queue full), 504 (timeout_ms passed), 500 (anything else)
 //! ```
 //!
-//! Without `--model` or `--synthetic` it serves
-//! `bert-large-uncased-whole-word-masking-finetuned-squad` from the Hugging Face cache
+//! The port opens at once; the model loads in the background (`/readyz` says when it is
+//! ready). Requests that arrive while the model is busy are gathered into one ragged batch
+//! (see `batch.rs`). SIGTERM or Ctrl-C: readiness turns false, no new connections are accepted,
+//! requests in flight finish, then the process exits. Without `--model` or `--synthetic` it
+//! serves `bert-large-uncased-whole-word-masking-finetuned-squad` from the Hugging Face cache
 //! (`bertqa::hub`); it never downloads.
-//!
-//! Inference runs on tokio's blocking pool (`spawn_blocking`), never on the async workers; at
-//! most `--max-inflight` requests run the model at once (each one already uses every core
-//! through rayon), the rest wait their turn.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use bertqa::{Answer, LoadOptions, Precision, QaModel, QaOptions};
-use serde::{Deserialize, Serialize};
+mod batch;
+mod metrics;
+mod service;
+#[cfg(test)]
+mod tests;
+
+use batch::{BatchConfig, Engine};
+use bertqa::{LoadOptions, Precision, QaModel, QaOptions};
+use service::AppState;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
+use std::time::{Duration, Instant};
 
-/// Largest request body accepted.
-const BODY_LIMIT: usize = 1 << 20;
-/// Largest `top_k` accepted: answers come from at most `n_best` (20) candidates.
-const MAX_TOP_K: usize = 20;
-
-const USAGE: &str = "usage: serve [--model DIR | --synthetic tiny|base|large] \
-                     [--precision fp32|bf16|int8] [--int8-plan PLAN] [--addr 127.0.0.1:8080] [--max-inflight N]\n\
+const USAGE: &str = "usage: serve [--model PATH | --synthetic tiny|base|large] \
+                     [--precision fp32|bf16|int8] [--int8-plan PLAN] [--addr 127.0.0.1:8080]\n\
                      [--threads N] [--pin-threads (one worker per core; for a dedicated machine)]\n\
+                     [--max-batch-tokens N] [--max-wait-ms MS] [--no-batching [--max-inflight N]]\n\
+                     [--max-queue N] [--quiet (no request log)]\n\
                      (no --model: the model in the Hugging Face cache, see docs/serving.md)";
-
-struct AppState {
-    model: Arc<QaModel>,
-    /// Bounds the requests running the model at once.
-    inflight: Semaphore,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AnswerRequest {
-    question: String,
-    context: String,
-    #[serde(default = "one")]
-    top_k: usize,
-}
-
-fn one() -> usize {
-    1
-}
-
-#[derive(Serialize)]
-struct AnswerResponse {
-    answers: Vec<Answer>,
-}
-
-/// An error response: `{"error": message}` with a status.
-struct ApiError(StatusCode, String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
-    }
-}
-
-impl From<bertqa::Error> for ApiError {
-    fn from(e: bertqa::Error) -> Self {
-        let status = match e {
-            bertqa::Error::Input { .. } => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError(status, e.to_string())
-    }
-}
-
-async fn answer(
-    State(state): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<AnswerResponse>, ApiError> {
-    // 413 when over BODY_LIMIT; 400 for a body that could not be read.
-    let body = body.map_err(|e| {
-        let status = match e.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        ApiError(
-            status,
-            format!("{} (limit {BODY_LIMIT} bytes)", e.body_text()),
-        )
-    })?;
-    let req: AnswerRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError(
-            StatusCode::BAD_REQUEST,
-            format!("invalid request body: {e}; expected {{\"question\": string, \"context\": string, \"top_k\": 1..={MAX_TOP_K}}}"),
-        )
-    })?;
-    if !(1..=MAX_TOP_K).contains(&req.top_k) {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            format!("top_k must be between 1 and {MAX_TOP_K}, got {}", req.top_k),
-        ));
-    }
-    let _permit = state
-        .inflight
-        .acquire()
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let model = Arc::clone(&state.model);
-    let answers = tokio::task::spawn_blocking(move || {
-        let options = QaOptions {
-            top_k: req.top_k,
-            ..QaOptions::default()
-        };
-        model.answer(&req.question, &req.context, &options)
-    })
-    .await
-    .map_err(|e| {
-        ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("inference failed: {e}"),
-        )
-    })??;
-    Ok(Json(AnswerResponse { answers }))
-}
-
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
-}
-
-async fn not_found() -> ApiError {
-    ApiError(
-        StatusCode::NOT_FOUND,
-        "no such route; try POST /answer or GET /healthz".into(),
-    )
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method not allowed; POST /answer, GET /healthz".into(),
-    )
-}
-
-/// The service's routes around a loaded model.
-fn app(model: Arc<QaModel>, max_inflight: usize) -> Router {
-    let state = Arc::new(AppState {
-        model,
-        inflight: Semaphore::new(max_inflight),
-    });
-    Router::new()
-        .route("/answer", post(answer))
-        .route("/healthz", get(healthz))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state)
-}
 
 struct Args {
     model: Option<PathBuf>,
@@ -174,11 +52,25 @@ struct Args {
     /// With int8: which GEMMs run in int8 (`None`: the default plan, or a packed file's).
     int8_plan: Option<bertqa::LayerPlan>,
     addr: SocketAddr,
-    max_inflight: usize,
     /// Model worker threads (`None`: rayon's default, one per CPU).
     threads: Option<usize>,
     /// Pin worker i to the i-th allowed CPU.
     pin_threads: bool,
+    /// `false`: each request runs alone (`--no-batching`).
+    batching: bool,
+    max_batch_tokens: usize,
+    max_wait: Duration,
+    /// Without batching: requests running the model at once.
+    max_inflight: usize,
+    max_queue: usize,
+    log_requests: bool,
+}
+
+fn positive(flag: &str, text: &str) -> Result<usize, String> {
+    text.parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{flag} {text}: not a positive integer"))
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -188,54 +80,145 @@ fn parse_args() -> Result<Args, String> {
         precision: None,
         int8_plan: None,
         addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-        max_inflight: 4,
         threads: None,
         pin_threads: false,
+        batching: true,
+        max_batch_tokens: QaOptions::default().max_batch_tokens,
+        max_wait: Duration::ZERO,
+        max_inflight: 4,
+        max_queue: 256,
+        log_requests: true,
     };
     let mut it = std::env::args_os().skip(1);
     while let Some(flag) = it.next() {
         let flag = flag.to_string_lossy().into_owned();
-        if flag == "-h" || flag == "--help" {
-            println!("{USAGE}");
-            std::process::exit(0);
-        }
-        if flag == "--pin-threads" {
-            args.pin_threads = true;
-            continue;
-        }
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let text = || value.to_string_lossy().into_owned();
         match flag.as_str() {
-            "--model" => args.model = Some(PathBuf::from(&value)),
-            "--synthetic" => args.synthetic = Some(text()),
-            "--precision" => args.precision = Some(text().parse()?),
-            "--int8-plan" => args.int8_plan = Some(bertqa::LayerPlan::parse(&text())?),
-            "--addr" => {
-                args.addr = text()
-                    .parse()
-                    .map_err(|e| format!("--addr {}: {e}", text()))?
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
             }
-            "--max-inflight" => {
-                args.max_inflight =
-                    text().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                        format!("--max-inflight {}: not a positive integer", text())
-                    })?
+            "--pin-threads" => args.pin_threads = true,
+            "--no-batching" => args.batching = false,
+            "--quiet" => args.log_requests = false,
+            _ => {
+                let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+                let text = value.to_string_lossy().into_owned();
+                match flag.as_str() {
+                    "--model" => args.model = Some(PathBuf::from(&value)),
+                    "--synthetic" => args.synthetic = Some(text),
+                    "--precision" => args.precision = Some(text.parse()?),
+                    "--int8-plan" => args.int8_plan = Some(bertqa::LayerPlan::parse(&text)?),
+                    "--addr" => {
+                        args.addr = text.parse().map_err(|e| format!("--addr {text}: {e}"))?
+                    }
+                    "--threads" => args.threads = Some(positive(&flag, &text)?),
+                    "--max-inflight" => args.max_inflight = positive(&flag, &text)?,
+                    "--max-batch-tokens" => args.max_batch_tokens = positive(&flag, &text)?,
+                    "--max-queue" => args.max_queue = positive(&flag, &text)?,
+                    "--max-wait-ms" => {
+                        let ms: u64 = text
+                            .parse()
+                            .map_err(|e| format!("--max-wait-ms {text}: {e}"))?;
+                        args.max_wait = Duration::from_millis(ms);
+                    }
+                    _ => return Err(format!("unknown argument {flag}")),
+                }
             }
-            "--threads" => {
-                args.threads =
-                    Some(
-                        text().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                            format!("--threads {}: not a positive integer", text())
-                        })?,
-                    )
-            }
-            _ => return Err(format!("unknown argument {flag}")),
         }
     }
     if args.model.is_some() && args.synthetic.is_some() {
-        return Err("give one of --model DIR and --synthetic NAME, not both".into());
+        return Err("give one of --model PATH and --synthetic NAME, not both".into());
     }
     Ok(args)
+}
+
+/// What the warm-up request asks: one short window, so that the first user request finds
+/// the weights' pages mapped and the kernels' buffers sized.
+const WARM_QUESTION: &str = "Who wrote the book?";
+const WARM_CONTEXT: &str = "The book was written by Ada Lovelace in 1843, in London.";
+
+/// Loads the model, answers one warm-up request, and starts the engine.
+fn load_engine(args: &Args, state: &AppState) -> Result<Engine, String> {
+    let t0 = Instant::now();
+    let options = LoadOptions {
+        // A packed file maps with no pass over its values; a checkpoint is validated.
+        validate_values: !args.model.as_ref().is_some_and(|p| p.is_file()),
+        precision: args.precision,
+        int8_plan: args.int8_plan,
+    };
+    let model = match (&args.model, &args.synthetic) {
+        (Some(path), _) => QaModel::load_with(path, &options),
+        (None, Some(name)) => QaModel::synthetic_with(name, 0, &options),
+        // Neither: the model in the Hugging Face cache (bertqa::hub); never downloads here.
+        (None, None) => bertqa::hub::resolve_default_model(true).and_then(|dir| {
+            eprintln!("serve: using {}", dir.display());
+            QaModel::load_with(&dir, &options)
+        }),
+    }
+    .map_err(|e| e.to_string())?;
+    eprintln!("serve: {}", model.bert().kernels_description());
+    model
+        .answer(WARM_QUESTION, WARM_CONTEXT, &QaOptions::default())
+        .map_err(|e| format!("the warm-up request failed: {e}"))?;
+    model.set_stage_timing(true);
+    let model = Arc::new(model);
+    let took = t0.elapsed();
+    state.metrics.loaded(took);
+    eprintln!(
+        "serve: model loaded and warm in {:.2} s",
+        took.as_secs_f64()
+    );
+    let options = QaOptions::default();
+    if args.batching {
+        let config = BatchConfig {
+            max_batch_tokens: args.max_batch_tokens,
+            max_wait: args.max_wait,
+        };
+        Engine::batched(model, options, config, Arc::clone(&state.metrics))
+            .map_err(|e| format!("cannot start the batching thread: {e}"))
+    } else {
+        Ok(Engine::direct(model, options, args.max_inflight))
+    }
+}
+
+/// Serves until `shutdown` completes, then stops accepting, lets requests in flight finish,
+/// and returns.
+async fn run(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let s = Arc::clone(&state);
+    axum::serve(listener, service::app(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            s.begin_shutdown();
+            eprintln!("serve: shutting down: no new connections; finishing requests in flight");
+        })
+        .await
+}
+
+/// SIGTERM (what Kubernetes sends) or Ctrl-C.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[tokio::main]
@@ -258,26 +241,6 @@ async fn main() {
             Ok(_) => {}
         }
     }
-    let options = LoadOptions {
-        // A packed file maps with no pass over its values; a checkpoint is validated.
-        validate_values: !args.model.as_ref().is_some_and(|p| p.is_file()),
-        precision: args.precision,
-        int8_plan: args.int8_plan,
-    };
-    let model = match (&args.model, &args.synthetic) {
-        (Some(dir), _) => QaModel::load_with(dir, &options),
-        (None, Some(name)) => QaModel::synthetic_with(name, 0, &options),
-        // Neither: the model in the Hugging Face cache (bertqa::hub); never downloads here.
-        (None, None) => bertqa::hub::resolve_default_model(true).and_then(|dir| {
-            eprintln!("serve: using {}", dir.display());
-            QaModel::load_with(&dir, &options)
-        }),
-    }
-    .unwrap_or_else(|e| {
-        eprintln!("serve: {e}");
-        std::process::exit(1);
-    });
-    eprintln!("serve: {}", model.bert().kernels_description());
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .unwrap_or_else(|e| {
@@ -285,115 +248,24 @@ async fn main() {
             std::process::exit(1);
         });
     eprintln!(
-        "serve: listening on http://{} (POST /answer, GET /healthz)",
+        "serve: listening on http://{} (POST /answer, GET /healthz /readyz /metrics)",
         listener.local_addr().expect("bound socket has an address")
     );
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    if let Err(e) = axum::serve(listener, app(Arc::new(model), args.max_inflight))
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
+    let state = AppState::new(args.max_queue, args.log_requests);
+    let loading = Arc::clone(&state);
+    tokio::task::spawn_blocking(move || match load_engine(&args, &loading) {
+        Ok(engine) => {
+            loading.set_engine(engine);
+            eprintln!("serve: ready");
+        }
+        Err(e) => {
+            eprintln!("serve: {e}");
+            std::process::exit(1);
+        }
+    });
+    if let Err(e) = run(listener, state, stop_signal()).await {
         eprintln!("serve: {e}");
         std::process::exit(1);
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::Body;
-    use axum::http::Request;
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-
-    /// Sends one request to a fresh router around the tiny synthetic model.
-    async fn call(
-        method: &str,
-        uri: &str,
-        body: impl Into<Body>,
-    ) -> (StatusCode, serde_json::Value) {
-        let model = Arc::new(QaModel::synthetic("tiny", 0).unwrap());
-        let req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .body(body.into())
-            .unwrap();
-        let resp = app(model, 2).oneshot(req).await.unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap())
-    }
-
-    #[tokio::test]
-    async fn answers_as_the_library_does() {
-        let (q, c) = (
-            "Who wrote it?",
-            "The book was written by Ada Lovelace in 1843.",
-        );
-        let body = serde_json::json!({ "question": q, "context": c, "top_k": 3 }).to_string();
-        let (status, json) = call("POST", "/answer", body).await;
-        assert_eq!(status, StatusCode::OK, "{json}");
-        let options = QaOptions {
-            top_k: 3,
-            ..QaOptions::default()
-        };
-        let expected = QaModel::synthetic("tiny", 0)
-            .unwrap()
-            .answer(q, c, &options)
-            .unwrap();
-        // Through JSON text, as the server sends it (f32s print shortest).
-        let expected: serde_json::Value =
-            serde_json::from_str(&serde_json::to_string(&expected).unwrap()).unwrap();
-        assert_eq!(json["answers"], expected);
-        assert_eq!(json["answers"].as_array().unwrap().len(), 3);
-        let (status, json) = call("GET", "/healthz", Body::empty()).await;
-        assert_eq!(
-            (status, json),
-            (StatusCode::OK, serde_json::json!({"status": "ok"}))
-        );
-    }
-
-    #[tokio::test]
-    async fn errors_are_json_with_their_status() {
-        let cases = [
-            (
-                r#"{"question": "", "context": "text"}"#,
-                StatusCode::BAD_REQUEST,
-                "question is empty",
-            ),
-            (
-                r#"{"question": "q", "context": "text", "top_k": 0}"#,
-                StatusCode::BAD_REQUEST,
-                "top_k",
-            ),
-            (
-                r#"{"question": "q", "contxt": "text"}"#,
-                StatusCode::BAD_REQUEST,
-                "unknown field",
-            ),
-            ("not json", StatusCode::BAD_REQUEST, "invalid request body"),
-        ];
-        for (body, status, needle) in cases {
-            let (got, json) = call("POST", "/answer", body).await;
-            assert_eq!(got, status, "{body}: {json}");
-            assert!(
-                json["error"].as_str().unwrap().contains(needle),
-                "{body}: {json}"
-            );
-        }
-        let big = format!(
-            r#"{{"question": "q", "context": "{}"}}"#,
-            "a ".repeat(BODY_LIMIT)
-        );
-        let (status, json) = call("POST", "/answer", big).await;
-        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{json}");
-        assert!(json["error"].as_str().unwrap().contains("limit"), "{json}");
-        let (status, _) = call("GET", "/nope", Body::empty()).await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        let (status, json) = call("GET", "/answer", Body::empty()).await;
-        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-        assert!(json["error"].is_string());
-    }
+    eprintln!("serve: stopped");
 }
