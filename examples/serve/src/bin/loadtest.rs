@@ -8,7 +8,9 @@
 //! For each concurrency level C: C workers, each on its own keep-alive HTTP/1.1 connection,
 //! send `POST /answer` back to back until `--requests` requests are done or `--seconds` have
 //! passed, whichever comes first. Prints one Markdown table row per level: requests completed,
-//! errors (non-200 or failed), throughput, and latency percentiles (nearest rank).
+//! errors (non-200 or failed), throughput, latency percentiles (nearest rank), and — from the
+//! service's `/metrics`, read before and after the level — the mean requests and tokens per
+//! batch the model ran.
 //! Only loopback addresses are accepted.
 
 use http_body_util::{BodyExt, Full};
@@ -209,6 +211,36 @@ async fn level(cfg: &Config, body: &Bytes, c: usize, requests: usize) -> (Worker
     (all, start.elapsed())
 }
 
+/// The service's batch counters from `GET /metrics`: (requests in batches, batches, tokens in
+/// batches); `None` if it has no such metrics.
+async fn batch_counters(addr: SocketAddr) -> Option<(f64, f64, f64)> {
+    let mut sender = connect(addr).await.ok()?;
+    let req = hyper::Request::get("/metrics")
+        .header(hyper::header::HOST, addr.to_string())
+        .body(Full::new(Bytes::new()))
+        .ok()?;
+    let resp = sender.send_request(req).await.ok()?;
+    if resp.status() != hyper::StatusCode::OK {
+        return None;
+    }
+    let text = resp.into_body().collect().await.ok()?.to_bytes();
+    let text = String::from_utf8_lossy(&text);
+    let get = |name: &str| {
+        text.lines().find_map(|l| {
+            l.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+    };
+    Some((
+        get("bertqa_batch_requests_sum")?,
+        get("bertqa_batch_requests_count")?,
+        get("bertqa_batch_tokens_sum")?,
+    ))
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -239,9 +271,9 @@ async fn main() {
         cfg.seconds
     );
     println!(
-        "| concurrency | requests | errors | seconds | req/s | p50 ms | p90 ms | p99 ms | max ms |"
+        "| concurrency | requests | errors | seconds | req/s | p50 ms | p90 ms | p99 ms | max ms | requests/batch | tokens/batch |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut failed = false;
     for &c in &cfg.levels {
         if cfg.warmup > 0 {
@@ -251,11 +283,21 @@ async fn main() {
                 std::process::exit(1);
             }
         }
+        let before = batch_counters(cfg.addr).await;
         let (mut r, elapsed) = level(&cfg, &body, c, cfg.requests).await;
+        // Mean batch over this level's requests alone (the service's counters, differenced).
+        let batches = match (before, batch_counters(cfg.addr).await) {
+            (Some(b), Some(a)) if a.1 > b.1 => format!(
+                "{:.2} | {:.0}",
+                (a.0 - b.0) / (a.1 - b.1),
+                (a.2 - b.2) / (a.1 - b.1)
+            ),
+            _ => "- | -".to_string(),
+        };
         r.latencies.sort();
         let secs = elapsed.as_secs_f64();
         println!(
-            "| {c} | {} | {} | {secs:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            "| {c} | {} | {} | {secs:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {batches} |",
             r.latencies.len(),
             r.errors,
             r.latencies.len() as f64 / secs,
