@@ -206,7 +206,12 @@ fn gather_and_run(
             tokens += next.cost.tokens;
             jobs.push(next);
         }
-        run_jobs(model, jobs, &options, metrics);
+        // A panic would be a library bug; it costs this batch (its handlers answer 500 when
+        // their reply channels drop), not the service.
+        let run = std::panic::AssertUnwindSafe(|| run_jobs(model, jobs, &options, metrics));
+        if std::panic::catch_unwind(run).is_err() {
+            eprintln!("serve: a batch panicked; its requests got 500");
+        }
     }
 }
 
