@@ -11,6 +11,7 @@ pub mod error;
 pub mod features;
 pub mod hub;
 pub mod model;
+pub mod precision;
 pub mod qa;
 pub mod safetensors;
 pub mod squad;

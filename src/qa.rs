@@ -18,8 +18,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-/// BERT's uncased vocabulary (`weights/vocab.txt`), built in for synthetic models.
-pub const UNCASED_VOCAB: &str = include_str!("../weights/vocab.txt");
+pub use crate::tokenizer::UNCASED_VOCAB;
 
 /// A BERT question-answering model with its tokenizer. `Send + Sync`: load once, share with
 /// `Arc`, call from any thread.
@@ -134,31 +133,6 @@ impl QaModel {
     pub fn save_packed(&self, path: &Path) -> Result<()> {
         self.bert
             .save_packed(path, Some(&self.tokenizer.vocab().to_text()))
-    }
-
-    /// A synthetic model (see [`crate::synthetic`]) with BERT's uncased vocabulary.
-    ///
-    /// # Errors
-    /// [`Error::Config`] for an unknown preset.
-    pub fn synthetic(preset: &str, seed: u64) -> Result<Self> {
-        Self::synthetic_as(preset, seed, crate::Precision::F32)
-    }
-
-    /// [`QaModel::synthetic`] in a given precision.
-    ///
-    /// # Errors
-    /// As [`Bert::synthetic_as`].
-    pub fn synthetic_as(preset: &str, seed: u64, precision: crate::Precision) -> Result<Self> {
-        Self::synthetic_with(preset, seed, &LoadOptions::with_precision(precision))
-    }
-
-    /// [`QaModel::synthetic`] with load options (precision and int8 plan).
-    ///
-    /// # Errors
-    /// As [`Bert::synthetic_with`].
-    pub fn synthetic_with(preset: &str, seed: u64, options: &LoadOptions) -> Result<Self> {
-        let tokenizer = Tokenizer::new(Vocab::from_text(UNCASED_VOCAB)?);
-        Self::new(Bert::synthetic_with(preset, seed, options)?, tokenizer)
     }
 
     /// Pairs a model with a tokenizer.

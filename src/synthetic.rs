@@ -19,7 +19,12 @@
 //! so the reference comparison exercises every stage.
 
 use crate::config::BertConfig;
+use crate::error::Result;
+use crate::model::{Bert, LoadOptions, Precision};
+use crate::qa::QaModel;
 use crate::safetensors::Tensor;
+use crate::tokenizer::{Tokenizer, Vocab, UNCASED_VOCAB};
+use crate::weights::Checkpoint;
 use rayon::prelude::*;
 
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -145,7 +150,7 @@ pub fn write_model_dir(dir: &std::path::Path, preset: &str, seed: u64) -> crate:
         "config.json",
         &serde_json::to_vec_pretty(&json).expect("json"),
     )?;
-    write("vocab.txt", crate::qa::UNCASED_VOCAB.as_bytes())?;
+    write("vocab.txt", crate::tokenizer::UNCASED_VOCAB.as_bytes())?;
     crate::safetensors::write(&dir.join("model.safetensors"), &tensors(&config, seed))
 }
 
@@ -166,5 +171,66 @@ mod tests {
         let ln = tensor_values(7, "bert.embeddings.LayerNorm.weight", 1000);
         assert!(ln.iter().all(|x| (0.9..=1.1).contains(x)));
         assert_ne!(tensor_values(1, "a.bias", 4), tensor_values(2, "a.bias", 4));
+    }
+}
+
+// The synthetic constructors live here, beside the tensors they build, so that neither the
+// network nor the pipeline depends on this tool module.
+impl Bert {
+    /// The synthetic model of [`crate::synthetic`] for a preset name (`tiny`, `base`, `large`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unknown preset.
+    pub fn synthetic(preset: &str, seed: u64) -> Result<Self> {
+        Self::synthetic_as(preset, seed, Precision::F32)
+    }
+
+    /// [`Bert::synthetic`] in a given precision.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unknown preset, [`Error::Unsupported`] for an unavailable
+    /// precision.
+    pub fn synthetic_as(preset: &str, seed: u64, precision: Precision) -> Result<Self> {
+        Self::synthetic_with(preset, seed, &LoadOptions::with_precision(precision))
+    }
+
+    /// [`Bert::synthetic`] with load options (precision and int8 plan).
+    ///
+    /// # Errors
+    /// As [`Bert::synthetic_as`], and those of [`LoadOptions::resolve`].
+    pub fn synthetic_with(preset: &str, seed: u64, options: &LoadOptions) -> Result<Self> {
+        let (precision, plan) = options.resolve()?;
+        let config = BertConfig::preset(preset)?;
+        let mut ck = Checkpoint::from_tensors(tensors(&config, seed))?;
+        ck.set_precision(precision);
+        ck.set_plan(plan);
+        Self::from_checkpoint(config, ck)
+    }
+}
+
+impl QaModel {
+    /// A synthetic model (see [`crate::synthetic`]) with BERT's uncased vocabulary.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unknown preset.
+    pub fn synthetic(preset: &str, seed: u64) -> Result<Self> {
+        Self::synthetic_as(preset, seed, Precision::F32)
+    }
+
+    /// [`QaModel::synthetic`] in a given precision.
+    ///
+    /// # Errors
+    /// As [`Bert::synthetic_as`].
+    pub fn synthetic_as(preset: &str, seed: u64, precision: Precision) -> Result<Self> {
+        Self::synthetic_with(preset, seed, &LoadOptions::with_precision(precision))
+    }
+
+    /// [`QaModel::synthetic`] with load options (precision and int8 plan).
+    ///
+    /// # Errors
+    /// As [`Bert::synthetic_with`].
+    pub fn synthetic_with(preset: &str, seed: u64, options: &LoadOptions) -> Result<Self> {
+        let tokenizer = Tokenizer::new(Vocab::from_text(UNCASED_VOCAB)?);
+        Self::new(Bert::synthetic_with(preset, seed, options)?, tokenizer)
     }
 }

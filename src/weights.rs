@@ -8,7 +8,7 @@
 //! else left over is an [`Error::UnexpectedTensor`].
 
 use crate::error::{Error, Result};
-use crate::model::{LayerPlan, Precision};
+use crate::precision::{LayerPlan, Precision};
 use crate::safetensors::{Bf16Tensor, Dtype, I8Tensor, RawTensor, SafeTensors, Tensor};
 use std::collections::BTreeMap;
 

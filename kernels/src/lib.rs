@@ -35,6 +35,6 @@ pub use dispatch::Isa;
 pub use gemm::bf16::{gemm_bf16, gemm_bf16_in, Bf16Path, Bf16Scratch};
 pub use gemm::int8::{gemm_i8, gemm_i8_in, gemm_i8_quantized, I8Path, I8Scratch, PackedI8};
 pub use gemm::{
-    gemm_packed, gemm_packed_in, gemm_strided, gemm_strided_in, Epilogue, GemmScratch, MatMut,
-    MatRef, PackedBf16, PackedMatrix,
+    gemm_packed, gemm_packed_in, gemm_strided, Epilogue, GemmScratch, MatMut, MatRef, PackedBf16,
+    PackedMatrix,
 };

@@ -8,6 +8,9 @@
 //! ```
 //! The attention itself is `bertqa_kernels::attention`: K and V packed once per (sequence, head),
 //! queries in strips whose scores stay in L1, context written straight into `ctx`.
+//!
+//! Mirrors `BertAttention` (`BertSelfAttention` + `BertSelfOutput`) of Hugging Face's
+//! [modeling_bert.py](https://github.com/huggingface/transformers/blob/v4.57.0/src/transformers/models/bert/modeling_bert.py).
 
 use super::{Gemm, Linear, Norm, Precision, Workspace};
 use crate::config::BertConfig;

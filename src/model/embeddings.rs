@@ -1,4 +1,6 @@
 //! `BertEmbeddings`: word + position + token-type embeddings, then LayerNorm.
+//!
+//! Mirrors `BertEmbeddings` of Hugging Face's [modeling_bert.py](https://github.com/huggingface/transformers/blob/v4.57.0/src/transformers/models/bert/modeling_bert.py).
 
 use super::Norm;
 use crate::config::BertConfig;

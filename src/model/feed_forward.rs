@@ -1,4 +1,6 @@
 //! `BertIntermediate` + `BertOutput`: out = LayerNorm(GELU(x·W1ᵀ + b1)·W2ᵀ + b2 + x).
+//!
+//! Mirrors `BertIntermediate` and `BertOutput` of Hugging Face's [modeling_bert.py](https://github.com/huggingface/transformers/blob/v4.57.0/src/transformers/models/bert/modeling_bert.py).
 
 use super::{Gemm, Linear, Norm, Workspace};
 use crate::config::BertConfig;

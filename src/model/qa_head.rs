@@ -1,4 +1,7 @@
 //! `qa_outputs`: a Linear(H → 2) giving each token a start and an end logit.
+//!
+//! Mirrors the `qa_outputs` Linear of `BertForQuestionAnswering` in Hugging Face's
+//! [modeling_bert.py](https://github.com/huggingface/transformers/blob/v4.57.0/src/transformers/models/bert/modeling_bert.py).
 
 use super::{Linear, Precision};
 use crate::config::BertConfig;

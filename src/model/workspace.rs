@@ -140,7 +140,8 @@ pub struct StageTimes {
     pub embeddings: Duration,
     /// The fused Q|K|V projection (GEMM, n = 3H).
     pub qkv: Duration,
-    /// Q·Kᵀ, masked softmax, P·V for every (sequence, head), and the head-major → token-major copy.
+    /// Q·Kᵀ, masked softmax, P·V for every (sequence, head), written straight into the
+    /// token-major context (no head-major copy), and packing K and V.
     pub attention: Duration,
     /// Attention output projection (GEMM + bias + residual).
     pub attention_output: Duration,

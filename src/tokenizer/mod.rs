@@ -38,7 +38,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-pub use vocab::Vocab;
+pub use vocab::{Vocab, UNCASED_VOCAB};
 pub use wordpiece::MAX_INPUT_CHARS_PER_WORD;
 
 use crate::Result;

@@ -264,6 +264,10 @@ impl Hasher for FxHasher {
     }
 }
 
+/// BERT's uncased vocabulary (`weights/vocab.txt`, 30,522 tokens), built in: the vocabulary
+/// of the synthetic models and of a packed file written without one.
+pub const UNCASED_VOCAB: &str = include_str!("../../weights/vocab.txt");
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,10 +5,11 @@
 //!   of m when n has too few blocks); results are bit-identical whatever the thread count, because
 //!   every C element is computed by one micro-kernel call per k block, in the same k order, on a
 //!   tile grid that does not depend on the split.
-//! * [`gemm_strided`]: C = α·A·B with arbitrary row/column strides on every operand, for the
-//!   per-head attention products (Q·Kᵀ and P·V read straight out of the fused QKV buffer). A and B
-//!   are packed into the same panels and run through the same micro-kernels. Single-threaded:
-//!   attention parallelises over heads one level up.
+//! * [`gemm_strided`]: C = α·A·B with arbitrary row/column strides on every operand: A and B
+//!   are packed into the same panels and run through the same micro-kernels. Single-threaded.
+//!   The model does not call it (attention packs K and V itself and calls the micro-kernels
+//!   directly, `attention.rs`); it is the general entry point for other strided products, and
+//!   the tests and benches use it.
 //!
 //! # The loops (BLAS names)
 //!
@@ -40,7 +41,7 @@ pub mod bf16;
 pub mod int8;
 
 pub use bf16::PackedBf16;
-pub use pack::{PackedFormatError, PackedMatrix, LINE, PANEL};
+pub use pack::{PackedMatrix, LINE, PANEL};
 
 use crate::dispatch::{isa, Isa};
 use rayon::prelude::*;
@@ -555,48 +556,18 @@ pub fn gemm_strided_with(
     pack::with_buffers(|abuf, bbuf| strided_in(isa, abuf, bbuf, m, n, k, alpha, a, b, c))
 }
 
-/// Packing buffers for [`gemm_strided_in`], owned by the caller: once they have served the
-/// largest shape, calls allocate nothing — deterministically, whichever thread runs them
-/// (the thread-local buffers of [`gemm_strided`] warm up per thread).
+/// Packing buffers owned by the caller ([`gemm_packed_in`]: the padded copy of A): once they
+/// have served the largest shape, calls allocate nothing — deterministically, whichever thread
+/// runs them (the thread-local buffers of [`gemm_packed`] warm up per thread).
 #[derive(Clone, Default)]
 pub struct GemmScratch {
     a: pack::AlignedBuf,
-    b: pack::AlignedBuf,
 }
 
 impl std::fmt::Debug for GemmScratch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GemmScratch").finish_non_exhaustive()
     }
-}
-
-/// [`gemm_strided`] with caller-owned packing buffers (see [`GemmScratch`]).
-///
-/// # Panics
-/// As [`gemm_strided`].
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_strided_in(
-    scratch: &mut GemmScratch,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: MatRef,
-    b: MatRef,
-    c: MatMut,
-) {
-    strided_in(
-        isa(),
-        &mut scratch.a,
-        &mut scratch.b,
-        m,
-        n,
-        k,
-        alpha,
-        a,
-        b,
-        c,
-    )
 }
 
 fn check_strided(m: usize, n: usize, k: usize, a: &MatRef, b: &MatRef, c: &MatMut) {

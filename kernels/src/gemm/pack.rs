@@ -18,11 +18,9 @@
 //! ```
 //!
 //! The layout is independent of the ISA and of the cache blocking: every micro-kernel reads a
-//! kc-deep slice of a panel, which is one contiguous run of kc·32 floats. As bytes
-//! ([`PackedMatrix::to_bytes`]): a 32-byte little-endian header — magic `b"BQPK"`, u32 version (1),
-//! u32 panel width (32), u32 reserved (0), u64 n, u64 k — followed by the panel floats as
-//! little-endian f32, ⌈n/32⌉·32·k of them. The header is 32 bytes so the floats stay 32-byte
-//! aligned within an aligned file.
+//! kc-deep slice of a panel, which is one contiguous run of kc·32 floats. On disk it is a
+//! tensor of the packed-weights file (`bertqa convert`, src/model/packed.rs), mapped back with
+//! [`PackedMatrix::from_shared`].
 //!
 //! # Packed A layout (per call, private)
 //!
@@ -33,11 +31,6 @@ use std::cell::Cell;
 
 /// Width of a packed-B panel (columns of C per panel). Part of the [`PackedMatrix`] format.
 pub const PANEL: usize = 32;
-
-const MAGIC: &[u8; 4] = b"BQPK";
-const VERSION: u32 = 1;
-/// Bytes of the [`PackedMatrix::to_bytes`] header.
-pub const HEADER_BYTES: usize = 32;
 
 /// A weight matrix B [n×k] (row-major, PyTorch `Linear.weight` layout) packed for
 /// [`gemm_packed`](super::gemm_packed): 32-wide panels, see the [module docs](self) for the layout.
@@ -66,38 +59,6 @@ impl PartialEq for PackedMatrix {
         (self.n, self.k) == (other.n, other.k) && self.panels() == other.panels()
     }
 }
-
-/// Why [`PackedMatrix::from_bytes`] refused its input.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PackedFormatError {
-    /// Shorter than the header.
-    Truncated,
-    /// Wrong magic, version or panel width.
-    BadHeader,
-    /// The body does not hold ⌈n/32⌉·32·k floats.
-    Length {
-        /// Bytes the header implies.
-        expected: usize,
-        /// Bytes given.
-        got: usize,
-    },
-}
-
-impl std::fmt::Display for PackedFormatError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PackedFormatError::Truncated => write!(f, "packed matrix: shorter than its header"),
-            PackedFormatError::BadHeader => {
-                write!(f, "packed matrix: bad magic, version or panel width")
-            }
-            PackedFormatError::Length { expected, got } => {
-                write!(f, "packed matrix: expected {expected} bytes, got {got}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for PackedFormatError {}
 
 impl std::fmt::Debug for PackedMatrix {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -305,59 +266,6 @@ impl PackedMatrix {
             Panels::Owned(buf) => buf.as_slice(),
             Panels::Shared(shared) => (**shared).as_ref(),
         }
-    }
-
-    /// Serialises as header + little-endian panel floats (see the module docs).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_BYTES + 4 * self.panels().len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&(PANEL as u32).to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&(self.n as u64).to_le_bytes());
-        out.extend_from_slice(&(self.k as u64).to_le_bytes());
-        for v in self.panels() {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out
-    }
-
-    /// Parses what [`to_bytes`](Self::to_bytes) wrote.
-    ///
-    /// # Errors
-    /// If the header is wrong or the length does not match it.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, PackedFormatError> {
-        if bytes.len() < HEADER_BYTES {
-            return Err(PackedFormatError::Truncated);
-        }
-        let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
-        let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
-        if &bytes[..4] != MAGIC || u32_at(4) != VERSION || u32_at(8) != PANEL as u32 {
-            return Err(PackedFormatError::BadHeader);
-        }
-        let (n, k) = (u64_at(16) as usize, u64_at(24) as usize);
-        let len = n
-            .checked_next_multiple_of(PANEL)
-            .and_then(|np| np.checked_mul(k))
-            .and_then(|l| l.checked_mul(4))
-            .ok_or(PackedFormatError::BadHeader)?;
-        let body = &bytes[HEADER_BYTES..];
-        if body.len() != len {
-            return Err(PackedFormatError::Length {
-                expected: HEADER_BYTES + len,
-                got: bytes.len(),
-            });
-        }
-        let mut panels = AlignedBuf::default();
-        panels.set_len(len / 4);
-        for (d, c) in panels.as_mut_slice().iter_mut().zip(body.chunks_exact(4)) {
-            *d = f32::from_le_bytes(c.try_into().unwrap());
-        }
-        Ok(PackedMatrix {
-            n,
-            k,
-            panels: Panels::Owned(panels),
-        })
     }
 }
 
@@ -604,26 +512,6 @@ mod tests {
         }
         let shared = PackedMatrix::from_shared(n, k, std::sync::Arc::new(pm.panels().to_vec()));
         assert_eq!(shared, pm);
-        let bytes = pm.to_bytes();
-        assert_eq!(bytes.len(), HEADER_BYTES + 4 * 64 * k);
-        assert_eq!(PackedMatrix::from_bytes(&bytes).unwrap(), pm);
-        assert_eq!(
-            PackedMatrix::from_bytes(&bytes[..40]),
-            Err(PackedFormatError::Length {
-                expected: bytes.len(),
-                got: 40
-            })
-        );
-        assert_eq!(
-            PackedMatrix::from_bytes(&bytes[..10]),
-            Err(PackedFormatError::Truncated)
-        );
-        let mut bad = bytes.clone();
-        bad[0] = b'X';
-        assert_eq!(
-            PackedMatrix::from_bytes(&bad),
-            Err(PackedFormatError::BadHeader)
-        );
     }
 
     #[test]
