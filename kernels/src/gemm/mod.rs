@@ -291,12 +291,14 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel>(
     let (mt_item, np_item) =
         blocking::split_for(m_tiles, n_panels, PANEL, K::KC * b_bytes, threads);
     let (m_items, n_items) = (m_tiles.div_ceil(mt_item), n_panels.div_ceil(np_item));
+    // Loop 1: work items, each rows ic0..ic1 (in MR tiles) × columns jc0..jc1 (in panels).
     let run_item = |item: usize| {
         let (mi, ni) = (item / n_items, item % n_items);
-        let (t0, t1) = (mi * mt_item, ((mi + 1) * mt_item).min(m_tiles));
-        let (p0, p1) = (ni * np_item, ((ni + 1) * np_item).min(n_panels));
+        let (ic0, ic1) = (mi * mt_item, ((mi + 1) * mt_item).min(m_tiles));
+        let (jc0, jc1) = (ni * np_item, ((ni + 1) * np_item).min(n_panels));
         let blocks = blocking::k_blocks_for(k, K::KC, K::K_GROUP);
         let nkb = blocks.len();
+        // Loop 2: k blocks pc..pc + kc (kc ≤ KC).
         for (kb, (pc, kc)) in blocks.clone().enumerate() {
             let first = pc == 0;
             let last = pc + kc == k;
@@ -308,8 +310,8 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel>(
             // 2–3 % (9 %) of BERT-large's forward pass (docs/kernels.md).
             let next = if kb + 1 < nkb {
                 Some((
-                    p0,
-                    p1,
+                    jc0,
+                    jc1,
                     pc + kc,
                     blocks.clone().nth(kb + 1).map_or(0, |b| b.1),
                 ))
@@ -326,28 +328,28 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel>(
                 row0_bytes: qc * PANEL * b_bytes,
                 per_panel: qkc * PANEL * b_bytes / LINE,
                 panel_bytes: PANEL * k * b_bytes,
-                calls: (t1 - t0) * (p1 - p0),
+                calls: (ic1 - ic0) * (jc1 - jc0),
             });
-            let tile = |it: usize, jp: usize| {
-                let i0 = it * K::MR;
+            let tile = |ir: usize, jr: usize| {
+                let i0 = ir * K::MR;
                 let rows = K::MR.min(m - i0);
                 let (a, a_rs) = match a {
                     AOperand::Packed(ap) => {
-                        (ap.as_ptr().wrapping_add(it * K::MR * k + pc * K::MR), 0)
+                        (ap.as_ptr().wrapping_add(ir * K::MR * k + pc * K::MR), 0)
                     }
                     AOperand::RowMajor { data, rs } => {
                         (data.as_ptr().wrapping_add(i0 * rs + pc), rs)
                     }
                 };
-                let panel = bp.as_ptr().wrapping_add(jp * PANEL * k + pc * PANEL);
+                let panel = bp.as_ptr().wrapping_add(jr * PANEL * k + pc * PANEL);
                 let (l2_off, l2_lines) =
-                    plan.map_or((0, 0), |p| p.share((it - t0) * (p1 - p0) + jp - p0));
+                    plan.map_or((0, 0), |p| p.share((ir - ic0) * (jc1 - jc0) + jr - jc0));
                 // The B micro-panel the next tile will read (loop 4 order), for prefetching.
                 let next_panel = bp
                     .as_ptr()
-                    .wrapping_add(if jp + 1 < p1 { jp + 1 } else { p0 } * PANEL * k + pc * PANEL);
+                    .wrapping_add(if jr + 1 < jc1 { jr + 1 } else { jc0 } * PANEL * k + pc * PANEL);
                 for sub in (0..PANEL).step_by(K::NR) {
-                    let j0 = jp * PANEL + sub;
+                    let j0 = jr * PANEL + sub;
                     if j0 >= n {
                         break;
                     }
@@ -378,12 +380,12 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel>(
                         }),
                     };
                     // SAFETY: K is supported (asserted above), kc is a multiple of K_GROUP
-                    // (k_blocks_for). `a` is the kc-deep slice of A panel `it` (kc·MR
+                    // (k_blocks_for). `a` is the kc-deep slice of A panel `ir` (kc·MR
                     // elements, inside `ap` by the length assert), or row i0, column pc of a
                     // row-major A whose rows i0..i0+rows hold columns pc..pc+kc (length
                     // assert, rs ≥ k; a_rs = rs > 0 since rs ≥ k ≥ pc + kc > 0 whenever
                     // anything is read — with k = 0 nothing is); `panel` starts at k row pc of
-                    // B panel jp (the K_GROUP-row group pc / K_GROUP, at PANEL·K_GROUP
+                    // B panel jr (the K_GROUP-row group pc / K_GROUP, at PANEL·K_GROUP
                     // elements a group), so groups g < kc / K_GROUP are inside `bp`, and
                     // (sub + NR)·K_GROUP ≤ PANEL·K_GROUP (with kc = 0 nothing is read).
                     // 1 ≤ rows ≤ MR and 1 ≤ cols ≤ NR; the C tile (i0.., j0..) is inside C
@@ -405,10 +407,10 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel>(
                     };
                 }
             };
-            // loop 3 over A micro-panels (kept in L1), loop 4 over B panels (from L2).
-            for it in t0..t1 {
-                for jp in p0..p1 {
-                    tile(it, jp);
+            // loop 3 (ir) over A micro-panels (kept in L1), loop 4 (jr) over B panels (from L2).
+            for ir in ic0..ic1 {
+                for jr in jc0..jc1 {
+                    tile(ir, jr);
                 }
             }
         }

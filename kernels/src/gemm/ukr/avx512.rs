@@ -6,7 +6,7 @@
 use std::arch::x86_64::*;
 
 use super::{L2Prefetch, MicroKernel, StridedKernel, TileEpi};
-use crate::gemm::pack::{pack_a, AlignedBuf, PANEL};
+use crate::gemm::pack::{pack_a, AlignedBuf, LINE, PANEL};
 use crate::math::erf::avx512::gelu;
 
 /// AVX-512F 12×32 kernel.
@@ -16,6 +16,8 @@ const MR: usize = 12;
 const NR: usize = 32;
 /// How many k steps ahead the B panel is prefetched into L1.
 const PF_ROWS: usize = 32;
+/// f32s of one cache line: a 32-float B row spans two lines.
+const LINE_F32: usize = LINE / 4;
 
 impl MicroKernel for Avx512_12x32 {
     const MR: usize = MR;
@@ -115,7 +117,7 @@ unsafe fn tile_r<const R: usize, const DIRECT: bool>(
             pf = epi.next_b.cast();
         }
         _mm_prefetch::<_MM_HINT_T0>(pf as *const i8);
-        _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(16) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(LINE_F32) as *const i8);
         pf = pf.wrapping_add(PANEL);
         if !DIRECT {
             _mm_prefetch::<_MM_HINT_T0>(a.wrapping_add(PF_ROWS * MR) as *const i8);
