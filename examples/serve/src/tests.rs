@@ -113,6 +113,18 @@ fn value(s: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) 
         .sum()
 }
 
+/// One request dropped for `reason`, and no batch ever ran.
+async fn dropped_and_never_run(state: &Arc<AppState>, reason: &str) {
+    let m = scrape(state).await;
+    let dropped = value(
+        &m,
+        "bertqa_requests_dropped_total",
+        Some(("reason", reason)),
+    );
+    assert_eq!(dropped, 1.0, "dropped for {reason}");
+    assert_eq!(value(&m, "bertqa_batch_requests_count", None), 0.0);
+}
+
 fn body(q: &str, c: &str, top_k: usize) -> String {
     serde_json::json!({ "question": q, "context": c, "top_k": top_k }).to_string()
 }
@@ -301,17 +313,9 @@ async fn a_deadline_passed_in_the_queue_is_504_and_dropped() {
     );
     // Once the gathering ends, the batcher finds it expired and runs nothing.
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let m = scrape(&state).await;
-    assert_eq!(
-        value(
-            &m,
-            "bertqa_requests_dropped_total",
-            Some(("reason", "deadline"))
-        ),
-        1.0
-    );
-    assert_eq!(value(&m, "bertqa_batch_requests_count", None), 0.0);
-    assert_eq!(value(&m, "bertqa_queue_depth", None), 0.0);
+    dropped_and_never_run(&state, "deadline").await;
+    let depth = value(&scrape(&state).await, "bertqa_queue_depth", None);
+    assert_eq!(depth, 0.0);
     // A generous deadline is met.
     let req = serde_json::json!({ "question": q, "context": c, "timeout_ms": 30_000 }).to_string();
     let (status, json) = call_json(&state, "POST", "/answer", req).await;
@@ -435,16 +439,7 @@ async fn a_client_that_disconnects_cancels_its_work() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     drop(s);
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let m = scrape(&state).await;
-    assert_eq!(
-        value(
-            &m,
-            "bertqa_requests_dropped_total",
-            Some(("reason", "cancelled"))
-        ),
-        1.0
-    );
-    assert_eq!(value(&m, "bertqa_batch_requests_count", None), 0.0);
+    dropped_and_never_run(&state, "cancelled").await;
 }
 
 /// Graceful shutdown: once it begins the service is not ready and takes no new connections,
