@@ -5,19 +5,31 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+// The data path, in its order.
+// 1. text → WordPiece tokens with offsets into the text
+pub mod tokenizer;
+// 2. question + context tokens → windows the model takes
+pub mod features;
+// 3. windows → start and end logits (the encoder)
+pub mod model;
+// 4. logits → answer spans
 pub mod answer;
+// the pipeline that runs 1–4 for a request or many
+pub mod qa;
+
+// What every stage shares: errors, the model's shape, the precision plan.
 pub mod config;
 pub mod error;
-pub mod features;
-pub mod hub;
-pub mod model;
 pub mod precision;
-pub mod qa;
+
+// Loading: the safetensors map, checkpoint names, the Hugging Face cache.
+pub mod hub;
 pub mod safetensors;
+pub mod weights;
+
+// Tools: synthetic weights of any shape, SQuAD files and the official scores.
 pub mod squad;
 pub mod synthetic;
-pub mod tokenizer;
-pub mod weights;
 
 pub use answer::Answer;
 /// Thread placement: the opt-in pinning of rayon workers to cores (`--pin-threads`).

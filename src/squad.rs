@@ -590,6 +590,11 @@ pub fn evaluate_per_article(
     out
 }
 
+/// Tokens per forward pass that suit [`predict`] over a whole dataset, where there are always
+/// more windows waiting (`bertqa eval`'s default; docs/accuracy.md measures 1 to 8,192): larger
+/// than [`QaOptions::default`]'s, which bounds one request's memory.
+pub const PREDICT_BATCH_TOKENS: usize = 4096;
+
 /// Questions answered per call of [`QaModel::answer_prepared_batch`] in [`predict`] (whole
 /// paragraphs, so at least this many unless the examples run out).
 const PREDICT_CHUNK: usize = 64;

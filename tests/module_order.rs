@@ -22,7 +22,7 @@ const LAYERS: &[&[&str]] = &[
 ];
 
 /// Top-level module of each file under src/ (src/x.rs and src/x/**.rs are module x); the
-/// crate roots (lib.rs, main.rs) are not modules.
+/// crate roots (lib.rs, main.rs) and the binary's cli/ are not library modules.
 fn files() -> Vec<(String, PathBuf)> {
     fn walk(dir: &Path, module: &str, out: &mut Vec<(String, PathBuf)>) {
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -40,7 +40,8 @@ fn files() -> Vec<(String, PathBuf)> {
         let path = entry.unwrap().path();
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
         if path.is_dir() {
-            if stem != "bin" {
+            // cli/ is the binary's (main.rs), not the library's.
+            if stem != "bin" && stem != "cli" {
                 walk(&path, &stem, &mut out);
             }
         } else if path.extension().is_some_and(|e| e == "rs") && stem != "lib" && stem != "main" {

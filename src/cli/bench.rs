@@ -1,0 +1,136 @@
+//! `bertqa bench`: times the forward pass on deterministic token ids.
+
+use super::ModelArgs;
+use bertqa::{Error, Precision, QaOptions, Sequence};
+use clap::Args;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Tokens per sequence.
+    #[arg(long, default_value_t = QaOptions::default().max_seq_length)]
+    seq: usize,
+    /// Sequences per forward pass.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Timed iterations (after one warm-up).
+    #[arg(long, default_value_t = 10)]
+    iters: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Also print the time per stage (embeddings, QKV, attention, FFN, layer norms, head).
+    #[arg(long)]
+    profile: bool,
+}
+
+/// `batch` sequences of `seq` deterministic ids shaped like a QA input: [CLS] question(16)
+/// [SEP] context [SEP].
+fn inputs(seq: usize, batch: usize) -> Vec<Sequence> {
+    (0..batch)
+        .map(|b| {
+            let mut ids: Vec<u32> = (0..seq)
+                .map(|i| 1000 + ((i * 7919 + b * 104_729) % 20_000) as u32)
+                .collect();
+            ids[0] = 101;
+            ids[seq - 1] = 102;
+            let q = 17.min(seq - 1);
+            ids[q] = 102;
+            let types = (0..seq).map(|i| u32::from(i > q)).collect();
+            Sequence {
+                attention_mask: vec![1; seq],
+                input_ids: ids,
+                token_type_ids: types,
+            }
+        })
+        .collect()
+}
+
+pub fn run(args: &BenchArgs) -> Result<(), Error> {
+    let BenchArgs {
+        ref model,
+        seq,
+        batch,
+        iters,
+        json,
+        profile,
+    } = *args;
+    if seq < 2 || batch == 0 || iters == 0 {
+        return Err(Error::Input {
+            message: "--seq must be ≥ 2, --batch and --iters ≥ 1".into(),
+        });
+    }
+    let t0 = std::time::Instant::now();
+    let bert = model.load()?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let c = bert.config().clone();
+    let seqs = inputs(seq, batch);
+    let mut ws = bertqa::model::Workspace::new();
+    let mut logits = bertqa::QaLogits::default();
+    let mut pass = |ws: &mut bertqa::model::Workspace| -> Result<(), Error> {
+        if bert.has_qa_head() {
+            bert.forward_into(&seqs, ws, &mut logits)
+        } else {
+            bert.encode_into(&seqs, ws).map(|_| ())
+        }
+    };
+    pass(&mut ws)?; // warm-up: sizes the workspace
+    ws.set_profiling(profile);
+    let mut ms = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t = std::time::Instant::now();
+        pass(&mut ws)?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let stages: Vec<(&str, f64)> = ws
+        .stage_times()
+        .entries()
+        .iter()
+        .map(|(name, d)| (*name, d.as_secs_f64() * 1e3 / iters as f64))
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    let pick = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+    let (median, p90, min) = (pick(0.5), pick(0.9), ms[0]);
+    let flop = c.forward_flop(seq) * batch as f64;
+    let gflops = flop / (median * 1e-3) / 1e9;
+    let threads = rayon::current_num_threads();
+    let precision = bert.precision();
+    // % of the peak of the instruction the GEMMs run on: FMA for fp32, vdpbf16ps for bf16,
+    // vpdpbusd for int8 (GOP/s; a plan with bf16 GEMMs is measured against it too).
+    let (peak, peak_name) = match precision {
+        Precision::Bf16 => (bertqa_kernels::peak::bf16_peak_gflops(threads), "bf16"),
+        Precision::Int8 => (bertqa_kernels::peak::int8_peak_gops(threads), "int8"),
+        _ => (bertqa_kernels::peak::fma_peak_gflops(threads), "FMA"),
+    };
+    // Resident memory now, weights and a warm workspace included (Linux; 0 elsewhere).
+    let rss_mb = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |pages| pages * 4096.0 / (1 << 20) as f64);
+    let percent = 100.0 * gflops / peak;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"median_ms": median, "p90_ms": p90, "min_ms": min, "gflops": gflops,
+                "gflop_per_forward": flop / 1e9, "seq": seq, "batch": batch, "iters": iters,
+                "threads": threads, "isa": bertqa_kernels::dispatch::isa().name(), "load_s": load_s,
+                "precision": precision.name(), "kernels": bert.kernels_description(),
+                "peak_gflops": peak, "percent_of_peak": percent, "rss_mb": rss_mb,
+                "stages_ms": profile.then(|| stages.iter().map(|(n, v)| (n.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>())})
+        );
+    } else {
+        println!(
+            "seq {seq} × batch {batch}, {threads} threads, {}: median {median:.1} ms, p90 {p90:.1} ms, min {min:.1} ms; {:.2} GFLOP per forward → {gflops:.1} GFLOP/s = {percent:.1} % of the measured {threads}-thread {peak_name} peak {peak:.1} GFLOP/s (load {load_s:.2} s, RSS {rss_mb:.0} MB)",
+            bert.kernels_description(),
+            flop / 1e9
+        );
+        if profile {
+            let total: f64 = stages.iter().map(|(_, v)| v).sum();
+            for (name, v) in &stages {
+                println!("  {name:<17} {v:9.1} ms  {:5.1}%", 100.0 * v / total);
+            }
+        }
+    }
+    Ok(())
+}

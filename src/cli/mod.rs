@@ -1,0 +1,222 @@
+//! The `bertqa` binary's subcommands, one module each, and what they share: where the model
+//! comes from (`ModelArgs`), the feature and extraction options (`QaArgs`), reading inputs and
+//! printing scores. Not part of the library: this uses it through `bertqa::…` like any user.
+
+pub mod ask;
+pub mod bench;
+pub mod convert;
+pub mod eval;
+pub mod logits;
+pub mod score;
+pub mod synthesize;
+pub mod tokenize;
+
+use bertqa::{Bert, Error, LayerPlan, LoadOptions, Precision, QaModel, QaOptions, StrideMode};
+use clap::Args;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Where the model comes from: a Hugging Face directory or a synthetic preset; with neither,
+/// bert-large-uncased-whole-word-masking-finetuned-squad from the Hugging Face cache.
+#[derive(Args)]
+#[group(required = false, multiple = false)]
+pub struct ModelSource {
+    /// Model directory in Hugging Face layout (config.json, model.safetensors, vocab.txt), or a
+    /// packed-weights file written by `bertqa convert`.
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// Deterministic synthetic weights of a named shape: tiny, base or large.
+    #[arg(long, value_name = "NAME")]
+    synthetic: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ModelArgs {
+    #[command(flatten)]
+    source: ModelSource,
+    /// Seed of the synthetic weights.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Skip the scan of the weights for NaN and infinity.
+    #[arg(long)]
+    no_validate: bool,
+}
+
+/// A model named on the command line, or the default one from the Hugging Face cache.
+enum Source {
+    /// A Hugging Face directory or a packed-weights file.
+    Path(PathBuf),
+    /// A synthetic preset.
+    Synthetic(String),
+}
+
+impl ModelArgs {
+    /// `--model`, `--synthetic`, or else bert-large-uncased-whole-word-masking-finetuned-squad
+    /// from the Hugging Face cache (downloaded first when built with the `download` feature
+    /// and not offline).
+    fn source(&self) -> Result<Source, Error> {
+        match (&self.source.model, &self.source.synthetic) {
+            (Some(path), _) => Ok(Source::Path(path.clone())),
+            (None, Some(name)) => Ok(Source::Synthetic(name.clone())),
+            (None, None) => {
+                let offline = bertqa::hub::HubEnv::from_process().offline();
+                let dir = bertqa::hub::resolve_default_model(offline)?;
+                log::info!("using the model in {}", dir.display());
+                Ok(Source::Path(dir))
+            }
+        }
+    }
+
+    /// Load options for `source`: the global `--precision`; values validated for checkpoints
+    /// (a packed file maps with no pass over its values).
+    fn options(&self, source: &Source) -> LoadOptions {
+        let packed = matches!(source, Source::Path(p) if p.is_file());
+        let (precision, int8_plan) = precision();
+        LoadOptions {
+            validate_values: !self.no_validate && !packed,
+            precision,
+            int8_plan,
+        }
+    }
+
+    pub fn load(&self) -> Result<Bert, Error> {
+        Ok(self.load_with_vocab()?.0)
+    }
+
+    pub fn load_qa(&self) -> Result<QaModel, Error> {
+        let source = self.source()?;
+        let options = self.options(&source);
+        match source {
+            Source::Path(path) => QaModel::load_with(&path, &options),
+            Source::Synthetic(name) => QaModel::synthetic_with(&name, self.seed, &options),
+        }
+    }
+
+    /// The model and its vocabulary text, if it has one.
+    pub fn load_with_vocab(&self) -> Result<(Bert, Option<String>), Error> {
+        let source = self.source()?;
+        let options = self.options(&source);
+        match source {
+            Source::Path(file) if file.is_file() => Bert::load_packed_with(&file, &options),
+            Source::Path(dir) => {
+                let vocab = std::fs::read_to_string(dir.join("vocab.txt")).ok();
+                Ok((Bert::load(&dir, &options)?, vocab))
+            }
+            Source::Synthetic(name) => Ok((
+                Bert::synthetic_with(&name, self.seed, &options)?,
+                Some(bertqa::qa::UNCASED_VOCAB.to_string()),
+            )),
+        }
+    }
+}
+
+/// The global `--precision` and `--int8-plan` (set once in `main`).
+pub static PRECISION: std::sync::OnceLock<(Option<Precision>, Option<LayerPlan>)> =
+    std::sync::OnceLock::new();
+
+fn precision() -> (Option<Precision>, Option<LayerPlan>) {
+    PRECISION.get().copied().unwrap_or_default()
+}
+
+/// Feature and extraction settings; defaults are the model card's, as `QaOptions::default()`
+/// has them.
+#[derive(Args)]
+pub struct QaArgs {
+    /// Answers to print.
+    #[arg(long, default_value_t = QaOptions::default().top_k)]
+    top_k: usize,
+    /// Longest model input in tokens.
+    #[arg(long, default_value_t = QaOptions::default().max_seq_length)]
+    max_seq_length: usize,
+    /// Question tokens kept.
+    #[arg(long, default_value_t = QaOptions::default().max_query_length)]
+    max_query_length: usize,
+    /// Distance between window starts (step) or shared tokens (overlap).
+    #[arg(long, default_value_t = QaOptions::default().doc_stride)]
+    doc_stride: usize,
+    /// How --doc-stride is read: step (Google's run_squad.py) or overlap (Hugging Face).
+    #[arg(long, value_enum, default_value_t = QaOptions::default().stride_mode.into())]
+    stride_mode: StrideArg,
+    /// Longest answer in tokens.
+    #[arg(long, default_value_t = QaOptions::default().max_answer_length)]
+    max_answer_length: usize,
+    /// Candidates per window.
+    #[arg(long, default_value_t = QaOptions::default().n_best)]
+    n_best: usize,
+    /// Refuse contexts needing more windows than this.
+    #[arg(long, default_value_t = QaOptions::default().max_windows)]
+    max_windows: usize,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum StrideArg {
+    Step,
+    Overlap,
+}
+
+impl From<StrideMode> for StrideArg {
+    fn from(mode: StrideMode) -> Self {
+        match mode {
+            StrideMode::Step => StrideArg::Step,
+            StrideMode::Overlap => StrideArg::Overlap,
+        }
+    }
+}
+
+impl From<StrideArg> for StrideMode {
+    fn from(arg: StrideArg) -> Self {
+        match arg {
+            StrideArg::Step => StrideMode::Step,
+            StrideArg::Overlap => StrideMode::Overlap,
+        }
+    }
+}
+
+impl QaArgs {
+    pub fn options(&self) -> QaOptions {
+        QaOptions {
+            max_seq_length: self.max_seq_length,
+            max_query_length: self.max_query_length,
+            doc_stride: self.doc_stride,
+            stride_mode: self.stride_mode.into(),
+            n_best: self.n_best,
+            max_answer_length: self.max_answer_length,
+            top_k: self.top_k,
+            max_windows: self.max_windows,
+            ..QaOptions::default()
+        }
+    }
+}
+
+/// Reads a file (or stdin for `-`) as bytes.
+pub fn read_input(path: &Path) -> Result<Vec<u8>, Error> {
+    let mut bytes = Vec::new();
+    if path == Path::new("-") {
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::Io {
+                path: path.into(),
+                source: e,
+            })?;
+    } else {
+        bytes = std::fs::read(path).map_err(|e| Error::Io {
+            path: path.into(),
+            source: e,
+        })?;
+    }
+    Ok(bytes)
+}
+
+/// `{"exact_match", "f1"}` (the official script's output), with `"per_article"` when asked.
+pub fn print_scores(
+    scores: &bertqa::squad::Scores,
+    per_article: Option<&[bertqa::squad::ArticleScores]>,
+) {
+    let json = match per_article {
+        None => serde_json::to_string(scores),
+        Some(articles) => serde_json::to_string(&serde_json::json!({
+            "exact_match": scores.exact_match, "f1": scores.f1, "per_article": articles,
+        })),
+    };
+    println!("{}", json.expect("plain data"));
+}

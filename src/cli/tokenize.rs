@@ -1,0 +1,60 @@
+//! `bertqa tokenize`: reads lines from stdin and prints their tokens.
+
+use bertqa::Error;
+use clap::Args;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct TokenizeArgs {
+    /// vocab.txt: one token per line, id = line number.
+    #[arg(long, value_name = "FILE")]
+    vocab: PathBuf,
+    /// Print JSON lines instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &TokenizeArgs) -> Result<(), Error> {
+    let tokenizer = bertqa::tokenizer::Tokenizer::from_file(&args.vocab)?;
+    let stdio_error = |name: &str, e: std::io::Error| Error::Io {
+        path: name.into(),
+        source: e,
+    };
+    let mut stdin = std::io::stdin().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut line = Vec::new();
+    let mut enc = bertqa::tokenizer::Encoding::default();
+    for line_no in 1.. {
+        line.clear();
+        if stdin
+            .read_until(b'\n', &mut line)
+            .map_err(|e| stdio_error("<stdin>", e))?
+            == 0
+        {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        let text = std::str::from_utf8(&line).map_err(|e| Error::Input {
+            message: format!(
+                "standard input, line {line_no}: not UTF-8 (invalid byte at byte {} of the line)",
+                e.valid_up_to()
+            ),
+        })?;
+        tokenizer.encode_into(text, &mut enc);
+        let written = if args.json {
+            writeln!(out, "{}", tokenizer.encoding_json_string(&enc))
+        } else {
+            let mut w = Ok(());
+            for (&id, &(start, end)) in enc.ids.iter().zip(&enc.char_offsets) {
+                let token = tokenizer.token_str(id).unwrap_or("?");
+                w = w.and_then(|()| writeln!(out, "{token}\t{id}\t{start}\t{end}"));
+            }
+            w.and_then(|()| writeln!(out))
+        };
+        written.map_err(|e| stdio_error("<stdout>", e))?;
+    }
+    out.flush().map_err(|e| stdio_error("<stdout>", e))
+}
