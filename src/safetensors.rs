@@ -142,6 +142,11 @@ impl Tensor {
         }
     }
 
+    /// A tensor of no values (shape `[0]`), a placeholder until the real one is loaded.
+    pub(crate) fn empty() -> Self {
+        Tensor::from_vec(vec![0], Vec::new())
+    }
+
     /// Dimensions, outermost first.
     pub fn shape(&self) -> &[usize] {
         &self.shape

@@ -73,49 +73,17 @@ pub fn tensor_values(seed: u64, name: &str, len: usize) -> Vec<f32> {
 /// Names and shapes of every tensor of a `BertForQuestionAnswering` checkpoint with this config,
 /// in Hugging Face's order.
 pub fn tensor_shapes(c: &BertConfig) -> Vec<(String, Vec<usize>)> {
-    let (h, i) = (c.hidden_size, c.intermediate_size);
-    let mut v: Vec<(String, Vec<usize>)> = vec![
-        (
-            "bert.embeddings.word_embeddings.weight".into(),
-            vec![c.vocab_size, h],
-        ),
-        (
-            "bert.embeddings.position_embeddings.weight".into(),
-            vec![c.max_position_embeddings, h],
-        ),
-        (
-            "bert.embeddings.token_type_embeddings.weight".into(),
-            vec![c.type_vocab_size, h],
-        ),
-        ("bert.embeddings.LayerNorm.weight".into(), vec![h]),
-        ("bert.embeddings.LayerNorm.bias".into(), vec![h]),
-    ];
-    for l in 0..c.num_hidden_layers {
-        let p = format!("bert.encoder.layer.{l}.");
-        for (suffix, shape) in [
-            ("attention.self.query.weight", vec![h, h]),
-            ("attention.self.query.bias", vec![h]),
-            ("attention.self.key.weight", vec![h, h]),
-            ("attention.self.key.bias", vec![h]),
-            ("attention.self.value.weight", vec![h, h]),
-            ("attention.self.value.bias", vec![h]),
-            ("attention.output.dense.weight", vec![h, h]),
-            ("attention.output.dense.bias", vec![h]),
-            ("attention.output.LayerNorm.weight", vec![h]),
-            ("attention.output.LayerNorm.bias", vec![h]),
-            ("intermediate.dense.weight", vec![i, h]),
-            ("intermediate.dense.bias", vec![i]),
-            ("output.dense.weight", vec![h, i]),
-            ("output.dense.bias", vec![h]),
-            ("output.LayerNorm.weight", vec![h]),
-            ("output.LayerNorm.bias", vec![h]),
-        ] {
-            v.push((format!("{p}{suffix}"), shape));
-        }
-    }
-    v.push(("qa_outputs.weight".into(), vec![2, h]));
-    v.push(("qa_outputs.bias".into(), vec![2]));
-    v
+    // The model's parameter table, under `BertForQuestionAnswering`'s names.
+    crate::model::checkpoint_tensors(c)
+        .into_iter()
+        .map(|(name, shape)| {
+            if name.starts_with("qa_outputs.") {
+                (name, shape)
+            } else {
+                (format!("bert.{name}"), shape)
+            }
+        })
+        .collect()
 }
 
 /// Every tensor of a synthetic `BertForQuestionAnswering` with this config and seed.

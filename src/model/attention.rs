@@ -12,10 +12,7 @@
 //! Mirrors `BertAttention` (`BertSelfAttention` + `BertSelfOutput`) of Hugging Face's
 //! [modeling_bert.py](https://github.com/huggingface/transformers/blob/v4.57.0/src/transformers/models/bert/modeling_bert.py).
 
-use super::{Gemm, Linear, Norm, Precision, Workspace};
-use crate::config::BertConfig;
-use crate::error::Result;
-use crate::weights::Checkpoint;
+use super::{Linear, Norm, Workspace};
 use bertqa_kernels::ops::layer_norm;
 use bertqa_kernels::{attention, attention_bf16, AttentionShape, Epilogue};
 use rayon::prelude::*;
@@ -33,64 +30,6 @@ pub(crate) struct Attention {
 }
 
 impl Attention {
-    pub fn load(ck: &mut Checkpoint, c: &BertConfig, p: &str) -> Result<Self> {
-        let h = c.hidden_size;
-        let qkv = if ck.is_packed() {
-            Linear::load(ck, &format!("{p}attention.qkv"), 3 * h, h, Gemm::Qkv)?
-        } else {
-            Self::stack_qkv(ck, h, p)?
-        };
-        Ok(Attention {
-            qkv,
-            output: Linear::load(
-                ck,
-                &format!("{p}attention.output.dense"),
-                h,
-                h,
-                Gemm::AttentionOutput,
-            )?,
-            norm: Norm::load(
-                ck,
-                &format!("{p}attention.output.LayerNorm"),
-                h,
-                c.layer_norm_eps,
-            )?,
-            heads: c.num_attention_heads,
-            bf16: ck.plan().attention == Precision::Bf16,
-        })
-    }
-
-    /// Query, key and value of a Hugging Face checkpoint stacked into one (3H, H) linear layer.
-    fn stack_qkv(ck: &mut Checkpoint, h: usize, p: &str) -> Result<Linear> {
-        let name = |part: &str| format!("{p}attention.self.{part}.weight");
-        let parts = ["query", "key", "value"];
-        let mut b = Vec::with_capacity(3 * h);
-        let precision = ck.plan().qkv;
-        if precision == Precision::Bf16 && parts.iter().all(|q| ck.is_bf16(&name(q))) {
-            // A BF16 checkpoint in bf16: stacked and packed from its bits, no fp32 copy.
-            let mut bits = Vec::with_capacity(3 * h * h);
-            for part in parts {
-                bits.extend_from_slice(ck.take_bf16(&name(part), &[h, h])?.data());
-                let bias = ck.take(&format!("{p}attention.self.{part}.bias"), &[h])?;
-                b.extend_from_slice(bias.data());
-            }
-            return Ok(Linear::from_bf16_bits(&bits, b, 3 * h, h));
-        }
-        let mut w = Vec::with_capacity(3 * h * h);
-        for part in ["query", "key", "value"] {
-            w.extend_from_slice(
-                ck.take(&format!("{p}attention.self.{part}.weight"), &[h, h])?
-                    .data(),
-            );
-            b.extend_from_slice(
-                ck.take(&format!("{p}attention.self.{part}.bias"), &[h])?
-                    .data(),
-            );
-        }
-        Ok(Linear::from_parts(&w, b, 3 * h, h, precision))
-    }
-
-    /// ws.x: (tokens, H) in; ws.attn_out: (tokens, H) = LayerNorm(attention(x) + x) out.
     pub fn forward(&self, tokens: usize, ws: &mut Workspace) {
         let h = self.norm.h();
         let x = &ws.x[..tokens * h];

@@ -3,10 +3,7 @@
 //! Mirrors `BertEmbeddings` of Hugging Face's [modeling_bert.py](https://github.com/huggingface/transformers/blob/v4.57.0/src/transformers/models/bert/modeling_bert.py).
 
 use super::Norm;
-use crate::config::BertConfig;
-use crate::error::Result;
 use crate::safetensors::Tensor;
-use crate::weights::Checkpoint;
 
 /// The embedding tables and their LayerNorm.
 pub(crate) struct Embeddings {
@@ -21,24 +18,6 @@ pub(crate) struct Embeddings {
 }
 
 impl Embeddings {
-    pub fn load(ck: &mut Checkpoint, c: &BertConfig) -> Result<Self> {
-        let h = c.hidden_size;
-        Ok(Embeddings {
-            word: ck.take("embeddings.word_embeddings.weight", &[c.vocab_size, h])?,
-            position: ck.take(
-                "embeddings.position_embeddings.weight",
-                &[c.max_position_embeddings, h],
-            )?,
-            token_type: ck.take(
-                "embeddings.token_type_embeddings.weight",
-                &[c.type_vocab_size, h],
-            )?,
-            norm: Norm::load(ck, "embeddings.LayerNorm", h, c.layer_norm_eps)?,
-        })
-    }
-
-    /// x[t] = LayerNorm(word[id] + position[pos] + token_type[type]) for every token of every
-    /// sequence (ids already validated). x: (tokens, H).
     pub fn forward(&self, seqs: &[super::Sequence], x: &mut [f32]) {
         let h = self.norm.gamma.data().len();
         let (word, pos, tt) = (

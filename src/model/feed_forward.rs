@@ -2,10 +2,7 @@
 //!
 //! Mirrors `BertIntermediate` and `BertOutput` of Hugging Face's [modeling_bert.py](https://github.com/huggingface/transformers/blob/v4.57.0/src/transformers/models/bert/modeling_bert.py).
 
-use super::{Gemm, Linear, Norm, Workspace};
-use crate::config::BertConfig;
-use crate::error::Result;
-use crate::weights::Checkpoint;
+use super::{Linear, Norm, Workspace};
 use bertqa_kernels::Epilogue;
 
 pub(crate) struct FeedForward {
@@ -18,16 +15,6 @@ pub(crate) struct FeedForward {
 }
 
 impl FeedForward {
-    pub fn load(ck: &mut Checkpoint, c: &BertConfig, p: &str) -> Result<Self> {
-        let (h, i) = (c.hidden_size, c.intermediate_size);
-        Ok(FeedForward {
-            intermediate: Linear::load(ck, &format!("{p}intermediate.dense"), i, h, Gemm::FfnUp)?,
-            output: Linear::load(ck, &format!("{p}output.dense"), h, i, Gemm::FfnDown)?,
-            norm: Norm::load(ck, &format!("{p}output.LayerNorm"), h, c.layer_norm_eps)?,
-        })
-    }
-
-    /// ws.attn_out: (tokens, H) in; ws.x: (tokens, H) out; ws.inter: (tokens, I) scratch.
     pub fn forward(&self, tokens: usize, ws: &mut Workspace) {
         let (h, i) = (self.norm.h(), self.intermediate.out_features());
         let x = &ws.attn_out[..tokens * h];

@@ -5,9 +5,6 @@
 use super::attention::Attention;
 use super::feed_forward::FeedForward;
 use super::Workspace;
-use crate::config::BertConfig;
-use crate::error::Result;
-use crate::weights::Checkpoint;
 
 pub(crate) struct Layer {
     pub attention: Attention,
@@ -15,15 +12,6 @@ pub(crate) struct Layer {
 }
 
 impl Layer {
-    pub fn load(ck: &mut Checkpoint, c: &BertConfig, index: usize) -> Result<Self> {
-        let p = format!("encoder.layer.{index}.");
-        Ok(Layer {
-            attention: Attention::load(ck, c, &p)?,
-            ffn: FeedForward::load(ck, c, &p)?,
-        })
-    }
-
-    /// ws.x: (tokens, H) in and out.
     pub fn forward(&self, tokens: usize, ws: &mut Workspace) {
         self.attention.forward(tokens, ws);
         self.ffn.forward(tokens, ws);

@@ -13,10 +13,12 @@ mod embeddings;
 mod feed_forward;
 mod layer;
 mod packed;
+mod params;
 mod passes;
 mod qa_head;
 mod workspace;
 
+pub(crate) use params::checkpoint_tensors;
 pub(crate) use workspace::LinearScratch;
 pub use workspace::{StageTimes, Workspace};
 // Defined beside the weights' loader, which needs them too; `bertqa::model::Precision` stays.
@@ -81,14 +83,45 @@ pub(crate) struct Linear {
 }
 
 impl Linear {
-    /// Loads `{prefix}.weight` and packs it in the precision the checkpoint's plan gives this
-    /// GEMM, or borrows the panels from a packed file.
-    fn load(ck: &mut Checkpoint, prefix: &str, out: usize, inp: usize, role: Gemm) -> Result<Self> {
-        let precision = ck.plan().of(role);
-        Self::load_as(ck, prefix, out, inp, precision)
+    /// A layer of no weights, a placeholder until loading fills it ([`Bert::skeleton`]).
+    fn empty() -> Self {
+        Linear {
+            weight: Weight::F32(PackedMatrix::pack(&[], 0, 0)),
+            bias: Vec::new(),
+        }
     }
 
-    /// [`Linear::load`] in a given precision: `{prefix}.packed` (fp32 panels),
+    /// Loads the linear layer `name` of the parameter table, packed in the precision the
+    /// checkpoint's plan gives its GEMM: from `{name}.weight`, from its stacked parts' weights
+    /// (QKV from query, key and value), or as panels borrowed from a packed file.
+    fn load(ck: &mut Checkpoint, name: &str, shape: &params::LinearShape) -> Result<Self> {
+        let precision = shape.gemm.map_or(Precision::F32, |g| ck.plan().of(g));
+        let (out, inp) = (shape.out, shape.inp);
+        if ck.is_packed() || shape.stacked.is_empty() {
+            return Self::load_as(ck, name, out, inp, precision);
+        }
+        let parts = &shape.stacked;
+        let rows = out / parts.len();
+        let weight = |part: &String| format!("{part}.weight");
+        let mut bias = Vec::with_capacity(out);
+        if precision == Precision::Bf16 && parts.iter().all(|part| ck.is_bf16(&weight(part))) {
+            // A BF16 checkpoint in bf16: stacked and packed from its bits, no fp32 copy.
+            let mut bits = Vec::with_capacity(out * inp);
+            for part in parts {
+                bits.extend_from_slice(ck.take_bf16(&weight(part), &[rows, inp])?.data());
+                bias.extend_from_slice(ck.take(&format!("{part}.bias"), &[rows])?.data());
+            }
+            return Ok(Self::from_bf16_bits(&bits, bias, out, inp));
+        }
+        let mut w = Vec::with_capacity(out * inp);
+        for part in parts {
+            w.extend_from_slice(ck.take(&weight(part), &[rows, inp])?.data());
+            bias.extend_from_slice(ck.take(&format!("{part}.bias"), &[rows])?.data());
+        }
+        Ok(Self::from_parts(&w, bias, out, inp, precision))
+    }
+
+    /// `{prefix}` in a given precision: `{prefix}.packed` (fp32 panels),
     /// `{prefix}.packed_bf16` (bf16 pair panels) or `{prefix}.packed_i8` with
     /// `{prefix}.scale_i8` and `{prefix}.colsum_i8` (int8 panels, column scales and sums) in a
     /// packed file.
@@ -274,12 +307,13 @@ pub(crate) struct Norm {
 }
 
 impl Norm {
-    fn load(ck: &mut Checkpoint, prefix: &str, h: usize, eps: f64) -> Result<Self> {
-        Ok(Norm {
-            gamma: ck.take(&format!("{prefix}.weight"), &[h])?,
-            beta: ck.take(&format!("{prefix}.bias"), &[h])?,
-            eps: eps as f32,
-        })
+    /// A norm of no parameters, a placeholder until loading fills it ([`Bert::skeleton`]).
+    fn empty(eps: f32) -> Self {
+        Norm {
+            gamma: Tensor::empty(),
+            beta: Tensor::empty(),
+            eps,
+        }
     }
 }
 
@@ -399,21 +433,21 @@ impl Bert {
         Ok(model)
     }
 
-    /// Copies every tensor still borrowed from a memory map.
+    /// Copies every tensor still borrowed from a memory map (linear layers were packed into
+    /// copies already).
     fn detach_from_map(&mut self) {
-        let e = &mut self.embeddings;
-        for t in [&mut e.word, &mut e.position, &mut e.token_type] {
-            *t = t.to_owned_values();
-        }
-        let mut norms = vec![&mut e.norm];
-        for l in &mut self.layers {
-            norms.push(&mut l.attention.norm);
-            norms.push(&mut l.ffn.norm);
-        }
-        for n in norms {
-            n.gamma = n.gamma.to_owned_values();
-            n.beta = n.beta.to_owned_values();
-        }
+        let copied = self.visit_params_mut(&mut |_, param| {
+            match param {
+                params::Param::Table { tensor, .. } => *tensor = tensor.to_owned_values(),
+                params::Param::Norm { norm, .. } => {
+                    norm.gamma = norm.gamma.to_owned_values();
+                    norm.beta = norm.beta.to_owned_values();
+                }
+                params::Param::Linear { .. } => {}
+            }
+            Ok(())
+        });
+        debug_assert!(copied.is_ok(), "copying cannot fail");
     }
 
     /// The precision the model was loaded in.
@@ -464,29 +498,30 @@ impl Bert {
         Ok(model)
     }
 
-    /// Takes every tensor the model needs from `ck` (leftovers are the caller's to check).
+    /// Takes every tensor of the parameter table from `ck` (leftovers are the caller's to
+    /// check).
     fn build(config: BertConfig, ck: &mut Checkpoint) -> Result<Self> {
         config.validate()?;
-        let embeddings = Embeddings::load(ck, &config)?;
-        let layers = (0..config.num_hidden_layers)
-            .map(|i| Layer::load(ck, &config, i))
-            .collect::<Result<Vec<_>>>()?;
-        let qa = if ["qa_outputs.weight", "qa_outputs.bias", "qa_outputs.packed"]
+        let qa_head = ["qa_outputs.weight", "qa_outputs.bias", "qa_outputs.packed"]
             .iter()
-            .any(|n| ck.contains(n))
-        {
-            Some(QaHead::load(ck, &config)?)
-        } else {
-            None
-        };
-        Ok(Bert {
-            config,
-            embeddings,
-            layers,
-            qa,
-            precision: ck.precision(),
-            plan: ck.plan(),
-        })
+            .any(|n| ck.contains(n));
+        let mut model = Bert::skeleton(config, ck.precision(), ck.plan(), qa_head);
+        model.visit_params_mut(&mut |name, param| {
+            match param {
+                params::Param::Table { rows, cols, tensor } => {
+                    *tensor = ck.take(name, &[rows, cols])?
+                }
+                params::Param::Norm { h, norm } => {
+                    norm.gamma = ck.take(&format!("{name}.weight"), &[h])?;
+                    norm.beta = ck.take(&format!("{name}.bias"), &[h])?;
+                }
+                params::Param::Linear { shape, linear } => {
+                    *linear = Linear::load(ck, name, &shape)?
+                }
+            }
+            Ok(())
+        })?;
+        Ok(model)
     }
 
     /// The model's shape.

@@ -20,7 +20,8 @@
 //!   buffer starts on a cache line;
 //! * `{linear}.bias` and the embedding and LayerNorm tensors under their Hugging Face names.
 
-use super::{Bert, LayerPlan, Linear, LoadOptions, Norm, Precision, Weight};
+use super::params::Param;
+use super::{Bert, LayerPlan, LoadOptions, Precision, Weight};
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::safetensors::{self, SafeTensors, View};
@@ -32,33 +33,6 @@ pub const FORMAT: &str = "bertqa-packed";
 const VERSION: &str = "1";
 
 impl Bert {
-    /// Every linear layer with its name, in file order.
-    fn linears(&self) -> Vec<(String, &Linear)> {
-        let mut v = Vec::new();
-        for (i, l) in self.layers.iter().enumerate() {
-            let p = format!("encoder.layer.{i}.");
-            v.push((format!("{p}attention.qkv"), &l.attention.qkv));
-            v.push((format!("{p}attention.output.dense"), &l.attention.output));
-            v.push((format!("{p}intermediate.dense"), &l.ffn.intermediate));
-            v.push((format!("{p}output.dense"), &l.ffn.output));
-        }
-        if let Some(qa) = &self.qa {
-            v.push(("qa_outputs".into(), &qa.linear));
-        }
-        v
-    }
-
-    /// Every LayerNorm with its name.
-    fn norms(&self) -> Vec<(String, &Norm)> {
-        let mut v = vec![("embeddings.LayerNorm".to_string(), &self.embeddings.norm)];
-        for (i, l) in self.layers.iter().enumerate() {
-            let p = format!("encoder.layer.{i}.");
-            v.push((format!("{p}attention.output.LayerNorm"), &l.attention.norm));
-            v.push((format!("{p}output.LayerNorm"), &l.ffn.norm));
-        }
-        v
-    }
-
     /// Writes the model (and optionally its vocabulary) as a packed-weights file.
     ///
     /// # Errors
@@ -79,84 +53,66 @@ impl Bert {
         if self.precision() == Precision::Int8 {
             metadata.insert("plan".to_string(), self.plan().name());
         }
-        let linears = self.linears();
-        let norms = self.norms();
-        fn panels(l: &Linear) -> View<'_> {
-            match &l.weight {
-                Weight::F32(w) => View::F32(w.panels()),
-                Weight::Bf16(w) => View::Bf16(w.panels()),
-                Weight::Int8(w) => View::I8(w.panels()),
-            }
+        // Every parameter under its table name: the panels first (each a multiple of 128
+        // bytes, so each starts on a cache line), then the rest in table order. The int8
+        // layers' column sums are written as exact F32 integers, so they are the one owned part.
+        enum Data<'a> {
+            View(View<'a>),
+            Owned(Vec<f32>),
         }
-        fn panel_len(v: View) -> usize {
-            match v {
-                View::F32(p) => p.len(),
-                View::Bf16(p) => p.len(),
-                View::I8(p) => p.len(),
-            }
-        }
-        let names: Vec<(String, String)> = linears
-            .iter()
-            .map(|(n, l)| {
-                let suffix = match l.weight {
-                    Weight::F32(_) => "packed",
-                    Weight::Bf16(_) => "packed_bf16",
-                    Weight::Int8(_) => "packed_i8",
-                };
-                (format!("{n}.{suffix}"), format!("{n}.bias"))
-            })
-            .collect();
-        let shapes: Vec<([usize; 1], [usize; 1])> = linears
-            .iter()
-            .map(|(_, l)| ([panel_len(panels(l))], [l.bias.len()]))
-            .collect();
-        // int8 layers' scales and column sums (the sums as exact F32 integers).
-        let quant: Vec<(String, String, Vec<f32>)> = linears
-            .iter()
-            .filter_map(|(n, l)| match &l.weight {
-                Weight::Int8(w) => Some((
-                    format!("{n}.scale_i8"),
-                    format!("{n}.colsum_i8"),
-                    w.col_sums().iter().map(|&v| v as f32).collect(),
+        let mut panels: Vec<(String, usize, Data)> = Vec::new();
+        let mut rest: Vec<(String, Vec<usize>, Data)> = Vec::new();
+        self.visit_params(&mut |name, param| {
+            match param {
+                Param::Table { tensor, .. } => rest.push((
+                    name.into(),
+                    tensor.shape().to_vec(),
+                    Data::View(View::F32(tensor.data())),
                 )),
-                _ => None,
-            })
-            .collect();
-        let int8: Vec<&bertqa_kernels::PackedI8> = linears
+                Param::Norm { norm, .. } => {
+                    for (part, t) in [("weight", &norm.gamma), ("bias", &norm.beta)] {
+                        let view = Data::View(View::F32(t.data()));
+                        rest.push((format!("{name}.{part}"), t.shape().to_vec(), view));
+                    }
+                }
+                Param::Linear { linear, .. } => {
+                    let (suffix, view, len) = match &linear.weight {
+                        Weight::F32(w) => ("packed", View::F32(w.panels()), w.panels().len()),
+                        Weight::Bf16(w) => {
+                            ("packed_bf16", View::Bf16(w.panels()), w.panels().len())
+                        }
+                        Weight::Int8(w) => ("packed_i8", View::I8(w.panels()), w.panels().len()),
+                    };
+                    panels.push((format!("{name}.{suffix}"), len, Data::View(view)));
+                    let n = vec![linear.bias.len()];
+                    let bias = Data::View(View::F32(&linear.bias));
+                    rest.push((format!("{name}.bias"), n.clone(), bias));
+                    if let Weight::Int8(w) = &linear.weight {
+                        let scales = Data::View(View::F32(w.scales()));
+                        let sums = w.col_sums().iter().map(|&v| v as f32).collect();
+                        rest.push((format!("{name}.scale_i8"), n.clone(), scales));
+                        rest.push((format!("{name}.colsum_i8"), n, Data::Owned(sums)));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        let panel_shapes: Vec<[usize; 1]> = panels.iter().map(|(_, len, _)| [*len]).collect();
+        fn view<'b>(data: &'b Data<'b>) -> View<'b> {
+            match data {
+                Data::View(v) => *v,
+                Data::Owned(values) => View::F32(values),
+            }
+        }
+        let views: Vec<(&str, &[usize], View)> = panels
             .iter()
-            .filter_map(|(_, l)| match &l.weight {
-                Weight::Int8(w) => Some(w),
-                _ => None,
-            })
+            .zip(&panel_shapes)
+            .map(|((name, _, data), shape)| (name.as_str(), &shape[..], view(data)))
+            .chain(
+                rest.iter()
+                    .map(|(name, shape, data)| (name.as_str(), shape.as_slice(), view(data))),
+            )
             .collect();
-        let mut views: Vec<(&str, &[usize], View)> = Vec::new();
-        for (((packed, _), (pshape, _)), (_, l)) in names.iter().zip(&shapes).zip(&linears) {
-            views.push((packed, pshape, panels(l)));
-        }
-        for (((_, bias), (_, bshape)), (_, l)) in names.iter().zip(&shapes).zip(&linears) {
-            views.push((bias, bshape, View::F32(&l.bias)));
-        }
-        let qshapes: Vec<[usize; 1]> = int8.iter().map(|w| [w.n()]).collect();
-        for (((scale, sum, sums), w), shape) in quant.iter().zip(&int8).zip(&qshapes) {
-            views.push((scale, shape, View::F32(w.scales())));
-            views.push((sum, shape, View::F32(sums)));
-        }
-        let norm_names: Vec<(String, String)> = norms
-            .iter()
-            .map(|(n, _)| (format!("{n}.weight"), format!("{n}.bias")))
-            .collect();
-        for ((w, b), (_, norm)) in norm_names.iter().zip(&norms) {
-            views.push((w, norm.gamma.shape(), View::F32(norm.gamma.data())));
-            views.push((b, norm.beta.shape(), View::F32(norm.beta.data())));
-        }
-        let e = &self.embeddings;
-        for (name, t) in [
-            ("embeddings.word_embeddings.weight", &e.word),
-            ("embeddings.position_embeddings.weight", &e.position),
-            ("embeddings.token_type_embeddings.weight", &e.token_type),
-        ] {
-            views.push((name, t.shape(), View::F32(t.data())));
-        }
         let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
         safetensors::write_views(std::io::BufWriter::new(file), &views, &metadata, 64)
             .map_err(|e| Error::io(path, e))
