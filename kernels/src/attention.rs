@@ -29,7 +29,7 @@
 use crate::dispatch::{isa, Isa};
 use crate::gemm::bf16::{round_slice, to_bf16, Bf16Path};
 use crate::gemm::pack::{pack_b_into, AlignedBuf, Elem, PANEL};
-use crate::gemm::ukr::{reference::Reference4x16, MicroKernel, StridedKernel};
+use crate::gemm::ukr::{MicroKernel, StridedKernel};
 use crate::gemm::{driver, driver_raw, AOperand, CPtr, Epi};
 use crate::ops::{masked_softmax_with, softmax_unnormalized_with};
 use rayon::prelude::*;
@@ -180,7 +180,7 @@ fn grow_strips<T: Copy + Default>(strips: &mut Vec<Mutex<Vec<T>>>, shape: &Atten
 
 /// What attention needs of a micro-kernel beyond the GEMM: packing strided K and V into its
 /// B panels, and (bf16) rounding Q and the probabilities into its A element type.
-trait AttnKernel: MicroKernel {
+pub(crate) trait AttnKernel: MicroKernel {
     /// Whether Q and P must be converted (else they are read in place, as fp32).
     const CONVERT: bool;
     /// Packs the k×n operand (element (p, j) = `src[p·rs + j·cs]`) into `out`, exactly
@@ -397,17 +397,7 @@ pub fn attention_with(
     if !check(qkv, shape, keep, ctx) {
         return;
     }
-    match isa {
-        Isa::Reference => run::<Reference4x16>(isa, qkv, shape, keep, ctx, scratch),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => run::<crate::gemm::ukr::avx2::Avx2_6x16>(isa, qkv, shape, keep, ctx, scratch),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => {
-            run::<crate::gemm::ukr::avx512::Avx512_12x32>(isa, qkv, shape, keep, ctx, scratch)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => unreachable!("{isa} is not supported here"),
-    }
+    (crate::table::of(isa).attention)(isa, qkv, shape, keep, ctx, scratch)
 }
 
 /// [`attention`] with Q·Kᵀ and P·V on the bf16 GEMM kernels (see the [module docs](self)).
@@ -446,27 +436,11 @@ pub fn attention_bf16_with(
         return attention_with(path.isa(), qkv, shape, keep, ctx, scratch);
     }
     let isa = path.isa();
-    use crate::gemm::ukr::bf16_reference::ReferenceBf16_4x16;
-    match path {
-        Bf16Path::Reference => run::<ReferenceBf16_4x16>(isa, qkv, shape, keep, ctx, scratch),
-        #[cfg(target_arch = "x86_64")]
-        Bf16Path::Avx2Widen => run::<crate::gemm::ukr::bf16_avx2::Avx2Bf16Widen_4x16>(
-            isa, qkv, shape, keep, ctx, scratch,
-        ),
-        #[cfg(target_arch = "x86_64")]
-        Bf16Path::Avx512Widen => run::<crate::gemm::ukr::bf16_avx512::Avx512Bf16Widen_12x32>(
-            isa, qkv, shape, keep, ctx, scratch,
-        ),
-        #[cfg(target_arch = "x86_64")]
-        Bf16Path::Avx512Bf16 => run::<crate::gemm::ukr::bf16_avx512::Avx512Bf16_12x32>(
-            isa, qkv, shape, keep, ctx, scratch,
-        ),
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => unreachable!("{path:?} is not supported here"),
-    }
+    (crate::table::bf16(path).attention)(isa, qkv, shape, keep, ctx, scratch)
 }
 
-fn run<K: AttnKernel>(
+/// Attention on micro-kernel `K` (the kernel table's `attention`), row operations on `isa`.
+pub(crate) fn run<K: AttnKernel>(
     isa: Isa,
     qkv: &[f32],
     shape: &AttentionShape,

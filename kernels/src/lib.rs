@@ -29,6 +29,7 @@ pub mod gemm;
 pub mod math;
 pub mod ops;
 pub mod peak;
+mod table;
 
 pub use attention::{attention, attention_bf16, AttentionScratch, AttentionShape};
 pub use dispatch::Isa;

@@ -256,22 +256,12 @@ impl Bf16Path {
 
     /// The path an ISA level runs.
     pub fn for_isa(isa: Isa) -> Bf16Path {
-        match isa {
-            Isa::Reference => Bf16Path::Reference,
-            Isa::Avx2 => Bf16Path::Avx2Widen,
-            Isa::Avx512 | Isa::Avx512Vnni => Bf16Path::Avx512Widen,
-            Isa::Avx512Bf16 => Bf16Path::Avx512Bf16,
-        }
+        crate::table::of(isa).bf16
     }
 
     /// The ISA level whose fp32 kernels (softmax, epilogues) go with this path.
     pub fn isa(self) -> Isa {
-        match self {
-            Bf16Path::Reference => Isa::Reference,
-            Bf16Path::Avx2Widen => Isa::Avx2,
-            Bf16Path::Avx512Widen => Isa::Avx512,
-            Bf16Path::Avx512Bf16 => Isa::Avx512Bf16,
-        }
+        crate::table::bf16(self).isa
     }
 
     /// The path the kernels use (from [`isa`]).
@@ -281,28 +271,12 @@ impl Bf16Path {
 
     /// The micro-kernel's name (test and bench id).
     pub fn kernel_name(self) -> &'static str {
-        use super::ukr::bf16_reference::ReferenceBf16_4x16;
-        match self {
-            Bf16Path::Reference => ReferenceBf16_4x16::NAME,
-            #[cfg(target_arch = "x86_64")]
-            Bf16Path::Avx2Widen => super::ukr::bf16_avx2::Avx2Bf16Widen_4x16::NAME,
-            #[cfg(target_arch = "x86_64")]
-            Bf16Path::Avx512Widen => super::ukr::bf16_avx512::Avx512Bf16Widen_12x32::NAME,
-            #[cfg(target_arch = "x86_64")]
-            Bf16Path::Avx512Bf16 => super::ukr::bf16_avx512::Avx512Bf16_12x32::NAME,
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => "unavailable",
-        }
+        crate::table::bf16(self).name
     }
 
     /// Whether this CPU can run the path.
     pub fn is_supported(self) -> bool {
-        match self {
-            Bf16Path::Reference => true,
-            Bf16Path::Avx2Widen => Isa::Avx2.is_supported(),
-            Bf16Path::Avx512Widen => Isa::Avx512.is_supported(),
-            Bf16Path::Avx512Bf16 => Isa::Avx512Bf16.is_supported(),
-        }
+        self.isa().is_supported()
     }
 }
 
@@ -454,49 +428,35 @@ fn gemm_bf16_buf(
     if m == 0 || n == 0 {
         return;
     }
-    fn run<K: MicroKernel<B = u16>>(
-        scratch: &mut Bf16Scratch,
-        m: usize,
-        a: &[f32],
-        b: &PackedBf16,
-        c: &mut [f32],
-        epi: Epi,
-    ) where
-        K::A: RoundedA,
-    {
-        let (n, k) = (b.n(), b.k());
-        let kp = padded_k(k);
-        let rs = super::pack::a_row_stride(kp, std::mem::size_of::<K::A>());
-        let buf = K::A::buf(scratch);
-        if buf.as_slice().len() < m * rs {
-            buf.set_len(m * rs);
-        }
-        let rounded = &mut buf.as_mut_slice()[..m * rs];
-        round_rows_into(&a[..m * k], k, rounded, rs);
-        let a = AOperand::RowMajor {
-            data: &*rounded,
-            rs,
-        };
-        driver::<K>(m, n, kp, a, b.panels(), c, n, epi, true);
+    (crate::table::bf16(path).gemm)(scratch, m, a, b, c, epi)
+}
+
+/// The bf16 GEMM on micro-kernel `K`, rounding A into `scratch` (the kernel table's bf16
+/// `gemm`).
+pub(crate) fn bf16_driver<K: MicroKernel<B = u16>>(
+    scratch: &mut Bf16Scratch,
+    m: usize,
+    a: &[f32],
+    b: &PackedBf16,
+    c: &mut [f32],
+    epi: Epi,
+) where
+    K::A: RoundedA,
+{
+    let (n, k) = (b.n(), b.k());
+    let kp = padded_k(k);
+    let rs = super::pack::a_row_stride(kp, std::mem::size_of::<K::A>());
+    let buf = K::A::buf(scratch);
+    if buf.as_slice().len() < m * rs {
+        buf.set_len(m * rs);
     }
-    use super::ukr::bf16_reference::ReferenceBf16_4x16;
-    match path {
-        Bf16Path::Reference => run::<ReferenceBf16_4x16>(scratch, m, a, b, c, epi),
-        #[cfg(target_arch = "x86_64")]
-        Bf16Path::Avx2Widen => {
-            run::<super::ukr::bf16_avx2::Avx2Bf16Widen_4x16>(scratch, m, a, b, c, epi)
-        }
-        #[cfg(target_arch = "x86_64")]
-        Bf16Path::Avx512Widen => {
-            run::<super::ukr::bf16_avx512::Avx512Bf16Widen_12x32>(scratch, m, a, b, c, epi)
-        }
-        #[cfg(target_arch = "x86_64")]
-        Bf16Path::Avx512Bf16 => {
-            run::<super::ukr::bf16_avx512::Avx512Bf16_12x32>(scratch, m, a, b, c, epi)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => panic!("{path:?} needs x86-64"),
-    }
+    let rounded = &mut buf.as_mut_slice()[..m * rs];
+    round_rows_into(&a[..m * k], k, rounded, rs);
+    let a = AOperand::RowMajor {
+        data: &*rounded,
+        rs,
+    };
+    driver::<K>(m, n, kp, a, b.panels(), c, n, epi, true);
 }
 
 #[cfg(test)]

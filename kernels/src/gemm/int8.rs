@@ -464,11 +464,7 @@ impl I8Path {
 
     /// The path an ISA level runs.
     pub fn for_isa(isa: Isa) -> I8Path {
-        match isa {
-            Isa::Reference => I8Path::Reference,
-            Isa::Avx2 | Isa::Avx512 => I8Path::Avx2Widen,
-            Isa::Avx512Vnni | Isa::Avx512Bf16 => I8Path::Avx512Vnni,
-        }
+        crate::table::of(isa).int8
     }
 
     /// The path the kernels use (from [`isa`]).
@@ -478,25 +474,12 @@ impl I8Path {
 
     /// The micro-kernel's name (test and bench id).
     pub fn kernel_name(self) -> &'static str {
-        use super::ukr::i8_reference::ReferenceI8_4x16;
-        match self {
-            I8Path::Reference => ReferenceI8_4x16::NAME,
-            #[cfg(target_arch = "x86_64")]
-            I8Path::Avx2Widen => super::ukr::i8_avx2::Avx2I8Widen_4x8::NAME,
-            #[cfg(target_arch = "x86_64")]
-            I8Path::Avx512Vnni => super::ukr::i8_avx512::Avx512VnniI8_12x32::NAME,
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => "unavailable",
-        }
+        crate::table::int8(self).name
     }
 
     /// Whether this CPU can run the path.
     pub fn is_supported(self) -> bool {
-        match self {
-            I8Path::Reference => true,
-            I8Path::Avx2Widen => Isa::Avx2.is_supported(),
-            I8Path::Avx512Vnni => Isa::Avx512Vnni.is_supported(),
-        }
+        crate::table::int8(self).isa.is_supported()
     }
 }
 
@@ -696,28 +679,22 @@ fn gemm_i8_buf(
 
 /// Runs the driver of `path`'s micro-kernel on quantized rows of A.
 fn run_path(path: I8Path, m: usize, a: &[u8], rs: usize, b: &PackedI8, c: &mut [f32], epi: Epi) {
-    fn run<K: MicroKernel<A = u8, B = i8>>(
-        m: usize,
-        a: &[u8],
-        rs: usize,
-        b: &PackedI8,
-        c: &mut [f32],
-        epi: Epi,
-    ) {
-        let (n, kp) = (b.n(), padded_k(b.k()));
-        let a = AOperand::RowMajor { data: a, rs };
-        driver::<K>(m, n, kp, a, b.panels(), c, n, epi, true);
-    }
-    use super::ukr::i8_reference::ReferenceI8_4x16;
-    match path {
-        I8Path::Reference => run::<ReferenceI8_4x16>(m, a, rs, b, c, epi),
-        #[cfg(target_arch = "x86_64")]
-        I8Path::Avx2Widen => run::<super::ukr::i8_avx2::Avx2I8Widen_4x8>(m, a, rs, b, c, epi),
-        #[cfg(target_arch = "x86_64")]
-        I8Path::Avx512Vnni => run::<super::ukr::i8_avx512::Avx512VnniI8_12x32>(m, a, rs, b, c, epi),
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => panic!("{path:?} needs x86-64"),
-    }
+    (crate::table::int8(path).gemm)(m, a, rs, b, c, epi)
+}
+
+/// The int8 GEMM on micro-kernel `K`, on quantized rows of A at stride `rs` (the kernel
+/// table's int8 `gemm`).
+pub(crate) fn i8_driver<K: MicroKernel<A = u8, B = i8>>(
+    m: usize,
+    a: &[u8],
+    rs: usize,
+    b: &PackedI8,
+    c: &mut [f32],
+    epi: Epi,
+) {
+    let (n, kp) = (b.n(), padded_k(b.k()));
+    let a = AOperand::RowMajor { data: a, rs };
+    driver::<K>(m, n, kp, a, b.panels(), c, n, epi, true);
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ pub use pack::{PackedMatrix, LINE, PANEL};
 
 use crate::dispatch::{isa, Isa};
 use rayon::prelude::*;
-use ukr::{reference::Reference4x16, MicroKernel, QuantTile, StridedKernel, TileEpi};
+use ukr::{MicroKernel, QuantTile, StridedKernel, TileEpi};
 
 /// What is applied to each element of C after the product, while the tile is hot.
 #[derive(Clone, Copy, Debug)]
@@ -425,15 +425,7 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel>(
 
 /// The micro-kernel a level runs (`gemm_ukr_<isa>_<MR>x<NR>`): the name of its tests and benches.
 pub fn kernel_name(isa: Isa) -> &'static str {
-    match isa {
-        Isa::Reference => Reference4x16::NAME,
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => ukr::avx2::Avx2_6x16::NAME,
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => ukr::avx512::Avx512_12x32::NAME,
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => "unavailable",
-    }
+    crate::table::of(isa).gemm_name
 }
 
 /// C[m×n] = A[m×k]·Bᵀ then the epilogue. A and C are row-major with row strides k and n.
@@ -507,29 +499,22 @@ fn packed_in(
         pack::copy_rows(&a[..m * k], k, dst, rs);
         &*dst
     };
-    fn run<K: MicroKernel<A = f32, B = f32>>(
-        m: usize,
-        a: &[f32],
-        rs: usize,
-        b: &PackedMatrix,
-        c: &mut [f32],
-        epi: Epi,
-    ) {
-        let (n, k) = (b.n(), b.k());
-        let a = AOperand::RowMajor { data: a, rs };
-        driver::<K>(m, n, k, a, b.panels(), c, n, epi, true);
-    }
-    match isa {
-        Isa::Reference => run::<Reference4x16>(m, a, rs, b, c, epi),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => run::<ukr::avx2::Avx2_6x16>(m, a, rs, b, c, epi),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => {
-            run::<ukr::avx512::Avx512_12x32>(m, a, rs, b, c, epi)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => panic!("{isa} kernels need x86-64"),
-    }
+    (crate::table::of(isa).gemm_packed)(m, a, rs, b, c, epi)
+}
+
+/// The packed-B fp32 GEMM on micro-kernel `K`, for A's rows at stride `rs` (the kernel
+/// table's `gemm_packed`).
+pub(crate) fn packed_driver<K: MicroKernel<A = f32, B = f32>>(
+    m: usize,
+    a: &[f32],
+    rs: usize,
+    b: &PackedMatrix,
+    c: &mut [f32],
+    epi: Epi,
+) {
+    let (n, k) = (b.n(), b.k());
+    let a = AOperand::RowMajor { data: a, rs };
+    driver::<K>(m, n, k, a, b.panels(), c, n, epi, true);
 }
 
 /// C[m×n] = α·A[m×k]·B[k×n] on strided views (overwrites C). Single-threaded.
@@ -605,55 +590,48 @@ fn strided_in(
     if m == 0 || n == 0 {
         return;
     }
-    #[allow(clippy::too_many_arguments)]
-    fn run<K: StridedKernel>(
-        abuf: &mut pack::AlignedBuf,
-        bbuf: &mut pack::AlignedBuf,
-        m: usize,
-        n: usize,
-        k: usize,
-        alpha: f32,
-        a: MatRef,
-        b: MatRef,
-        c: MatMut,
-    ) {
-        let epi = Epi::scaled(alpha);
-        {
-            // A with unit column stride is read in place (broadcasts need no packing).
-            let ap = if a.cs == 1 && a.rs >= k {
-                AOperand::RowMajor {
-                    data: a.data,
-                    rs: a.rs,
-                }
-            } else {
-                K::pack_a(m, k, a.data, a.rs, a.cs, abuf, false);
-                AOperand::Packed(abuf.as_slice())
-            };
-            K::pack_b(k, n, b.data, b.rs, b.cs, bbuf);
-            if c.cs == 1 && c.rs >= n {
-                driver::<K>(m, n, k, ap, bbuf.as_slice(), c.data, c.rs, epi, false);
-            } else {
-                // Transposed or overlapping-row C: compute row-major, then scatter.
-                let mut tmp = vec![0.0f32; m * n];
-                driver::<K>(m, n, k, ap, bbuf.as_slice(), &mut tmp, n, epi, false);
-                for i in 0..m {
-                    for j in 0..n {
-                        c.data[i * c.rs + j * c.cs] = tmp[i * n + j];
-                    }
+    (crate::table::of(isa).gemm_strided)(abuf, bbuf, m, n, k, alpha, a, b, c)
+}
+
+/// The strided fp32 GEMM on micro-kernel `K` with the given packing buffers (the kernel
+/// table's `gemm_strided`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn strided_driver<K: StridedKernel>(
+    abuf: &mut pack::AlignedBuf,
+    bbuf: &mut pack::AlignedBuf,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: MatRef,
+    b: MatRef,
+    c: MatMut,
+) {
+    let epi = Epi::scaled(alpha);
+    {
+        // A with unit column stride is read in place (broadcasts need no packing).
+        let ap = if a.cs == 1 && a.rs >= k {
+            AOperand::RowMajor {
+                data: a.data,
+                rs: a.rs,
+            }
+        } else {
+            K::pack_a(m, k, a.data, a.rs, a.cs, abuf, false);
+            AOperand::Packed(abuf.as_slice())
+        };
+        K::pack_b(k, n, b.data, b.rs, b.cs, bbuf);
+        if c.cs == 1 && c.rs >= n {
+            driver::<K>(m, n, k, ap, bbuf.as_slice(), c.data, c.rs, epi, false);
+        } else {
+            // Transposed or overlapping-row C: compute row-major, then scatter.
+            let mut tmp = vec![0.0f32; m * n];
+            driver::<K>(m, n, k, ap, bbuf.as_slice(), &mut tmp, n, epi, false);
+            for i in 0..m {
+                for j in 0..n {
+                    c.data[i * c.rs + j * c.cs] = tmp[i * n + j];
                 }
             }
         }
-    }
-    match isa {
-        Isa::Reference => run::<Reference4x16>(abuf, bbuf, m, n, k, alpha, a, b, c),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => run::<ukr::avx2::Avx2_6x16>(abuf, bbuf, m, n, k, alpha, a, b, c),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => {
-            run::<ukr::avx512::Avx512_12x32>(abuf, bbuf, m, n, k, alpha, a, b, c)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => panic!("{isa} kernels need x86-64"),
     }
 }
 
@@ -677,25 +655,8 @@ mod tests {
             let mut padded = vec![0.0f32; m * n];
             gemm_packed_with(isa, m, &a, &pb, &mut padded, Epilogue::None);
             let mut direct = vec![0.0f32; m * n];
-            fn run<K: MicroKernel<A = f32, B = f32>>(
-                m: usize,
-                a: &[f32],
-                pb: &PackedMatrix,
-                c: &mut [f32],
-            ) {
-                let (n, k) = (pb.n(), pb.k());
-                let a = AOperand::RowMajor { data: a, rs: k };
-                driver::<K>(m, n, k, a, pb.panels(), c, n, Epi::scaled(1.0), true);
-            }
-            match isa {
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => run::<ukr::avx2::Avx2_6x16>(m, &a, &pb, &mut direct),
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => {
-                    run::<ukr::avx512::Avx512_12x32>(m, &a, &pb, &mut direct)
-                }
-                _ => run::<Reference4x16>(m, &a, &pb, &mut direct),
-            }
+            // The same kernel reading A in place (row stride k).
+            (crate::table::of(isa).gemm_packed)(m, &a, k, &pb, &mut direct, Epi::scaled(1.0));
             assert!(
                 padded
                     .iter()

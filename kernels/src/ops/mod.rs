@@ -1,8 +1,9 @@
 //! Row-wise operations of a transformer layer: layer norm (with fused residual add), GELU and
 //! masked, scaled softmax.
 //!
-//! Each function dispatches once on [`crate::dispatch::isa`]: AVX-512 kernels in [`avx512`],
-//! AVX2+FMA in [`avx2`], the scalar [`reference`](mod@reference) otherwise. The `*_with` variants
+//! Each function takes its level's kernel from the kernel table (`table.rs`) once per call:
+//! AVX-512 kernels in [`avx512`], AVX2+FMA in [`avx2`], the scalar
+//! [`reference`](mod@reference) otherwise. The `*_with` variants
 //! pick the ISA explicitly (tests, benches). The reference is the test oracle: the SIMD versions
 //! agree with it to a few ulp (different summation order, f32 polynomial exp/erf), not bit for
 //! bit.
@@ -14,6 +15,7 @@ pub mod avx512;
 pub mod reference;
 
 use crate::dispatch::{isa, Isa};
+use crate::table;
 
 /// LayerNorm of each row of `x` (rows of length `gamma.len()`), in place:
 /// `x = (x − mean) / sqrt(var + eps) · gamma + beta`, statistics accumulated in f64.
@@ -36,22 +38,10 @@ pub fn layer_norm_with(isa: Isa, x: &mut [f32], gamma: &[f32], beta: &[f32], eps
         "layer_norm: x is not whole rows"
     );
     assert!(isa.is_supported(), "layer_norm: CPU lacks {isa}");
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => {
-            for row in x.chunks_exact_mut(n) {
-                // SAFETY: avx512f is present (asserted); row, gamma and beta have length n.
-                unsafe { avx512::layer_norm_row(row, gamma, beta, eps) };
-            }
-        }
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => {
-            for row in x.chunks_exact_mut(n) {
-                // SAFETY: avx2+fma are present (asserted); row, gamma and beta have length n.
-                unsafe { avx2::layer_norm_row(row, gamma, beta, eps) };
-            }
-        }
-        _ => reference::layer_norm(x, gamma, beta, eps),
+    let row_norm = table::of(isa).ops.layer_norm_row;
+    for row in x.chunks_exact_mut(n) {
+        // SAFETY: the CPU has `isa` (asserted); row, gamma and beta have length n.
+        unsafe { row_norm(row, gamma, beta, eps) };
     }
 }
 
@@ -83,22 +73,10 @@ pub fn add_layer_norm_with(
         "layer_norm: x is not whole rows"
     );
     assert!(isa.is_supported(), "add_layer_norm: CPU lacks {isa}");
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => {
-            for (row, res) in x.chunks_exact_mut(n).zip(residual.chunks_exact(n)) {
-                // SAFETY: avx512f is present (asserted); every slice has length n.
-                unsafe { avx512::add_layer_norm_row(row, res, gamma, beta, eps) };
-            }
-        }
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => {
-            for (row, res) in x.chunks_exact_mut(n).zip(residual.chunks_exact(n)) {
-                // SAFETY: avx2+fma are present (asserted); every slice has length n.
-                unsafe { avx2::add_layer_norm_row(row, res, gamma, beta, eps) };
-            }
-        }
-        _ => reference::add_layer_norm(x, residual, gamma, beta, eps),
+    let row_norm = table::of(isa).ops.add_layer_norm_row;
+    for (row, res) in x.chunks_exact_mut(n).zip(residual.chunks_exact(n)) {
+        // SAFETY: the CPU has `isa` (asserted); every slice has length n.
+        unsafe { row_norm(row, res, gamma, beta, eps) };
     }
 }
 
@@ -113,15 +91,8 @@ pub fn gelu(x: &mut [f32]) {
 /// If the CPU lacks `isa`.
 pub fn gelu_with(isa: Isa, x: &mut [f32]) {
     assert!(isa.is_supported(), "gelu: CPU lacks {isa}");
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: avx512f is present (asserted).
-        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => unsafe { avx512::gelu(x) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: avx2+fma are present (asserted).
-        Isa::Avx2 => unsafe { avx2::gelu(x) },
-        _ => reference::gelu(x),
-    }
+    // SAFETY: the CPU has `isa` (asserted).
+    unsafe { (table::of(isa).ops.gelu)(x) }
 }
 
 /// Softmax of `row · scale` over the positions where `keep` is true, in place; masked positions
@@ -141,17 +112,8 @@ pub fn masked_softmax(row: &mut [f32], scale: f32, keep: &[bool]) {
 pub fn masked_softmax_with(isa: Isa, row: &mut [f32], scale: f32, keep: &[bool]) {
     assert_eq!(row.len(), keep.len(), "masked_softmax: mask length");
     assert!(isa.is_supported(), "masked_softmax: CPU lacks {isa}");
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: avx512f is present (asserted); row and keep have the same length.
-        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => unsafe {
-            avx512::masked_softmax(row, scale, keep)
-        },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: avx2+fma are present (asserted); row and keep have the same length.
-        Isa::Avx2 => unsafe { avx2::masked_softmax(row, scale, keep) },
-        _ => reference::masked_softmax(row, scale, keep),
-    }
+    // SAFETY: the CPU has `isa` (asserted); row and keep have the same length (asserted).
+    unsafe { (table::of(isa).ops.masked_softmax)(row, scale, keep) }
 }
 
 /// `row[j] = exp(row[j] − max(row))`, returning Σ row: a softmax whose division by the sum is
@@ -167,17 +129,8 @@ pub fn softmax_unnormalized(row: &mut [f32]) -> f32 {
 /// If the CPU lacks `isa`.
 pub fn softmax_unnormalized_with(isa: Isa, row: &mut [f32]) -> f32 {
     assert!(isa.is_supported(), "softmax_unnormalized: CPU lacks {isa}");
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: avx512f is present (asserted).
-        Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => unsafe {
-            avx512::softmax_unnormalized(row)
-        },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: avx2+fma are present (asserted).
-        Isa::Avx2 => unsafe { avx2::softmax_unnormalized(row) },
-        _ => reference::softmax_unnormalized(row),
-    }
+    // SAFETY: the CPU has `isa` (asserted).
+    unsafe { (table::of(isa).ops.softmax_unnormalized)(row) }
 }
 
 #[cfg(test)]
