@@ -122,28 +122,6 @@ pub fn write_model_dir(dir: &std::path::Path, preset: &str, seed: u64) -> crate:
     crate::safetensors::write(&dir.join("model.safetensors"), &tensors(&config, seed))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generator_is_pinned() {
-        // Pinned values: weights/synthetic.py must produce exactly these bits.
-        // Bits printed by weights/synthetic.py (numpy): the two generators agree exactly.
-        let v = tensor_values(0, "qa_outputs.weight", 3);
-        let bits: Vec<u32> = v.iter().map(|x| x.to_bits()).collect();
-        assert_eq!(bits, [0xbd32_5e7f, 0xbd20_cd4b, 0x3d2e_3237]);
-        let ln = tensor_values(7, "bert.embeddings.LayerNorm.weight", 4);
-        assert_eq!(ln, [0.900_053_14, 1.053_873_5, 1.042_632_8, 1.014_893_3]);
-        assert!(v.iter().all(|x| x.abs() <= 0.05));
-        let ln = tensor_values(7, "bert.embeddings.LayerNorm.weight", 1000);
-        assert!(ln.iter().all(|x| (0.9..=1.1).contains(x)));
-        assert_ne!(tensor_values(1, "a.bias", 4), tensor_values(2, "a.bias", 4));
-    }
-}
-
-// The synthetic constructors live here, beside the tensors they build, so that neither the
-// network nor the pipeline depends on this tool module.
 impl Bert {
     /// The synthetic model of [`crate::synthetic`] for a preset name (`tiny`, `base`, `large`).
     ///
@@ -202,3 +180,26 @@ impl QaModel {
         Self::new(Bert::synthetic_with(preset, seed, options)?, tokenizer)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generator_is_pinned() {
+        // Pinned values: weights/synthetic.py must produce exactly these bits.
+        // Bits printed by weights/synthetic.py (numpy): the two generators agree exactly.
+        let v = tensor_values(0, "qa_outputs.weight", 3);
+        let bits: Vec<u32> = v.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(bits, [0xbd32_5e7f, 0xbd20_cd4b, 0x3d2e_3237]);
+        let ln = tensor_values(7, "bert.embeddings.LayerNorm.weight", 4);
+        assert_eq!(ln, [0.900_053_14, 1.053_873_5, 1.042_632_8, 1.014_893_3]);
+        assert!(v.iter().all(|x| x.abs() <= 0.05));
+        let ln = tensor_values(7, "bert.embeddings.LayerNorm.weight", 1000);
+        assert!(ln.iter().all(|x| (0.9..=1.1).contains(x)));
+        assert_ne!(tensor_values(1, "a.bias", 4), tensor_values(2, "a.bias", 4));
+    }
+}
+
+// The synthetic constructors live here, beside the tensors they build, so that neither the
+// network nor the pipeline depends on this tool module.

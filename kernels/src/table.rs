@@ -52,15 +52,20 @@ pub(crate) type GemmBf16 = fn(&mut Bf16Scratch, usize, &[f32], &PackedBf16, &mut
 /// The int8 GEMM: `(m, quantized A rows, their stride, B, C, epilogue)`.
 pub(crate) type GemmI8 = fn(usize, &[u8], usize, &PackedI8, &mut [f32], Epi<'_>);
 
+/// LayerNorm of one row (see [`Ops`]).
+pub(crate) type RowNorm = unsafe fn(&mut [f32], &[f32], &[f32], f32);
+/// LayerNorm of one row plus a residual row (see [`Ops`]).
+pub(crate) type RowAddNorm = unsafe fn(&mut [f32], &[f32], &[f32], &[f32], f32);
+
 /// The row operations of a level. `unsafe`: the SIMD ones may only be called on a CPU that
 /// has their level (the callers in [`crate::ops`] assert it first); the slices are as the
 /// safe functions of [`crate::ops`] document.
 #[derive(Clone, Copy)]
 pub(crate) struct Ops {
-    /// LayerNorm of one row.
-    pub layer_norm_row: unsafe fn(&mut [f32], &[f32], &[f32], f32),
-    /// LayerNorm of one row plus its residual.
-    pub add_layer_norm_row: unsafe fn(&mut [f32], &[f32], &[f32], &[f32], f32),
+    /// LayerNorm of one row: `(row, γ, β, ε)`.
+    pub layer_norm_row: RowNorm,
+    /// LayerNorm of one row plus its residual: `(row, residual, γ, β, ε)`.
+    pub add_layer_norm_row: RowAddNorm,
     /// Exact GELU in place.
     pub gelu: unsafe fn(&mut [f32]),
     /// Masked, scaled softmax of one row.
