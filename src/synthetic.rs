@@ -126,7 +126,7 @@ impl Bert {
     /// The synthetic model of [`crate::synthetic`] for a preset name (`tiny`, `base`, `large`).
     ///
     /// # Errors
-    /// [`Error::Config`] for an unknown preset.
+    /// [`Error::Config`](crate::Error::Config) for an unknown preset.
     pub fn synthetic(preset: &str, seed: u64) -> Result<Self> {
         Self::synthetic_as(preset, seed, Precision::F32)
     }
@@ -134,7 +134,7 @@ impl Bert {
     /// [`Bert::synthetic`] in a given precision.
     ///
     /// # Errors
-    /// [`Error::Config`] for an unknown preset, [`Error::Unsupported`] for an unavailable
+    /// [`Error::Config`](crate::Error::Config) for an unknown preset, [`Error::Unsupported`](crate::Error::Unsupported) for an unavailable
     /// precision.
     pub fn synthetic_as(preset: &str, seed: u64, precision: Precision) -> Result<Self> {
         Self::synthetic_with(preset, seed, &LoadOptions::with_precision(precision))
@@ -158,7 +158,7 @@ impl QaModel {
     /// A synthetic model (see [`crate::synthetic`]) with BERT's uncased vocabulary.
     ///
     /// # Errors
-    /// [`Error::Config`] for an unknown preset.
+    /// [`Error::Config`](crate::Error::Config) for an unknown preset.
     pub fn synthetic(preset: &str, seed: u64) -> Result<Self> {
         Self::synthetic_as(preset, seed, Precision::F32)
     }

@@ -1,8 +1,9 @@
 //! Which instruction set the kernels use: detected once, overridable by `BERTQA_ISA`.
 //!
-//! [`isa()`] is resolved on first use and cached in a [`OnceLock`]; every public kernel matches on
-//! it once per call and then runs a whole monomorphised driver (`gemm::driver::<Avx512>`), so no
-//! function pointer or feature check sits in a hot loop.
+//! [`isa()`] is resolved on first use and cached in a [`OnceLock`]; every public kernel looks
+//! its level up in the kernel table (`table.rs`) once per call and runs what the entry holds — a
+//! whole driver monomorphised for one micro-kernel (`packed_driver::<Avx512_12x32>`), so no
+//! feature check or indirection sits in a hot loop.
 //!
 //! `BERTQA_ISA=reference|avx2|avx512|avx512vnni|avx512bf16` forces a level, for testing the lower paths on a machine that
 //! has the higher ones. Asking for a level the CPU lacks panics with a clear message (running

@@ -452,7 +452,7 @@ pub fn gemm_packed_with(
 }
 
 /// [`gemm_packed`] with a caller-owned [`GemmScratch`] (for A's padded copy, see
-/// [`packed_in`]): once it has served the largest m×k, calls allocate nothing.
+/// `packed_in`): once it has served the largest m×k, calls allocate nothing.
 ///
 /// # Panics
 /// As [`gemm_packed`].

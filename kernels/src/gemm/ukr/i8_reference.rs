@@ -2,7 +2,7 @@
 //! oracle of the int8 kernels. Per k group of 4 and C element it adds the four products
 //! `u8·i8` to an i32 accumulator — what one `vpdpbusd` lane does — with wrapping (two's
 //! complement) i32 arithmetic, so every path computes the same integers whatever the order.
-//! The dequantizing epilogue ([`store_tile`]) is shared with nothing else but follows the
+//! The dequantizing epilogue (`store_tile`) is shared with nothing else but follows the
 //! SIMD kernels' operation order exactly (see `gemm::int8`).
 
 use super::reference::store_tile as store_f32_tile;
