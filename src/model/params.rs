@@ -67,10 +67,12 @@ macro_rules! walk_params {
         let (h, i) = (config.hidden_size, config.intermediate_size);
         let linear = |out, inp, gemm| LinearShape { out, inp, gemm, stacked: Vec::new() };
         let e = embeddings;
+        let (vocab, positions, types) =
+            (config.vocab_size, config.max_position_embeddings, config.type_vocab_size);
         for (name, rows, tensor) in [
-            ("embeddings.word_embeddings.weight", config.vocab_size, & $($m)? e.word),
-            ("embeddings.position_embeddings.weight", config.max_position_embeddings, & $($m)? e.position),
-            ("embeddings.token_type_embeddings.weight", config.type_vocab_size, & $($m)? e.token_type),
+            ("embeddings.word_embeddings.weight", vocab, & $($m)? e.word),
+            ("embeddings.position_embeddings.weight", positions, & $($m)? e.position),
+            ("embeddings.token_type_embeddings.weight", types, & $($m)? e.token_type),
         ] {
             $f(name, Param::Table { rows, cols: h, tensor })?;
         }
@@ -82,25 +84,31 @@ macro_rules! walk_params {
                 .map(|part| format!("{p}attention.self.{part}"))
                 .to_vec();
             let qkv = LinearShape { out: 3 * h, inp: h, gemm: Some(Gemm::Qkv), stacked };
+            let out = linear(h, h, Some(Gemm::AttentionOutput));
             $f(&format!("{p}attention.qkv"), Param::Linear { shape: qkv, linear: & $($m)? a.qkv })?;
             $f(
                 &format!("{p}attention.output.dense"),
-                Param::Linear { shape: linear(h, h, Some(Gemm::AttentionOutput)), linear: & $($m)? a.output },
+                Param::Linear { shape: out, linear: & $($m)? a.output },
             )?;
-            $f(&format!("{p}attention.output.LayerNorm"), Param::Norm { h, norm: & $($m)? a.norm })?;
+            $f(
+                &format!("{p}attention.output.LayerNorm"),
+                Param::Norm { h, norm: & $($m)? a.norm },
+            )?;
             let ffn = & $($m)? layer.ffn;
+            let (up, down) = (linear(i, h, Some(Gemm::FfnUp)), linear(h, i, Some(Gemm::FfnDown)));
             $f(
                 &format!("{p}intermediate.dense"),
-                Param::Linear { shape: linear(i, h, Some(Gemm::FfnUp)), linear: & $($m)? ffn.intermediate },
+                Param::Linear { shape: up, linear: & $($m)? ffn.intermediate },
             )?;
             $f(
                 &format!("{p}output.dense"),
-                Param::Linear { shape: linear(h, i, Some(Gemm::FfnDown)), linear: & $($m)? ffn.output },
+                Param::Linear { shape: down, linear: & $($m)? ffn.output },
             )?;
             $f(&format!("{p}output.LayerNorm"), Param::Norm { h, norm: & $($m)? ffn.norm })?;
         }
         if let Some(qa) = qa {
-            $f("qa_outputs", Param::Linear { shape: linear(2, h, None), linear: & $($m)? qa.linear })?;
+            let head = linear(2, h, None);
+            $f("qa_outputs", Param::Linear { shape: head, linear: & $($m)? qa.linear })?;
         }
         Ok(())
     }};
