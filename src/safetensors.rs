@@ -625,6 +625,15 @@ impl View<'_> {
         }
     }
 
+    /// Values (elements, not bytes).
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            View::F32(d) => d.len(),
+            View::Bf16(d) => d.len(),
+            View::I8(d) => d.len(),
+        }
+    }
+
     fn byte_len(&self) -> usize {
         match self {
             View::F32(d) => d.len() * 4,

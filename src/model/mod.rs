@@ -92,91 +92,95 @@ impl Linear {
     }
 
     /// Loads the linear layer `name` of the parameter table, packed in the precision the
-    /// checkpoint's plan gives its GEMM: from `{name}.weight`, from its stacked parts' weights
-    /// (QKV from query, key and value), or as panels borrowed from a packed file.
+    /// checkpoint's plan gives its GEMM: as panels borrowed from a packed file, or from the
+    /// checkpoint's `{name}.weight` and `{name}.bias` (QKV: from query's, key's and value's).
     fn load(ck: &mut Checkpoint, name: &str, shape: &params::LinearShape) -> Result<Self> {
         let precision = shape.gemm.map_or(Precision::F32, |g| ck.plan().of(g));
         let (out, inp) = (shape.out, shape.inp);
-        if ck.is_packed() || shape.stacked.is_empty() {
-            return Self::load_as(ck, name, out, inp, precision);
+        if ck.is_packed() {
+            Self::load_packed(ck, name, out, inp, precision)
+        } else if shape.stacked.is_empty() {
+            Self::load_parts(ck, &[name.to_string()], out, inp, precision)
+        } else {
+            Self::load_parts(ck, &shape.stacked, out, inp, precision)
         }
-        let parts = &shape.stacked;
-        let rows = out / parts.len();
-        let weight = |part: &String| format!("{part}.weight");
-        let mut bias = Vec::with_capacity(out);
-        if precision == Precision::Bf16 && parts.iter().all(|part| ck.is_bf16(&weight(part))) {
-            // A BF16 checkpoint in bf16: stacked and packed from its bits, no fp32 copy.
-            let mut bits = Vec::with_capacity(out * inp);
-            for part in parts {
-                bits.extend_from_slice(ck.take_bf16(&weight(part), &[rows, inp])?.data());
-                bias.extend_from_slice(ck.take(&format!("{part}.bias"), &[rows])?.data());
-            }
-            return Ok(Self::from_bf16_bits(&bits, bias, out, inp));
-        }
-        let mut w = Vec::with_capacity(out * inp);
-        for part in parts {
-            w.extend_from_slice(ck.take(&weight(part), &[rows, inp])?.data());
-            bias.extend_from_slice(ck.take(&format!("{part}.bias"), &[rows])?.data());
-        }
-        Ok(Self::from_parts(&w, bias, out, inp, precision))
     }
 
-    /// `{prefix}` in a given precision: `{prefix}.packed` (fp32 panels),
-    /// `{prefix}.packed_bf16` (bf16 pair panels) or `{prefix}.packed_i8` with
-    /// `{prefix}.scale_i8` and `{prefix}.colsum_i8` (int8 panels, column scales and sums) in a
-    /// packed file.
-    fn load_as(
+    /// A checkpoint's layers `parts` (each `{part}.weight` and `{part}.bias`, `out / parts`
+    /// rows) stacked along `out` and packed; one part is used in place, not copied. A BF16
+    /// checkpoint in bf16 is packed from its bits, with no fp32 copy.
+    fn load_parts(
+        ck: &mut Checkpoint,
+        parts: &[String],
+        out: usize,
+        inp: usize,
+        precision: Precision,
+    ) -> Result<Self> {
+        let rows = out / parts.len();
+        let weight = |part: &String| format!("{part}.weight");
+        let from_bits =
+            precision == Precision::Bf16 && parts.iter().all(|part| ck.is_bf16(&weight(part)));
+        let (mut w32, mut w16) = (Vec::new(), Vec::new());
+        let mut bias = Vec::with_capacity(out);
+        for part in parts {
+            if from_bits {
+                w16.push(ck.take_bf16(&weight(part), &[rows, inp])?);
+            } else {
+                w32.push(ck.take(&weight(part), &[rows, inp])?);
+            }
+            bias.extend_from_slice(ck.take(&format!("{part}.bias"), &[rows])?.data());
+        }
+        if from_bits {
+            let bits: Vec<&[u16]> = w16.iter().map(|t| t.data()).collect();
+            return Ok(Self::from_bf16_bits(&one_or_concat(&bits), bias, out, inp));
+        }
+        let w: Vec<&[f32]> = w32.iter().map(|t| t.data()).collect();
+        Ok(Self::from_parts(
+            &one_or_concat(&w),
+            bias,
+            out,
+            inp,
+            precision,
+        ))
+    }
+
+    /// A packed file's `{prefix}.packed` (fp32 panels), `{prefix}.packed_bf16` (bf16 pair
+    /// panels) or `{prefix}.packed_i8` with `{prefix}.scale_i8` and `{prefix}.colsum_i8` (int8
+    /// panels, column scales and sums), by the precision asked for, and `{prefix}.bias`.
+    fn load_packed(
         ck: &mut Checkpoint,
         prefix: &str,
         out: usize,
         inp: usize,
         precision: Precision,
     ) -> Result<Self> {
-        if ck.is_packed() {
-            let bias = ck.take(&format!("{prefix}.bias"), &[out])?.data().to_vec();
-            let weight = match precision {
-                Precision::Int8 => Weight::Int8(Self::load_packed_i8(ck, prefix, out, inp)?),
-                Precision::Bf16 => {
-                    let panels = ck.take_bf16(
-                        &format!("{prefix}.packed_bf16"),
-                        &[PackedBf16::panel_len(out, inp)],
-                    )?;
-                    Weight::Bf16(PackedBf16::from_shared(
-                        out,
-                        inp,
-                        std::sync::Arc::new(panels),
-                    ))
-                }
-                _ => {
-                    let panels = ck.take(
-                        &format!("{prefix}.packed"),
-                        &[PackedMatrix::panel_len(out, inp)],
-                    )?;
-                    Weight::F32(PackedMatrix::from_shared(
-                        out,
-                        inp,
-                        std::sync::Arc::new(panels),
-                    ))
-                }
-            };
-            return Ok(Linear { weight, bias });
-        }
-        let name = format!("{prefix}.weight");
-        if precision == Precision::Bf16 && ck.is_bf16(&name) {
-            // A BF16 checkpoint in bf16: packed from its bits, no fp32 copy.
-            let w = ck.take_bf16(&name, &[out, inp])?;
-            let bias = ck.take(&format!("{prefix}.bias"), &[out])?.data().to_vec();
-            return Ok(Self::from_bf16_bits(w.data(), bias, out, inp));
-        }
-        let w = ck.take(&name, &[out, inp])?;
-        let b = ck.take(&format!("{prefix}.bias"), &[out])?;
-        Ok(Self::from_parts(
-            w.data(),
-            b.data().to_vec(),
-            out,
-            inp,
-            precision,
-        ))
+        let bias = ck.take(&format!("{prefix}.bias"), &[out])?.data().to_vec();
+        let weight = match precision {
+            Precision::Int8 => Weight::Int8(Self::load_packed_i8(ck, prefix, out, inp)?),
+            Precision::Bf16 => {
+                let panels = ck.take_bf16(
+                    &format!("{prefix}.packed_bf16"),
+                    &[PackedBf16::panel_len(out, inp)],
+                )?;
+                Weight::Bf16(PackedBf16::from_shared(
+                    out,
+                    inp,
+                    std::sync::Arc::new(panels),
+                ))
+            }
+            _ => {
+                let panels = ck.take(
+                    &format!("{prefix}.packed"),
+                    &[PackedMatrix::panel_len(out, inp)],
+                )?;
+                Weight::F32(PackedMatrix::from_shared(
+                    out,
+                    inp,
+                    std::sync::Arc::new(panels),
+                ))
+            }
+        };
+        Ok(Linear { weight, bias })
     }
 
     fn from_parts(w: &[f32], bias: Vec<f32>, out: usize, inp: usize, precision: Precision) -> Self {
@@ -296,6 +300,14 @@ impl Linear {
                 gemm_i8_quantized(&mut scratch.i8, w, y, epilogue)
             }
         }
+    }
+}
+
+/// One slice as it is, or several one after another (a copy).
+fn one_or_concat<'a, T: Copy>(parts: &[&'a [T]]) -> std::borrow::Cow<'a, [T]> {
+    match parts {
+        [one] => std::borrow::Cow::Borrowed(one),
+        _ => std::borrow::Cow::Owned(parts.concat()),
     }
 }
 

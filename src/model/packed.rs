@@ -60,7 +60,7 @@ impl Bert {
             View(View<'a>),
             Owned(Vec<f32>),
         }
-        let mut panels: Vec<(String, usize, Data)> = Vec::new();
+        let mut panels: Vec<(String, Vec<usize>, Data)> = Vec::new();
         let mut rest: Vec<(String, Vec<usize>, Data)> = Vec::new();
         self.visit_params(&mut |name, param| {
             match param {
@@ -76,14 +76,16 @@ impl Bert {
                     }
                 }
                 Param::Linear { linear, .. } => {
-                    let (suffix, view, len) = match &linear.weight {
-                        Weight::F32(w) => ("packed", View::F32(w.panels()), w.panels().len()),
-                        Weight::Bf16(w) => {
-                            ("packed_bf16", View::Bf16(w.panels()), w.panels().len())
-                        }
-                        Weight::Int8(w) => ("packed_i8", View::I8(w.panels()), w.panels().len()),
+                    let (suffix, view) = match &linear.weight {
+                        Weight::F32(w) => ("packed", View::F32(w.panels())),
+                        Weight::Bf16(w) => ("packed_bf16", View::Bf16(w.panels())),
+                        Weight::Int8(w) => ("packed_i8", View::I8(w.panels())),
                     };
-                    panels.push((format!("{name}.{suffix}"), len, Data::View(view)));
+                    panels.push((
+                        format!("{name}.{suffix}"),
+                        vec![view.len()],
+                        Data::View(view),
+                    ));
                     let n = vec![linear.bias.len()];
                     let bias = Data::View(View::F32(&linear.bias));
                     rest.push((format!("{name}.bias"), n.clone(), bias));
@@ -97,21 +99,16 @@ impl Bert {
             }
             Ok(())
         })?;
-        let panel_shapes: Vec<[usize; 1]> = panels.iter().map(|(_, len, _)| [*len]).collect();
-        fn view<'b>(data: &'b Data<'b>) -> View<'b> {
-            match data {
-                Data::View(v) => *v,
-                Data::Owned(values) => View::F32(values),
-            }
-        }
         let views: Vec<(&str, &[usize], View)> = panels
             .iter()
-            .zip(&panel_shapes)
-            .map(|((name, _, data), shape)| (name.as_str(), &shape[..], view(data)))
-            .chain(
-                rest.iter()
-                    .map(|(name, shape, data)| (name.as_str(), shape.as_slice(), view(data))),
-            )
+            .chain(&rest)
+            .map(|(name, shape, data)| {
+                let view = match data {
+                    Data::View(v) => *v,
+                    Data::Owned(values) => View::F32(values),
+                };
+                (name.as_str(), shape.as_slice(), view)
+            })
             .collect();
         let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
         safetensors::write_views(std::io::BufWriter::new(file), &views, &metadata, 64)
