@@ -545,7 +545,7 @@ fn eval_per_article_predictions_and_progress() {
     assert_eq!(score, eval);
 }
 
-/// A file that is not SQuAD v1.1 is one clear error line naming the first bad field (exit 1),
+/// A file that is not SQuAD is one clear error line naming the first bad field (exit 1),
 /// for eval and score alike; never a panic.
 #[test]
 fn eval_and_score_name_the_first_bad_field() {
@@ -557,7 +557,10 @@ fn eval_and_score_name_the_first_bad_field() {
             r#"{"data": [{"title": "T", "paragraphs": [{"context": "c", "qas": [{"id": "q", "question": 7, "answers": []}]}]}]}"#,
             "data[0].paragraphs[0].qas[0].question: expected a string, found a number",
         ),
-        (r#"{"version": "v2.0", "data": []}"#, "version: is \"v2.0\""),
+        (
+            r#"{"version": "v2.0", "data": [{"title": "T", "paragraphs": [{"context": "c", "qas": [{"id": "q", "question": "Q", "answers": [], "is_impossible": false}]}]}]}"#,
+            "data[0].paragraphs[0].qas[0].answers: holds 0 answers but is_impossible is false",
+        ),
         (
             r#"{"data": [{"title": "T"}]}"#,
             "data[0].paragraphs: missing",
@@ -583,7 +586,7 @@ fn eval_and_score_name_the_first_bad_field() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(1), "{content}: {stderr}");
             assert!(
-                stderr.contains("data.json: not a SQuAD v1.1 dataset"),
+                stderr.contains("data.json: not a SQuAD dataset"),
                 "{stderr}"
             );
             assert!(stderr.contains(needle), "{content}: {stderr}");

@@ -34,7 +34,10 @@ mod metrics_v1;
 mod normalize;
 mod predict;
 
-pub use dataset::{load_predictions, predictions_from_json, Dataset, Example};
+pub use dataset::{
+    load_null_odds, load_predictions, null_odds_from_json, predictions_from_json, predictions_json,
+    Dataset, Example, NullOdds,
+};
 pub use metrics_v1::{
     evaluate, evaluate_per_article, exact_match_score, f1_score, metric_max_over_ground_truths,
     score_files, ArticleScores, Scores,
@@ -73,6 +76,8 @@ mod test_support {
             question: "q?".into(),
             context: Arc::from("c"),
             answers: answers.iter().map(|a| a.to_string()).collect(),
+            impossible: answers.is_empty(),
+            plausible_answers: Vec::new(),
         }
     }
 }
