@@ -7,13 +7,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::normalize::tokens;
 use super::{load_predictions, normalize_answer, Dataset, Example};
 use crate::{Error, Result};
-
-/// The tokens of a normalized answer (it holds single spaces only).
-fn tokens(normalized: &str) -> Vec<&str> {
-    normalized.split(' ').filter(|t| !t.is_empty()).collect()
-}
 
 /// Exact match: the normalized prediction equals the normalized ground truth.
 pub fn exact_match_score(prediction: &str, ground_truth: &str) -> bool {

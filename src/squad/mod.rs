@@ -9,6 +9,7 @@
 //! | `dataset.rs` | SQuAD files: [`Dataset`] (flattened into [`Example`]s), predictions files |
 //! | `normalize.rs` | [`normalize_answer`], the official scripts' normalization |
 //! | `metrics_v1.rs` | the official evaluate-v1.1.py: [`evaluate`], [`Scores`] |
+//! | `metrics_v2.rs` | the official evaluate-v2.0.py: [`evaluate_v2`], [`ScoresV2`] |
 //! | `predict.rs` | answering a dataset with a [`QaModel`](crate::QaModel): [`predict`] |
 //!
 //! The metrics reproduce the official `evaluate-v1.1.py` script exactly:
@@ -31,6 +32,7 @@
 
 mod dataset;
 mod metrics_v1;
+mod metrics_v2;
 mod normalize;
 mod predict;
 
@@ -41,6 +43,10 @@ pub use dataset::{
 pub use metrics_v1::{
     evaluate, evaluate_per_article, exact_match_score, f1_score, metric_max_over_ground_truths,
     score_files, ArticleScores, Scores,
+};
+pub use metrics_v2::{
+    evaluate_v2, question_scores_v2, score_files_v2, BestThresholds, ScoresV2, SubsetScores,
+    NA_PROB_THRESH,
 };
 pub use normalize::normalize_answer;
 pub use predict::{predict, PREDICT_BATCH_TOKENS};

@@ -96,6 +96,12 @@ pub fn normalize_answer(s: &str) -> String {
     out
 }
 
+/// The tokens of a normalized answer (it holds single spaces only): Python's `str.split()` of
+/// it.
+pub(super) fn tokens(normalized: &str) -> Vec<&str> {
+    normalized.split(' ').filter(|t| !t.is_empty()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
