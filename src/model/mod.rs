@@ -341,6 +341,11 @@ pub struct LoadOptions {
     /// With [`Precision::Int8`]: which GEMMs run in int8 (default
     /// [`LayerPlan::INT8_DEFAULT`]). A packed file must already be in this plan.
     pub int8_plan: Option<LayerPlan>,
+    /// The tokenizer's normalisation, instead of what the model directory's tokenizer files
+    /// (or a packed file's record) say: for a directory that lacks them
+    /// (`bertqa --cased` / `--uncased`). Read by loaders that build a tokenizer
+    /// ([`crate::QaModel::load_with`], [`Bert::load_packed_with`]).
+    pub tokenizer: Option<crate::tokenizer::TokenizerSettings>,
 }
 
 impl LoadOptions {
@@ -349,7 +354,7 @@ impl LoadOptions {
         LoadOptions {
             validate_values: true,
             precision: Some(precision),
-            int8_plan: None,
+            ..LoadOptions::default()
         }
     }
 
