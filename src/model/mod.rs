@@ -577,10 +577,11 @@ impl Bert {
                     c.vocab_size
                 )));
             }
+            // A model without token types (DistilBERT) ignores them, as Hugging Face's does.
             if let Some(&t) = s
                 .token_type_ids
                 .iter()
-                .find(|&&t| t as usize >= c.type_vocab_size)
+                .find(|&&t| c.type_vocab_size > 0 && t as usize >= c.type_vocab_size)
             {
                 return Err(Error::input(format!(
                     "sequence {i}: token type {t} is outside 0..{}",
