@@ -157,6 +157,7 @@ impl QaModel {
                 ),
             });
         }
+        log::info!("tokenizer: {}", tokenizer.settings().name());
         Ok(QaModel {
             bert,
             tokenizer,

@@ -26,7 +26,8 @@ pub struct ModelSource {
     /// packed-weights file written by `bertqa convert`.
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
-    /// Deterministic synthetic weights of a named shape: tiny, base or large.
+    /// Deterministic synthetic weights of a named shape: tiny, base or large (BERT), or
+    /// distilbert-tiny or distilbert-base.
     #[arg(long, value_name = "NAME")]
     synthetic: Option<String>,
 }

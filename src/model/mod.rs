@@ -440,9 +440,10 @@ impl Bert {
         // of the weights, not two. (A packed-weights file instead borrows everything.)
         model.detach_from_map();
         log::info!(
-            "loaded and packed {} in {:.2} s ({} layers, hidden {}, {})",
+            "loaded and packed {} in {:.2} s ({}, {} layers, hidden {}, {})",
             dir.display(),
             start.elapsed().as_secs_f64(),
+            model.config.model_type.name(),
             model.config.num_hidden_layers,
             model.config.hidden_size,
             model.kernels_description()
