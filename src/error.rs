@@ -69,6 +69,18 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A model directory's tokenizer files (`tokenizer_config.json`, `tokenizer.json`,
+    /// `special_tokens_map.json`) are unreadable, contradict each other, ask for a tokenizer
+    /// bertqa does not run, or are missing where the vocabulary needs them.
+    TokenizerSettings {
+        /// The file.
+        path: PathBuf,
+        /// The field, e.g. `do_lower_case` or `normalizer.lowercase` (`(file)` for the whole
+        /// file).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The caller's input (ids, masks, text) is invalid.
     Input {
         /// What is wrong.
@@ -123,6 +135,11 @@ impl fmt::Display for Error {
                 write!(f, "tensor `{name}` holds NaN or infinity at index {index}")
             }
             Error::Vocab { message } => write!(f, "invalid vocabulary: {message}"),
+            Error::TokenizerSettings {
+                path,
+                field,
+                message,
+            } => write!(f, "{}: {field}: {message}", path.display()),
             Error::Input { message } => write!(f, "invalid input: {message}"),
             Error::Unsupported { message } => write!(f, "unsupported: {message}"),
             Error::Dataset {

@@ -34,7 +34,7 @@ pub mod synthetic;
 pub use answer::Answer;
 /// Thread placement: the opt-in pinning of rayon workers to cores (`--pin-threads`).
 pub use bertqa_kernels::affinity;
-pub use config::BertConfig;
+pub use config::{BertConfig, ModelType};
 pub use error::{Error, Result};
 pub use features::{QaOptions, StrideMode};
 pub use model::{Bert, LayerPlan, LoadOptions, Precision, QaLogits, Sequence, StageTimes};

@@ -13,7 +13,7 @@ use crate::answer::{self, Answer, Candidate};
 use crate::error::{Error, Result};
 use crate::features::{self, QaOptions, Window};
 use crate::model::{Bert, LoadOptions, QaLogits, Sequence, StageTimes, Workspace};
-use crate::tokenizer::{Encoding, Tokenizer, Vocab};
+use crate::tokenizer::{Encoding, Tokenizer};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -73,11 +73,14 @@ struct Request<'a> {
 
 impl QaModel {
     /// Loads `config.json`, `model.safetensors` and `vocab.txt` from a Hugging Face model
-    /// directory, checking the weights for NaN and infinity.
+    /// directory, checking the weights for NaN and infinity; the tokenizer lower-cases (or not)
+    /// as the directory's `tokenizer_config.json` / `tokenizer.json` say
+    /// ([`crate::tokenizer::TokenizerSettings::from_model_dir`]).
     ///
     /// # Errors
-    /// As [`Bert::load`] and [`Vocab::from_file`]; [`Error::Input`] if the checkpoint has no
-    /// `qa_outputs` head or the vocabulary does not match the model.
+    /// As [`Bert::load`], [`Vocab::from_file`] and
+    /// [`crate::tokenizer::TokenizerSettings::from_model_dir`]; [`Error::Input`] if the
+    /// checkpoint has no `qa_outputs` head or the vocabulary does not match the model.
     pub fn load(dir: &Path) -> Result<Self> {
         Self::load_with(
             dir,
@@ -97,7 +100,7 @@ impl QaModel {
             return Self::load_packed_with(dir, options);
         }
         let bert = Bert::load(dir, options)?;
-        let tokenizer = Tokenizer::from_file(dir.join("vocab.txt"))?;
+        let tokenizer = Tokenizer::from_model_dir(dir, options.tokenizer)?;
         Self::new(bert, tokenizer)
     }
 
@@ -115,14 +118,14 @@ impl QaModel {
     /// # Errors
     /// As [`QaModel::load_packed`].
     pub fn load_packed_with(path: &Path, options: &LoadOptions) -> Result<Self> {
-        let (bert, vocab) = Bert::load_packed_with(path, options)?;
-        let vocab = vocab.ok_or_else(|| Error::Vocab {
+        let (bert, tokenizer) = Bert::load_packed_with(path, options)?;
+        let tokenizer = tokenizer.ok_or_else(|| Error::Vocab {
             message: format!(
                 "{} carries no vocabulary; re-run bertqa convert",
                 path.display()
             ),
         })?;
-        Self::new(bert, Tokenizer::new(Vocab::from_text(&vocab)?))
+        Self::new(bert, tokenizer)
     }
 
     /// Writes this model and its vocabulary as one packed-weights file (see
@@ -131,8 +134,7 @@ impl QaModel {
     /// # Errors
     /// [`Error::Io`] if the file cannot be written.
     pub fn save_packed(&self, path: &Path) -> Result<()> {
-        self.bert
-            .save_packed(path, Some(&self.tokenizer.vocab().to_text()))
+        self.bert.save_packed(path, Some(&self.tokenizer))
     }
 
     /// Pairs a model with a tokenizer.
@@ -155,6 +157,7 @@ impl QaModel {
                 ),
             });
         }
+        log::info!("tokenizer: {}", tokenizer.settings().name());
         Ok(QaModel {
             bert,
             tokenizer,

@@ -10,7 +10,7 @@
 //! key        = mix(seed XOR fnv1a64(utf8(name)))
 //! u[i]       = (mix(key + (i+1)·0x9E3779B97F4A7C15) >> 40) / 2^24       ∈ [0, 1), exact in f32
 //! s[i]       = 2·u[i] − 1                                               ∈ [−1, 1), exact in f32
-//! value[i]   = 1 + 0.1·s[i]   for `*LayerNorm.weight`
+//! value[i]   = 1 + 0.1·s[i]   for `*LayerNorm.weight` and `*layer_norm.weight` (DistilBERT)
 //!              0.1·s[i]       for every other `*.bias` / `*LayerNorm.bias`
 //!              0.05·s[i]      for every weight matrix and embedding table
 //! ```
@@ -44,13 +44,14 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 /// The values of tensor `name` with `len` elements for `seed` (see the module docs).
 pub fn tensor_values(seed: u64, name: &str, len: usize) -> Vec<f32> {
     let key = mix(seed ^ fnv1a64(name.as_bytes()));
-    let (offset, scale) = if name.ends_with("LayerNorm.weight") {
-        (1.0f32, 0.1f32)
-    } else if name.ends_with(".bias") {
-        (0.0, 0.1)
-    } else {
-        (0.0, 0.05)
-    };
+    let (offset, scale) =
+        if name.ends_with("LayerNorm.weight") || name.ends_with("layer_norm.weight") {
+            (1.0f32, 0.1f32)
+        } else if name.ends_with(".bias") {
+            (0.0, 0.1)
+        } else {
+            (0.0, 0.05)
+        };
     let mut out = vec![0.0f32; len];
     out.par_chunks_mut(1 << 16)
         .enumerate()
@@ -70,17 +71,19 @@ pub fn tensor_values(seed: u64, name: &str, len: usize) -> Vec<f32> {
     out
 }
 
-/// Names and shapes of every tensor of a `BertForQuestionAnswering` checkpoint with this config,
-/// in Hugging Face's order.
+/// Names and shapes of every tensor of a `BertForQuestionAnswering` (or, for a DistilBERT
+/// config, `DistilBertForQuestionAnswering`) checkpoint with this config, in Hugging Face's
+/// order.
 pub fn tensor_shapes(c: &BertConfig) -> Vec<(String, Vec<usize>)> {
-    // The model's parameter table, under `BertForQuestionAnswering`'s names.
+    // The model's parameter table, under the question-answering model's names.
+    let prefix = c.model_type.checkpoint_prefix();
     crate::model::checkpoint_tensors(c)
         .into_iter()
         .map(|(name, shape)| {
             if name.starts_with("qa_outputs.") {
                 (name, shape)
             } else {
-                (format!("bert.{name}"), shape)
+                (format!("{prefix}{name}"), shape)
             }
         })
         .collect()
@@ -99,8 +102,9 @@ pub fn tensors(c: &BertConfig, seed: u64) -> Vec<(String, Tensor)> {
 }
 
 /// Writes a synthetic model as a Hugging Face directory: `config.json`, `model.safetensors`
-/// (`BertForQuestionAnswering` names) and `vocab.txt` (BERT's uncased vocabulary). The same
-/// files as `python weights/synthetic.py --preset NAME --seed SEED --out DIR`.
+/// (`BertForQuestionAnswering` or `DistilBertForQuestionAnswering` names) and `vocab.txt`
+/// (BERT's uncased vocabulary). The same files as `python weights/synthetic.py --preset NAME
+/// --seed SEED --out DIR` (`--arch distilbert --preset tiny` for `distilbert-tiny`).
 ///
 /// # Errors
 /// [`crate::Error::Config`] for an unknown preset, [`crate::Error::Io`] if a file cannot be written.
@@ -111,9 +115,7 @@ pub fn write_model_dir(dir: &std::path::Path, preset: &str, seed: u64) -> crate:
         let p = dir.join(name);
         std::fs::write(&p, bytes).map_err(|e| crate::Error::io(p, e))
     };
-    let mut json = serde_json::to_value(&config).expect("config serialises");
-    json["architectures"] = serde_json::json!(["BertForQuestionAnswering"]);
-    json["model_type"] = serde_json::json!("bert");
+    let json = config.to_hf_json();
     write(
         "config.json",
         &serde_json::to_vec_pretty(&json).expect("json"),

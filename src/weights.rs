@@ -1,8 +1,9 @@
 //! A checkpoint's tensors by canonical name, whatever naming convention the file used.
 //!
 //! Canonical names are bare `BertModel` names (`embeddings.word_embeddings.weight`,
-//! `encoder.layer.0.attention.self.query.weight`, …) plus `qa_outputs.*`. Accepted spellings:
-//! the `bert.` prefix of `BertForQuestionAnswering`, bare names, and TensorFlow-era LayerNorm
+//! `encoder.layer.0.attention.self.query.weight`, …) or bare `DistilBertModel` names, plus
+//! `qa_outputs.*`. Accepted spellings: the `bert.` prefix of `BertForQuestionAnswering` (and
+//! `distilbert.` of `DistilBertForQuestionAnswering`), bare names, and TensorFlow-era LayerNorm
 //! `gamma`/`beta` for `weight`/`bias`. Tensors a BERT QA model does not use but checkpoints often
 //! carry (`pooler.*`, `embeddings.position_ids`, pre-training heads `cls.*`) are ignored; anything
 //! else left over is an [`Error::UnexpectedTensor`].
@@ -36,7 +37,10 @@ pub struct Checkpoint {
 
 /// The canonical name of a stored tensor name.
 fn canonical(stored: &str) -> String {
-    let bare = stored.strip_prefix("bert.").unwrap_or(stored);
+    let bare = stored
+        .strip_prefix("bert.")
+        .or_else(|| stored.strip_prefix("distilbert."))
+        .unwrap_or(stored);
     if let Some(p) = bare.strip_suffix("LayerNorm.gamma") {
         format!("{p}LayerNorm.weight")
     } else if let Some(p) = bare.strip_suffix("LayerNorm.beta") {
@@ -50,6 +54,10 @@ fn ignorable(canonical: &str) -> bool {
     canonical.starts_with("pooler.")
         || canonical.starts_with("cls.")
         || canonical == "embeddings.position_ids"
+        // DistilBERT's masked-LM head.
+        || canonical.starts_with("vocab_transform.")
+        || canonical.starts_with("vocab_layer_norm.")
+        || canonical.starts_with("vocab_projector.")
 }
 
 impl Checkpoint {

@@ -3,6 +3,7 @@
 
 mod common;
 
+use bertqa::tokenizer::TokenizerSettings;
 use bertqa::{Bert, QaModel, QaOptions, Sequence};
 use common::TempDir;
 
@@ -13,8 +14,10 @@ fn packed_file_round_trips_bit_exactly() {
     let qa = QaModel::synthetic("tiny", 0).unwrap();
     qa.save_packed(&path).unwrap();
 
-    let (bert, vocab) = Bert::load_packed(&path).unwrap();
-    assert_eq!(vocab.as_deref(), Some(bertqa::qa::UNCASED_VOCAB));
+    let (bert, tokenizer) = Bert::load_packed(&path).unwrap();
+    let tokenizer = tokenizer.expect("the file carries its tokenizer");
+    assert_eq!(tokenizer.vocab().to_text(), bertqa::qa::UNCASED_VOCAB);
+    assert_eq!(tokenizer.settings(), TokenizerSettings::UNCASED);
     let batch = [
         Sequence::new(vec![
             101, 2054, 2003, 1996, 3007, 102, 3000, 2003, 1037, 2103, 102,

@@ -6,6 +6,8 @@
 //! per case with the fast tokenizer's `tokens`, `ids`, `char_offsets`, `byte_offsets`, and — only
 //! where the slow Python tokenizer disagrees — its `slow_tokens`/`slow_ids`.
 
+mod common;
+
 use std::path::Path;
 
 use bertqa::tokenizer::{Encoding, Tokenizer, Vocab};
@@ -475,4 +477,115 @@ fn cli_tokenize_table_and_bad_utf8() {
         stderr.contains("line 2") && stderr.contains("not UTF-8"),
         "{stderr}"
     );
+}
+
+/// A model directory in the layout of a cased checkpoint: the tiny synthetic weights with a
+/// vocabulary that has upper-case entries ("Ada", "Lovelace" in place of two `[unused]`
+/// slots, so the size still matches), and optionally a `tokenizer_config.json`.
+fn cased_model_dir(config: Option<&str>) -> common::TempDir {
+    let dir = common::TempDir::new("cased-model");
+    bertqa::synthetic::write_model_dir(dir.path(), "tiny", 0).unwrap();
+    let vocab = bertqa::qa::UNCASED_VOCAB
+        .replacen("[unused1]\n", "Ada\n", 1)
+        .replacen("[unused2]\n", "Lovelace\n", 1);
+    assert_ne!(vocab, bertqa::qa::UNCASED_VOCAB);
+    std::fs::write(dir.path().join("vocab.txt"), vocab).unwrap();
+    if let Some(json) = config {
+        std::fs::write(dir.path().join("tokenizer_config.json"), json).unwrap();
+    }
+    dir
+}
+
+/// A cased model directory (`do_lower_case: false`) is tokenized cased by the pipeline; the
+/// same directory without its tokenizer files is refused by name rather than lower-cased,
+/// unless the caller says which it is.
+#[test]
+fn cased_model_directories_are_tokenized_cased_or_refused() {
+    use bertqa::tokenizer::TokenizerSettings;
+    use bertqa::{Error, LoadOptions, QaModel};
+    let cased = cased_model_dir(Some(
+        r#"{"do_lower_case": false, "tokenizer_class": "BertTokenizer"}"#,
+    ));
+    let model = QaModel::load(cased.path()).unwrap();
+    let t = model.tokenizer();
+    assert_eq!(t.settings(), TokenizerSettings::CASED);
+    let enc = t.encode("Ada Lovelace, ada");
+    assert_eq!(enc.tokens(t.vocab()), ["Ada", "Lovelace", ",", "ada"]);
+    // The packed file keeps the settings.
+    let packed = cased.path().join("model.bqa");
+    model.save_packed(&packed).unwrap();
+    let back = QaModel::load(&packed).unwrap();
+    assert_eq!(back.tokenizer().settings(), TokenizerSettings::CASED);
+
+    let bare = cased_model_dir(None);
+    match QaModel::load(bare.path()) {
+        Err(Error::TokenizerSettings { field, message, .. }) => {
+            assert_eq!(field, "do_lower_case");
+            assert!(message.contains("\"Ada\""), "{message}");
+        }
+        Err(other) => panic!("refused for the wrong reason: {other}"),
+        Ok(_) => panic!("a cased-looking vocabulary without settings was loaded"),
+    }
+    for settings in [TokenizerSettings::CASED, TokenizerSettings::UNCASED] {
+        let options = LoadOptions {
+            tokenizer: Some(settings),
+            ..LoadOptions::default()
+        };
+        let model = QaModel::load_with(bare.path(), &options).unwrap();
+        assert_eq!(model.tokenizer().settings(), settings);
+    }
+    // A bare vocabulary file: the same rule.
+    let vocab = bare.path().join("vocab.txt");
+    assert!(matches!(
+        Tokenizer::from_file(&vocab),
+        Err(Error::TokenizerSettings { .. })
+    ));
+    let t = Tokenizer::from_vocab_file(&vocab, Some(TokenizerSettings::CASED)).unwrap();
+    assert_eq!(t.encode("Ada").ids, [t.vocab().token_to_id("Ada").unwrap()]);
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn cli_tokenize_follows_the_model_or_the_flags() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let run = |args: &[&std::ffi::OsStr]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bertqa"))
+            .arg("tokenize")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"Ada Lovelace\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let cased = cased_model_dir(Some(r#"{"do_lower_case": false}"#));
+    let bare = cased_model_dir(None);
+    let flag = |s: &str| std::ffi::OsString::from(s);
+    let out = run(&[&flag("--model"), cased.path().as_os_str()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8(out.stdout).unwrap().starts_with("Ada\t"));
+    let out = run(&[&flag("--model"), bare.path().as_os_str()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("do_lower_case") && stderr.contains("--cased"),
+        "{stderr}"
+    );
+    let vocab = bare.path().join("vocab.txt");
+    let out = run(&[&flag("--vocab"), vocab.as_os_str(), &flag("--cased")]);
+    assert!(String::from_utf8(out.stdout).unwrap().starts_with("Ada\t"));
+    let out = run(&[&flag("--vocab"), vocab.as_os_str(), &flag("--uncased")]);
+    assert!(String::from_utf8(out.stdout).unwrap().starts_with("ada\t"));
 }

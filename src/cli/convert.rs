@@ -16,10 +16,10 @@ pub struct ConvertArgs {
 
 pub fn run(args: &ConvertArgs) -> Result<(), Error> {
     let t = std::time::Instant::now();
-    let (bert, vocab) = args.model.load_with_vocab()?;
+    let (bert, tokenizer) = args.model.load_with_tokenizer()?;
     let loaded = t.elapsed();
     let t = std::time::Instant::now();
-    bert.save_packed(&args.out, vocab.as_deref())?;
+    bert.save_packed(&args.out, tokenizer.as_ref())?;
     eprintln!(
         "bertqa: loaded and packed in {:.2} s, wrote {} in {:.2} s",
         loaded.as_secs_f64(),

@@ -11,6 +11,7 @@ pub mod score;
 pub mod synthesize;
 pub mod tokenize;
 
+use bertqa::tokenizer::{Tokenizer, TokenizerSettings};
 use bertqa::{Bert, Error, LayerPlan, LoadOptions, Precision, QaModel, QaOptions, StrideMode};
 use clap::Args;
 use std::io::Read;
@@ -25,7 +26,8 @@ pub struct ModelSource {
     /// packed-weights file written by `bertqa convert`.
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
-    /// Deterministic synthetic weights of a named shape: tiny, base or large.
+    /// Deterministic synthetic weights of a named shape: tiny, base or large (BERT), or
+    /// distilbert-tiny or distilbert-base.
     #[arg(long, value_name = "NAME")]
     synthetic: Option<String>,
 }
@@ -40,6 +42,13 @@ pub struct ModelArgs {
     /// Skip the scan of the weights for NaN and infinity.
     #[arg(long)]
     no_validate: bool,
+    /// Tokenize cased (keep case and accents), whatever the model's tokenizer files say; for a
+    /// model directory without tokenizer_config.json.
+    #[arg(long, conflicts_with = "uncased")]
+    cased: bool,
+    /// Tokenize uncased (lower-case, strip accents), whatever the model's tokenizer files say.
+    #[arg(long)]
+    uncased: bool,
 }
 
 /// A model named on the command line, or the default one from the Hugging Face cache.
@@ -76,11 +85,23 @@ impl ModelArgs {
             validate_values: !self.no_validate && !packed,
             precision,
             int8_plan,
+            tokenizer: self.tokenizer_settings(),
+        }
+    }
+
+    /// `--cased` / `--uncased`, if given.
+    pub fn tokenizer_settings(&self) -> Option<TokenizerSettings> {
+        if self.cased {
+            Some(TokenizerSettings::CASED)
+        } else if self.uncased {
+            Some(TokenizerSettings::UNCASED)
+        } else {
+            None
         }
     }
 
     pub fn load(&self) -> Result<Bert, Error> {
-        Ok(self.load_with_vocab()?.0)
+        Ok(self.load_with_tokenizer()?.0)
     }
 
     pub fn load_qa(&self) -> Result<QaModel, Error> {
@@ -92,20 +113,29 @@ impl ModelArgs {
         }
     }
 
-    /// The model and its vocabulary text, if it has one.
-    pub fn load_with_vocab(&self) -> Result<(Bert, Option<String>), Error> {
+    /// The model and its tokenizer, if it has one (a directory without `vocab.txt` has none).
+    pub fn load_with_tokenizer(&self) -> Result<(Bert, Option<Tokenizer>), Error> {
         let source = self.source()?;
         let options = self.options(&source);
         match source {
             Source::Path(file) if file.is_file() => Bert::load_packed_with(&file, &options),
             Source::Path(dir) => {
-                let vocab = std::fs::read_to_string(dir.join("vocab.txt")).ok();
-                Ok((Bert::load(&dir, &options)?, vocab))
+                let bert = Bert::load(&dir, &options)?;
+                let tokenizer = if dir.join("vocab.txt").exists() {
+                    Some(Tokenizer::from_model_dir(&dir, options.tokenizer)?)
+                } else {
+                    None
+                };
+                Ok((bert, tokenizer))
             }
-            Source::Synthetic(name) => Ok((
-                Bert::synthetic_with(&name, self.seed, &options)?,
-                Some(bertqa::qa::UNCASED_VOCAB.to_string()),
-            )),
+            Source::Synthetic(name) => {
+                let vocab = bertqa::tokenizer::Vocab::from_text(bertqa::qa::UNCASED_VOCAB)?;
+                let settings = options.tokenizer.unwrap_or_default();
+                Ok((
+                    Bert::synthetic_with(&name, self.seed, &options)?,
+                    Some(Tokenizer::with_settings(vocab, settings)),
+                ))
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct SynthesizeArgs {
-    /// Shape: tiny, base or large.
+    /// Shape: tiny, base or large (BERT), distilbert-tiny or distilbert-base.
     #[arg(long)]
     preset: String,
     /// Seed of the weights.

@@ -1,22 +1,63 @@
 //! `bertqa tokenize`: reads lines from stdin and prints their tokens.
 
-use bertqa::Error;
+use bertqa::tokenizer::{Tokenizer, TokenizerSettings};
+use bertqa::{Bert, Error};
 use clap::Args;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct TokenizeArgs {
-    /// vocab.txt: one token per line, id = line number.
-    #[arg(long, value_name = "FILE")]
-    vocab: PathBuf,
+    /// vocab.txt: one token per line, id = line number (uncased unless --cased).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "model",
+        conflicts_with = "model"
+    )]
+    vocab: Option<PathBuf>,
+    /// A model directory (its vocab.txt, normalised as its tokenizer_config.json /
+    /// tokenizer.json say) or a packed-weights file.
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// Keep case and accents (a cased model's tokenizer), whatever the model's files say.
+    #[arg(long, conflicts_with = "uncased")]
+    cased: bool,
+    /// Lower-case and strip accents, whatever the model's files say.
+    #[arg(long)]
+    uncased: bool,
     /// Print JSON lines instead of tables.
     #[arg(long)]
     json: bool,
 }
 
+fn tokenizer(args: &TokenizeArgs) -> Result<Tokenizer, Error> {
+    let settings = match (args.cased, args.uncased) {
+        (true, _) => Some(TokenizerSettings::CASED),
+        (_, true) => Some(TokenizerSettings::UNCASED),
+        _ => None,
+    };
+    match (&args.vocab, &args.model) {
+        (Some(vocab), _) => Tokenizer::from_vocab_file(vocab, settings),
+        (None, Some(file)) if file.is_file() => {
+            let options = bertqa::LoadOptions {
+                tokenizer: settings,
+                ..Default::default()
+            };
+            Bert::load_packed_with(file, &options)?
+                .1
+                .ok_or_else(|| Error::Vocab {
+                    message: format!("{} carries no vocabulary", file.display()),
+                })
+        }
+        (None, Some(dir)) => Tokenizer::from_model_dir(dir, settings),
+        (None, None) => unreachable!("clap requires --vocab or --model"),
+    }
+}
+
 pub fn run(args: &TokenizeArgs) -> Result<(), Error> {
-    let tokenizer = bertqa::tokenizer::Tokenizer::from_file(&args.vocab)?;
+    let tokenizer = tokenizer(args)?;
+    log::info!("tokenizer: {}", tokenizer.settings().name());
     let stdio_error = |name: &str, e: std::io::Error| Error::Io {
         path: name.into(),
         source: e,

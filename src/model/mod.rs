@@ -341,6 +341,11 @@ pub struct LoadOptions {
     /// With [`Precision::Int8`]: which GEMMs run in int8 (default
     /// [`LayerPlan::INT8_DEFAULT`]). A packed file must already be in this plan.
     pub int8_plan: Option<LayerPlan>,
+    /// The tokenizer's normalisation, instead of what the model directory's tokenizer files
+    /// (or a packed file's record) say: for a directory that lacks them
+    /// (`bertqa --cased` / `--uncased`). Read by loaders that build a tokenizer
+    /// ([`crate::QaModel::load_with`], [`Bert::load_packed_with`]).
+    pub tokenizer: Option<crate::tokenizer::TokenizerSettings>,
 }
 
 impl LoadOptions {
@@ -349,7 +354,7 @@ impl LoadOptions {
         LoadOptions {
             validate_values: true,
             precision: Some(precision),
-            int8_plan: None,
+            ..LoadOptions::default()
         }
     }
 
@@ -435,9 +440,10 @@ impl Bert {
         // of the weights, not two. (A packed-weights file instead borrows everything.)
         model.detach_from_map();
         log::info!(
-            "loaded and packed {} in {:.2} s ({} layers, hidden {}, {})",
+            "loaded and packed {} in {:.2} s ({}, {} layers, hidden {}, {})",
             dir.display(),
             start.elapsed().as_secs_f64(),
+            model.config.model_type.name(),
             model.config.num_hidden_layers,
             model.config.hidden_size,
             model.kernels_description()
@@ -572,10 +578,11 @@ impl Bert {
                     c.vocab_size
                 )));
             }
+            // A model without token types (DistilBERT) ignores them, as Hugging Face's does.
             if let Some(&t) = s
                 .token_type_ids
                 .iter()
-                .find(|&&t| t as usize >= c.type_vocab_size)
+                .find(|&&t| c.type_vocab_size > 0 && t as usize >= c.type_vocab_size)
             {
                 return Err(Error::input(format!(
                     "sequence {i}: token type {t} is outside 0..{}",

@@ -4,7 +4,10 @@
 //! The container is safetensors (so the same validated, zero-copy reader serves both formats):
 //!
 //! * `__metadata__`: `format` = `bertqa-packed`, `version` = `1`, `panel` = the panel width,
-//!   `config` = the `config.json` object, `vocab` = the vocabulary text (optional);
+//!   `config` = the `config.json` object, `vocab` = the vocabulary text (optional) and
+//!   `tokenizer` = its normalisation, `tokenizer_config.json` fields
+//!   (`{"do_lower_case":false,"strip_accents":false,"tokenize_chinese_chars":true}`; files
+//!   written before it are read as uncased, unless their vocabulary holds upper-case tokens);
 //! * `precision` metadata = `fp32` (also when absent), `bf16` or `int8`: the precision the model
 //!   was converted in; `plan` (int8 files) = its [`LayerPlan`](super::LayerPlan), e.g.
 //!   `qkv=int8,out=int8,up=int8,down=bf16,attn=bf16`;
@@ -25,6 +28,7 @@ use super::{Bert, LayerPlan, LoadOptions, Precision, Weight};
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::safetensors::{self, SafeTensors, View};
+use crate::tokenizer::{Tokenizer, TokenizerSettings, Vocab};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -33,11 +37,12 @@ pub const FORMAT: &str = "bertqa-packed";
 const VERSION: &str = "1";
 
 impl Bert {
-    /// Writes the model (and optionally its vocabulary) as a packed-weights file.
+    /// Writes the model (and optionally its tokenizer: vocabulary and settings) as a
+    /// packed-weights file.
     ///
     /// # Errors
     /// [`Error::Io`] if the file cannot be written.
-    pub fn save_packed(&self, path: &Path, vocab: Option<&str>) -> Result<()> {
+    pub fn save_packed(&self, path: &Path, tokenizer: Option<&Tokenizer>) -> Result<()> {
         let mut metadata = BTreeMap::new();
         metadata.insert("format".to_string(), FORMAT.to_string());
         metadata.insert("version".to_string(), VERSION.to_string());
@@ -46,8 +51,9 @@ impl Bert {
             "config".to_string(),
             serde_json::to_string(&self.config).expect("config serialises"),
         );
-        if let Some(v) = vocab {
-            metadata.insert("vocab".to_string(), v.to_string());
+        if let Some(t) = tokenizer {
+            metadata.insert("vocab".to_string(), t.vocab().to_text());
+            metadata.insert("tokenizer".to_string(), t.settings().to_json());
         }
         metadata.insert("precision".to_string(), self.precision().name().to_string());
         if self.precision() == Precision::Int8 {
@@ -115,25 +121,30 @@ impl Bert {
             .map_err(|e| Error::io(path, e))
     }
 
-    /// Loads a packed-weights file written by [`Bert::save_packed`]; returns the model and the
-    /// vocabulary text if the file carries one. Nothing is packed or copied: every tensor
-    /// (panels included) is borrowed from the memory map.
+    /// Loads a packed-weights file written by [`Bert::save_packed`]; returns the model and its
+    /// tokenizer if the file carries one. Nothing is packed or copied: every tensor (panels
+    /// included) is borrowed from the memory map.
     ///
     /// # Errors
     /// [`Error::Io`], [`Error::Format`] for a file that is not a valid packed file, the tensor
-    /// errors of [`Bert::from_checkpoint`].
-    pub fn load_packed(path: &Path) -> Result<(Bert, Option<String>)> {
+    /// errors of [`Bert::from_checkpoint`], [`Error::Vocab`] / [`Error::TokenizerSettings`]
+    /// for a bad vocabulary or tokenizer record.
+    pub fn load_packed(path: &Path) -> Result<(Bert, Option<Tokenizer>)> {
         Self::load_packed_with(path, &LoadOptions::default())
     }
 
     /// [`Bert::load_packed`] with load options: `precision`, if given, must be the file's
     /// (a packed file is not converted); `validate_values` scans every tensor for NaN and
-    /// infinity (one pass over the file; off in [`Bert::load_packed`]).
+    /// infinity (one pass over the file; off in [`Bert::load_packed`]); `tokenizer`, if given,
+    /// replaces the file's tokenizer settings.
     ///
     /// # Errors
     /// As [`Bert::load_packed`]; [`Error::Unsupported`] if the file is packed in another
     /// precision than asked for.
-    pub fn load_packed_with(path: &Path, options: &LoadOptions) -> Result<(Bert, Option<String>)> {
+    pub fn load_packed_with(
+        path: &Path,
+        options: &LoadOptions,
+    ) -> Result<(Bert, Option<Tokenizer>)> {
         let start = std::time::Instant::now();
         let file = SafeTensors::open(path)?;
         let format_error = |message: String| Error::Format {
@@ -187,7 +198,26 @@ impl Bert {
         }
         let config =
             BertConfig::from_json(meta.get("config").map_or("", String::as_str).as_bytes())?;
-        let vocab = meta.get("vocab").cloned();
+        let tokenizer = match meta.get("vocab") {
+            None => None,
+            Some(text) => {
+                let vocab = Vocab::from_text(text)?;
+                let settings = match (options.tokenizer, meta.get("tokenizer")) {
+                    (Some(s), _) => s,
+                    (None, Some(json)) => TokenizerSettings::from_json(json, path)?,
+                    // Written before files recorded their settings: uncased, like every model
+                    // bertqa read then, unless the vocabulary says otherwise.
+                    (None, None) => TokenizerSettings::from_model_dir(Path::new(""), &vocab)
+                        .map_err(|_| Error::TokenizerSettings {
+                            path: path.to_path_buf(),
+                            field: "tokenizer".into(),
+                            message: "the file does not record whether its model is cased, and                                       its vocabulary holds upper-case tokens; convert it again,                                       or pass --cased / --uncased"
+                                .into(),
+                        })?,
+                };
+                Some(Tokenizer::with_settings(vocab, settings))
+            }
+        };
         let mut ck = crate::weights::Checkpoint::from_file(file)?;
         ck.set_packed();
         ck.set_precision(precision);
@@ -201,6 +231,6 @@ impl Bert {
             start.elapsed().as_secs_f64(),
             model.kernels_description()
         );
-        Ok((model, vocab))
+        Ok((model, tokenizer))
     }
 }

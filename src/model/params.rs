@@ -14,11 +14,14 @@
 //! the end checks that each of them saw all of them.
 //!
 //! Names are the bare `BertModel` ones (`embeddings.word_embeddings.weight`,
-//! `encoder.layer.{i}.attention.output.dense`) plus `qa_outputs`; a linear layer or norm is named
-//! by its module (its tensors are `{name}.weight` and `{name}.bias` in a checkpoint). The one
-//! parameter a checkpoint stores differently from the model is the stacked QKV projection:
-//! `encoder.layer.{i}.attention.qkv` in the model and in packed files,
-//! `….attention.self.{query,key,value}` in a checkpoint ([`LinearShape::stacked`]).
+//! `encoder.layer.{i}.attention.output.dense`) plus `qa_outputs`, or for DistilBERT the bare
+//! `DistilBertModel` ones (`transformer.layer.{i}.attention.out_lin`, `….sa_layer_norm`,
+//! `….ffn.lin1`; no token-type table): one [`Names`] row per architecture, one walk. A linear
+//! layer or norm is named by its module (its tensors are `{name}.weight` and `{name}.bias` in
+//! a checkpoint). The one parameter a checkpoint stores differently from the model is the
+//! stacked QKV projection: `{layer}.attention.qkv` in the model and in packed files,
+//! `….attention.self.{query,key,value}` (`….attention.{q,k,v}_lin`) in a checkpoint
+//! ([`LinearShape::stacked`]).
 
 use super::attention::Attention;
 use super::embeddings::Embeddings;
@@ -26,7 +29,7 @@ use super::feed_forward::FeedForward;
 use super::layer::Layer;
 use super::qa_head::QaHead;
 use super::{Bert, Gemm, LayerPlan, Linear, Norm, Precision};
-use crate::config::BertConfig;
+use crate::config::{BertConfig, ModelType};
 use crate::error::Result;
 use crate::safetensors::Tensor;
 
@@ -61,50 +64,107 @@ pub(crate) type ParamMut<'a> = Param<&'a mut Tensor, &'a mut Norm, &'a mut Linea
 
 /// The walk of [`Bert::visit_params`] and [`Bert::visit_params_mut`], written once: `$bert`
 /// is `self`, `$f` the visitor, `$($m)?` is `mut` for the mutable walk.
+/// The tensor names of one architecture: its row of the parameter table. A second
+/// architecture is a second `Names`, not a second walk.
+struct Names {
+    word: &'static str,
+    position: &'static str,
+    /// `None`: the architecture has no token-type embeddings.
+    token_type: Option<&'static str>,
+    embeddings_norm: &'static str,
+    /// Layer `l`'s prefix is `{layer}{l}.`.
+    layer: &'static str,
+    /// Query, key and value as a checkpoint stores them (stacked into `qkv` in the model).
+    qkv_parts: [&'static str; 3],
+    attention_output: &'static str,
+    attention_norm: &'static str,
+    ffn_up: &'static str,
+    ffn_down: &'static str,
+    output_norm: &'static str,
+}
+
+/// BERT's names (`modeling_bert.py`).
+const BERT_NAMES: Names = Names {
+    word: "embeddings.word_embeddings.weight",
+    position: "embeddings.position_embeddings.weight",
+    token_type: Some("embeddings.token_type_embeddings.weight"),
+    embeddings_norm: "embeddings.LayerNorm",
+    layer: "encoder.layer.",
+    qkv_parts: [
+        "attention.self.query",
+        "attention.self.key",
+        "attention.self.value",
+    ],
+    attention_output: "attention.output.dense",
+    attention_norm: "attention.output.LayerNorm",
+    ffn_up: "intermediate.dense",
+    ffn_down: "output.dense",
+    output_norm: "output.LayerNorm",
+};
+
+/// DistilBERT's names (`modeling_distilbert.py`): the same layer under other names, no
+/// token-type embeddings.
+const DISTILBERT_NAMES: Names = Names {
+    word: "embeddings.word_embeddings.weight",
+    position: "embeddings.position_embeddings.weight",
+    token_type: None,
+    embeddings_norm: "embeddings.LayerNorm",
+    layer: "transformer.layer.",
+    qkv_parts: ["attention.q_lin", "attention.k_lin", "attention.v_lin"],
+    attention_output: "attention.out_lin",
+    attention_norm: "sa_layer_norm",
+    ffn_up: "ffn.lin1",
+    ffn_down: "ffn.lin2",
+    output_norm: "output_layer_norm",
+};
+
+fn names(model_type: ModelType) -> &'static Names {
+    match model_type {
+        ModelType::Bert => &BERT_NAMES,
+        ModelType::DistilBert => &DISTILBERT_NAMES,
+    }
+}
+
+/// The walk of [`Bert::visit_params`] and [`Bert::visit_params_mut`], written once: `$bert`
+/// is `self`, `$f` the visitor, `$($m)?` is `mut` for the mutable walk.
 macro_rules! walk_params {
     ($bert:expr, $f:expr, $($m:tt)?) => {{
         let Bert { config, embeddings, layers, qa, .. } = $bert;
+        let n = names(config.model_type);
         let (h, i) = (config.hidden_size, config.intermediate_size);
         let linear = |out, inp, gemm| LinearShape { out, inp, gemm, stacked: Vec::new() };
         let e = embeddings;
-        let (vocab, positions, types) =
-            (config.vocab_size, config.max_position_embeddings, config.type_vocab_size);
-        for (name, rows, tensor) in [
-            ("embeddings.word_embeddings.weight", vocab, & $($m)? e.word),
-            ("embeddings.position_embeddings.weight", positions, & $($m)? e.position),
-            ("embeddings.token_type_embeddings.weight", types, & $($m)? e.token_type),
-        ] {
-            $f(name, Param::Table { rows, cols: h, tensor })?;
+        let (vocab, positions) = (config.vocab_size, config.max_position_embeddings);
+        $f(n.word, Param::Table { rows: vocab, cols: h, tensor: & $($m)? e.word })?;
+        $f(n.position, Param::Table { rows: positions, cols: h, tensor: & $($m)? e.position })?;
+        if let Some(name) = n.token_type {
+            let rows = config.type_vocab_size;
+            $f(name, Param::Table { rows, cols: h, tensor: & $($m)? e.token_type })?;
         }
-        $f("embeddings.LayerNorm", Param::Norm { h, norm: & $($m)? e.norm })?;
+        $f(n.embeddings_norm, Param::Norm { h, norm: & $($m)? e.norm })?;
         for (l, layer) in layers.into_iter().enumerate() {
-            let p = format!("encoder.layer.{l}.");
+            let p = format!("{}{l}.", n.layer);
             let a = & $($m)? layer.attention;
-            let stacked = ["query", "key", "value"]
-                .map(|part| format!("{p}attention.self.{part}"))
-                .to_vec();
+            let stacked = n.qkv_parts.map(|part| format!("{p}{part}")).to_vec();
             let qkv = LinearShape { out: 3 * h, inp: h, gemm: Some(Gemm::Qkv), stacked };
             let out = linear(h, h, Some(Gemm::AttentionOutput));
             $f(&format!("{p}attention.qkv"), Param::Linear { shape: qkv, linear: & $($m)? a.qkv })?;
             $f(
-                &format!("{p}attention.output.dense"),
+                &format!("{p}{}", n.attention_output),
                 Param::Linear { shape: out, linear: & $($m)? a.output },
             )?;
-            $f(
-                &format!("{p}attention.output.LayerNorm"),
-                Param::Norm { h, norm: & $($m)? a.norm },
-            )?;
+            $f(&format!("{p}{}", n.attention_norm), Param::Norm { h, norm: & $($m)? a.norm })?;
             let ffn = & $($m)? layer.ffn;
             let (up, down) = (linear(i, h, Some(Gemm::FfnUp)), linear(h, i, Some(Gemm::FfnDown)));
             $f(
-                &format!("{p}intermediate.dense"),
+                &format!("{p}{}", n.ffn_up),
                 Param::Linear { shape: up, linear: & $($m)? ffn.intermediate },
             )?;
             $f(
-                &format!("{p}output.dense"),
+                &format!("{p}{}", n.ffn_down),
                 Param::Linear { shape: down, linear: & $($m)? ffn.output },
             )?;
-            $f(&format!("{p}output.LayerNorm"), Param::Norm { h, norm: & $($m)? ffn.norm })?;
+            $f(&format!("{p}{}", n.output_norm), Param::Norm { h, norm: & $($m)? ffn.norm })?;
         }
         if let Some(qa) = qa {
             let head = linear(2, h, None);
@@ -236,6 +296,23 @@ mod tests {
         ] {
             assert!(names.contains(name), "{name}");
         }
+        // DistilBertForQuestionAnswering: 4 for the embeddings (no token types), 16 per layer,
+        // 2 for the head — 102 for distilbert-base.
+        let distil = checkpoint_tensors(&BertConfig::preset("distilbert-base").unwrap());
+        assert_eq!(distil.len(), 4 + 16 * 6 + 2);
+        let names: std::collections::BTreeSet<&str> =
+            distil.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names.len(), distil.len(), "names are unique");
+        for name in [
+            "transformer.layer.5.attention.v_lin.bias",
+            "transformer.layer.0.sa_layer_norm.weight",
+            "transformer.layer.3.ffn.lin2.weight",
+            "transformer.layer.0.output_layer_norm.bias",
+            "qa_outputs.bias",
+        ] {
+            assert!(names.contains(name), "{name}");
+        }
+        assert!(!names.iter().any(|n| n.contains("token_type")));
     }
 
     /// Loading, detaching, writing a packed file and reading it back each see every

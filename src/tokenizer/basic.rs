@@ -1,6 +1,8 @@
-//! BERT's "basic" tokenization, uncased: clean → isolate CJK → NFD → drop Mn → lower-case →
-//! split on whitespace and punctuation, keeping for every normalised byte the original character
-//! it came from.
+//! BERT's "basic" tokenization: clean → isolate CJK → (NFD → drop Mn) → (lower-case) → split on
+//! whitespace and punctuation, keeping for every normalised byte the original character it came
+//! from. Which of the bracketed steps run is the model's [`TokenizerSettings`]: all of them for
+//! an uncased model, none for a cased one; each independently as Hugging Face's
+//! `BertNormalizer` allows (`strip_accents`, `lowercase`, `handle_chinese_chars`).
 //!
 //! The steps and their order are those of Hugging Face's `BertNormalizer` + `BertPreTokenizer`
 //! (the fast tokenizer), and the character classes come from the same crates it uses
@@ -20,6 +22,7 @@
 //! byte `s`'s character to the end of byte `e - 1`'s character — the offsets the fast tokenizer
 //! reports.
 
+use super::TokenizerSettings;
 use unicode_categories::UnicodeCategories;
 use unicode_normalization_alignments::UnicodeNormalization;
 
@@ -37,7 +40,8 @@ pub(crate) struct Align {
 /// How a normalised word maps back to the original text.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum WordAlign<'a> {
-    /// The word is a run of ASCII letters and digits copied (lower-cased) from the original
+    /// The word is a run of ASCII letters and digits copied (lower-cased if the settings say so)
+    /// from the original
     /// starting at this byte and character: byte `k` of the word is byte `byte_start + k`.
     Ascii {
         /// Byte offset of the run in the original text.
@@ -217,6 +221,8 @@ pub(crate) struct Scratch {
     pending_align: Vec<Align>,
     /// Whether every character of `pending` is NFD-inert (then NFD can be skipped).
     pending_inert: bool,
+    /// The normalisation steps that run.
+    settings: TokenizerSettings,
 }
 
 /// Runs the basic tokenizer over `text`, a piece of the original string starting at byte
@@ -227,9 +233,12 @@ pub(crate) fn split_words(
     text: &str,
     byte_base: usize,
     char_base: usize,
+    settings: TokenizerSettings,
     scratch: &mut Scratch,
     word: &mut impl FnMut(&str, WordAlign<'_>),
 ) -> usize {
+    let lowercase = settings.lowercase;
+    scratch.settings = settings;
     scratch.norm.clear();
     scratch.align.clear();
     scratch.norm_non_ascii = false;
@@ -260,7 +269,7 @@ pub(crate) fn split_words(
                     byte_start: byte_base + start,
                     char_start: char_index,
                 };
-                if upper {
+                if upper && lowercase {
                     scratch.norm.push_str(run);
                     scratch.norm.make_ascii_lowercase();
                     word(&scratch.norm, align);
@@ -270,8 +279,11 @@ pub(crate) fn split_words(
                 }
             } else {
                 // The word goes on (a non-ASCII letter or a control character follows).
+                let from = scratch.norm.len();
                 scratch.norm.push_str(run);
-                scratch.norm.make_ascii_lowercase();
+                if lowercase {
+                    scratch.norm[from..].make_ascii_lowercase();
+                }
                 scratch.align.extend((0..n).map(|k| Align {
                     byte_start: byte_base + start + k,
                     byte_end: byte_base + start + k + 1,
@@ -292,7 +304,8 @@ pub(crate) fn split_words(
             char_index += 1;
             if b.is_ascii_alphanumeric() {
                 scratch.flush_pending();
-                scratch.norm.push(char::from(b.to_ascii_lowercase()));
+                let b = if lowercase { b.to_ascii_lowercase() } else { b };
+                scratch.norm.push(char::from(b));
                 scratch.align.push(a);
             } else if b.is_ascii_punctuation() {
                 // A word of its own: end the one in progress, then emit it.
@@ -321,7 +334,7 @@ pub(crate) fn split_words(
         }
         if k & WHITESPACE != 0 {
             scratch.end_word(word);
-        } else if k & CHINESE != 0 {
+        } else if k & CHINESE != 0 && settings.chinese_chars {
             scratch.end_word(word);
             scratch.push_pending(c, a, k);
             scratch.end_word(word);
@@ -341,20 +354,24 @@ impl Scratch {
         self.pending_inert &= class & NFD_INERT != 0;
     }
 
-    /// Normalises the pending non-ASCII run — NFD, drop Mn, lower-case — onto `norm`.
+    /// Normalises the pending non-ASCII run onto `norm`: NFD and drop Mn if the settings strip
+    /// accents, then lower-case if they lower-case.
     fn flush_pending(&mut self) {
         if self.pending.is_empty() {
             return;
         }
         self.norm_non_ascii = true;
-        if self.pending_inert {
-            // NFD is the identity here: each character keeps its own alignment.
+        let lowercase = self.settings.lowercase;
+        if !self.settings.strip_accents || self.pending_inert {
+            // No NFD (not asked for, or the identity here): each character keeps its own
+            // alignment; marks are dropped only when stripping accents.
+            let strip = self.settings.strip_accents;
             for (c, &a) in self.pending.chars().zip(&self.pending_align) {
                 let k = class(c);
-                if k & MARK_NONSPACING != 0 {
+                if strip && k & MARK_NONSPACING != 0 {
                     continue;
                 }
-                if k & LOWER_IS_SELF != 0 {
+                if !lowercase || k & LOWER_IS_SELF != 0 {
                     self.norm.push(c);
                     self.align.extend(std::iter::repeat_n(a, c.len_utf8()));
                 } else {
@@ -374,7 +391,13 @@ impl Scratch {
                 }
                 // change > 0: an inserted character, aligned with the original one before it.
                 if c.is_ascii() || class(c) & MARK_NONSPACING == 0 {
-                    push_lower(&mut self.norm, &mut self.align, c, current);
+                    if lowercase {
+                        push_lower(&mut self.norm, &mut self.align, c, current);
+                    } else {
+                        self.norm.push(c);
+                        self.align
+                            .extend(std::iter::repeat_n(current, c.len_utf8()));
+                    }
                 }
             }
         }
@@ -460,9 +483,13 @@ mod tests {
     type Word = (String, (usize, usize), (usize, usize));
 
     fn words(text: &str) -> Vec<Word> {
+        words_with(text, TokenizerSettings::UNCASED)
+    }
+
+    fn words_with(text: &str, settings: TokenizerSettings) -> Vec<Word> {
         let mut out = Vec::new();
         let mut scratch = Scratch::default();
-        split_words(text, 0, 0, &mut scratch, &mut |w, a| {
+        split_words(text, 0, 0, settings, &mut scratch, &mut |w, a| {
             let (bs, be, cs, ce) = a.span(0, w.len());
             out.push((w.to_owned(), (bs, be), (cs, ce)))
         });
@@ -508,5 +535,41 @@ mod tests {
     #[test]
     fn greek_varia_decomposes_to_a_backtick() {
         assert_eq!(texts("a\u{1fef}b"), ["a", "`", "b"]);
+    }
+
+    #[test]
+    fn cased_keeps_case_accents_and_marks() {
+        let cased = |t: &str| words_with(t, TokenizerSettings::CASED);
+        let w = cased("Café CAFE\u{301}! İstanbul");
+        assert_eq!(w[0], ("Café".into(), (0, 5), (0, 4)));
+        // No NFD: the combining mark stays in the word, with its own span.
+        assert_eq!(w[1], ("CAFE\u{301}".into(), (6, 12), (5, 10)));
+        assert_eq!(w[2], ("!".into(), (12, 13), (10, 11)));
+        assert_eq!(w[3], ("İstanbul".into(), (14, 23), (12, 20)));
+        // Each step on its own: strip accents without lower-casing, and the reverse.
+        let strip = TokenizerSettings {
+            strip_accents: true,
+            ..TokenizerSettings::CASED
+        };
+        let w = words_with("Café İstanbul", strip);
+        assert_eq!((w[0].0.as_str(), w[1].0.as_str()), ("Cafe", "Istanbul"));
+        let lower = TokenizerSettings {
+            strip_accents: false,
+            ..TokenizerSettings::UNCASED
+        };
+        let w = words_with("Café İstanbul", lower);
+        assert_eq!(
+            (w[0].0.as_str(), w[1].0.as_str()),
+            ("café", "i\u{307}stanbul")
+        );
+        // CJK stays in its word when the settings say so.
+        let joined = TokenizerSettings {
+            chinese_chars: false,
+            ..TokenizerSettings::UNCASED
+        };
+        assert_eq!(texts("日本語abc"), ["日", "本", "語", "abc"]);
+        let w = words_with("日本語abc", joined);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].0, "日本語abc");
     }
 }

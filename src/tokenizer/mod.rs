@@ -1,16 +1,19 @@
-//! WordPiece tokenizer (BERT uncased) with offsets into the original text.
+//! WordPiece tokenizer (BERT, uncased or cased) with offsets into the original text.
 //!
 //! [`Tokenizer::encode`] agrees token for token, id for id and offset for offset with Hugging
-//! Face's `BertTokenizerFast(vocab_file, do_lower_case=True)` called with
-//! `add_special_tokens=False, return_offsets_mapping=True` (checked against a golden corpus in
-//! `tests/tokenizer.rs`). The pipeline, in the fast tokenizer's order:
+//! Face's `BertTokenizerFast(vocab_file, do_lower_case=..., strip_accents=...)` called with
+//! `add_special_tokens=False, return_offsets_mapping=True` (checked against golden corpora in
+//! `tests/tokenizer.rs`: uncased, cased, cased with accents stripped, lower-cased with accents
+//! kept). Which normalisation runs is the model's [`TokenizerSettings`], read from its
+//! directory by [`Tokenizer::from_model_dir`]. The pipeline, in the fast tokenizer's order:
 //!
 //! 1. **special tokens** — the literal strings `[PAD] [UNK] [CLS] [SEP] [MASK]`, case-sensitive,
 //!    are cut out of the raw text first and become their own ids (as `tokenizers`' added
 //!    vocabulary does); `[sep]` or `[ SEP ]` are ordinary text;
 //! 2. **basic tokenization** (`basic.rs`) — drop NUL, U+FFFD and control characters; whitespace
-//!    separates words; CJK ideographs become one-character words; NFD, drop non-spacing marks,
-//!    lower-case; punctuation characters become one-character words;
+//!    separates words; CJK ideographs become one-character words (unless the settings say
+//!    otherwise); if the settings strip accents, NFD and drop non-spacing marks; if they
+//!    lower-case, lower-case; punctuation characters become one-character words;
 //! 3. **WordPiece** (`wordpiece.rs`) — greedy longest match first, `##` continuations, words over
 //!    100 characters or with an unmatchable rest become one `[UNK]`.
 //!
@@ -31,6 +34,7 @@
 //! ```
 
 mod basic;
+mod settings;
 pub mod vocab;
 mod wordpiece;
 
@@ -38,6 +42,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+pub use settings::TokenizerSettings;
 pub use vocab::{Vocab, UNCASED_VOCAB};
 pub use wordpiece::MAX_INPUT_CHARS_PER_WORD;
 
@@ -99,20 +104,27 @@ pub struct EncodingJson<'a> {
     pub offsets: Vec<[usize; 2]>,
 }
 
-/// A BERT uncased WordPiece tokenizer. Cheap to share: it is `Send + Sync` and [`encode`] takes
-/// `&self`.
+/// A BERT WordPiece tokenizer, uncased or cased ([`TokenizerSettings`]). Cheap to share: it is
+/// `Send + Sync` and [`encode`] takes `&self`.
 ///
 /// [`encode`]: Tokenizer::encode
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
     vocab: Vocab,
+    settings: TokenizerSettings,
     /// `[PAD] [UNK] [CLS] [SEP] [MASK]` with their ids, cut out of raw text before anything else.
     specials: Vec<(&'static str, u32)>,
 }
 
 impl Tokenizer {
-    /// A tokenizer over `vocab`.
+    /// An uncased tokenizer over `vocab` (the model card's; [`Tokenizer::with_settings`] for
+    /// any other).
     pub fn new(vocab: Vocab) -> Tokenizer {
+        Tokenizer::with_settings(vocab, TokenizerSettings::UNCASED)
+    }
+
+    /// A tokenizer over `vocab` that normalises text as `settings` say.
+    pub fn with_settings(vocab: Vocab, settings: TokenizerSettings) -> Tokenizer {
         basic::init_tables();
         let specials = vocab::SPECIAL_TOKENS
             .iter()
@@ -125,15 +137,70 @@ impl Tokenizer {
                 )
             })
             .collect();
-        Tokenizer { vocab, specials }
+        Tokenizer {
+            vocab,
+            settings,
+            specials,
+        }
     }
 
-    /// A tokenizer over the vocabulary in `path` (`vocab.txt`).
+    /// A tokenizer over the vocabulary in `path` (a bare `vocab.txt`), normalising as
+    /// `settings` say; with `None`, uncased — unless the vocabulary holds upper-case tokens,
+    /// which only a cased model's has: that is refused rather than silently lower-cased.
     ///
     /// # Errors
-    /// As [`Vocab::from_file`].
+    /// As [`Vocab::from_file`]; [`crate::Error::TokenizerSettings`] for a cased-looking
+    /// vocabulary without `settings`.
+    pub fn from_vocab_file(
+        path: impl AsRef<Path>,
+        settings: Option<TokenizerSettings>,
+    ) -> Result<Tokenizer> {
+        let path = path.as_ref();
+        let vocab = Vocab::from_file(path)?;
+        let settings = match settings {
+            Some(s) => s,
+            None => TokenizerSettings::for_bare_vocab(&vocab).map_err(|token| {
+                crate::Error::TokenizerSettings {
+                    path: path.to_path_buf(),
+                    field: "(settings)".into(),
+                    message: format!(
+                        "the vocabulary holds upper-case tokens (such as {token:?}), so its \
+                         model is probably cased; say which (--cased or --uncased, \
+                         TokenizerSettings::CASED or UNCASED)"
+                    ),
+                }
+            })?,
+        };
+        Ok(Tokenizer::with_settings(vocab, settings))
+    }
+
+    /// An uncased tokenizer over the vocabulary in `path` (`vocab.txt`); refuses a vocabulary
+    /// with upper-case tokens, as [`Tokenizer::from_vocab_file`] with `None` does.
+    ///
+    /// # Errors
+    /// As [`Tokenizer::from_vocab_file`].
     pub fn from_file(path: impl AsRef<Path>) -> Result<Tokenizer> {
-        Ok(Tokenizer::new(Vocab::from_file(path)?))
+        Tokenizer::from_vocab_file(path, None)
+    }
+
+    /// The tokenizer of a Hugging Face model directory: `vocab.txt`, normalised as the
+    /// directory's tokenizer files say ([`TokenizerSettings::from_model_dir`]), or as
+    /// `settings` if given (which skips reading those files).
+    ///
+    /// # Errors
+    /// As [`Vocab::from_file`] and [`TokenizerSettings::from_model_dir`].
+    pub fn from_model_dir(dir: &Path, settings: Option<TokenizerSettings>) -> Result<Tokenizer> {
+        let vocab = Vocab::from_file(dir.join("vocab.txt"))?;
+        let settings = match settings {
+            Some(s) => s,
+            None => TokenizerSettings::from_model_dir(dir, &vocab)?,
+        };
+        Ok(Tokenizer::with_settings(vocab, settings))
+    }
+
+    /// How this tokenizer normalises text.
+    pub fn settings(&self) -> TokenizerSettings {
+        self.settings
     }
 
     /// The vocabulary.
@@ -218,6 +285,7 @@ impl Tokenizer {
             text,
             byte_base,
             char_base,
+            self.settings,
             scratch,
             &mut |word: &str, align: WordAlign<'_>| {
                 wordpiece::segment(vocab, word, pieces, &mut |id, s, e| {

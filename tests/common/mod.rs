@@ -144,3 +144,55 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Checks every case of a synthetic fixture; returns the largest |Δlogit| seen.
+pub fn check_cases(model: &bertqa::Bert, fx: &Value, tolerance: f32) -> f32 {
+    let mut worst = 0.0f32;
+    for case in fx["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let seqs = sequences(case);
+        let out = model.forward(&seqs).unwrap();
+        let want_s = f32_rows(&case["start_logits"]);
+        let want_e = f32_rows(&case["end_logits"]);
+        for (i, s) in seqs.iter().enumerate() {
+            assert_eq!(out.start_logits[i].len(), s.input_ids.len());
+            let a = assert_close(
+                &format!("{name}[{i}] start"),
+                &out.start_logits[i],
+                &want_s[i],
+                tolerance,
+                0.0,
+            );
+            let b = assert_close(
+                &format!("{name}[{i}] end"),
+                &out.end_logits[i],
+                &want_e[i],
+                tolerance,
+                0.0,
+            );
+            worst = worst.max(a).max(b);
+        }
+        eprintln!("{} {name}: max |Δlogit| so far {worst:e}", fx["preset"]);
+    }
+    worst
+}
+
+pub fn check_pinned_bits(fx: &Value) {
+    let seed = fx["seed"].as_u64().unwrap();
+    for (name, bits) in fx["pinned_bits"].as_object().unwrap() {
+        let want: Vec<u32> = bits
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_u64().unwrap() as u32)
+            .collect();
+        let got: Vec<u32> = bertqa::synthetic::tensor_values(seed, name, want.len())
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
+        assert_eq!(
+            got, want,
+            "synthetic generator disagrees with weights/synthetic.py on {name}"
+        );
+    }
+}

@@ -145,6 +145,7 @@ fn load_engine(args: &Args, state: &AppState) -> Result<Engine, String> {
         validate_values: !args.model.as_ref().is_some_and(|p| p.is_file()),
         precision: args.precision,
         int8_plan: args.int8_plan,
+        ..LoadOptions::default()
     };
     let model = match (&args.model, &args.synthetic) {
         (Some(path), _) => QaModel::load_with(path, &options),
