@@ -28,7 +28,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use std::sync::Arc;
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 
 use super::normalize::tokens;
 use super::{load_null_odds, load_predictions, normalize_answer, Dataset, Example, NullOdds};
@@ -379,6 +382,50 @@ fn find_best_thresh(
         }
     }
     (100.0 * best_score / scores.len() as f64, best_thresh)
+}
+
+/// The SQuAD 2.0 scores of one article (`bertqa eval --per-article` on a 2.0 file).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArticleScoresV2 {
+    /// The article's title.
+    pub title: String,
+    /// Its questions.
+    pub questions: usize,
+    /// Its scores (serialized in line: `exact`, `f1`, `total`, ...).
+    #[serde(flatten)]
+    pub scores: ScoresV2,
+}
+
+/// [`evaluate_v2`] per article, in dataset order: the questions of each article (consecutive
+/// examples sharing one title) scored on their own, with the same null odds.
+///
+/// # Errors
+/// As [`evaluate_v2`], for the first article that fails.
+pub fn evaluate_v2_per_article(
+    dataset: &Dataset,
+    predictions: &HashMap<String, String>,
+    null_odds: Option<&NullOdds>,
+    na_prob_thresh: f64,
+) -> Result<Vec<ArticleScoresV2>> {
+    let mut out = Vec::new();
+    let mut rest = dataset.examples.as_slice();
+    while let Some(first) = rest.first() {
+        let n = rest
+            .iter()
+            .position(|e| !Arc::ptr_eq(&e.title, &first.title))
+            .unwrap_or(rest.len());
+        let article = Dataset {
+            version: dataset.version.clone(),
+            examples: rest[..n].to_vec(),
+        };
+        out.push(ArticleScoresV2 {
+            title: first.title.to_string(),
+            questions: n,
+            scores: evaluate_v2(&article, predictions, null_odds, na_prob_thresh)?,
+        });
+        rest = &rest[n..];
+    }
+    Ok(out)
 }
 
 /// Loads a SQuAD dataset, a predictions file and, optionally, a null-odds file and scores them

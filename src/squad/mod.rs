@@ -10,7 +10,7 @@
 //! | `normalize.rs` | [`normalize_answer`], the official scripts' normalization |
 //! | `metrics_v1.rs` | the official evaluate-v1.1.py: [`evaluate`], [`Scores`] |
 //! | `metrics_v2.rs` | the official evaluate-v2.0.py: [`evaluate_v2`], [`ScoresV2`] |
-//! | `predict.rs` | answering a dataset with a [`QaModel`](crate::QaModel): [`predict`] |
+//! | `predict.rs` | answering a dataset with a [`QaModel`](crate::QaModel): [`predict`], [`predict_answers`] |
 //!
 //! The metrics reproduce the official `evaluate-v1.1.py` script exactly:
 //!
@@ -45,11 +45,11 @@ pub use metrics_v1::{
     score_files, ArticleScores, Scores,
 };
 pub use metrics_v2::{
-    evaluate_v2, question_scores_v2, score_files_v2, BestThresholds, ScoresV2, SubsetScores,
-    NA_PROB_THRESH,
+    evaluate_v2, evaluate_v2_per_article, question_scores_v2, score_files_v2, ArticleScoresV2,
+    BestThresholds, ScoresV2, SubsetScores, NA_PROB_THRESH,
 };
 pub use normalize::normalize_answer;
-pub use predict::{predict, PREDICT_BATCH_TOKENS};
+pub use predict::{null_odds, predict, predict_answers, prediction_text, PREDICT_BATCH_TOKENS};
 
 /// Helpers shared by the unit tests of the files of this module.
 #[cfg(test)]
