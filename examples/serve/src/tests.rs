@@ -529,7 +529,10 @@ async fn null_answers_per_request() {
         let want = alone_with(q, c, k, *rule);
         assert_eq!(json["answers"], want["spans"], "{rule:?}");
         if *rule == NullAnswer::Never {
-            assert!(json.get("null").is_none() && json.get("no_answer").is_none(), "{json}");
+            assert!(
+                json.get("null").is_none() && json.get("no_answer").is_none(),
+                "{json}"
+            );
         } else {
             assert_eq!(json["null"], want["null"], "{rule:?}");
             assert_eq!(json["no_answer"], want["null"]["wins"], "{rule:?}");
@@ -546,5 +549,8 @@ async fn null_answers_per_request() {
     });
     let (status, json) = call_json(&state, "POST", "/answer", both.to_string()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
-    assert!(json["error"].as_str().unwrap().contains("give one"), "{json}");
+    assert!(
+        json["error"].as_str().unwrap().contains("give one"),
+        "{json}"
+    );
 }
