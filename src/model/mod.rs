@@ -329,6 +329,42 @@ impl Norm {
     }
 }
 
+/// An embedding table `name` (rows × cols) from `ck`: an int8 table of a packed file
+/// (`{name}.i8` with `{name}.scale_i8`) as stored, an fp32 one as stored — quantized to int8 at
+/// load if it is the word table and the plan says so.
+///
+/// # Errors
+/// The tensor errors of [`Checkpoint::take`]; [`Error::Format`] for a packed file whose word
+/// table's storage disagrees with its plan.
+fn load_table(
+    ck: &mut Checkpoint,
+    name: &str,
+    rows: usize,
+    cols: usize,
+    words: bool,
+) -> Result<embeddings::Table> {
+    let want_int8 = words && ck.plan().word_embeddings == Precision::Int8;
+    let int8_name = format!("{name}.i8");
+    if ck.is_packed() {
+        let stored_int8 = ck.contains(&int8_name);
+        if stored_int8 != want_int8 {
+            return Err(ck.format_error(format!(
+                "{name} is stored in {} but the file's plan says {}",
+                if stored_int8 { "int8" } else { "fp32" },
+                ck.plan()
+            )));
+        }
+        if stored_int8 {
+            return Ok(embeddings::Table::Int8 {
+                values: ck.take_i8(&int8_name, &[rows, cols])?,
+                scales: ck.take(&format!("{name}.scale_i8"), &[rows])?,
+            });
+        }
+    }
+    let table = embeddings::Table::F32(ck.take(name, &[rows, cols])?);
+    Ok(if want_int8 { table.quantized() } else { table })
+}
+
 /// Options for loading a checkpoint.
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
@@ -526,9 +562,12 @@ impl Bert {
         let mut model = Bert::skeleton(config, ck.precision(), ck.plan(), qa_head);
         model.visit_params_mut(&mut |name, param| {
             match param {
-                params::Param::Table { rows, cols, tensor } => {
-                    *tensor = ck.take(name, &[rows, cols])?
-                }
+                params::Param::Table {
+                    rows,
+                    cols,
+                    words,
+                    tensor,
+                } => *tensor = load_table(ck, name, rows, cols, words)?,
                 params::Param::Norm { h, norm } => {
                     norm.gamma = ck.take(&format!("{name}.weight"), &[h])?;
                     norm.beta = ck.take(&format!("{name}.bias"), &[h])?;

@@ -21,8 +21,11 @@
 //!   `….attention.output.dense`, `….intermediate.dense`, `….output.dense`, `qa_outputs`), first
 //!   in the file, each a multiple of 128 bytes, the data section 64-byte aligned — so every panel
 //!   buffer starts on a cache line;
-//! * `{linear}.bias` and the embedding and LayerNorm tensors under their Hugging Face names.
+//! * `{linear}.bias` and the embedding and LayerNorm tensors under their Hugging Face names; a
+//!   word table stored in int8 (plan `emb=int8`) as `{table}.i8`, I8 `[rows, H]`, with
+//!   `{table}.scale_i8`, F32 `[rows]`.
 
+use super::embeddings::Table;
 use super::params::Param;
 use super::{Bert, LayerPlan, LoadOptions, Precision, Weight};
 use crate::config::BertConfig;
@@ -70,11 +73,23 @@ impl Bert {
         let mut rest: Vec<(String, Vec<usize>, Data)> = Vec::new();
         self.visit_params(&mut |name, param| {
             match param {
-                Param::Table { tensor, .. } => rest.push((
-                    name.into(),
-                    tensor.shape().to_vec(),
-                    Data::View(View::F32(tensor.data())),
-                )),
+                Param::Table { tensor, .. } => match tensor {
+                    Table::F32(t) => rest.push((
+                        name.into(),
+                        t.shape().to_vec(),
+                        Data::View(View::F32(t.data())),
+                    )),
+                    Table::Int8 { values, scales } => {
+                        let (q, s) = (View::I8(values.data()), View::F32(scales.data()));
+                        // The scales first: 4-byte values stay aligned after any row count.
+                        rest.push((
+                            format!("{name}.scale_i8"),
+                            scales.shape().to_vec(),
+                            Data::View(s),
+                        ));
+                        rest.push((format!("{name}.i8"), values.shape().to_vec(), Data::View(q)));
+                    }
+                },
                 Param::Norm { norm, .. } => {
                     for (part, t) in [("weight", &norm.gamma), ("bias", &norm.beta)] {
                         let view = Data::View(View::F32(t.data()));
