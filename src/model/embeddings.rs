@@ -8,8 +8,10 @@
 //! 125 MB → 31 MB), each value within half a step (max |row| / 254) of the fp32 one. A row is
 //! widened to fp32 as it is looked up, so everything after the lookup is unchanged.
 
-use super::Norm;
+use super::{Norm, Precision};
+use crate::error::Result;
 use crate::safetensors::{I8Tensor, Tensor};
+use crate::weights::Checkpoint;
 
 /// An embedding table (rows, H): fp32, or int8 with a scale per row (`value ≈ q · scale`).
 #[derive(Clone, Debug)]
@@ -138,6 +140,44 @@ impl Table {
             Table::F32(t) => 4 * t.data().len(),
             Table::Int8 { values, scales } => values.data().len() + 4 * scales.data().len(),
         }
+    }
+}
+
+impl Table {
+    /// An embedding table `name` (rows × cols) from `ck`: an int8 table of a packed file
+    /// (`{name}.i8` with `{name}.scale_i8`) as stored, an fp32 one as stored — quantized to int8 at
+    /// load if it is the word table and the plan says so.
+    ///
+    /// # Errors
+    /// The tensor errors of [`Checkpoint::take`]; [`Error::Format`] for a packed file whose word
+    /// table's storage disagrees with its plan.
+    pub(crate) fn load(
+        ck: &mut Checkpoint,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        words: bool,
+    ) -> Result<Table> {
+        let want_int8 = words && ck.plan().word_embeddings == Precision::Int8;
+        let int8_name = format!("{name}.i8");
+        if ck.is_packed() {
+            let stored_int8 = ck.contains(&int8_name);
+            if stored_int8 != want_int8 {
+                return Err(ck.format_error(format!(
+                    "{name} is stored in {} but the file's plan says {}",
+                    if stored_int8 { "int8" } else { "fp32" },
+                    ck.plan()
+                )));
+            }
+            if stored_int8 {
+                return Ok(Table::Int8 {
+                    values: ck.take_i8(&int8_name, &[rows, cols])?,
+                    scales: ck.take(&format!("{name}.scale_i8"), &[rows])?,
+                });
+            }
+        }
+        let table = Table::F32(ck.take(name, &[rows, cols])?);
+        Ok(if want_int8 { table.quantized() } else { table })
     }
 }
 

@@ -222,13 +222,17 @@ impl Bert {
                     (None, Some(json)) => TokenizerSettings::from_json(json, path)?,
                     // Written before files recorded their settings: uncased, like every model
                     // bertqa read then, unless the vocabulary says otherwise.
-                    (None, None) => TokenizerSettings::from_model_dir(Path::new(""), &vocab)
-                        .map_err(|_| Error::TokenizerSettings {
+                    (None, None) => TokenizerSettings::for_bare_vocab(&vocab).map_err(|token| {
+                        Error::TokenizerSettings {
                             path: path.to_path_buf(),
                             field: "tokenizer".into(),
-                            message: "the file does not record whether its model is cased, and                                       its vocabulary holds upper-case tokens; convert it again,                                       or pass --cased / --uncased"
-                                .into(),
-                        })?,
+                            message: format!(
+                                "the file does not record whether its model is cased, and its \
+                                 vocabulary holds upper-case tokens (such as {token:?}); convert \
+                                 it again, or pass --cased / --uncased"
+                            ),
+                        }
+                    })?,
                 };
                 Some(Tokenizer::with_settings(vocab, settings))
             }
