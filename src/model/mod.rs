@@ -29,7 +29,7 @@ pub use crate::precision::{LayerPlan, Precision};
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::safetensors::{SafeTensors, Tensor};
-use crate::weights::Checkpoint;
+use crate::weights::{Checkpoint, ReadOptions};
 use embeddings::Embeddings;
 use layer::Layer;
 use linear::{Linear, Weight};
@@ -121,6 +121,45 @@ impl LoadOptions {
     /// [`Error::Unsupported`] for an int8 plan without the int8 precision, or one with int8
     /// attention.
     pub fn resolve(&self) -> Result<(Precision, LayerPlan)> {
+        self.resolve_with(None)
+    }
+
+    /// The one place that decides a model's precision and plan: for a checkpoint (`stored`
+    /// `None`), what these options ask for ([`LoadOptions::resolve`]); for a packed file, the
+    /// precision and plan it was converted in (`stored`, with the file's path for messages),
+    /// which these options may repeat but not change — a packed file is not converted again.
+    ///
+    /// # Errors
+    /// As [`LoadOptions::resolve`]; [`Error::Unsupported`] when the options ask a packed
+    /// file for another precision or plan than its own, or its precision is not available on
+    /// this CPU.
+    pub fn resolve_with(
+        &self,
+        stored: Option<(Precision, LayerPlan, &Path)>,
+    ) -> Result<(Precision, LayerPlan)> {
+        if let Some((precision, plan, path)) = stored {
+            if let Some(want) = self.precision.filter(|&p| p != precision) {
+                want.check_available()?;
+                return Err(Error::Unsupported {
+                    message: format!(
+                        "{} is packed as {precision}, not {want}; use --precision {precision}, \
+                         or convert the checkpoint again with --precision {want}",
+                        path.display()
+                    ),
+                });
+            }
+            if let Some(want) = self.int8_plan.filter(|&p| p != plan) {
+                return Err(Error::Unsupported {
+                    message: format!(
+                        "{} is packed with the int8 plan {plan}, not {want}; convert the \
+                         checkpoint again with that --int8-plan",
+                        path.display()
+                    ),
+                });
+            }
+            precision.check_available()?;
+            return Ok((precision, plan));
+        }
         let precision = self.precision.unwrap_or_default();
         precision.check_available()?;
         let plan = match self.int8_plan {
@@ -187,10 +226,8 @@ impl Bert {
         let (precision, plan) = options.resolve()?;
         let config = BertConfig::from_file(&dir.join("config.json"))?;
         let file = SafeTensors::open(&dir.join("model.safetensors"))?;
-        let mut ck = Checkpoint::from_file(file)?;
-        ck.validate_values(options.validate_values);
-        ck.set_precision(precision);
-        ck.set_plan(plan);
+        let read = ReadOptions::checkpoint(precision, plan, options.validate_values);
+        let ck = Checkpoint::from_file(file, read)?;
         let mut model = Self::from_checkpoint(config, ck)?;
         // Linear weights were packed (copied) above; copy the rest too (embeddings, ~10% of the
         // weights) so the map of model.safetensors is released and resident memory is one copy

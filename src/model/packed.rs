@@ -32,6 +32,7 @@ use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::safetensors::{self, SafeTensors, View};
 use crate::tokenizer::{Tokenizer, TokenizerSettings, Vocab};
+use crate::weights::{Checkpoint, ReadOptions};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -192,25 +193,7 @@ impl Bert {
                 .map_err(|e| format_error(format!("plan {p:?} in the metadata: {e}")))?,
             _ => LayerPlan::default_for(precision),
         };
-        if let Some(want) = options.precision.filter(|&p| p != precision) {
-            want.check_available()?;
-            return Err(Error::Unsupported {
-                message: format!(
-                    "{} is packed as {precision}, not {want}; use --precision {precision}, or \
-                     convert the checkpoint again with --precision {want}",
-                    path.display()
-                ),
-            });
-        }
-        if let Some(want) = options.int8_plan.filter(|&p| p != plan) {
-            return Err(Error::Unsupported {
-                message: format!(
-                    "{} is packed with the int8 plan {plan}, not {want}; convert the \
-                     checkpoint again with that --int8-plan",
-                    path.display()
-                ),
-            });
-        }
+        let (precision, plan) = options.resolve_with(Some((precision, plan, path)))?;
         let config =
             BertConfig::from_json(meta.get("config").map_or("", String::as_str).as_bytes())?;
         let tokenizer = match meta.get("vocab") {
@@ -237,11 +220,13 @@ impl Bert {
                 Some(Tokenizer::with_settings(vocab, settings))
             }
         };
-        let mut ck = crate::weights::Checkpoint::from_file(file)?;
-        ck.set_packed();
-        ck.set_precision(precision);
-        ck.set_plan(plan);
-        ck.validate_values(options.validate_values);
+        let read = ReadOptions {
+            packed: true,
+            precision,
+            plan,
+            validate: options.validate_values,
+        };
+        let mut ck = Checkpoint::from_file(file, read)?;
         let model = Bert::build(config, &mut ck)?;
         ck.finish()?;
         log::info!(
