@@ -439,11 +439,18 @@ fn default_model_comes_from_the_hugging_face_cache() {
     );
     let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(got["answers"][0]["text"], want[0].text);
-    // An empty cache: a clear error with the manual download command, exit 1.
+    // An empty cache: the bundled small model answers, and one line on stderr says so and how
+    // to get BERT-large.
     let empty = TempDir::new("hfempty");
     let out = run(("HF_HUB_CACHE", empty.path()));
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("huggingface-cli download"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("bundled small model") && stderr.contains("huggingface-cli download"),
+        "{stderr}"
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["answers"][0]["text"], "Ada Lovelace");
 }
 
 #[test]

@@ -64,16 +64,22 @@ enum Source {
 impl ModelArgs {
     /// `--model`, `--synthetic`, or else bert-large-uncased-whole-word-masking-finetuned-squad
     /// from the Hugging Face cache (downloaded first when built with the `download` feature
-    /// and not offline).
+    /// and not offline), or else the bundled small model, with a line on stderr saying so.
     fn source(&self) -> Result<Source, Error> {
         match (&self.source.model, &self.source.synthetic) {
             (Some(path), _) => Ok(Source::Path(path.clone())),
             (None, Some(name)) => Ok(Source::Synthetic(name.clone())),
             (None, None) => {
                 let offline = bertqa::hub::HubEnv::from_process().offline();
-                let dir = bertqa::hub::resolve_default_model(offline)?;
-                log::info!("using the model in {}", dir.display());
-                Ok(Source::Path(dir))
+                let model = bertqa::hub::default_model(offline)?;
+                match &model {
+                    bertqa::hub::DefaultModel::BertLarge(_) => log::info!("{}", model.note()),
+                    bertqa::hub::DefaultModel::Bundled { why, .. } => {
+                        eprintln!("bertqa: {}", model.note());
+                        log::info!("BERT-large: {why}");
+                    }
+                }
+                Ok(Source::Path(model.path().to_path_buf()))
             }
         }
     }
