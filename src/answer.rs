@@ -24,9 +24,11 @@
 //! * **null score** = start logit + end logit at `[CLS]` (position 0), the minimum over the
 //!   context's windows (the first window holding it), in f32 — `run_qa.py`'s
 //!   `min_null_prediction` (and `run_squad.py`'s `score_null`);
-//! * **score diff** = null score − the best span's start logit − its end logit, in that order in
-//!   f32, as `postprocess_qa_predictions` computes what it writes to `null_odds.json`; the best
-//!   span is the first answer of rule 4 (the highest start + end logit);
+//! * **score diff** = null score − the best span's start logit − its end logit, left to right in
+//!   f32, as run_qa's `postprocess_qa_predictions` computes what it writes to `null_odds.json`
+//!   (run_squad.py does the same sums in float64: at most an f32 rounding apart, far below the
+//!   1e-4 by which bertqa's logits may differ from PyTorch's); the best span is the first
+//!   candidate of rule 3 (the highest start + end logit, the earliest among equals);
 //! * [`NullAnswer::ScoreDiff`]: no answer when score diff > threshold (run_qa's
 //!   `--null_score_diff_threshold`);
 //! * [`NullAnswer::Pipeline`] (Hugging Face's `QuestionAnsweringPipeline` with
