@@ -78,7 +78,7 @@ impl QaModel {
     /// ([`crate::tokenizer::TokenizerSettings::from_model_dir`]).
     ///
     /// # Errors
-    /// As [`Bert::load`], [`Vocab::from_file`] and
+    /// As [`Bert::load`], [`Vocab::from_file`](crate::tokenizer::Vocab::from_file) and
     /// [`crate::tokenizer::TokenizerSettings::from_model_dir`]; [`Error::Input`] if the
     /// checkpoint has no `qa_outputs` head or the vocabulary does not match the model.
     pub fn load(dir: &Path) -> Result<Self> {
