@@ -86,9 +86,9 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// A file given as a SQuAD v1.1 dataset is not one (not UTF-8, not JSON, or not shaped
-    /// like `{"data": [{"title", "paragraphs": [{"context", "qas": [{"id", "question",
-    /// "answers": [{"text"}]}]}]}]}`).
+    /// A file given as a SQuAD dataset (v1.1 or 2.0) is not one (not UTF-8, not JSON, not
+    /// shaped like `{"data": [{"title", "paragraphs": [{"context", "qas": [{"id", "question",
+    /// "answers": [{"text"}]}]}]}]}`, or a question's `is_impossible` contradicts its answers).
     Dataset {
         /// The file (or the origin given to `Dataset::from_json`).
         origin: String,
@@ -146,12 +146,12 @@ impl fmt::Display for Error {
                 origin,
                 field: Some(field),
                 message,
-            } => write!(f, "{origin}: not a SQuAD v1.1 dataset: {field}: {message}"),
+            } => write!(f, "{origin}: not a SQuAD dataset: {field}: {message}"),
             Error::Dataset {
                 origin,
                 field: None,
                 message,
-            } => write!(f, "{origin}: not a SQuAD v1.1 dataset: {message}"),
+            } => write!(f, "{origin}: not a SQuAD dataset: {message}"),
         }
     }
 }

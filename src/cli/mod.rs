@@ -12,7 +12,9 @@ pub mod synthesize;
 pub mod tokenize;
 
 use bertqa::tokenizer::{Tokenizer, TokenizerSettings};
-use bertqa::{Bert, Error, LayerPlan, LoadOptions, Precision, QaModel, QaOptions, StrideMode};
+use bertqa::{
+    Bert, Error, LayerPlan, LoadOptions, NullAnswer, Precision, QaModel, QaOptions, StrideMode,
+};
 use clap::Args;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -182,6 +184,20 @@ pub struct QaArgs {
     /// Refuse contexts needing more windows than this.
     #[arg(long, default_value_t = QaOptions::default().max_windows)]
     max_windows: usize,
+    /// Allow "no answer" (SQuAD 2.0 models): none when the null score (start + end logit at
+    /// [CLS]) minus the best span's score exceeds T (Hugging Face run_qa's rule; its default T
+    /// is 0.0, which eval uses on SQuAD 2.0 files).
+    #[arg(
+        long,
+        value_name = "T",
+        allow_negative_numbers = true,
+        conflicts_with = "handle_impossible_answer"
+    )]
+    null_score_diff_threshold: Option<f32>,
+    /// Allow "no answer" by the rule of Hugging Face's pipeline (handle_impossible_answer): no
+    /// answer when the null answer's probability beats every span's.
+    #[arg(long)]
+    handle_impossible_answer: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -209,8 +225,21 @@ impl From<StrideArg> for StrideMode {
 }
 
 impl QaArgs {
+    /// The null-answer rule asked for on the command line, if any.
+    pub fn null_answer(&self) -> Option<NullAnswer> {
+        match (
+            self.null_score_diff_threshold,
+            self.handle_impossible_answer,
+        ) {
+            (Some(threshold), _) => Some(NullAnswer::ScoreDiff { threshold }),
+            (None, true) => Some(NullAnswer::Pipeline),
+            (None, false) => None,
+        }
+    }
+
     pub fn options(&self) -> QaOptions {
         QaOptions {
+            null_answer: self.null_answer().unwrap_or_default(),
             max_seq_length: self.max_seq_length,
             max_query_length: self.max_query_length,
             doc_stride: self.doc_stride,
@@ -255,4 +284,29 @@ pub fn print_scores(
         })),
     };
     println!("{}", json.expect("plain data"));
+}
+
+/// The official evaluate-v2.0.py object (`exact`, `f1`, `total`, `HasAns_*`, `NoAns_*`,
+/// `best_*`), with `"per_article"` when asked.
+pub fn print_scores_v2(
+    scores: &bertqa::squad::ScoresV2,
+    per_article: Option<&[bertqa::squad::ArticleScoresV2]>,
+) {
+    // Spliced as text: serde_json's own maps would sort the keys out of the script's order.
+    let mut json = serde_json::to_string(scores).expect("plain data");
+    if let Some(articles) = per_article {
+        json.pop(); // the closing brace
+        json.push_str(",\"per_article\":");
+        json.push_str(&serde_json::to_string(articles).expect("plain data"));
+        json.push('}');
+    }
+    println!("{json}");
+}
+
+/// Writes `text` to `path`.
+pub fn write_file(path: &Path, text: &str) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|e| Error::Io {
+        path: path.into(),
+        source: e,
+    })
 }

@@ -8,6 +8,9 @@
 //!
 //! POST /answer  {"question": "...", "context": "...", "top_k": 1, "timeout_ms": 500}
 //!                                         →  200 {"answers": [Answer, ...]}
+//!               optional "null_score_diff_threshold": 0.0 or "handle_impossible_answer": true
+//!               (SQuAD 2.0 models)          →  200 {"answers": [...], "no_answer": bool,
+//!                                                   "null": {"score", "score_diff", ...}}
 //! GET  /healthz  →  200 {"status": "ok"}         (liveness)
 //! GET  /readyz   →  200 {"ready": true} once the model is loaded and warm, else 503
 //! GET  /metrics  →  OpenMetrics text (Prometheus)
