@@ -58,7 +58,7 @@ fn text_arg(inline: Option<&str>, file: Option<&Path>) -> Result<String, Error> 
     }
 }
 
-pub fn run(args: &AskArgs) -> Result<(), Error> {
+pub fn run(args: &AskArgs, global: &super::Global) -> Result<(), Error> {
     let stdin = Some(Path::new("-"));
     if args.question_file.as_deref() == stdin && args.context_file.as_deref() == stdin {
         return Err(Error::Input {
@@ -67,7 +67,7 @@ pub fn run(args: &AskArgs) -> Result<(), Error> {
     }
     let question = text_arg(args.question.as_deref(), args.question_file.as_deref())?;
     let context = text_arg(args.context.as_deref(), args.context_file.as_deref())?;
-    let model = args.model.load_qa()?;
+    let model = args.model.load_qa(global)?;
     let answers = model.answer(&question, &context, &args.qa.options())?;
     if args.json {
         #[derive(serde::Serialize)]

@@ -47,7 +47,7 @@ fn inputs(seq: usize, batch: usize) -> Vec<Sequence> {
         .collect()
 }
 
-pub fn run(args: &BenchArgs) -> Result<(), Error> {
+pub fn run(args: &BenchArgs, global: &super::Global) -> Result<(), Error> {
     let BenchArgs {
         ref model,
         seq,
@@ -62,7 +62,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
         });
     }
     let t0 = std::time::Instant::now();
-    let bert = model.load()?;
+    let bert = model.load(global)?;
     let load_s = t0.elapsed().as_secs_f64();
     let c = bert.config().clone();
     let seqs = inputs(seq, batch);

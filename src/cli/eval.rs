@@ -147,7 +147,7 @@ fn clock(seconds: f64) -> String {
     }
 }
 
-pub fn run(args: &EvalArgs) -> Result<(), Error> {
+pub fn run(args: &EvalArgs, global: &super::Global) -> Result<(), Error> {
     use bertqa::squad::{
         evaluate, evaluate_per_article, evaluate_v2, evaluate_v2_per_article, null_odds,
         predict_answers, prediction_text, predictions_json, NullOdds,
@@ -181,7 +181,7 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
                 .into(),
         });
     }
-    let model = args.model.load_qa()?;
+    let model = args.model.load_qa(global)?;
     let options = QaOptions {
         top_k: 1,
         max_batch_tokens: args.max_batch_tokens,

@@ -22,7 +22,7 @@ struct LogitsInput {
     token_type_ids: Option<Vec<Vec<u32>>>,
 }
 
-pub fn run(args: &LogitsArgs) -> Result<(), Error> {
+pub fn run(args: &LogitsArgs, global: &super::Global) -> Result<(), Error> {
     let input = &args.input;
     let bytes = read_input(input)?;
     let parsed: LogitsInput = serde_json::from_slice(&bytes).map_err(|e| Error::Input {
@@ -60,7 +60,7 @@ pub fn run(args: &LogitsArgs) -> Result<(), Error> {
             }
         })
         .collect();
-    let model = args.model.load()?;
+    let model = args.model.load(global)?;
     let out = model.forward(&batch)?;
     #[derive(serde::Serialize)]
     struct Out<'a> {
