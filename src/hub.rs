@@ -308,6 +308,23 @@ pub fn default_model(offline: bool) -> Result<DefaultModel> {
     choose_default(resolve_default_model(offline), bundled_model)
 }
 
+impl crate::QaModel {
+    /// The default model ([`default_model`]: BERT-large from the Hugging Face cache, else the
+    /// bundled small model), loaded with `options`; returns which one it is, for the caller to
+    /// tell its user ([`DefaultModel::note`]). Never downloads when `offline`.
+    ///
+    /// # Errors
+    /// As [`default_model`] and [`crate::QaModel::load_with`].
+    pub fn load_default(
+        offline: bool,
+        options: &crate::LoadOptions,
+    ) -> Result<(crate::QaModel, DefaultModel)> {
+        let which = default_model(offline)?;
+        let model = crate::QaModel::load_with(which.path(), options)?;
+        Ok((model, which))
+    }
+}
+
 /// BERT-large if `bert_large` found it, else the bundled model if `bundled` finds one, else
 /// BERT-large's error.
 fn choose_default(
