@@ -1,6 +1,7 @@
 //! `bertqa bench`: times the forward pass on deterministic token ids.
 
 use super::ModelArgs;
+use bertqa::InputError;
 use bertqa::{Error, Precision, QaOptions, Sequence};
 use clap::Args;
 
@@ -58,6 +59,7 @@ pub fn run(args: &BenchArgs, global: &super::Global) -> Result<(), Error> {
     } = *args;
     if seq < 2 || batch == 0 || iters == 0 {
         return Err(Error::Input {
+            kind: InputError::Options,
             message: "--seq must be ≥ 2, --batch and --iters ≥ 1".into(),
         });
     }

@@ -3,6 +3,7 @@
 
 use super::{print_scores, print_scores_v2, write_file, ModelArgs, QaArgs};
 use bertqa::squad::{Example, NA_PROB_THRESH, PREDICT_BATCH_TOKENS};
+use bertqa::InputError;
 use bertqa::{Answers, Error, NullAnswer, QaOptions};
 use clap::Args;
 use std::path::PathBuf;
@@ -159,11 +160,13 @@ pub fn run(args: &EvalArgs, global: &super::Global) -> Result<(), Error> {
     }
     if dataset.is_empty() {
         return Err(Error::Input {
+            kind: InputError::Data,
             message: format!("{}: no question to answer", data.display()),
         });
     }
     if args.max_batch_tokens == 0 {
         return Err(Error::Input {
+            kind: InputError::Options,
             message: "--max-batch-tokens must be at least 1".into(),
         });
     }
@@ -176,6 +179,7 @@ pub fn run(args: &EvalArgs, global: &super::Global) -> Result<(), Error> {
     };
     if args.null_odds_out.is_some() && null_answer == NullAnswer::Never {
         return Err(Error::Input {
+            kind: InputError::Options,
             message: "--null-odds-out needs null answers: a SQuAD 2.0 file, \
                       --null-score-diff-threshold or --handle-impossible-answer"
                 .into(),

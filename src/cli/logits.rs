@@ -1,6 +1,7 @@
 //! `bertqa logits`: start and end logits for token ids given as JSON.
 
 use super::{read_input, ModelArgs};
+use bertqa::InputError;
 use bertqa::{Error, Sequence};
 use clap::Args;
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ pub fn run(args: &LogitsArgs, global: &super::Global) -> Result<(), Error> {
     let input = &args.input;
     let bytes = read_input(input)?;
     let parsed: LogitsInput = serde_json::from_slice(&bytes).map_err(|e| Error::Input {
+        kind: InputError::Sequence,
         message: format!("{}: {e}", input.display()),
     })?;
     let rows = parsed.input_ids.len();
@@ -36,6 +38,7 @@ pub fn run(args: &LogitsArgs, global: &super::Global) -> Result<(), Error> {
         if let Some(v) = v {
             if v.len() != rows {
                 return Err(Error::Input {
+                    kind: InputError::Sequence,
                     message: format!("{what} has {} rows but input_ids has {rows}", v.len()),
                 });
             }
