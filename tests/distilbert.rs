@@ -145,9 +145,9 @@ fn mixed_up_checkpoints_are_refused_by_name() {
             serde_json::to_vec(&config.to_hf_json()).unwrap(),
         )
         .unwrap();
-        let err = Bert::load(dir.path(), &LoadOptions::default())
-            .err()
-            .expect("a mixed-up checkpoint must not load");
+        let Err(err) = Bert::load(dir.path(), &LoadOptions::default()) else {
+            panic!("a mixed-up checkpoint must not load");
+        };
         assert!(
             matches!(&err, Error::MissingTensor { name } if name.starts_with(missing)),
             "{config_preset} over {tensors_preset}: {err}"
