@@ -335,13 +335,16 @@ def main():
               f"({runner.tokens - t0} tokens) in {secs:.1f} s = {n_questions / secs:.1f} questions/s; "
               f"{len(close)} close calls (< {CLOSE_CALL})", flush=True)
         os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, f"{args.name}_{mode}_predictions.json"), "w", encoding="utf-8") as f:
-            json.dump(preds, f, ensure_ascii=False, indent=0)
-            f.write("\n")
-    with open(os.path.join(args.out, f"{args.name}_reference.json"), "w", encoding="utf-8") as f:
-        json.dump(report, f, ensure_ascii=False, indent=1)
-        f.write("\n")
+        write_json(os.path.join(args.out, f"{args.name}_{mode}_predictions.json"), preds, indent=0)
+    write_json(os.path.join(args.out, f"{args.name}_reference.json"), report, indent=1)
     print("wrote", args.out)
+
+
+def write_json(path, obj, indent):
+    """`obj` as UTF-8 JSON with a final newline, as every fixture of this script is written."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=indent)
+        f.write("\n")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,6 @@ Needs torch and transformers==4.57.* (not needed by CI). Run with 2 threads, e.g
     nice -n 15 /work/venv/bin/python weights/squad_v2_reference.py --limit-paragraphs 20 --out /tmp/v2-try
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -87,7 +86,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from make_answer_reference import best_indexes  # noqa: E402
-from squad_dev_reference import (CLOSE_CALL, SETTINGS, Runner, load_dataset, overlap_candidates,  # noqa: E402
+from squad_dev_reference import (CLOSE_CALL, SETTINGS, Runner, load_dataset, overlap_candidates, write_json,  # noqa: E402
                                  overlap_windows, sha256, step_candidates, step_windows)
 from squad_reference_v2 import NA_PROB_THRESH, evaluate_v2  # noqa: E402
 
@@ -265,12 +264,8 @@ def main():
               f"{entry['predicted_null']} null; {runner.windows - w0} windows run ({runner.tokens - t0} tokens) "
               f"in {secs:.1f} s = {n_questions / secs:.1f} questions/s; {len(close)} close calls", flush=True)
         for kind, obj in (("predictions", r["preds"]), ("null_odds", r["odds"])):
-            with open(os.path.join(args.out, f"{args.name}_v2_{mode}_{kind}.json"), "w", encoding="utf-8") as f:
-                json.dump(obj, f, ensure_ascii=False, indent=0)
-                f.write("\n")
-    with open(os.path.join(args.out, f"{args.name}_v2_reference.json"), "w", encoding="utf-8") as f:
-        json.dump(report, f, ensure_ascii=False, indent=1)
-        f.write("\n")
+            write_json(os.path.join(args.out, f"{args.name}_v2_{mode}_{kind}.json"), obj, indent=0)
+    write_json(os.path.join(args.out, f"{args.name}_v2_reference.json"), report, indent=1)
     print("wrote", args.out)
 
 
