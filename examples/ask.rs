@@ -1,12 +1,12 @@
 //! bertqa as a library: load a model once, ask it a question.
 //!
 //! ```sh
-//! cargo run --release --example ask                    # synthetic "tiny" weights: runs anywhere, answers nonsense
-//! cargo run --release --example ask -- bert-large-squad # a Hugging Face model directory
+//! cargo run --release --example ask                    # BERT-large from the Hugging Face cache, else the bundled small model
+//! cargo run --release --example ask -- bert-large-squad # a Hugging Face model directory (or packed file)
 //! ```
 //!
-//! With the small trained model of this project's machines
-//! (`cargo run --release --example ask -- ../shared/models/minilm-squad`) it prints
+//! With the trained MiniLM QA model (`cargo run --release --example ask --
+//! ../shared/models/minilm-squad`, whose int8 conversion is the bundled model) it prints
 //!
 //! ```text
 //! 0.546  "7,000,000 square kilometres"  (chars 89..116)
@@ -20,7 +20,12 @@ use bertqa::{NullAnswer, QaModel, QaOptions};
 fn main() -> bertqa::Result<()> {
     let model = match std::env::args_os().nth(1) {
         Some(dir) => QaModel::load(dir.as_ref())?,
-        None => QaModel::synthetic("tiny", 0)?,
+        None => {
+            // The library never falls back silently: it says which model it chose.
+            let (model, which) = QaModel::load_default(true, &Default::default())?;
+            eprintln!("{}", which.note());
+            model
+        }
     };
     let context = "The Amazon rainforest covers much of the Amazon basin of South America. \
                    The basin covers 7,000,000 square kilometres, of which 5,500,000 are \

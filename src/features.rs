@@ -14,7 +14,7 @@
 //!   window winning ties (the max-context rule; in [`StrideMode::Overlap`] answers ignore it,
 //!   as Hugging Face's run_qa.py and question-answering pipeline do, see [`crate::answer`]).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 use crate::model::Sequence;
 
 /// How `doc_stride` is read.
@@ -129,10 +129,13 @@ impl Window {
 pub fn max_tokens_for_doc(question_len: usize, o: &QaOptions) -> Result<usize> {
     let room = o.max_seq_length.saturating_sub(question_len + 3);
     if room == 0 {
-        return Err(Error::input(format!(
+        return Err(Error::input(
+            InputError::Options,
+            format!(
             "max_seq_length {} leaves no room for context after a {question_len}-token question",
             o.max_seq_length
-        )));
+        ),
+        ));
     }
     Ok(room)
 }
@@ -149,7 +152,7 @@ pub fn windows(doc_tokens: usize, question_len: usize, o: &QaOptions) -> Result<
         StrideMode::Overlap => max_doc.saturating_sub(o.doc_stride),
     };
     if step == 0 {
-        return Err(Error::input(format!(
+        return Err(Error::input(InputError::Options, format!(
             "doc_stride {} gives windows that never advance (window holds {max_doc} context tokens)",
             o.doc_stride
         )));
@@ -161,7 +164,7 @@ pub fn windows(doc_tokens: usize, question_len: usize, o: &QaOptions) -> Result<
         let len = (doc_tokens - start).min(max_doc);
         spans.push((start, len));
         if spans.len() > o.max_windows {
-            return Err(Error::input(format!(
+            return Err(Error::input(InputError::TooLong, format!(
                 "the context needs more than {} windows (max_windows); shorten it or raise the limit",
                 o.max_windows
             )));

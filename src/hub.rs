@@ -225,7 +225,7 @@ pub const BUNDLED_MODEL_ENV: &str = "BERTQA_BUNDLED_MODEL";
 
 /// What the bundled model is, for the line that says it answered.
 pub const BUNDLED_MODEL_DESCRIPTION: &str = "minilm-squad (MiniLM-L6 fine-tuned on SQuAD v1.1, \
-     int8; F1 69.4 on SQuAD v1.1 dev, BERT-large's is 93.2)";
+     int8; F1 69.5 on SQuAD v1.1 dev, BERT-large's is 93.2)";
 
 /// Where [`bundled_model`] looks, in order: `$BERTQA_BUNDLED_MODEL`; beside the executable
 /// (`DIR/minilm-squad.bqa`, `DIR/../share/bertqa/minilm-squad.bqa`, as an install or the
@@ -306,6 +306,23 @@ impl DefaultModel {
 /// found either.
 pub fn default_model(offline: bool) -> Result<DefaultModel> {
     choose_default(resolve_default_model(offline), bundled_model)
+}
+
+impl crate::QaModel {
+    /// The default model ([`default_model`]: BERT-large from the Hugging Face cache, else the
+    /// bundled small model), loaded with `options`; returns which one it is, for the caller to
+    /// tell its user ([`DefaultModel::note`]). Never downloads when `offline`.
+    ///
+    /// # Errors
+    /// As [`default_model`] and [`crate::QaModel::load_with`].
+    pub fn load_default(
+        offline: bool,
+        options: &crate::LoadOptions,
+    ) -> Result<(crate::QaModel, DefaultModel)> {
+        let which = default_model(offline)?;
+        let model = crate::QaModel::load_with(which.path(), options)?;
+        Ok((model, which))
+    }
 }
 
 /// BERT-large if `bert_large` found it, else the bundled model if `bundled` finds one, else

@@ -10,7 +10,7 @@
 //! ```
 
 use crate::answer::{self, Answers, Collected};
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 use crate::features::{self, NullAnswer, QaOptions, Window};
 use crate::model::{Bert, LoadOptions, QaLogits, Sequence, StageTimes, Workspace};
 use crate::tokenizer::{Encoding, Tokenizer};
@@ -145,6 +145,7 @@ impl QaModel {
     pub fn new(bert: Bert, tokenizer: Tokenizer) -> Result<Self> {
         if !bert.has_qa_head() {
             return Err(Error::input(
+                InputError::NoQaHead,
                 "the checkpoint has no question-answering head (qa_outputs); it is a plain encoder",
             ));
         }
@@ -183,11 +184,15 @@ impl QaModel {
     /// [`Error::Input`] if the context is empty, whitespace or has no tokens.
     pub fn prepare_context(&self, context: &str) -> Result<PreparedContext> {
         if context.trim().is_empty() {
-            return Err(Error::input("the context is empty"));
+            return Err(Error::input(
+                InputError::EmptyContext,
+                "the context is empty",
+            ));
         }
         let encoding = self.tokenizer.encode(context);
         if encoding.is_empty() {
             return Err(Error::input(
+                InputError::EmptyContext,
                 "the context has no tokens (only control characters?)",
             ));
         }
@@ -341,19 +346,26 @@ impl QaModel {
     fn check_options(&self, o: &QaOptions) -> Result<()> {
         let max_pos = self.bert.config().max_position_embeddings;
         if o.max_seq_length > max_pos {
-            return Err(Error::input(format!(
-                "max_seq_length {} exceeds the model's {max_pos} positions",
-                o.max_seq_length
-            )));
+            return Err(Error::input(
+                InputError::Options,
+                format!(
+                    "max_seq_length {} exceeds the model's {max_pos} positions",
+                    o.max_seq_length
+                ),
+            ));
         }
         if o.n_best == 0 || o.top_k == 0 || o.max_answer_length == 0 || o.max_query_length == 0 {
             return Err(Error::input(
+                InputError::Options,
                 "n_best, top_k, max_answer_length and max_query_length must be positive",
             ));
         }
         if let NullAnswer::ScoreDiff { threshold } = o.null_answer {
             if threshold.is_nan() {
-                return Err(Error::input("the null score threshold is not a number"));
+                return Err(Error::input(
+                    InputError::Options,
+                    "the null score threshold is not a number",
+                ));
             }
         }
         Ok(())
@@ -397,11 +409,15 @@ impl QaModel {
         o: &QaOptions,
     ) -> Result<Request<'a>> {
         if question.trim().is_empty() {
-            return Err(Error::input("the question is empty"));
+            return Err(Error::input(
+                InputError::EmptyQuestion,
+                "the question is empty",
+            ));
         }
         let mut q = self.tokenizer.encode(question).ids;
         if q.is_empty() {
             return Err(Error::input(
+                InputError::EmptyQuestion,
                 "the question has no tokens (only control characters?)",
             ));
         }

@@ -267,7 +267,7 @@ fn slice_close_to_fp32(test: &str, load: bertqa::LoadOptions, min_same: f64, max
 /// fp32: at least `min_same` of the answers the same text, |ΔF1| ≤ `max_df1`.
 fn model_slice_close_to_fp32(model: &QaModel, dev: &Path, min_same: f64, max_df1: f64) {
     let precision = model.bert().precision();
-    let dataset = Dataset::load(&dev).unwrap();
+    let dataset = Dataset::load(dev).unwrap();
     let r = reference();
     let slice = ci_slice(&dataset, &ids(&r["modes"]["step"]["multi_window"]));
     let want = reference_predictions("step");

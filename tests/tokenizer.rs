@@ -115,6 +115,21 @@ fn mismatch(t: &Tokenizer, case: &Case, enc: &Encoding) -> Option<String> {
     ))
 }
 
+/// Every case tokenizes exactly as the fixture says (tokens, ids, both offsets).
+fn assert_agrees(t: &Tokenizer, cases: &[Case], what: &str) {
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|case| mismatch(t, case, &t.encode(&case.text)))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{what}: {} of {} cases differ from BertTokenizerFast:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
 #[test]
 fn agrees_with_hugging_face_fast_tokenizer() {
     let (header, cases) = load_fixture();
@@ -122,17 +137,7 @@ fn agrees_with_hugging_face_fast_tokenizer() {
     assert!(cases.len() >= 300, "only {} cases", cases.len());
     let t = tokenizer();
     assert_eq!(t.vocab().len(), 30522);
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|case| mismatch(&t, case, &t.encode(&case.text)))
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases differ from BertTokenizerFast:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert_agrees(&t, &cases, "tokenizer_reference.jsonl");
 }
 
 /// The other normalisation settings, each against `BertTokenizerFast` built with them
@@ -172,18 +177,7 @@ fn other_settings_agree_with_hugging_face_fast_tokenizer() {
         assert!(cases.len() >= 600, "{file}: only {} cases", cases.len());
         let t = Tokenizer::from_vocab_file(root().join(vocab), Some(settings)).unwrap();
         assert_eq!(header["vocab_size"], t.vocab().len(), "{file}");
-        let failures: Vec<String> = cases
-            .iter()
-            .filter_map(|case| mismatch(&t, case, &t.encode(&case.text)))
-            .collect();
-        assert!(
-            failures.is_empty(),
-            "{file}: {} of {} cases differ from BertTokenizerFast ({}):\n{}",
-            failures.len(),
-            cases.len(),
-            settings.name(),
-            failures.join("\n")
-        );
+        assert_agrees(&t, &cases, &format!("{file} ({})", settings.name()));
         // The casing strings are there, and in the cased files case really is kept.
         assert!(
             cases.iter().any(|c| c.name.starts_with("casing/")),

@@ -1,6 +1,7 @@
 //! `bertqa ask`: one question about one context.
 
 use super::{read_input, ModelArgs, QaArgs};
+use bertqa::InputError;
 use bertqa::{Answer, Error};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,7 @@ fn text_arg(inline: Option<&str>, file: Option<&Path>) -> Result<String, Error> 
         (None, Some(path)) => {
             let bytes = read_input(path)?;
             String::from_utf8(bytes).map_err(|e| Error::Input {
+                kind: InputError::NotUtf8,
                 message: format!(
                     "{}: not UTF-8 (invalid byte at offset {})",
                     if path == Path::new("-") {
@@ -58,16 +60,17 @@ fn text_arg(inline: Option<&str>, file: Option<&Path>) -> Result<String, Error> 
     }
 }
 
-pub fn run(args: &AskArgs) -> Result<(), Error> {
+pub fn run(args: &AskArgs, global: &super::Global) -> Result<(), Error> {
     let stdin = Some(Path::new("-"));
     if args.question_file.as_deref() == stdin && args.context_file.as_deref() == stdin {
         return Err(Error::Input {
+            kind: InputError::Options,
             message: "question and context cannot both come from standard input".into(),
         });
     }
     let question = text_arg(args.question.as_deref(), args.question_file.as_deref())?;
     let context = text_arg(args.context.as_deref(), args.context_file.as_deref())?;
-    let model = args.model.load_qa()?;
+    let model = args.model.load_qa(global)?;
     let answers = model.answer(&question, &context, &args.qa.options())?;
     if args.json {
         #[derive(serde::Serialize)]

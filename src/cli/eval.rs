@@ -3,6 +3,7 @@
 
 use super::{print_scores, print_scores_v2, write_file, ModelArgs, QaArgs};
 use bertqa::squad::{Example, NA_PROB_THRESH, PREDICT_BATCH_TOKENS};
+use bertqa::InputError;
 use bertqa::{Answers, Error, NullAnswer, QaOptions};
 use clap::Args;
 use std::path::PathBuf;
@@ -147,7 +148,7 @@ fn clock(seconds: f64) -> String {
     }
 }
 
-pub fn run(args: &EvalArgs) -> Result<(), Error> {
+pub fn run(args: &EvalArgs, global: &super::Global) -> Result<(), Error> {
     use bertqa::squad::{
         evaluate, evaluate_per_article, evaluate_v2, evaluate_v2_per_article, null_odds,
         predict_answers, prediction_text, predictions_json, NullOdds,
@@ -159,11 +160,13 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
     }
     if dataset.is_empty() {
         return Err(Error::Input {
+            kind: InputError::Data,
             message: format!("{}: no question to answer", data.display()),
         });
     }
     if args.max_batch_tokens == 0 {
         return Err(Error::Input {
+            kind: InputError::Options,
             message: "--max-batch-tokens must be at least 1".into(),
         });
     }
@@ -176,12 +179,13 @@ pub fn run(args: &EvalArgs) -> Result<(), Error> {
     };
     if args.null_odds_out.is_some() && null_answer == NullAnswer::Never {
         return Err(Error::Input {
+            kind: InputError::Options,
             message: "--null-odds-out needs null answers: a SQuAD 2.0 file, \
                       --null-score-diff-threshold or --handle-impossible-answer"
                 .into(),
         });
     }
-    let model = args.model.load_qa()?;
+    let model = args.model.load_qa(global)?;
     let options = QaOptions {
         top_k: 1,
         max_batch_tokens: args.max_batch_tokens,

@@ -86,13 +86,12 @@ impl ModelArgs {
 
     /// Load options for `source`: the global `--precision`; values validated for checkpoints
     /// (a packed file maps with no pass over its values).
-    fn options(&self, source: &Source) -> LoadOptions {
+    fn options(&self, source: &Source, global: &Global) -> LoadOptions {
         let packed = matches!(source, Source::Path(p) if p.is_file());
-        let (precision, int8_plan) = precision();
         LoadOptions {
             validate_values: !self.no_validate && !packed,
-            precision,
-            int8_plan,
+            precision: global.precision,
+            int8_plan: global.int8_plan,
             tokenizer: self.tokenizer_settings(),
         }
     }
@@ -108,13 +107,13 @@ impl ModelArgs {
         }
     }
 
-    pub fn load(&self) -> Result<Bert, Error> {
-        Ok(self.load_with_tokenizer()?.0)
+    pub fn load(&self, global: &Global) -> Result<Bert, Error> {
+        Ok(self.load_with_tokenizer(global)?.0)
     }
 
-    pub fn load_qa(&self) -> Result<QaModel, Error> {
+    pub fn load_qa(&self, global: &Global) -> Result<QaModel, Error> {
         let source = self.source()?;
-        let options = self.options(&source);
+        let options = self.options(&source, global);
         match source {
             Source::Path(path) => QaModel::load_with(&path, &options),
             Source::Synthetic(name) => QaModel::synthetic_with(&name, self.seed, &options),
@@ -122,9 +121,9 @@ impl ModelArgs {
     }
 
     /// The model and its tokenizer, if it has one (a directory without `vocab.txt` has none).
-    pub fn load_with_tokenizer(&self) -> Result<(Bert, Option<Tokenizer>), Error> {
+    pub fn load_with_tokenizer(&self, global: &Global) -> Result<(Bert, Option<Tokenizer>), Error> {
         let source = self.source()?;
-        let options = self.options(&source);
+        let options = self.options(&source, global);
         match source {
             Source::Path(file) if file.is_file() => Bert::load_packed_with(&file, &options),
             Source::Path(dir) => {
@@ -148,12 +147,14 @@ impl ModelArgs {
     }
 }
 
-/// The global `--precision` and `--int8-plan` (set once in `main`).
-pub static PRECISION: std::sync::OnceLock<(Option<Precision>, Option<LayerPlan>)> =
-    std::sync::OnceLock::new();
-
-fn precision() -> (Option<Precision>, Option<LayerPlan>) {
-    PRECISION.get().copied().unwrap_or_default()
+/// The global options that decide how a model is loaded (`--precision`, `--int8-plan`),
+/// handed by `main` to every subcommand that loads one.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Global {
+    /// `--precision`.
+    pub precision: Option<Precision>,
+    /// `--int8-plan`.
+    pub int8_plan: Option<LayerPlan>,
 }
 
 /// Feature and extraction settings; defaults are the model card's, as `QaOptions::default()`

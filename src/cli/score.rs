@@ -4,6 +4,7 @@
 use super::{print_scores, print_scores_v2};
 use bertqa::squad::NA_PROB_THRESH;
 use bertqa::Error;
+use bertqa::InputError;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -35,6 +36,7 @@ pub fn run(args: &ScoreArgs) -> Result<(), Error> {
     let dataset = Dataset::load(&args.data)?;
     if dataset.is_empty() {
         return Err(Error::Input {
+            kind: InputError::Data,
             message: format!("{}: the dataset holds no question", args.data.display()),
         });
     }
@@ -43,7 +45,8 @@ pub fn run(args: &ScoreArgs) -> Result<(), Error> {
         let odds = args.null_odds.as_ref().map(load_null_odds).transpose()?;
         let (odds, thresh) = (odds.as_ref(), args.na_prob_thresh);
         let name = |e: Error| match e {
-            Error::Input { message } => Error::Input {
+            Error::Input { kind, message } => Error::Input {
+                kind,
                 message: format!("{}: {message}", args.predictions.display()),
             },
             other => other,
@@ -59,6 +62,7 @@ pub fn run(args: &ScoreArgs) -> Result<(), Error> {
     }
     if args.null_odds.is_some() {
         return Err(Error::Input {
+            kind: InputError::Options,
             message: format!(
                 "{}: --null-odds is for SQuAD 2.0 files; this one is v1.1",
                 args.data.display()

@@ -27,7 +27,7 @@ pub(crate) use crate::precision::Gemm;
 pub use crate::precision::{LayerPlan, Precision};
 
 use crate::config::BertConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 use crate::safetensors::{SafeTensors, Tensor};
 use crate::weights::{Checkpoint, ReadOptions};
 use embeddings::Embeddings;
@@ -354,26 +354,37 @@ impl Bert {
         for (i, s) in batch.iter().enumerate() {
             let n = s.input_ids.len();
             if n == 0 {
-                return Err(Error::input(format!("sequence {i} is empty")));
+                return Err(Error::input(
+                    InputError::Sequence,
+                    format!("sequence {i} is empty"),
+                ));
             }
             if n > c.max_position_embeddings {
-                return Err(Error::input(format!(
-                    "sequence {i} has {n} tokens; the model takes at most {}",
-                    c.max_position_embeddings
-                )));
+                return Err(Error::input(
+                    InputError::TooLong,
+                    format!(
+                        "sequence {i} has {n} tokens; the model takes at most {}",
+                        c.max_position_embeddings
+                    ),
+                ));
             }
             if s.attention_mask.len() != n || s.token_type_ids.len() != n {
-                return Err(Error::input(format!(
+                return Err(Error::input(
+                    InputError::Sequence,
+                    format!(
                     "sequence {i}: input_ids, attention_mask and token_type_ids differ in length ({n}, {}, {})",
                     s.attention_mask.len(),
                     s.token_type_ids.len()
                 )));
             }
             if let Some(&id) = s.input_ids.iter().find(|&&id| id as usize >= c.vocab_size) {
-                return Err(Error::input(format!(
-                    "sequence {i}: token id {id} is outside the vocabulary of {}",
-                    c.vocab_size
-                )));
+                return Err(Error::input(
+                    InputError::Sequence,
+                    format!(
+                        "sequence {i}: token id {id} is outside the vocabulary of {}",
+                        c.vocab_size
+                    ),
+                ));
             }
             // A model without token types (DistilBERT) ignores them, as Hugging Face's does.
             if let Some(&t) = s
@@ -381,15 +392,19 @@ impl Bert {
                 .iter()
                 .find(|&&t| c.type_vocab_size > 0 && t as usize >= c.type_vocab_size)
             {
-                return Err(Error::input(format!(
-                    "sequence {i}: token type {t} is outside 0..{}",
-                    c.type_vocab_size
-                )));
+                return Err(Error::input(
+                    InputError::Sequence,
+                    format!(
+                        "sequence {i}: token type {t} is outside 0..{}",
+                        c.type_vocab_size
+                    ),
+                ));
             }
             if s.attention_mask.iter().any(|&m| m > 1) {
-                return Err(Error::input(format!(
-                    "sequence {i}: attention_mask values must be 0 or 1"
-                )));
+                return Err(Error::input(
+                    InputError::Sequence,
+                    format!("sequence {i}: attention_mask values must be 0 or 1"),
+                ));
             }
         }
         Ok(())
@@ -491,7 +506,10 @@ impl Bert {
         out: &mut QaLogits,
     ) -> Result<()> {
         let qa = self.qa.as_ref().ok_or_else(|| {
-            Error::input("this checkpoint has no question-answering head (qa_outputs)")
+            Error::input(
+                InputError::NoQaHead,
+                "this checkpoint has no question-answering head (qa_outputs)",
+            )
         })?;
         let tokens = self.run_encoder(batch, self.layers.len(), ws)?;
         let h = self.config.hidden_size;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::error::InputError;
 use crate::{Error, Result};
 
 /// One question of a SQuAD dataset, with its paragraph and reference answers.
@@ -199,10 +200,13 @@ fn first_bad_field(v: &serde_json::Value) -> Option<(String, String)> {
 
 fn utf8_text(bytes: Vec<u8>, origin: &str) -> Result<String> {
     let mut text = String::from_utf8(bytes).map_err(|e| {
-        Error::input(format!(
-            "{origin}: not valid UTF-8 (at byte {})",
-            e.utf8_error().valid_up_to()
-        ))
+        Error::input(
+            InputError::Data,
+            format!(
+                "{origin}: not valid UTF-8 (at byte {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
     })?;
     if text.starts_with('\u{feff}') {
         text.drain(..'\u{feff}'.len_utf8());
@@ -227,7 +231,7 @@ impl Dataset {
         let origin = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let text = utf8_text(bytes, &origin).map_err(|e| match e {
-            Error::Input { message } => dataset_error(&origin, None, message),
+            Error::Input { message, .. } => dataset_error(&origin, None, message),
             other => other,
         })?;
         Dataset::from_json(&text, &origin)
@@ -344,9 +348,10 @@ pub fn load_predictions(path: impl AsRef<Path>) -> Result<HashMap<String, String
 /// Parses predictions JSON text (see [`load_predictions`]); `origin` prefixes error messages.
 pub fn predictions_from_json(json: &str, origin: &str) -> Result<HashMap<String, String>> {
     serde_json::from_str(json).map_err(|e| {
-        Error::input(format!(
-            "{origin}: not a predictions file (a JSON object of id → answer text): {e}"
-        ))
+        Error::input(
+            InputError::Data,
+            format!("{origin}: not a predictions file (a JSON object of id → answer text): {e}"),
+        )
     })
 }
 
@@ -480,9 +485,10 @@ pub fn load_null_odds(path: impl AsRef<Path>) -> Result<NullOdds> {
 /// Parses null-odds JSON text (see [`load_null_odds`]); `origin` prefixes error messages.
 pub fn null_odds_from_json(json: &str, origin: &str) -> Result<NullOdds> {
     serde_json::from_str(json).map_err(|e| {
-        Error::input(format!(
-            "{origin}: not a null-odds file (a JSON object of id → number): {e}"
-        ))
+        Error::input(
+            InputError::Data,
+            format!("{origin}: not a null-odds file (a JSON object of id → number): {e}"),
+        )
     })
 }
 
@@ -565,7 +571,7 @@ mod tests {
         assert_eq!(null_odds_from_json(&json, "n.json").unwrap(), odds);
         for bad in [r#"{"a": "1"}"#, "[1]", r#"{"a": null}"#, "{"] {
             match null_odds_from_json(bad, "n.json") {
-                Err(Error::Input { message }) => {
+                Err(Error::Input { message, .. }) => {
                     assert!(message.starts_with("n.json: "), "{message}")
                 }
                 other => panic!("{bad}: {other:?}"),
@@ -619,7 +625,7 @@ mod tests {
             std::fs::write(&path, bytes).unwrap();
             if name.starts_with("preds") {
                 match load_predictions(&path).unwrap_err() {
-                    Error::Input { message } => {
+                    Error::Input { message, .. } => {
                         assert!(message.contains(name), "{name}: {message}")
                     }
                     other => panic!("{name}: expected Input error, got {other:?}"),
@@ -644,7 +650,7 @@ mod tests {
         std::fs::write(&empty, b"{\"version\": \"1.1\", \"data\": []}").unwrap();
         assert!(matches!(
             score_files(&empty, &bom),
-            Err(Error::Input { message }) if message.contains("empty.json")
+            Err(Error::Input { message, .. }) if message.contains("empty.json")
         ));
         std::fs::remove_dir_all(&dir).unwrap();
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::normalize::tokens;
 use super::{load_predictions, normalize_answer, Dataset, Example};
+use crate::error::InputError;
 use crate::{Error, Result};
 
 /// Exact match: the normalized prediction equals the normalized ground truth.
@@ -200,10 +201,10 @@ pub fn evaluate_per_article(
 pub fn score_files(data: &Path, predictions: &Path) -> Result<Scores> {
     let dataset = Dataset::load(data)?;
     if dataset.is_empty() {
-        return Err(Error::input(format!(
-            "{}: the dataset holds no question",
-            data.display()
-        )));
+        return Err(Error::input(
+            InputError::Data,
+            format!("{}: the dataset holds no question", data.display()),
+        ));
     }
     let predictions = load_predictions(predictions)?;
     Ok(evaluate(&dataset, &predictions))

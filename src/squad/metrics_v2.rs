@@ -35,6 +35,7 @@ use serde::Serialize;
 
 use super::normalize::tokens;
 use super::{load_null_odds, load_predictions, normalize_answer, Dataset, Example, NullOdds};
+use crate::error::InputError;
 use crate::{Error, Result};
 
 /// evaluate-v2.0.py's default `--na-prob-thresh`: null odds above it count as "no answer".
@@ -289,22 +290,31 @@ pub fn evaluate_v2(
         }
     }
     if let Some(first) = missing.first() {
-        return Err(Error::input(format!(
-            "{} of {} questions have no prediction (the first: {first}); the official \
+        return Err(Error::input(
+            InputError::Data,
+            format!(
+                "{} of {} questions have no prediction (the first: {first}); the official \
              evaluate-v2.0.py stops on them",
-            missing.len(),
-            ids.len()
-        )));
+                missing.len(),
+                ids.len()
+            ),
+        ));
     }
     if ids.is_empty() {
-        return Err(Error::input("the dataset holds no question to score"));
+        return Err(Error::input(
+            InputError::Data,
+            "the dataset holds no question to score",
+        ));
     }
     // apply_no_ans_threshold: odds above the threshold score as a "no answer" prediction.
     let mut thresholded = raw.clone();
     if let Some(odds) = null_odds {
         for (i, id) in ids.iter().enumerate() {
             let p = odds.get(id).ok_or_else(|| {
-                Error::input(format!("the null odds have no value for question {id}"))
+                Error::input(
+                    InputError::Data,
+                    format!("the null odds have no value for question {id}"),
+                )
             })?;
             if p > na_prob_thresh {
                 let score = Num::Float(if has_ans[i] { 0.0 } else { 1.0 });
@@ -443,7 +453,9 @@ pub fn score_files_v2(
     let predictions = load_predictions(predictions)?;
     let odds = null_odds.map(load_null_odds).transpose()?;
     evaluate_v2(&dataset, &predictions, odds.as_ref(), na_prob_thresh).map_err(|e| match e {
-        Error::Input { message } => Error::input(format!("{}: {message}", data.display())),
+        Error::Input { kind, message } => {
+            Error::input(kind, format!("{}: {message}", data.display()))
+        }
         other => other,
     })
 }
@@ -677,13 +689,13 @@ mod tests {
         partial.remove("n3");
         let err = evaluate_v2(&data, &partial, None, NA_PROB_THRESH).unwrap_err();
         assert!(
-            matches!(&err, Error::Input { message } if message.contains("2 of 7 questions have no prediction (the first: a2)")),
+            matches!(&err, Error::Input { message, .. } if message.contains("2 of 7 questions have no prediction (the first: a2)")),
             "{err}"
         );
         let few = odds(&[("a1", 0.0)]);
         let err = evaluate_v2(&data, &preds, Some(&few), NA_PROB_THRESH).unwrap_err();
         assert!(
-            matches!(&err, Error::Input { message } if message.contains("no value for question a2")),
+            matches!(&err, Error::Input { message, .. } if message.contains("no value for question a2")),
             "{err}"
         );
         let err = evaluate_v2(&Dataset::default(), &preds, None, NA_PROB_THRESH).unwrap_err();

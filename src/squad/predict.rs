@@ -79,7 +79,9 @@ fn answer_in_chunks(
     mut done: impl FnMut(Vec<Answers>),
 ) -> Result<()> {
     let name = |ex: &Example, e: Error| match e {
-        Error::Input { message } => Error::input(format!("question {}: {message}", ex.id)),
+        Error::Input { kind, message } => {
+            Error::input(kind, format!("question {}: {message}", ex.id))
+        }
         other => other,
     };
     let mut i = 0;

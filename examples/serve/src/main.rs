@@ -157,9 +157,9 @@ fn load_engine(args: &Args, state: &AppState) -> Result<Engine, String> {
         (None, Some(name)) => QaModel::synthetic_with(name, 0, &options),
         // Neither: the model in the Hugging Face cache (bertqa::hub), else the bundled small
         // model, saying which; never downloads here.
-        (None, None) => bertqa::hub::default_model(true).and_then(|model| {
-            eprintln!("serve: {}", model.note());
-            QaModel::load_with(model.path(), &options)
+        (None, None) => QaModel::load_default(true, &options).map(|(model, which)| {
+            eprintln!("serve: {}", which.note());
+            model
         }),
     }
     .map_err(|e| e.to_string())?;

@@ -108,7 +108,23 @@ impl IntoResponse for ApiError {
 
 impl From<bertqa::Error> for ApiError {
     fn from(e: bertqa::Error) -> Self {
+        use bertqa::InputError as I;
         let status = match e {
+            // A well-formed request the model cannot answer: nothing to ask or to read.
+            bertqa::Error::Input {
+                kind: I::EmptyQuestion | I::EmptyContext | I::Sequence,
+                ..
+            } => StatusCode::UNPROCESSABLE_ENTITY,
+            // More text than the model or the service's limits take.
+            bertqa::Error::Input {
+                kind: I::TooLong, ..
+            } => StatusCode::PAYLOAD_TOO_LARGE,
+            // The server's model cannot answer questions at all: its configuration, not the
+            // request.
+            bertqa::Error::Input {
+                kind: I::NoQaHead, ..
+            } => StatusCode::INTERNAL_SERVER_ERROR,
+            // Options out of range, and anything else wrong with the request.
             bertqa::Error::Input { .. } => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };

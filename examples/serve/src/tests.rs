@@ -233,12 +233,12 @@ async fn errors_are_json_with_their_status() {
     let cases = [
         (
             r#"{"question": "", "context": "text"}"#,
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "question is empty",
         ),
         (
             r#"{"question": "q", "context": " "}"#,
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "context is empty",
         ),
         (
@@ -259,7 +259,7 @@ async fn errors_are_json_with_their_status() {
         ("not json", StatusCode::BAD_REQUEST, "invalid request body"),
         (
             too_many_windows.as_str(),
-            StatusCode::BAD_REQUEST,
+            StatusCode::PAYLOAD_TOO_LARGE,
             "max_windows",
         ),
         (
@@ -276,14 +276,13 @@ async fn errors_are_json_with_their_status() {
     // None of them reached the model.
     let m = scrape(&state).await;
     assert_eq!(value(&m, "bertqa_batch_requests_count", None), 0.0);
-    assert_eq!(
-        value(&m, "bertqa_requests_total", Some(("status", "400"))),
-        7.0
-    );
-    assert_eq!(
-        value(&m, "bertqa_requests_total", Some(("status", "504"))),
-        1.0
-    );
+    for (status, n) in [("400", 4.0), ("422", 2.0), ("413", 1.0), ("504", 1.0)] {
+        assert_eq!(
+            value(&m, "bertqa_requests_total", Some(("status", status))),
+            n,
+            "{status}"
+        );
+    }
     let big = format!(
         r#"{{"question": "q", "context": "{}"}}"#,
         "a ".repeat(BODY_LIMIT)
