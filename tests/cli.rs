@@ -348,6 +348,28 @@ fn score_reproduces_the_official_script() {
     assert_eq!(got, want["scores"]);
 }
 
+/// `score` on the SQuAD 2.0 mini files prints what the official rules give
+/// (`weights/squad_reference_v2.py` wrote `expected-v2.json`), with and without null odds.
+#[test]
+fn score_v2_reproduces_the_official_script() {
+    let fx = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/squad");
+    let want = fixture("squad/expected-v2.json");
+    let score = |odds: bool| {
+        let mut cmd = bertqa();
+        cmd.args(["score", "--data"])
+            .arg(fx.join("mini-dev-v2.json"))
+            .arg("--predictions")
+            .arg(fx.join("mini-preds-v2.json"));
+        if odds {
+            cmd.arg("--null-odds")
+                .arg(fx.join("mini-null-odds-v2.json"));
+        }
+        json_stdout(&mut cmd)
+    };
+    assert_eq!(score(true), want["scores"]);
+    assert_eq!(score(false), want["scores_without_null_odds"]);
+}
+
 /// `eval` answers every question and its printed scores are those `score` gives its predictions.
 #[test]
 fn eval_and_score_agree() {

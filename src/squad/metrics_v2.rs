@@ -716,4 +716,84 @@ mod tests {
         assert_eq!((s.has_ans.unwrap().total, s.no_ans.unwrap().total), (3, 4));
         assert_eq!(s.all.exact, 100.0 * 2.0 / 7.0);
     }
+
+    /// The committed SQuAD 2.0 mini files against the official rules as
+    /// `weights/squad_reference_v2.py` computes them (`expected-v2.json`): every question's raw
+    /// and thresholded scores with Python's kinds (int or float), the order of the threshold
+    /// walk, and the figures with and without null odds — bit for bit.
+    #[test]
+    fn matches_the_reference_script_on_fixture() {
+        use crate::squad::test_support::fixture;
+        use crate::squad::{load_null_odds, load_predictions};
+        use serde_json::{json, Value};
+        let expected: Value =
+            serde_json::from_str(&std::fs::read_to_string(fixture("expected-v2.json")).unwrap())
+                .unwrap();
+        let dataset = Dataset::load(fixture("mini-dev-v2.json")).unwrap();
+        let preds = load_predictions(fixture("mini-preds-v2.json")).unwrap();
+        let odds = load_null_odds(fixture("mini-null-odds-v2.json")).unwrap();
+        let thresh = expected["na_prob_thresh"].as_f64().unwrap();
+        assert_eq!(thresh, NA_PROB_THRESH);
+        assert!(dataset.is_v2());
+        let as_json = |n: Num| match n {
+            Num::Int(i) => json!(i),
+            Num::Float(x) => json!(x),
+        };
+        let questions = expected["questions"].as_array().unwrap();
+        assert_eq!(questions.len(), dataset.len());
+        for (q, ex) in questions.iter().zip(&dataset.examples) {
+            let id = q["id"].as_str().unwrap();
+            assert_eq!(ex.id, id);
+            assert_eq!(q["has_answer"], json!(!ex.answers.is_empty()), "{id}");
+            let gold: Vec<String> = gold_answers(ex)
+                .iter()
+                .map(|g| normalize_answer(g))
+                .collect();
+            assert_eq!(q["gold_normalized"], json!(gold), "{id}");
+            let p = &preds[id];
+            assert_eq!(
+                q["prediction_normalized"],
+                json!(normalize_answer(p)),
+                "{id}"
+            );
+            let (exact, f1) = raw_scores(ex, p);
+            // Same kinds (1 vs 1.0) and same values.
+            assert_eq!(
+                (as_json(exact), as_json(f1)),
+                (q["exact_raw"].clone(), q["f1_raw"].clone()),
+                "{id}"
+            );
+            let o = odds.get(id).unwrap();
+            assert_eq!(json!(o), q["null_odds"], "{id}");
+            let (exact, f1) = if o > thresh {
+                let s = Num::Float(if ex.answers.is_empty() { 1.0 } else { 0.0 });
+                (s, s)
+            } else {
+                (exact, f1)
+            };
+            assert_eq!(
+                (as_json(exact), as_json(f1)),
+                (q["exact"].clone(), q["f1"].clone()),
+                "{id}"
+            );
+        }
+        assert_eq!(expected["missing"], json!([]));
+        // The walk's order: ascending odds, ties in the file's order.
+        let mut order: Vec<(&str, f64)> = odds.iter().collect();
+        order.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap());
+        let order: Vec<&str> = order.iter().map(|(id, _)| *id).collect();
+        assert_eq!(json!(order), expected["best_threshold_order"]);
+        // Bit for bit: the same keys and values (the key order is checked by the CLI tests).
+        let check = |scores: ScoresV2, want: &Value| {
+            assert_eq!(&serde_json::to_value(&scores).unwrap(), want);
+        };
+        check(
+            evaluate_v2(&dataset, &preds, Some(&odds), thresh).unwrap(),
+            &expected["scores"],
+        );
+        check(
+            evaluate_v2(&dataset, &preds, None, thresh).unwrap(),
+            &expected["scores_without_null_odds"],
+        );
+    }
 }
