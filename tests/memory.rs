@@ -6,16 +6,16 @@ use bertqa::{Error, QaModel, QaOptions};
 /// The tests of this binary take turns: each reads the process's RSS.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Resident set size of this process, in bytes (Linux; 0 elsewhere).
+/// Resident set size of this process, in bytes (Linux; 0 elsewhere). `VmRSS` is in kB whatever
+/// the page size (4 KiB on x86-64; 16 or 64 KiB on some ARM kernels).
 fn rss_bytes() -> usize {
-    std::fs::read_to_string("/proc/self/statm")
+    std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<usize>().ok())
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<usize>().ok()
         })
-        .map_or(0, |pages| pages * 4096)
+        .map_or(0, |kb| kb << 10)
 }
 
 fn prose(bytes: usize) -> String {

@@ -6,6 +6,7 @@
 //! the CPU has, long enough (~0.1 s) to reach the sustained clock. A CPU without AVX512_BF16
 //! runs the bf16 GEMM by widening to fp32 FMAs, so its bf16 peak is its FMA peak.
 
+#[cfg(target_arch = "x86_64")]
 use crate::dispatch::Isa;
 use std::time::Instant;
 

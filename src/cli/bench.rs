@@ -105,12 +105,24 @@ pub fn run(args: &BenchArgs, global: &super::Global) -> Result<(), Error> {
         Precision::Int8 => (bertqa_kernels::peak::int8_peak_gops(threads), "int8"),
         _ => (bertqa_kernels::peak::fma_peak_gflops(threads), "FMA"),
     };
-    // Resident memory now, weights and a warm workspace included (Linux; 0 elsewhere).
-    let rss_mb = std::fs::read_to_string("/proc/self/statm")
+    // Resident memory now, weights and a warm workspace included (Linux; 0 elsewhere). VmRSS
+    // is in kB whatever the page size (16 or 64 KiB on some ARM kernels).
+    let rss_mb = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(0.0, |pages| pages * 4096.0 / (1 << 20) as f64);
-    let percent = 100.0 * gflops / peak;
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kb| kb / 1024.0);
+    // The peak is 0 where no burst exists for the CPU (no AVX2 on x86-64, and on every other
+    // architecture so far): then there is no percentage to give.
+    let percent = (peak > 0.0).then(|| 100.0 * gflops / peak);
+    let of_peak = match percent {
+        Some(p) => {
+            format!("{p:.1} % of the measured {threads}-thread {peak_name} peak {peak:.1} GFLOP/s")
+        }
+        None => format!("no {peak_name} peak measured on this CPU"),
+    };
     if json {
         println!(
             "{}",
@@ -123,7 +135,7 @@ pub fn run(args: &BenchArgs, global: &super::Global) -> Result<(), Error> {
         );
     } else {
         println!(
-            "seq {seq} × batch {batch}, {threads} threads, {}: median {median:.1} ms, p90 {p90:.1} ms, min {min:.1} ms; {:.2} GFLOP per forward → {gflops:.1} GFLOP/s = {percent:.1} % of the measured {threads}-thread {peak_name} peak {peak:.1} GFLOP/s (load {load_s:.2} s, RSS {rss_mb:.0} MB)",
+            "seq {seq} × batch {batch}, {threads} threads, {}: median {median:.1} ms, p90 {p90:.1} ms, min {min:.1} ms; {:.2} GFLOP per forward → {gflops:.1} GFLOP/s = {of_peak} (load {load_s:.2} s, RSS {rss_mb:.0} MB)",
             bert.kernels_description(),
             flop / 1e9
         );

@@ -20,8 +20,20 @@
 
 use std::sync::OnceLock;
 
-/// Deepest k block (loop 2). Part of the numerics: see the module docs.
+/// Deepest k block (loop 2) of the fp32 kernels. Part of the numerics: see the module docs.
 pub const KC: usize = 384;
+
+/// Deepest k block of the bf16 kernels (every one of them, the scalar reference included, so
+/// it lives here, compiled on every target): k = 1024 (BERT-large's QKV, attention output, FFN
+/// up) in one block, so the C tile is stored once; an A micro-panel (12·1024·2 bytes = 24 KiB)
+/// still leaves half of a 48 KiB L1d to the B stream. Measured at 1 thread on Zen 5 against
+/// 768: level to +6 % (`kernels/benches/gemm.rs`). Part of the bf16 numerics.
+pub const KC_BF16: usize = 1024;
+
+/// Deepest k block of the int8 kernels: k = 1024 (BERT-large's QKV, attention output, FFN
+/// up) in one block; an A tile (12 rows · 1024 bytes) is 12 KiB of a 32–48 KiB L1d. Unlike the
+/// float kernels it is not part of the numerics: integer sums do not depend on the blocking.
+pub const KC_I8: usize = 1024;
 
 /// Splits `0..k` into ⌈k/KC⌉ nearly equal blocks, as (start, len). `k = 0` gives one empty block
 /// (so the epilogue still runs on a C of zeros).

@@ -31,10 +31,7 @@ use crate::dispatch::{isa, Isa};
 use std::cell::Cell;
 use std::sync::Arc;
 
-/// Deepest k block of the int8 kernels: k = 1024 (BERT-large's QKV, attention output, FFN
-/// up) in one block; an A tile (12 rows · 1024 bytes) is 12 KiB of a 32–48 KiB L1d. Unlike the
-/// float kernels it is not part of the numerics: integer sums do not depend on the blocking.
-pub const KC_I8: usize = 1024;
+pub use super::blocking::KC_I8;
 
 /// Largest k the int8 GEMM accepts (255·128·k stays below 2³¹).
 pub const MAX_K: usize = 1 << 16;

@@ -9,8 +9,8 @@
 use std::arch::x86_64::*;
 
 use super::avx2::store_tile;
-use super::bf16_avx512::KC_BF16;
 use super::{L2Prefetch, MicroKernel, TileEpi};
+use crate::gemm::blocking::KC_BF16;
 use crate::gemm::pack::PANEL;
 
 /// AVX2 widening 4×16 bf16 kernel.

@@ -16,13 +16,8 @@ use std::arch::x86_64::*;
 
 use super::avx512::store_tile;
 use super::{L2Prefetch, MicroKernel, TileEpi};
+use crate::gemm::blocking::KC_BF16;
 use crate::gemm::pack::{LINE, PANEL};
-
-/// Deepest k block of the bf16 kernels: k = 1024 (BERT-large's QKV, attention output, FFN up)
-/// in one block, so the C tile is stored once; an A micro-panel (12·1024·2 bytes = 24 KiB) still
-/// leaves half of a 48 KiB L1d to the B stream. Measured at 1 thread on Zen 5 against 768: level
-/// to +6 % (`kernels/benches/gemm.rs`). Part of the bf16 numerics.
-pub const KC_BF16: usize = 1024;
 
 const MR: usize = 12;
 const NR: usize = 32;

@@ -14,7 +14,7 @@ use std::arch::x86_64::*;
 
 use super::avx2::{mask, store_tile as store_f32_tile};
 use super::{MicroKernel, TileEpi};
-use crate::gemm::int8::KC_I8;
+use crate::gemm::blocking::KC_I8;
 use crate::gemm::pack::PANEL;
 
 const MR: usize = 4;

@@ -13,7 +13,7 @@ use std::arch::x86_64::*;
 
 use super::avx512::{mask, store_tile as store_f32_tile};
 use super::{L2Prefetch, MicroKernel, TileEpi};
-use crate::gemm::int8::KC_I8;
+use crate::gemm::blocking::KC_I8;
 use crate::gemm::pack::{LINE, PANEL};
 
 const MR: usize = 12;

@@ -7,7 +7,8 @@
 
 use super::reference::store_tile as store_f32_tile;
 use super::{MicroKernel, TileEpi};
-use crate::gemm::int8::{dequantize, KC_I8};
+use crate::gemm::blocking::KC_I8;
+use crate::gemm::int8::dequantize;
 use crate::gemm::pack::PANEL;
 
 /// Scalar int8 4×16 kernel.

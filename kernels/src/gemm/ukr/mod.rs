@@ -121,7 +121,9 @@ impl QuantTile {
 /// Spreads a tile's `l2_lines` L2 prefetches of the caller's next B block evenly over its `kc`
 /// k steps, at most one per step (a Bresenham counter: `lines` added per step, one prefetch per
 /// `kc`), so they never queue up behind each other or crowd the tile's own B stream.
+/// Used by the SIMD kernels, which are x86-64 only so far (hence the `allow` elsewhere).
 #[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) struct L2Prefetch {
     next: *const u8,
     acc: usize,
@@ -129,6 +131,7 @@ pub(crate) struct L2Prefetch {
     kc: usize,
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 impl L2Prefetch {
     #[inline(always)]
     pub(crate) fn new(epi: &TileEpi, kc: usize) -> Self {
@@ -154,6 +157,7 @@ impl L2Prefetch {
 
 /// Hints the cache line at `p` into L2 (nothing off x86-64). Never faults, whatever `p` is.
 #[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn prefetch_l2(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is only a hint: it has no architectural effect and never faults, for
