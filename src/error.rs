@@ -81,14 +81,16 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// The caller's input (ids, masks, text) is invalid.
+    /// The caller's input (ids, masks, text, options) is invalid.
     Input {
+        /// Why, in a form a program can act on (a service's HTTP status, say).
+        kind: InputError,
         /// What is wrong.
         message: String,
     },
-    /// A file given as a SQuAD v1.1 dataset is not one (not UTF-8, not JSON, or not shaped
-    /// like `{"data": [{"title", "paragraphs": [{"context", "qas": [{"id", "question",
-    /// "answers": [{"text"}]}]}]}]}`).
+    /// A file given as a SQuAD dataset (v1.1 or 2.0) is not one (not UTF-8, not JSON, not
+    /// shaped like `{"data": [{"title", "paragraphs": [{"context", "qas": [{"id", "question",
+    /// "answers": [{"text"}]}]}]}]}`, or a question's `is_impossible` contradicts its answers).
     Dataset {
         /// The file (or the origin given to `Dataset::from_json`).
         origin: String,
@@ -98,6 +100,31 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+}
+
+/// Why an [`Error::Input`] refused the caller's input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InputError {
+    /// The question is empty, whitespace only, or has no tokens.
+    EmptyQuestion,
+    /// The context is empty, whitespace only, or has no tokens.
+    EmptyContext,
+    /// Longer than the model or a limit takes: a sequence over `max_position_embeddings`, a
+    /// context that needs more than `max_windows` windows.
+    TooLong,
+    /// Text that is not UTF-8.
+    NotUtf8,
+    /// Options that contradict each other or the model (`max_seq_length`, `doc_stride`,
+    /// `n_best`, a null-score threshold that is not a number, …).
+    Options,
+    /// Token ids, masks or types the model cannot take: an empty sequence, an id outside the
+    /// vocabulary, fields of different lengths, a mask value other than 0 or 1.
+    Sequence,
+    /// The model has no question-answering head (`qa_outputs`): it is a plain encoder.
+    NoQaHead,
+    /// A dataset, predictions or null-odds file (the SQuAD tools) that does not fit the task.
+    Data,
 }
 
 /// `Result` with the library's [`Error`].
@@ -140,18 +167,18 @@ impl fmt::Display for Error {
                 field,
                 message,
             } => write!(f, "{}: {field}: {message}", path.display()),
-            Error::Input { message } => write!(f, "invalid input: {message}"),
+            Error::Input { message, .. } => write!(f, "invalid input: {message}"),
             Error::Unsupported { message } => write!(f, "unsupported: {message}"),
             Error::Dataset {
                 origin,
                 field: Some(field),
                 message,
-            } => write!(f, "{origin}: not a SQuAD v1.1 dataset: {field}: {message}"),
+            } => write!(f, "{origin}: not a SQuAD dataset: {field}: {message}"),
             Error::Dataset {
                 origin,
                 field: None,
                 message,
-            } => write!(f, "{origin}: not a SQuAD v1.1 dataset: {message}"),
+            } => write!(f, "{origin}: not a SQuAD dataset: {message}"),
         }
     }
 }
@@ -172,8 +199,9 @@ impl Error {
             source,
         }
     }
-    pub(crate) fn input(message: impl Into<String>) -> Self {
+    pub(crate) fn input(kind: InputError, message: impl Into<String>) -> Self {
         Error::Input {
+            kind,
             message: message.into(),
         }
     }

@@ -14,7 +14,7 @@
 //!   window winning ties (the max-context rule; in [`StrideMode::Overlap`] answers ignore it,
 //!   as Hugging Face's run_qa.py and question-answering pipeline do, see [`crate::answer`]).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 use crate::model::Sequence;
 
 /// How `doc_stride` is read.
@@ -26,6 +26,38 @@ pub enum StrideMode {
     /// Hugging Face's run_qa.py post-processing, a span is scored in every window that holds
     /// it (no max-context rule).
     Overlap,
+}
+
+/// Whether the model may answer "the text does not say" (a SQuAD 2.0 model trained to point at
+/// `[CLS]` when the context holds no answer), and by which rule ([`crate::answer`] has the
+/// details).
+///
+/// The null score of a question is the `[CLS]` span's: start logit + end logit at position 0,
+/// the minimum over the context's windows — as Hugging Face's `run_qa.py` (and Google's
+/// `run_squad.py`) compute it with `version_2_with_negative`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum NullAnswer {
+    /// Always the best span, never "no answer" (SQuAD v1.1 models; the default). No null score
+    /// is computed.
+    #[default]
+    Never,
+    /// run_qa's rule (`--version_2_with_negative --null_score_diff_threshold T`): no answer when
+    /// null score − best span score > `threshold`, compared in f32 as run_qa compares them (its
+    /// default threshold, and bertqa's, is 0.0). A higher threshold answers more often.
+    ScoreDiff {
+        /// The margin the null score must beat the best span's score by; finite.
+        threshold: f32,
+    },
+    /// Hugging Face's question-answering pipeline with `handle_impossible_answer=True`: the null
+    /// answer competes with the spans on the pipeline's score — per window, the softmax of the
+    /// start logits over `[CLS]` and the context times that of the end logits — and wins when its
+    /// score (the minimum over windows) is higher than every span's.
+    Pipeline,
+}
+
+impl NullAnswer {
+    /// run_qa's rule with its default threshold, 0.0 (what `bertqa eval` uses on SQuAD 2.0).
+    pub const SCORE_DIFF: NullAnswer = NullAnswer::ScoreDiff { threshold: 0.0 };
 }
 
 /// Settings of feature building and answer extraction; `Default` gives the model card's.
@@ -50,6 +82,9 @@ pub struct QaOptions {
     pub max_windows: usize,
     /// Tokens per forward pass when running windows: bounds memory for long contexts.
     pub max_batch_tokens: usize,
+    /// Whether "no answer" is possible, and how it is decided ([`NullAnswer::Never`]: always a
+    /// span, as for SQuAD v1.1 models).
+    pub null_answer: NullAnswer,
 }
 
 impl Default for QaOptions {
@@ -64,6 +99,7 @@ impl Default for QaOptions {
             top_k: 1,
             max_windows: 512,
             max_batch_tokens: 4 * 384,
+            null_answer: NullAnswer::Never,
         }
     }
 }
@@ -93,10 +129,13 @@ impl Window {
 pub fn max_tokens_for_doc(question_len: usize, o: &QaOptions) -> Result<usize> {
     let room = o.max_seq_length.saturating_sub(question_len + 3);
     if room == 0 {
-        return Err(Error::input(format!(
+        return Err(Error::input(
+            InputError::Options,
+            format!(
             "max_seq_length {} leaves no room for context after a {question_len}-token question",
             o.max_seq_length
-        )));
+        ),
+        ));
     }
     Ok(room)
 }
@@ -113,7 +152,7 @@ pub fn windows(doc_tokens: usize, question_len: usize, o: &QaOptions) -> Result<
         StrideMode::Overlap => max_doc.saturating_sub(o.doc_stride),
     };
     if step == 0 {
-        return Err(Error::input(format!(
+        return Err(Error::input(InputError::Options, format!(
             "doc_stride {} gives windows that never advance (window holds {max_doc} context tokens)",
             o.doc_stride
         )));
@@ -125,7 +164,7 @@ pub fn windows(doc_tokens: usize, question_len: usize, o: &QaOptions) -> Result<
         let len = (doc_tokens - start).min(max_doc);
         spans.push((start, len));
         if spans.len() > o.max_windows {
-            return Err(Error::input(format!(
+            return Err(Error::input(InputError::TooLong, format!(
                 "the context needs more than {} windows (max_windows); shorten it or raise the limit",
                 o.max_windows
             )));

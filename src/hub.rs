@@ -20,6 +20,11 @@
 //!
 //! The environment is read in one place, [`HubEnv::from_process`]; everything else takes a
 //! [`HubEnv`] or a path, so it can be tested without touching the process environment.
+//!
+//! When no model is named and BERT-large is not to be had, [`default_model`] offers the small
+//! QA model bundled with bertqa ([`bundled_model`]: MiniLM fine-tuned on SQuAD v1.1, int8, in
+//! `models/`), and says so in its answer ([`DefaultModel::Bundled`]): nothing falls back
+//! silently. [`resolve_default_model`] is BERT-large or an error.
 
 use crate::error::{Error, Result};
 use std::ffi::{OsStr, OsString};
@@ -208,6 +213,133 @@ pub fn resolve_default_model_in(cache: &Path, offline: bool) -> Result<PathBuf> 
             cache,
             "this build cannot download it (build with `--features download`)",
         ))
+    }
+}
+
+/// The file name of the bundled small QA model.
+pub const BUNDLED_MODEL_FILE: &str = "minilm-squad.bqa";
+
+/// The environment variable naming the bundled model's file, where it is not beside the
+/// binary or in the source tree the binary was built from.
+pub const BUNDLED_MODEL_ENV: &str = "BERTQA_BUNDLED_MODEL";
+
+/// What the bundled model is, for the line that says it answered.
+pub const BUNDLED_MODEL_DESCRIPTION: &str = "minilm-squad (MiniLM-L6 fine-tuned on SQuAD v1.1, \
+     int8; F1 69.5 on SQuAD v1.1 dev, BERT-large's is 93.2)";
+
+/// Where [`bundled_model`] looks, in order: `$BERTQA_BUNDLED_MODEL`; beside the executable
+/// (`DIR/minilm-squad.bqa`, `DIR/../share/bertqa/minilm-squad.bqa`, as an install or the
+/// container image lays it out); the `models/` folder of the source tree this crate was built
+/// from (`cargo run` in a clone).
+pub fn bundled_model_candidates(env: Option<&OsStr>, exe: Option<&Path>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(v) = env.filter(|v| !v.is_empty()) {
+        out.push(PathBuf::from(v));
+    }
+    if let Some(dir) = exe.and_then(Path::parent) {
+        out.push(dir.join(BUNDLED_MODEL_FILE));
+        out.push(dir.join("../share/bertqa").join(BUNDLED_MODEL_FILE));
+    }
+    out.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .join(BUNDLED_MODEL_FILE),
+    );
+    out
+}
+
+/// The bundled small QA model's file, if one of [`bundled_model_candidates`] is a file.
+pub fn bundled_model() -> Option<PathBuf> {
+    let env = std::env::var_os(BUNDLED_MODEL_ENV);
+    let exe = std::env::current_exe().ok();
+    bundled_model_candidates(env.as_deref(), exe.as_deref())
+        .into_iter()
+        .find(|p| p.is_file())
+}
+
+/// The model to use when the caller names none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DefaultModel {
+    /// The model card's BERT-large, from the Hugging Face cache.
+    BertLarge(PathBuf),
+    /// The bundled small model, because BERT-large is not at hand (`why`: the reason, with
+    /// how to get it).
+    Bundled {
+        /// Its packed-weights file.
+        path: PathBuf,
+        /// Why BERT-large was not used, and how to get it.
+        why: String,
+    },
+}
+
+impl DefaultModel {
+    /// The model's path (a directory or a packed file), for `QaModel::load`.
+    pub fn path(&self) -> &Path {
+        match self {
+            DefaultModel::BertLarge(p) | DefaultModel::Bundled { path: p, .. } => p,
+        }
+    }
+
+    /// One line for a person: which model answers and, for the bundled one, how to get
+    /// BERT-large.
+    pub fn note(&self) -> String {
+        match self {
+            DefaultModel::BertLarge(p) => {
+                format!("answering with {LEGACY_REPO_ID} ({})", p.display())
+            }
+            DefaultModel::Bundled { path, .. } => format!(
+                "answering with the bundled small model {BUNDLED_MODEL_DESCRIPTION} ({}), as \
+                 {LEGACY_REPO_ID} is not in the Hugging Face cache; for BERT-large: {}",
+                path.display(),
+                manual_download_hint()
+            ),
+        }
+    }
+}
+
+/// The default model: BERT-large as [`resolve_default_model`] finds (or downloads) it;
+/// where it cannot, the bundled small model ([`bundled_model`]) — a choice this returns
+/// openly, for the caller to tell its user ([`DefaultModel::note`]).
+///
+/// # Errors
+/// [`resolve_default_model`]'s error when BERT-large is not at hand and no bundled model is
+/// found either.
+pub fn default_model(offline: bool) -> Result<DefaultModel> {
+    choose_default(resolve_default_model(offline), bundled_model)
+}
+
+impl crate::QaModel {
+    /// The default model ([`default_model`]: BERT-large from the Hugging Face cache, else the
+    /// bundled small model), loaded with `options`; returns which one it is, for the caller to
+    /// tell its user ([`DefaultModel::note`]). Never downloads when `offline`.
+    ///
+    /// # Errors
+    /// As [`default_model`] and [`crate::QaModel::load_with`].
+    pub fn load_default(
+        offline: bool,
+        options: &crate::LoadOptions,
+    ) -> Result<(crate::QaModel, DefaultModel)> {
+        let which = default_model(offline)?;
+        let model = crate::QaModel::load_with(which.path(), options)?;
+        Ok((model, which))
+    }
+}
+
+/// BERT-large if `bert_large` found it, else the bundled model if `bundled` finds one, else
+/// BERT-large's error.
+fn choose_default(
+    bert_large: Result<PathBuf>,
+    bundled: impl FnOnce() -> Option<PathBuf>,
+) -> Result<DefaultModel> {
+    match bert_large {
+        Ok(dir) => Ok(DefaultModel::BertLarge(dir)),
+        Err(e) => match bundled() {
+            Some(path) => Ok(DefaultModel::Bundled {
+                path,
+                why: e.to_string(),
+            }),
+            None => Err(e),
+        },
     }
 }
 
@@ -605,5 +737,37 @@ mod tests {
             "models--google-bert--bert-large-uncased-whole-word-masking-finetuned-squad"
         );
         assert_eq!(repo_folder_name("gpt2"), "models--gpt2");
+    }
+
+    #[test]
+    fn bundled_model_is_looked_for_in_order() {
+        let exe = Path::new("/opt/bertqa/bin/bertqa");
+        let c = bundled_model_candidates(Some(OsStr::new("/m/x.bqa")), Some(exe));
+        assert_eq!(c[0], Path::new("/m/x.bqa"));
+        assert_eq!(c[1], Path::new("/opt/bertqa/bin/minilm-squad.bqa"));
+        assert_eq!(
+            c[2],
+            Path::new("/opt/bertqa/bin/../share/bertqa/minilm-squad.bqa")
+        );
+        assert!(c[3].ends_with("models/minilm-squad.bqa"));
+        // An empty variable counts as unset.
+        assert_eq!(
+            bundled_model_candidates(Some(OsStr::new("")), None).len(),
+            1
+        );
+        let note = DefaultModel::Bundled {
+            path: "/m/x.bqa".into(),
+            why: "not cached".into(),
+        }
+        .note();
+        assert!(note.contains("bundled small model") && note.contains("huggingface-cli"));
+        // BERT-large first; the bundled model only in its absence; neither: BERT-large's error.
+        let large = choose_default(Ok("/hf/large".into()), || Some("/b".into())).unwrap();
+        assert_eq!(large, DefaultModel::BertLarge("/hf/large".into()));
+        let missing = || Err(not_cached(Path::new("/hf"), "offline"));
+        let small = choose_default(missing(), || Some("/b".into())).unwrap();
+        assert!(matches!(small, DefaultModel::Bundled { ref why, .. } if why.contains("offline")));
+        let err = choose_default(missing(), || None).unwrap_err();
+        assert!(err.to_string().contains("huggingface-cli download"));
     }
 }

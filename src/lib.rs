@@ -31,11 +31,11 @@ pub mod weights;
 pub mod squad;
 pub mod synthetic;
 
-pub use answer::Answer;
+pub use answer::{Answer, Answers, NullScore};
 /// Thread placement: the opt-in pinning of rayon workers to cores (`--pin-threads`).
 pub use bertqa_kernels::affinity;
 pub use config::{BertConfig, ModelType};
-pub use error::{Error, Result};
-pub use features::{QaOptions, StrideMode};
+pub use error::{Error, InputError, Result};
+pub use features::{NullAnswer, QaOptions, StrideMode};
 pub use model::{Bert, LayerPlan, LoadOptions, Precision, QaLogits, Sequence, StageTimes};
 pub use qa::{PreparedContext, QaModel, RequestCost};

@@ -28,8 +28,9 @@ struct Cli {
     /// packed file, the file's own), bf16 or int8 (the GEMMs of --int8-plan in int8).
     #[arg(long, global = true, value_name = "fp32|bf16|int8")]
     precision: Option<Precision>,
-    /// With --precision int8: which GEMMs run in int8 — a preset (all, down-bf16, attn-fp32)
-    /// or a list such as `qkv=int8,out=int8,up=int8,down=bf16,attn=bf16` (default: the plan
+    /// With --precision int8: which GEMMs run in int8 — a preset (all, down-bf16, qkv-bf16,
+    /// attn-fp32, small: all and the word embeddings) or a list such as
+    /// `qkv=int8,out=int8,up=int8,down=bf16,attn=bf16,emb=int8` (default: the plan
     /// docs/accuracy.md chose).
     #[arg(long, global = true, value_name = "PLAN", value_parser = LayerPlan::parse)]
     int8_plan: Option<LayerPlan>,
@@ -70,7 +71,8 @@ enum Command {
     /// [[...],...]}; rows may differ in length; the mask defaults to ones and the token types to
     /// zeros. Prints {"start_logits": [[...],...], "end_logits": [[...],...]}.
     Logits(cli::logits::LogitsArgs),
-    /// Tokenize standard input, one text per line, with BERT's uncased WordPiece tokenizer.
+    /// Tokenize standard input, one text per line, with a model's WordPiece tokenizer (or a bare
+    /// vocabulary's, uncased unless --cased).
     ///
     /// A line's trailing "\n" is not part of its text. With --json, prints one line per text:
     /// {"tokens": [...], "ids": [...], "offsets": [[start, end], ...]}, offsets in characters
@@ -100,7 +102,6 @@ impl log::Log for StderrLogger {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli::PRECISION.get_or_init(|| (cli.precision, cli.int8_plan));
     static LOGGER: StderrLogger = StderrLogger;
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(match cli.verbose {
@@ -129,14 +130,18 @@ fn main() -> ExitCode {
             Ok(_) => {}
         }
     }
+    let global = cli::Global {
+        precision: cli.precision,
+        int8_plan: cli.int8_plan,
+    };
     let result = match &cli.command {
         Command::Synthesize(args) => cli::synthesize::run(args),
-        Command::Convert(args) => cli::convert::run(args),
-        Command::Eval(args) => cli::eval::run(args),
+        Command::Convert(args) => cli::convert::run(args, &global),
+        Command::Eval(args) => cli::eval::run(args, &global),
         Command::Score(args) => cli::score::run(args),
-        Command::Bench(args) => cli::bench::run(args),
-        Command::Ask(args) => cli::ask::run(args),
-        Command::Logits(args) => cli::logits::run(args),
+        Command::Bench(args) => cli::bench::run(args, &global),
+        Command::Ask(args) => cli::ask::run(args, &global),
+        Command::Logits(args) => cli::logits::run(args, &global),
         Command::Tokenize(args) => cli::tokenize::run(args),
     };
     match result {

@@ -103,6 +103,10 @@ pub struct LayerPlan {
     pub ffn_down: Precision,
     /// Attention's Q·Kᵀ and P·V: [`Precision::F32`] or [`Precision::Bf16`].
     pub attention: Precision,
+    /// How the word-embedding table is stored: [`Precision::F32`], or [`Precision::Int8`]
+    /// with a scale per row (a quarter of the bytes; widened to fp32 at lookup). Not a GEMM:
+    /// outside the layers, but chosen with them.
+    pub word_embeddings: Precision,
 }
 
 impl LayerPlan {
@@ -114,6 +118,7 @@ impl LayerPlan {
             ffn_up: p,
             ffn_down: p,
             attention,
+            word_embeddings: Precision::F32,
         }
     }
 
@@ -140,16 +145,24 @@ impl LayerPlan {
         ..LayerPlan::INT8_ALL
     };
 
+    /// [`LayerPlan::INT8_ALL`] with the word embeddings in int8 too: the smallest model
+    /// (the bundled one).
+    pub const INT8_SMALL: LayerPlan = LayerPlan {
+        word_embeddings: Precision::Int8,
+        ..LayerPlan::INT8_ALL
+    };
+
     /// What `--precision int8` runs: the fastest plan within 0.5 F1 of fp32 on the real QA
     /// model (docs/accuracy.md).
     pub const INT8_DEFAULT: LayerPlan = LayerPlan::INT8_ALL;
 
     /// Named plans for `--int8-plan`.
-    pub const PRESETS: [(&'static str, LayerPlan); 4] = [
+    pub const PRESETS: [(&'static str, LayerPlan); 5] = [
         ("all", LayerPlan::INT8_ALL),
         ("down-bf16", LayerPlan::INT8_DOWN_BF16),
         ("qkv-bf16", LayerPlan::INT8_QKV_BF16),
         ("attn-fp32", LayerPlan::INT8_ATTN_FP32),
+        ("small", LayerPlan::INT8_SMALL),
     ];
 
     /// The plan a precision runs by default.
@@ -183,16 +196,22 @@ impl LayerPlan {
         .contains(&p)
     }
 
-    /// `qkv=…,out=…,up=…,down=…,attn=…`.
+    /// `qkv=…,out=…,up=…,down=…,attn=…`, and `,emb=int8` when the word embeddings are int8.
     pub fn name(&self) -> String {
+        let emb = if self.word_embeddings == Precision::Int8 {
+            ",emb=int8"
+        } else {
+            ""
+        };
         format!(
-            "qkv={},out={},up={},down={},attn={}",
+            "qkv={},out={},up={},down={},attn={}{emb}",
             self.qkv, self.attention_output, self.ffn_up, self.ffn_down, self.attention
         )
     }
 
     /// Parses a preset name or a comma-separated list of `gemm=precision` (gemm: `qkv`, `out`,
-    /// `up`, `down`, `attn`), each starting from [`LayerPlan::INT8_DEFAULT`].
+    /// `up`, `down`, `attn`, and `emb` for the word embeddings: fp32 or int8), each starting
+    /// from [`LayerPlan::INT8_DEFAULT`].
     ///
     /// # Errors
     /// A message naming what is wrong (unknown name, key or precision; int8 attention).
@@ -220,12 +239,20 @@ impl LayerPlan {
                 "up" => &mut plan.ffn_up,
                 "down" => &mut plan.ffn_down,
                 "attn" => &mut plan.attention,
-                other => return Err(format!("{other:?}: expected qkv, out, up, down or attn")),
+                "emb" => &mut plan.word_embeddings,
+                other => {
+                    return Err(format!(
+                        "{other:?}: expected qkv, out, up, down, attn or emb"
+                    ))
+                }
             };
             *slot = p;
         }
         if plan.attention == Precision::Int8 {
             return Err("attn=int8: attention's products run in fp32 or bf16".into());
+        }
+        if plan.word_embeddings == Precision::Bf16 {
+            return Err("emb=bf16: the word embeddings are stored in fp32 or int8".into());
         }
         Ok(plan)
     }

@@ -9,9 +9,9 @@
 //! # Ok(()) }
 //! ```
 
-use crate::answer::{self, Answer, Candidate};
-use crate::error::{Error, Result};
-use crate::features::{self, QaOptions, Window};
+use crate::answer::{self, Answers, Collected};
+use crate::error::{Error, InputError, Result};
+use crate::features::{self, NullAnswer, QaOptions, Window};
 use crate::model::{Bert, LoadOptions, QaLogits, Sequence, StageTimes, Workspace};
 use crate::tokenizer::{Encoding, Tokenizer};
 use std::path::Path;
@@ -78,7 +78,7 @@ impl QaModel {
     /// ([`crate::tokenizer::TokenizerSettings::from_model_dir`]).
     ///
     /// # Errors
-    /// As [`Bert::load`], [`Vocab::from_file`] and
+    /// As [`Bert::load`], [`Vocab::from_file`](crate::tokenizer::Vocab::from_file) and
     /// [`crate::tokenizer::TokenizerSettings::from_model_dir`]; [`Error::Input`] if the
     /// checkpoint has no `qa_outputs` head or the vocabulary does not match the model.
     pub fn load(dir: &Path) -> Result<Self> {
@@ -145,6 +145,7 @@ impl QaModel {
     pub fn new(bert: Bert, tokenizer: Tokenizer) -> Result<Self> {
         if !bert.has_qa_head() {
             return Err(Error::input(
+                InputError::NoQaHead,
                 "the checkpoint has no question-answering head (qa_outputs); it is a plain encoder",
             ));
         }
@@ -183,11 +184,15 @@ impl QaModel {
     /// [`Error::Input`] if the context is empty, whitespace or has no tokens.
     pub fn prepare_context(&self, context: &str) -> Result<PreparedContext> {
         if context.trim().is_empty() {
-            return Err(Error::input("the context is empty"));
+            return Err(Error::input(
+                InputError::EmptyContext,
+                "the context is empty",
+            ));
         }
         let encoding = self.tokenizer.encode(context);
         if encoding.is_empty() {
             return Err(Error::input(
+                InputError::EmptyContext,
                 "the context has no tokens (only control characters?)",
             ));
         }
@@ -197,18 +202,28 @@ impl QaModel {
         })
     }
 
-    /// The best `options.top_k` answers to `question` in `context`, best first (empty if no
-    /// valid span exists).
+    /// The best `options.top_k` answers to `question` in `context`, best first (no span if no
+    /// valid span exists); with [`QaOptions::null_answer`] on, also whether the model says the
+    /// context does not answer ([`Answers::no_answer`]).
+    ///
+    /// ```
+    /// # fn main() -> bertqa::Result<()> {
+    /// use bertqa::{NullAnswer, QaModel, QaOptions};
+    /// let model = QaModel::synthetic("tiny", 0)?;
+    /// let options = QaOptions { null_answer: NullAnswer::SCORE_DIFF, ..QaOptions::default() };
+    /// let answers = model.answer("Who wrote it?", "The book was written by Ada.", &options)?;
+    /// match answers.best() {
+    ///     Some(answer) => println!("{}", answer.text),
+    ///     None => println!("the text does not say"),
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`Error::Input`] for an empty question or context, options that leave no room for the
-    /// context, or a context needing more than `options.max_windows` windows.
-    pub fn answer(
-        &self,
-        question: &str,
-        context: &str,
-        options: &QaOptions,
-    ) -> Result<Vec<Answer>> {
+    /// context, a context needing more than `options.max_windows` windows, or a null-answer
+    /// threshold that is not a number.
+    pub fn answer(&self, question: &str, context: &str, options: &QaOptions) -> Result<Answers> {
         let ctx = self.prepare_context(context)?;
         self.answer_prepared(question, &ctx, options)
     }
@@ -222,7 +237,7 @@ impl QaModel {
         question: &str,
         context: &PreparedContext,
         options: &QaOptions,
-    ) -> Result<Vec<Answer>> {
+    ) -> Result<Answers> {
         let mut out = self.run(&[(question, context)], options, None)?;
         Ok(out.pop().flatten().expect("one request, one result"))
     }
@@ -238,7 +253,7 @@ impl QaModel {
         &self,
         requests: &[(&str, &PreparedContext)],
         options: &QaOptions,
-    ) -> Result<Vec<Vec<Answer>>> {
+    ) -> Result<Vec<Answers>> {
         Self::all_answered(self.run(requests, options, None)?)
     }
 
@@ -256,7 +271,7 @@ impl QaModel {
         requests: &[(&str, &PreparedContext)],
         options: &QaOptions,
         wanted: &dyn Fn(usize) -> bool,
-    ) -> Result<Vec<Option<Vec<Answer>>>> {
+    ) -> Result<Vec<Option<Answers>>> {
         self.run(requests, options, Some(wanted))
     }
 
@@ -300,7 +315,7 @@ impl QaModel {
         std::mem::take(&mut *self.stage_totals.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    fn all_answered(out: Vec<Option<Vec<Answer>>>) -> Result<Vec<Vec<Answer>>> {
+    fn all_answered(out: Vec<Option<Answers>>) -> Result<Vec<Answers>> {
         Ok(out
             .into_iter()
             .map(|a| a.expect("without a `wanted` test every request is answered"))
@@ -315,7 +330,7 @@ impl QaModel {
         &self,
         pairs: &[(&str, &str)],
         options: &QaOptions,
-    ) -> Result<Vec<Vec<Answer>>> {
+    ) -> Result<Vec<Answers>> {
         let contexts = pairs
             .iter()
             .map(|(_, c)| self.prepare_context(c))
@@ -331,15 +346,27 @@ impl QaModel {
     fn check_options(&self, o: &QaOptions) -> Result<()> {
         let max_pos = self.bert.config().max_position_embeddings;
         if o.max_seq_length > max_pos {
-            return Err(Error::input(format!(
-                "max_seq_length {} exceeds the model's {max_pos} positions",
-                o.max_seq_length
-            )));
+            return Err(Error::input(
+                InputError::Options,
+                format!(
+                    "max_seq_length {} exceeds the model's {max_pos} positions",
+                    o.max_seq_length
+                ),
+            ));
         }
         if o.n_best == 0 || o.top_k == 0 || o.max_answer_length == 0 || o.max_query_length == 0 {
             return Err(Error::input(
+                InputError::Options,
                 "n_best, top_k, max_answer_length and max_query_length must be positive",
             ));
+        }
+        if let NullAnswer::ScoreDiff { threshold } = o.null_answer {
+            if threshold.is_nan() {
+                return Err(Error::input(
+                    InputError::Options,
+                    "the null score threshold is not a number",
+                ));
+            }
         }
         Ok(())
     }
@@ -354,7 +381,7 @@ impl QaModel {
         o: &QaOptions,
         ws: &mut Workspace,
         logits: &mut QaLogits,
-        candidates: &mut [Vec<Candidate>],
+        candidates: &mut [Collected],
     ) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
@@ -382,11 +409,15 @@ impl QaModel {
         o: &QaOptions,
     ) -> Result<Request<'a>> {
         if question.trim().is_empty() {
-            return Err(Error::input("the question is empty"));
+            return Err(Error::input(
+                InputError::EmptyQuestion,
+                "the question is empty",
+            ));
         }
         let mut q = self.tokenizer.encode(question).ids;
         if q.is_empty() {
             return Err(Error::input(
+                InputError::EmptyQuestion,
                 "the question has no tokens (only control characters?)",
             ));
         }
@@ -411,7 +442,7 @@ impl QaModel {
         reqs: &[(&str, &PreparedContext)],
         o: &QaOptions,
         wanted: Option<&dyn Fn(usize) -> bool>,
-    ) -> Result<Vec<Option<Vec<Answer>>>> {
+    ) -> Result<Vec<Option<Answers>>> {
         self.check_options(o)?;
         let requests = reqs
             .iter()
@@ -428,7 +459,7 @@ impl QaModel {
         ws.set_profiling(timing);
         // Every window of every request, in order, in batches of at most max_batch_tokens.
         let vocab = self.tokenizer.vocab();
-        let mut candidates: Vec<Vec<Candidate>> = vec![Vec::new(); requests.len()];
+        let mut candidates: Vec<Collected> = vec![Collected::default(); requests.len()];
         let mut dropped = vec![false; requests.len()];
         let mut batch: Vec<Sequence> = Vec::new();
         let mut owners: Vec<(usize, usize)> = Vec::new(); // (request, window) of each sequence

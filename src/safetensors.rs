@@ -335,6 +335,31 @@ enum RawStorage<T> {
 }
 
 impl<T: bytemuck::Pod> RawTensor<T> {
+    /// An owned tensor.
+    ///
+    /// # Panics
+    /// If `data.len()` is not the product of `shape`.
+    pub fn from_vec(shape: Vec<usize>, data: Vec<T>) -> Self {
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            data.len(),
+            "tensor shape/data mismatch"
+        );
+        RawTensor {
+            shape,
+            storage: Arc::new(RawStorage::Owned(data)),
+        }
+    }
+
+    /// This tensor with its values copied out of the memory map, if they were in one.
+    pub fn to_owned_values(&self) -> Self {
+        if self.is_mapped() {
+            RawTensor::from_vec(self.shape.clone(), self.data().to_vec())
+        } else {
+            self.clone()
+        }
+    }
+
     /// Dimensions, outermost first.
     pub fn shape(&self) -> &[usize] {
         &self.shape

@@ -24,7 +24,7 @@ use crate::model::{Bert, LoadOptions, Precision};
 use crate::qa::QaModel;
 use crate::safetensors::Tensor;
 use crate::tokenizer::{Tokenizer, Vocab, UNCASED_VOCAB};
-use crate::weights::Checkpoint;
+use crate::weights::{Checkpoint, ReadOptions};
 use rayon::prelude::*;
 
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -149,9 +149,8 @@ impl Bert {
     pub fn synthetic_with(preset: &str, seed: u64, options: &LoadOptions) -> Result<Self> {
         let (precision, plan) = options.resolve()?;
         let config = BertConfig::preset(preset)?;
-        let mut ck = Checkpoint::from_tensors(tensors(&config, seed))?;
-        ck.set_precision(precision);
-        ck.set_plan(plan);
+        let read = ReadOptions::checkpoint(precision, plan, false);
+        let ck = Checkpoint::from_tensors(tensors(&config, seed), read)?;
         Self::from_checkpoint(config, ck)
     }
 }

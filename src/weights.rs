@@ -19,6 +19,43 @@ enum Source {
     Memory(BTreeMap<String, Tensor>),
 }
 
+/// How a checkpoint is read, decided before it is opened (from the caller's options and, for a
+/// packed file, its metadata: `LoadOptions::resolve_with`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Linear layers are stored pre-packed (`{name}.packed`), as `bertqa convert` writes them.
+    pub packed: bool,
+    /// The precision the linear layers are packed into.
+    pub precision: Precision,
+    /// Which precision each GEMM of a layer takes (and how the word embeddings are stored).
+    pub plan: LayerPlan,
+    /// Check every tensor taken for NaN and infinity.
+    pub validate: bool,
+}
+
+impl ReadOptions {
+    /// A Hugging Face checkpoint read into `precision` and `plan`.
+    pub fn checkpoint(precision: Precision, plan: LayerPlan, validate: bool) -> Self {
+        ReadOptions {
+            packed: false,
+            precision,
+            plan,
+            validate,
+        }
+    }
+}
+
+impl Default for ReadOptions {
+    /// An fp32 checkpoint, not validated.
+    fn default() -> Self {
+        ReadOptions::checkpoint(
+            Precision::F32,
+            LayerPlan::default_for(Precision::F32),
+            false,
+        )
+    }
+}
+
 /// The tensors of one checkpoint, looked up by canonical name. Tracks which were used so
 /// [`Checkpoint::finish`] can report leftovers.
 pub struct Checkpoint {
@@ -26,13 +63,7 @@ pub struct Checkpoint {
     /// canonical name → stored name
     names: BTreeMap<String, String>,
     used: std::collections::BTreeSet<String>,
-    validate: bool,
-    /// Linear layers are stored pre-packed (`{name}.packed`), as `bertqa convert` writes them.
-    packed: bool,
-    /// The precision the linear layers are packed into.
-    precision: Precision,
-    /// Which precision each GEMM of a layer takes (from `precision`, or an int8 plan).
-    plan: LayerPlan,
+    read: ReadOptions,
 }
 
 /// The canonical name of a stored tensor name.
@@ -61,30 +92,36 @@ fn ignorable(canonical: &str) -> bool {
 }
 
 impl Checkpoint {
-    /// Indexes the tensors of a safetensors file.
+    /// Indexes the tensors of a safetensors file, to be read as `read` says.
     ///
     /// # Errors
     /// [`Error::Format`] if two stored names mean the same tensor (e.g. `bert.x` and `x`).
-    pub fn from_file(file: SafeTensors) -> Result<Self> {
+    pub fn from_file(file: SafeTensors, read: ReadOptions) -> Result<Self> {
         let stored: Vec<String> = file.tensors().keys().cloned().collect();
         let path = file.path().to_path_buf();
-        Self::index(Source::File(file), stored).map_err(|message| Error::Format { path, message })
+        Self::index(Source::File(file), stored, read)
+            .map_err(|message| Error::Format { path, message })
     }
 
-    /// Indexes in-memory tensors (e.g. [`crate::synthetic::tensors`]).
+    /// Indexes in-memory tensors (e.g. [`crate::synthetic::tensors`]), to be read as `read`
+    /// says.
     ///
     /// # Errors
     /// [`Error::Format`] if two names mean the same tensor.
-    pub fn from_tensors(tensors: Vec<(String, Tensor)>) -> Result<Self> {
+    pub fn from_tensors(tensors: Vec<(String, Tensor)>, read: ReadOptions) -> Result<Self> {
         let stored: Vec<String> = tensors.iter().map(|(n, _)| n.clone()).collect();
         let map: BTreeMap<String, Tensor> = tensors.into_iter().collect();
-        Self::index(Source::Memory(map), stored).map_err(|message| Error::Format {
+        Self::index(Source::Memory(map), stored, read).map_err(|message| Error::Format {
             path: "<memory>".into(),
             message,
         })
     }
 
-    fn index(source: Source, stored: Vec<String>) -> std::result::Result<Self, String> {
+    fn index(
+        source: Source,
+        stored: Vec<String>,
+        read: ReadOptions,
+    ) -> std::result::Result<Self, String> {
         let mut names = BTreeMap::new();
         for s in stored {
             let c = canonical(&s);
@@ -96,52 +133,28 @@ impl Checkpoint {
             source,
             names,
             used: Default::default(),
-            validate: false,
-            packed: false,
-            precision: Precision::F32,
-            plan: LayerPlan::default_for(Precision::F32),
+            read,
         })
-    }
-
-    /// Check every tensor taken for NaN and infinity.
-    pub fn validate_values(&mut self, on: bool) {
-        self.validate = on;
     }
 
     /// Whether taken tensors are checked for NaN and infinity.
     pub(crate) fn validating(&self) -> bool {
-        self.validate
-    }
-
-    /// Marks the checkpoint as a packed-weights file (see `model::packed`).
-    pub(crate) fn set_packed(&mut self) {
-        self.packed = true;
+        self.read.validate
     }
 
     /// Whether linear layers are stored pre-packed.
     pub(crate) fn is_packed(&self) -> bool {
-        self.packed
+        self.read.packed
     }
 
-    /// The precision the linear layers are packed into (default fp32), with its default plan.
-    pub(crate) fn set_precision(&mut self, precision: Precision) {
-        self.precision = precision;
-        self.plan = LayerPlan::default_for(precision);
-    }
-
-    /// Overrides which precision each GEMM of a layer takes (an int8 plan).
-    pub(crate) fn set_plan(&mut self, plan: LayerPlan) {
-        self.plan = plan;
-    }
-
-    /// See [`Checkpoint::set_plan`].
+    /// Which precision each GEMM of a layer takes.
     pub(crate) fn plan(&self) -> LayerPlan {
-        self.plan
+        self.read.plan
     }
 
-    /// See [`Checkpoint::set_precision`].
+    /// The precision the linear layers are packed into.
     pub(crate) fn precision(&self) -> Precision {
-        self.precision
+        self.read.precision
     }
 
     /// Takes the BF16 tensor `name` (canonical) as raw bf16 bits, checking its shape (and, when
@@ -258,7 +271,7 @@ impl Checkpoint {
                 got: got.to_vec(),
             });
         }
-        if self.validate {
+        if self.read.validate {
             if let Some(index) = first_bad() {
                 return Err(Error::NonFinite {
                     name: stored.to_string(),
@@ -309,11 +322,17 @@ mod tests {
             8,
         )
         .unwrap();
-        let mut ck = Checkpoint::from_file(SafeTensors::open(&path).unwrap()).unwrap();
+        let open = |validate| {
+            let read = ReadOptions {
+                validate,
+                ..ReadOptions::default()
+            };
+            Checkpoint::from_file(SafeTensors::open(&path).unwrap(), read).unwrap()
+        };
+        let mut ck = open(false);
         assert!(ck.is_bf16("a.weight") && !ck.is_bf16("b.weight") && !ck.is_bf16("c"));
         assert_eq!(ck.take_bf16("a.weight", &[2, 2]).unwrap().data(), &bits);
-        let mut again = Checkpoint::from_file(SafeTensors::open(&path).unwrap()).unwrap();
-        again.validate_values(true);
+        let mut again = open(true);
         // 0x7F80 is +∞: named when validating.
         assert!(matches!(
             again.take_bf16("a.weight", &[2, 2]),

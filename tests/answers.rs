@@ -366,7 +366,7 @@ fn predict_answers_in_order_and_names_a_bad_question() {
     let dataset = Dataset::from_json(&data("  "), "bad.json").unwrap();
     let err = predict(&model, &dataset.examples, &o, |_| {}).unwrap_err();
     assert!(
-        matches!(&err, bertqa::Error::Input { message } if message.contains("question b") && message.contains("empty")),
+        matches!(&err, bertqa::Error::Input { message, .. } if message.contains("question b") && message.contains("empty")),
         "{err:?}"
     );
 }

@@ -348,6 +348,28 @@ fn score_reproduces_the_official_script() {
     assert_eq!(got, want["scores"]);
 }
 
+/// `score` on the SQuAD 2.0 mini files prints what the official rules give
+/// (`weights/squad_reference_v2.py` wrote `expected-v2.json`), with and without null odds.
+#[test]
+fn score_v2_reproduces_the_official_script() {
+    let fx = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/squad");
+    let want = fixture("squad/expected-v2.json");
+    let score = |odds: bool| {
+        let mut cmd = bertqa();
+        cmd.args(["score", "--data"])
+            .arg(fx.join("mini-dev-v2.json"))
+            .arg("--predictions")
+            .arg(fx.join("mini-preds-v2.json"));
+        if odds {
+            cmd.arg("--null-odds")
+                .arg(fx.join("mini-null-odds-v2.json"));
+        }
+        json_stdout(&mut cmd)
+    };
+    assert_eq!(score(true), want["scores"]);
+    assert_eq!(score(false), want["scores_without_null_odds"]);
+}
+
 /// `eval` answers every question and its printed scores are those `score` gives its predictions.
 #[test]
 fn eval_and_score_agree() {
@@ -439,11 +461,18 @@ fn default_model_comes_from_the_hugging_face_cache() {
     );
     let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(got["answers"][0]["text"], want[0].text);
-    // An empty cache: a clear error with the manual download command, exit 1.
+    // An empty cache: the bundled small model answers, and one line on stderr says so and how
+    // to get BERT-large.
     let empty = TempDir::new("hfempty");
     let out = run(("HF_HUB_CACHE", empty.path()));
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("huggingface-cli download"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("bundled small model") && stderr.contains("huggingface-cli download"),
+        "{stderr}"
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["answers"][0]["text"], "Ada Lovelace");
 }
 
 #[test]
@@ -545,7 +574,7 @@ fn eval_per_article_predictions_and_progress() {
     assert_eq!(score, eval);
 }
 
-/// A file that is not SQuAD v1.1 is one clear error line naming the first bad field (exit 1),
+/// A file that is not SQuAD is one clear error line naming the first bad field (exit 1),
 /// for eval and score alike; never a panic.
 #[test]
 fn eval_and_score_name_the_first_bad_field() {
@@ -557,7 +586,10 @@ fn eval_and_score_name_the_first_bad_field() {
             r#"{"data": [{"title": "T", "paragraphs": [{"context": "c", "qas": [{"id": "q", "question": 7, "answers": []}]}]}]}"#,
             "data[0].paragraphs[0].qas[0].question: expected a string, found a number",
         ),
-        (r#"{"version": "v2.0", "data": []}"#, "version: is \"v2.0\""),
+        (
+            r#"{"version": "v2.0", "data": [{"title": "T", "paragraphs": [{"context": "c", "qas": [{"id": "q", "question": "Q", "answers": [], "is_impossible": false}]}]}]}"#,
+            "data[0].paragraphs[0].qas[0].answers: holds 0 answers but is_impossible is false",
+        ),
         (
             r#"{"data": [{"title": "T"}]}"#,
             "data[0].paragraphs: missing",
@@ -583,7 +615,7 @@ fn eval_and_score_name_the_first_bad_field() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(1), "{content}: {stderr}");
             assert!(
-                stderr.contains("data.json: not a SQuAD v1.1 dataset"),
+                stderr.contains("data.json: not a SQuAD dataset"),
                 "{stderr}"
             );
             assert!(stderr.contains(needle), "{content}: {stderr}");
@@ -601,4 +633,282 @@ fn eval_and_score_name_the_first_bad_field() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no question to answer"));
+}
+
+/// A small SQuAD 2.0 file: two paragraphs, answerable and unanswerable questions.
+fn squad_v2_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("dev-v2.json");
+    let json = serde_json::json!({"version": "v2.0", "data": [{"title": "Normans", "paragraphs": [
+        {"context": "The Normans were the people who in the 10th and 11th centuries gave their name to Normandy, a region in France.",
+         "qas": [
+            {"id": "a1", "question": "In what country is Normandy located?", "answers": [{"text": "France", "answer_start": 106}], "is_impossible": false},
+            {"id": "n1", "question": "Who gave their name to Normandy in the 1000's and 1100's", "answers": [], "is_impossible": true, "plausible_answers": [{"text": "Normans", "answer_start": 4}]},
+            {"id": "a2", "question": "When did the Normans name Normandy?", "answers": [{"text": "10th and 11th centuries", "answer_start": 41}], "is_impossible": false}]},
+        {"context": "The English name Normans comes from the French words Normans/Normanz, plural of Normant.",
+         "qas": [
+            {"id": "n2", "question": "What is the original meaning of the word Norman?", "answers": [], "is_impossible": true, "plausible_answers": [{"text": "Normant", "answer_start": 81}]},
+            {"id": "a3", "question": "What French words does Normans come from?", "answers": [{"text": "Normans/Normanz", "answer_start": 53}], "is_impossible": false}]}]}]});
+    std::fs::write(&path, json.to_string()).unwrap();
+    path
+}
+
+/// `eval` on a SQuAD 2.0 file: no answer ("") exactly where null score − best span score > the
+/// threshold (0.0 by default), the null odds written, evaluate-v2.0's keys in its order, and
+/// `score` on the written files prints the same object.
+#[test]
+fn eval_and_score_squad_v2() {
+    let dir = TempDir::new("eval-v2");
+    let data = squad_v2_file(dir.path());
+    let (preds, odds) = (dir.path().join("p.json"), dir.path().join("n.json"));
+    let run = |extra: &[&str]| {
+        let out = bertqa()
+            .args(["eval", "--synthetic", "tiny", "--data"])
+            .arg(&data)
+            .arg("--predictions-out")
+            .arg(&preds)
+            .arg("--null-odds-out")
+            .arg(&odds)
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{stderr}");
+        let p = bertqa::squad::load_predictions(&preds).unwrap();
+        let n = bertqa::squad::load_null_odds(&odds).unwrap();
+        (String::from_utf8(out.stdout).unwrap(), p, n)
+    };
+    for threshold in [None, Some(0.5f32), Some(-0.5)] {
+        let extra: Vec<String> = threshold
+            .map(|t| vec!["--null-score-diff-threshold".into(), t.to_string()])
+            .unwrap_or_default();
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let (stdout, p, n) = run(&extra);
+        let t = f64::from(threshold.unwrap_or(0.0));
+        assert_eq!((p.len(), n.len()), (5, 5));
+        let ids: Vec<&str> = n.iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, ["a1", "n1", "a2", "n2", "a3"], "dataset order");
+        for (id, odds) in n.iter() {
+            // Odds are f32 values written exactly; compared with an f32 threshold.
+            assert_eq!(
+                p[id].is_empty(),
+                odds > t,
+                "{id}: odds {odds}, threshold {t}"
+            );
+        }
+        let keys = [
+            "exact",
+            "f1",
+            "total",
+            "HasAns_exact",
+            "HasAns_f1",
+            "HasAns_total",
+            "NoAns_exact",
+            "NoAns_f1",
+            "NoAns_total",
+            "best_exact",
+            "best_exact_thresh",
+            "best_f1",
+            "best_f1_thresh",
+        ];
+        let at: Vec<usize> = keys
+            .iter()
+            .map(|k| stdout.find(&format!("\"{k}\":")).expect(k))
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{stdout}");
+        let eval: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(
+            (eval["total"].as_u64(), eval["NoAns_total"].as_u64()),
+            (Some(5), Some(2))
+        );
+        let score = json_stdout(
+            bertqa()
+                .args(["score", "--data"])
+                .arg(&data)
+                .arg("--predictions")
+                .arg(&preds)
+                .arg("--null-odds")
+                .arg(&odds),
+        );
+        assert_eq!(eval, score);
+    }
+    // A threshold no null score can beat answers everything; one every null beats answers
+    // nothing.
+    let (_, p, _) = run(&["--null-score-diff-threshold", "1e30"]);
+    assert!(p.values().all(|t| !t.is_empty()), "{p:?}");
+    let (stdout, p, _) = run(&["--null-score-diff-threshold", "-1e30"]);
+    assert!(p.values().all(String::is_empty), "{p:?}");
+    let eval: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (eval["NoAns_exact"].as_f64(), eval["HasAns_exact"].as_f64()),
+        (Some(100.0), Some(0.0))
+    );
+    // Without null odds, score prints no best_* keys.
+    let score = json_stdout(
+        bertqa()
+            .args(["score", "--data"])
+            .arg(&data)
+            .arg("--predictions")
+            .arg(&preds),
+    );
+    assert!(
+        score.get("best_exact").is_none() && score.get("exact").is_some(),
+        "{score}"
+    );
+}
+
+/// SQuAD 2.0 mistakes are one error line each (exit 1), never a panic.
+#[test]
+fn squad_v2_errors_are_clean() {
+    let dir = TempDir::new("v2-errors");
+    let data = squad_v2_file(dir.path());
+    let v1 =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/squad/mini-dev.json");
+    let partial = dir.path().join("partial.json");
+    std::fs::write(&partial, r#"{"a1": "France", "n1": ""}"#).unwrap();
+    let odds = dir.path().join("odds.json");
+    std::fs::write(&odds, r#"{"a1": 0.5}"#).unwrap();
+    let full = dir.path().join("full.json");
+    std::fs::write(
+        &full,
+        r#"{"a1": "France", "n1": "", "a2": "x", "n2": "", "a3": ""}"#,
+    )
+    .unwrap();
+    let cases: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
+        (
+            vec![
+                "score".into(),
+                "--data".into(),
+                data.clone().into(),
+                "--predictions".into(),
+                partial.clone().into(),
+            ],
+            "3 of 5 questions have no prediction (the first: a2)",
+        ),
+        (
+            vec![
+                "score".into(),
+                "--data".into(),
+                data.clone().into(),
+                "--predictions".into(),
+                full.clone().into(),
+                "--null-odds".into(),
+                odds.clone().into(),
+            ],
+            "no value for question n1",
+        ),
+        (
+            vec![
+                "score".into(),
+                "--data".into(),
+                v1.clone().into(),
+                "--predictions".into(),
+                full.clone().into(),
+                "--null-odds".into(),
+                odds.clone().into(),
+            ],
+            "--null-odds is for SQuAD 2.0 files",
+        ),
+        (
+            vec![
+                "eval".into(),
+                "--synthetic".into(),
+                "tiny".into(),
+                "--data".into(),
+                v1.clone().into(),
+                "--null-odds-out".into(),
+                odds.clone().into(),
+            ],
+            "--null-odds-out needs null answers",
+        ),
+        (
+            vec![
+                "score".into(),
+                "--data".into(),
+                data.clone().into(),
+                "--predictions".into(),
+                full.clone().into(),
+                "--null-odds".into(),
+                partial.clone().into(),
+            ],
+            "not a null-odds file",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = bertqa().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    // The two null-answer rules are one choice: giving both is a usage error.
+    let out = bertqa()
+        .args([
+            "ask",
+            "--synthetic",
+            "tiny",
+            "--question",
+            "q",
+            "--context",
+            "c d",
+        ])
+        .args([
+            "--null-score-diff-threshold",
+            "0",
+            "--handle-impossible-answer",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// `ask` with a null-answer rule says "no answer" plainly and in JSON; without one, the output
+/// is as before (no null fields).
+#[test]
+fn ask_says_no_answer() {
+    let ask = |extra: &[&str]| {
+        let out = bertqa()
+            .args(["ask", "--synthetic", "tiny", "--question", "Who wrote it?"])
+            .args(["--context", "The book was written by Ada Lovelace in 1843."])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json = |extra: &[&str]| -> serde_json::Value {
+        serde_json::from_str(&ask(&[extra, &["--json"]].concat())).unwrap()
+    };
+    let plain = json(&[]);
+    assert!(
+        plain.get("no_answer").is_none() && plain.get("null").is_none(),
+        "{plain}"
+    );
+    let never = json(&["--null-score-diff-threshold", "1e30"]);
+    assert_eq!(never["no_answer"], false);
+    assert_eq!(never["answers"], plain["answers"]);
+    let always = json(&["--null-score-diff-threshold", "-1e30"]);
+    assert_eq!(always["no_answer"], true);
+    assert_eq!(
+        always["answers"], plain["answers"],
+        "the spans are listed either way"
+    );
+    let null = &always["null"];
+    let diff = null["score_diff"].as_f64().unwrap();
+    let best = plain["answers"][0]["score"].as_f64().unwrap();
+    // score_diff = null score − best span score (to f32 rounding).
+    assert!(
+        (null["score"].as_f64().unwrap() - best - diff).abs() < 1e-4,
+        "{null}"
+    );
+    let pipeline = json(&["--handle-impossible-answer"]);
+    assert!(pipeline["no_answer"].is_boolean() && pipeline["null"]["probability"].is_f64());
+    let text = ask(&["--null-score-diff-threshold", "-1e30"]);
+    assert!(text.starts_with("(no answer: "), "{text}");
+    assert!(text.contains("score diff"), "{text}");
+    let text = ask(&["--null-score-diff-threshold", "1e30"]);
+    assert!(!text.contains("no answer"), "{text}");
 }

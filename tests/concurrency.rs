@@ -2,7 +2,7 @@
 //! caller's own pool), nested in one another. Each gets the answers it gets alone, and nothing
 //! deadlocks (every scenario runs under a 120 s watchdog).
 
-use bertqa::{Answer, QaModel, QaOptions};
+use bertqa::{Answers, QaModel, QaOptions};
 use rayon::prelude::*;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -34,7 +34,7 @@ fn within_watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send +
         .unwrap_or_else(|_| panic!("{what}: not finished after 120 s (deadlock?)"))
 }
 
-fn answer_all(model: &QaModel, cases: &[(String, String)]) -> Vec<Vec<Answer>> {
+fn answer_all(model: &QaModel, cases: &[(String, String)]) -> Vec<Answers> {
     let o = QaOptions {
         top_k: 3,
         max_seq_length: 64,
@@ -73,8 +73,7 @@ fn concurrent_and_nested_passes_answer_as_alone() {
     // par_iter, the passes' own operations on the same pool.
     let (m, c, a) = (Arc::clone(&model), Arc::clone(&cases), Arc::clone(&alone));
     within_watchdog("par_iter", move || {
-        let got: Vec<Vec<Vec<Answer>>> =
-            (0..8).into_par_iter().map(|_| answer_all(&m, &c)).collect();
+        let got: Vec<Vec<Answers>> = (0..8).into_par_iter().map(|_| answer_all(&m, &c)).collect();
         for g in got {
             assert_eq!(g, *a);
         }

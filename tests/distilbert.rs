@@ -10,7 +10,7 @@ mod common;
 use bertqa::config::{BertConfig, ModelType};
 use bertqa::{Bert, Error, LoadOptions, Precision, QaModel, QaOptions, Sequence};
 use common::TempDir;
-use common::{assert_close, check_cases, check_pinned_bits, f32_rows, fixture, sequences, tol};
+use common::{check_cases, check_hidden_states, check_pinned_bits, fixture, tol};
 
 /// The tiny fixture through the file path: config.json in DistilBERT's field names and
 /// model.safetensors with `distilbert.`-prefixed names, as Hugging Face saves them.
@@ -34,22 +34,7 @@ fn tiny_from_a_hugging_face_directory_matches_pytorch() {
     );
     let worst = check_cases(&model, &fx, tol::LOGITS_SMALL);
     eprintln!("distilbert-tiny: max |Δlogit| = {worst:e}");
-    for case in fx["cases"].as_array().unwrap() {
-        if case.get("last_hidden_state").is_none() {
-            continue;
-        }
-        let seqs = sequences(case);
-        let l0 = model.encode_partial(&seqs, 1).unwrap();
-        let last = model.encode(&seqs).unwrap();
-        for (i, (want0, want)) in f32_rows(&case["hidden_after_layer0"])
-            .iter()
-            .zip(f32_rows(&case["last_hidden_state"]))
-            .enumerate()
-        {
-            assert_close("hidden after layer 0", &l0[i], want0, 1e-4, 1e-4);
-            assert_close("last hidden state", &last[i], &want, 1e-4, 1e-4);
-        }
-    }
+    check_hidden_states(&model, &fx);
 }
 
 #[test]
@@ -160,9 +145,9 @@ fn mixed_up_checkpoints_are_refused_by_name() {
             serde_json::to_vec(&config.to_hf_json()).unwrap(),
         )
         .unwrap();
-        let err = Bert::load(dir.path(), &LoadOptions::default())
-            .err()
-            .expect("a mixed-up checkpoint must not load");
+        let Err(err) = Bert::load(dir.path(), &LoadOptions::default()) else {
+            panic!("a mixed-up checkpoint must not load");
+        };
         assert!(
             matches!(&err, Error::MissingTensor { name } if name.starts_with(missing)),
             "{config_preset} over {tensors_preset}: {err}"

@@ -54,7 +54,7 @@ fn memory_stays_bounded() {
     let huge = prose(5 << 20);
     let before = rss_bytes();
     match model.answer("Where is the river?", &huge, &o) {
-        Err(Error::Input { message }) => assert!(message.contains("max_windows"), "{message}"),
+        Err(Error::Input { message, .. }) => assert!(message.contains("max_windows"), "{message}"),
         other => panic!("expected the window cap, got {other:?}"),
     }
     let grew = rss_bytes().saturating_sub(before);

@@ -308,3 +308,55 @@ fn bf16_checkpoint_loads_without_fp32() {
     // And fp32 from the BF16 file works too (widened at load).
     Bert::load(&d16, &LoadOptions::default()).unwrap();
 }
+
+/// Files written before packed files recorded the tokenizer's settings (no `tokenizer`
+/// metadata) load uncased, as every model did then — unless their vocabulary holds
+/// upper-case tokens, which is refused rather than guessed.
+#[test]
+fn files_without_tokenizer_settings() {
+    use bertqa::tokenizer::{Tokenizer, Vocab};
+    use bertqa::Error;
+    let dir = TempDir::new("packed-old");
+    let bert = Bert::synthetic("tiny", 0).unwrap();
+    // Blank out the `tokenizer` entry of the header with spaces (same length: offsets stay).
+    let without_settings = |tokenizer: &Tokenizer, path: &std::path::Path| {
+        bert.save_packed(path, Some(tokenizer)).unwrap();
+        let mut bytes = std::fs::read(path).unwrap();
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header = String::from_utf8(bytes[8..8 + n].to_vec()).unwrap();
+        let key = ",\"tokenizer\":\"";
+        let start = header.find(key).expect("the writer records the settings");
+        // The value is a JSON object in a string: it ends at the first `}"`.
+        let end = start + key.len() + header[start + key.len()..].find("}\"").unwrap() + 2;
+        for b in &mut bytes[8 + start..8 + end] {
+            *b = b' ';
+        }
+        std::fs::write(path, bytes).unwrap();
+    };
+    let uncased = Tokenizer::new(Vocab::from_text(bertqa::qa::UNCASED_VOCAB).unwrap());
+    let path = dir.path().join("old-uncased.bqa");
+    without_settings(&uncased, &path);
+    let (_, t) = Bert::load_packed(&path).unwrap();
+    assert_eq!(t.unwrap().settings(), TokenizerSettings::UNCASED);
+
+    let cased_vocab = bertqa::qa::UNCASED_VOCAB.replacen("[unused1]\n", "Ada\n", 1);
+    let cased = Tokenizer::with_settings(
+        Vocab::from_text(&cased_vocab).unwrap(),
+        TokenizerSettings::CASED,
+    );
+    let path = dir.path().join("old-cased.bqa");
+    without_settings(&cased, &path);
+    match Bert::load_packed(&path) {
+        Err(Error::TokenizerSettings { field, message, .. }) => {
+            assert_eq!(field, "tokenizer");
+            assert!(message.contains("\"Ada\""), "{message}");
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+    let options = bertqa::LoadOptions {
+        tokenizer: Some(TokenizerSettings::CASED),
+        ..Default::default()
+    };
+    let (_, t) = Bert::load_packed_with(&path, &options).unwrap();
+    assert_eq!(t.unwrap().settings(), TokenizerSettings::CASED);
+}

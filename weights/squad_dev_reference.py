@@ -134,40 +134,85 @@ def finish(prelim, context, offsets, n_best):
     return texts[0], best[0][0], gap
 
 
+def step_windows(tok, context, qas, o):
+    """Google run_squad.py windows for the questions of one paragraph: (the context's token
+    offsets, [(qid, question ids, doc spans, [(input_ids, token_type_ids)] one per span)])."""
+    c = tok(context, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = c["input_ids"], c["offset_mapping"]
+    jobs = []
+    for qid, question, _ in qas:
+        q = tok(question, add_special_tokens=False)["input_ids"][: o["max_query_length"]]
+        max_doc = o["max_seq_length"] - len(q) - 3
+        spans = doc_spans(len(ids), max_doc, dict(o, stride_mode="step"))
+        seqs = [([101] + q + [102] + ids[s: s + l] + [102], [0] * (len(q) + 2) + [1] * (l + 1))
+                for s, l in spans]
+        jobs.append((qid, q, spans, seqs))
+    return offsets, jobs
+
+
+def step_candidates(start, end, q, spans, wi, o):
+    """run_squad's valid spans of window wi, in its loop order (n_best start indexes, then n_best
+    end indexes): [(start index, end index, first context token, last context token)]."""
+    s, l = spans[wi]
+    off = len(q) + 2
+    out = []
+    for si in best_indexes(start, o["n_best"]):
+        for ei in best_indexes(end, o["n_best"]):
+            if not (off <= si < off + l and off <= ei < off + l):
+                continue
+            if ei < si or ei - si + 1 > o["max_answer_length"]:
+                continue
+            if not is_max_context(spans, wi, s + si - off):
+                continue
+            out.append((si, ei, s + si - off, s + ei - off))
+    return out
+
+
 def run_step(runner, tok, paragraphs, o):
     """run_squad.py rules (see weights/make_answer_reference.py), batched per paragraph."""
     preds, gaps, windows = {}, {}, {}
     for _, context, qas in paragraphs:
-        c = tok(context, add_special_tokens=False, return_offsets_mapping=True)
-        ids, offsets = c["input_ids"], c["offset_mapping"]
-        jobs = []
-        for qid, question, _ in qas:
-            q = tok(question, add_special_tokens=False)["input_ids"][: o["max_query_length"]]
-            max_doc = o["max_seq_length"] - len(q) - 3
-            spans = doc_spans(len(ids), max_doc, dict(o, stride_mode="step"))
-            seqs = [([101] + q + [102] + ids[s: s + l] + [102], [0] * (len(q) + 2) + [1] * (l + 1))
-                    for s, l in spans]
-            jobs.append((qid, q, spans, seqs))
+        offsets, jobs = step_windows(tok, context, qas, o)
+        for qid, _, spans, _ in jobs:
             windows[qid] = len(spans)
         logits = runner.logits([s for job in jobs for s in job[3]])
         k = 0
         for qid, q, spans, seqs in jobs:
             prelim = []
-            off = len(q) + 2
-            for wi, (s, l) in enumerate(spans):
+            for wi in range(len(spans)):
                 start, end = logits[k]
                 k += 1
-                for si in best_indexes(start, o["n_best"]):
-                    for ei in best_indexes(end, o["n_best"]):
-                        if not (off <= si < off + l and off <= ei < off + l):
-                            continue
-                        if ei < si or ei - si + 1 > o["max_answer_length"]:
-                            continue
-                        if not is_max_context(spans, wi, s + si - off):
-                            continue
-                        prelim.append((start[si] + end[ei], s + si - off, s + ei - off))
+                prelim += [(start[si] + end[ei], a, b) for si, ei, a, b in step_candidates(start, end, q, spans, wi, o)]
             preds[qid], _, gaps[qid] = finish(prelim, context, offsets, o["n_best"])
     return preds, gaps, windows
+
+
+def overlap_windows(tok, question, context, o):
+    """Hugging Face run_qa.py features of one question: the fast tokenizer's overflowing windows,
+    [(input_ids, token_type_ids, per token its (start, end) in the context, None outside it)]."""
+    enc = tok(question.lstrip(), context, truncation="only_second",
+              max_length=o["max_seq_length"], stride=o["doc_stride"],
+              return_overflowing_tokens=True, return_offsets_mapping=True)
+    feats = []
+    for i in range(len(enc["input_ids"])):
+        seq_ids = enc.sequence_ids(i)
+        offsets = [off if seq_ids[j] == 1 else None for j, off in enumerate(enc["offset_mapping"][i])]
+        feats.append((enc["input_ids"][i], enc["token_type_ids"][i], offsets))
+    return feats
+
+
+def overlap_candidates(start_indexes, end_indexes, offsets, o):
+    """postprocess_qa_predictions' valid spans of one feature, in its loop order:
+    [(start index, end index, first character, end character)]."""
+    out = []
+    for si in start_indexes:
+        for ei in end_indexes:
+            if offsets[si] is None or offsets[ei] is None:
+                continue
+            if ei < si or ei - si + 1 > o["max_answer_length"]:
+                continue
+            out.append((si, ei, offsets[si][0], offsets[ei][1]))
+    return out
 
 
 def run_overlap(runner, tok, paragraphs, o):
@@ -176,14 +221,7 @@ def run_overlap(runner, tok, paragraphs, o):
     for _, context, qas in paragraphs:
         jobs = []
         for qid, question, _ in qas:
-            enc = tok(question.lstrip(), context, truncation="only_second",
-                      max_length=o["max_seq_length"], stride=o["doc_stride"],
-                      return_overflowing_tokens=True, return_offsets_mapping=True)
-            feats = []
-            for i in range(len(enc["input_ids"])):
-                seq_ids = enc.sequence_ids(i)
-                offsets = [off if seq_ids[j] == 1 else None for j, off in enumerate(enc["offset_mapping"][i])]
-                feats.append((enc["input_ids"][i], enc["token_type_ids"][i], offsets))
+            feats = overlap_windows(tok, question, context, o)
             jobs.append((qid, feats))
             windows[qid] = len(feats)
         logits = runner.logits([(f[0], f[1]) for _, feats in jobs for f in feats])
@@ -193,13 +231,8 @@ def run_overlap(runner, tok, paragraphs, o):
             for _, _, offsets in feats:
                 start, end = logits[k]
                 k += 1
-                for si in best_indexes(start, o["n_best"]):
-                    for ei in best_indexes(end, o["n_best"]):
-                        if offsets[si] is None or offsets[ei] is None:
-                            continue
-                        if ei < si or ei - si + 1 > o["max_answer_length"]:
-                            continue
-                        prelim.append((start[si] + end[ei], offsets[si][0], offsets[ei][1]))
+                cands = overlap_candidates(best_indexes(start, o["n_best"]), best_indexes(end, o["n_best"]), offsets, o)
+                prelim += [(start[si] + end[ei], a, b) for si, ei, a, b in cands]
             # run_qa: sorted by score, the first n_best kept (duplicates not merged); best first.
             prelim.sort(key=lambda p: p[0], reverse=True)
             prelim = prelim[: o["n_best"]]
@@ -302,13 +335,16 @@ def main():
               f"({runner.tokens - t0} tokens) in {secs:.1f} s = {n_questions / secs:.1f} questions/s; "
               f"{len(close)} close calls (< {CLOSE_CALL})", flush=True)
         os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, f"{args.name}_{mode}_predictions.json"), "w", encoding="utf-8") as f:
-            json.dump(preds, f, ensure_ascii=False, indent=0)
-            f.write("\n")
-    with open(os.path.join(args.out, f"{args.name}_reference.json"), "w", encoding="utf-8") as f:
-        json.dump(report, f, ensure_ascii=False, indent=1)
-        f.write("\n")
+        write_json(os.path.join(args.out, f"{args.name}_{mode}_predictions.json"), preds, indent=0)
+    write_json(os.path.join(args.out, f"{args.name}_reference.json"), report, indent=1)
     print("wrote", args.out)
+
+
+def write_json(path, obj, indent):
+    """`obj` as UTF-8 JSON with a final newline, as every fixture of this script is written."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=indent)
+        f.write("\n")
 
 
 if __name__ == "__main__":

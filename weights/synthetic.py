@@ -1,14 +1,22 @@
-"""Deterministic synthetic BERT weights, bit-identical to bertqa's `src/synthetic.rs`.
+"""Deterministic synthetic BERT and DistilBERT weights, bit-identical to bertqa's `src/synthetic.rs`.
 
     key      = mix(seed XOR fnv1a64(name))
     u[i]     = (mix(key + (i+1)*0x9E3779B97F4A7C15) >> 40) / 2**24       (exact in float32)
     s[i]     = 2*u[i] - 1
-    value[i] = 1 + 0.1*s  (*LayerNorm.weight) | 0.1*s (*.bias) | 0.05*s (everything else)
+    value[i] = 1 + 0.1*s  (*LayerNorm.weight, *layer_norm.weight)
+             | 0.1*s      (*.bias)
+             | 0.05*s     (everything else)
+
+BERT's LayerNorm tensors end in "LayerNorm.weight"; DistilBERT's embedding norm does too, its
+per-layer norms end in "sa_layer_norm.weight" / "output_layer_norm.weight". No BERT name contains
+"layer_norm", so adding that suffix changed no BERT value.
 
 All arithmetic on values is float32, as in Rust. Usage as a script writes a Hugging Face model
-directory (config.json, model.safetensors, vocab.txt):
+directory (config.json, model.safetensors, vocab.txt) for BertForQuestionAnswering (default) or
+DistilBertForQuestionAnswering (--arch distilbert, presets tiny and base):
 
     python weights/synthetic.py --preset large --seed 0 --out /tmp/bert-large-synthetic
+    python weights/synthetic.py --arch distilbert --preset base --seed 0 --out /tmp/distilbert-base-synthetic
 """
 import argparse
 import json
@@ -30,6 +38,11 @@ PRESETS = {
     "large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
 }
 
+DISTILBERT_PRESETS = {
+    "tiny": dict(dim=32, n_layers=2, n_heads=4, hidden_dim=64),
+    "base": dict(dim=768, n_layers=6, n_heads=12, hidden_dim=3072),
+}
+
 
 def config(preset):
     c = dict(PRESETS[preset])
@@ -46,6 +59,26 @@ def config(preset):
         attention_probs_dropout_prob=0.1,
         pad_token_id=0,
         initializer_range=0.02,
+    )
+    return c
+
+
+def config_distilbert(preset):
+    """config.json of DistilBertForQuestionAnswering (layer-norm eps is fixed at 1e-12 in the
+    transformers code, not a config key)."""
+    c = dict(DISTILBERT_PRESETS[preset])
+    c.update(
+        vocab_size=VOCAB_SIZE,
+        max_position_embeddings=512,
+        sinusoidal_pos_embds=False,
+        activation="gelu",
+        model_type="distilbert",
+        architectures=["DistilBertForQuestionAnswering"],
+        dropout=0.1,
+        attention_dropout=0.1,
+        qa_dropout=0.1,
+        initializer_range=0.02,
+        pad_token_id=0,
     )
     return c
 
@@ -71,7 +104,7 @@ def fnv1a64(data: bytes):
 
 def tensor_values(seed, name, n):
     key = mix_int((seed ^ fnv1a64(name.encode())) & MASK)
-    if name.endswith("LayerNorm.weight"):
+    if name.endswith(("LayerNorm.weight", "layer_norm.weight")):
         offset, scale = np.float32(1.0), np.float32(0.1)
     elif name.endswith(".bias"):
         offset, scale = None, np.float32(0.1)
@@ -125,19 +158,52 @@ def tensor_shapes(c):
     return shapes
 
 
+def tensor_shapes_distilbert(c):
+    """Every tensor of DistilBertForQuestionAnswering, in its checkpoint order."""
+    d, f = c["dim"], c["hidden_dim"]
+    shapes = [
+        ("distilbert.embeddings.word_embeddings.weight", (c["vocab_size"], d)),
+        ("distilbert.embeddings.position_embeddings.weight", (c["max_position_embeddings"], d)),
+        ("distilbert.embeddings.LayerNorm.weight", (d,)),
+        ("distilbert.embeddings.LayerNorm.bias", (d,)),
+    ]
+    for l in range(c["n_layers"]):
+        p = f"distilbert.transformer.layer.{l}."
+        for lin in ("q_lin", "k_lin", "v_lin", "out_lin"):
+            shapes += [(p + f"attention.{lin}.weight", (d, d)), (p + f"attention.{lin}.bias", (d,))]
+        shapes += [
+            (p + "sa_layer_norm.weight", (d,)),
+            (p + "sa_layer_norm.bias", (d,)),
+            (p + "ffn.lin1.weight", (f, d)),
+            (p + "ffn.lin1.bias", (f,)),
+            (p + "ffn.lin2.weight", (d, f)),
+            (p + "ffn.lin2.bias", (d,)),
+            (p + "output_layer_norm.weight", (d,)),
+            (p + "output_layer_norm.bias", (d,)),
+        ]
+    shapes += [("qa_outputs.weight", (2, d)), ("qa_outputs.bias", (2,))]
+    return shapes
+
+
+def shapes_for(c):
+    """The tensor list of the architecture that config `c` describes (its model_type)."""
+    return tensor_shapes_distilbert(c) if c["model_type"] == "distilbert" else tensor_shapes(c)
+
+
 def state_dict(c, seed):
-    """name -> float32 numpy array, for BertForQuestionAnswering."""
+    """name -> float32 numpy array, for BertForQuestionAnswering or DistilBertForQuestionAnswering
+    (by c["model_type"])."""
     return {
         name: tensor_values(seed, name, int(np.prod(shape))).reshape(shape)
-        for name, shape in tensor_shapes(c)
+        for name, shape in shapes_for(c)
     }
 
 
-def write_model_dir(preset, seed, out):
+def write_model_dir(preset, seed, out, arch="bert"):
     from safetensors.numpy import save_file
 
     os.makedirs(out, exist_ok=True)
-    c = config(preset)
+    c = config_distilbert(preset) if arch == "distilbert" else config(preset)
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(c, f, indent=2)
     save_file(state_dict(c, seed), os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
@@ -146,9 +212,12 @@ def write_model_dir(preset, seed, out):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", choices=["bert", "distilbert"], default="bert")
     ap.add_argument("--preset", choices=sorted(PRESETS), required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
-    write_model_dir(a.preset, a.seed, a.out)
+    if a.arch == "distilbert" and a.preset not in DISTILBERT_PRESETS:
+        ap.error(f"--arch distilbert has presets {sorted(DISTILBERT_PRESETS)}")
+    write_model_dir(a.preset, a.seed, a.out, a.arch)
     print(f"wrote {a.out}")

@@ -1,6 +1,6 @@
 //! Thread placement: a rayon pool whose worker i runs only on the i-th CPU this process may use.
 //!
-//! Off by default. A VM's scheduler (this project's machines, docs/kernels.md) can put both
+//! Off by default. A VM's scheduler (the 2-vCPU VMs bertqa is measured on, docs/kernels.md) can put both
 //! workers of a 2-thread pool on one vCPU while the other is busy, halving a forward pass for
 //! as long as it lasts; pinning keeps one worker per core, as OpenVINO does by default. It is
 //! for a process that owns its cores (a dedicated service, a benchmark); on a machine shared

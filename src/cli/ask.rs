@@ -1,6 +1,7 @@
 //! `bertqa ask`: one question about one context.
 
 use super::{read_input, ModelArgs, QaArgs};
+use bertqa::InputError;
 use bertqa::{Answer, Error};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,7 @@ fn text_arg(inline: Option<&str>, file: Option<&Path>) -> Result<String, Error> 
         (None, Some(path)) => {
             let bytes = read_input(path)?;
             String::from_utf8(bytes).map_err(|e| Error::Input {
+                kind: InputError::NotUtf8,
                 message: format!(
                     "{}: not UTF-8 (invalid byte at offset {})",
                     if path == Path::new("-") {
@@ -58,16 +60,17 @@ fn text_arg(inline: Option<&str>, file: Option<&Path>) -> Result<String, Error> 
     }
 }
 
-pub fn run(args: &AskArgs) -> Result<(), Error> {
+pub fn run(args: &AskArgs, global: &super::Global) -> Result<(), Error> {
     let stdin = Some(Path::new("-"));
     if args.question_file.as_deref() == stdin && args.context_file.as_deref() == stdin {
         return Err(Error::Input {
+            kind: InputError::Options,
             message: "question and context cannot both come from standard input".into(),
         });
     }
     let question = text_arg(args.question.as_deref(), args.question_file.as_deref())?;
     let context = text_arg(args.context.as_deref(), args.context_file.as_deref())?;
-    let model = args.model.load_qa()?;
+    let model = args.model.load_qa(global)?;
     let answers = model.answer(&question, &context, &args.qa.options())?;
     if args.json {
         #[derive(serde::Serialize)]
@@ -78,27 +81,55 @@ pub fn run(args: &AskArgs) -> Result<(), Error> {
             score: f32,
             probability: f32,
         }
-        let out: Vec<Out> = answers
-            .iter()
-            .map(|a| Out {
-                text: &a.text,
-                start: a.start,
-                end: a.end,
-                score: a.score,
-                probability: a.probability,
-            })
-            .collect();
+        /// The null answer, with null answers on.
         #[derive(serde::Serialize)]
-        struct Answers<'a> {
-            answers: Vec<Out<'a>>,
+        struct Null {
+            score: f32,
+            score_diff: Option<f32>,
+            probability: f32,
         }
-        println!(
-            "{}",
-            serde_json::to_string(&Answers { answers: out }).expect("plain data")
-        );
+        #[derive(serde::Serialize)]
+        struct Json<'a> {
+            answers: Vec<Out<'a>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            no_answer: Option<bool>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            null: Option<Null>,
+        }
+        let out = Json {
+            answers: answers
+                .iter()
+                .map(|a| Out {
+                    text: &a.text,
+                    start: a.start,
+                    end: a.end,
+                    score: a.score,
+                    probability: a.probability,
+                })
+                .collect(),
+            no_answer: answers.null.map(|n| n.wins),
+            null: answers.null.map(|n| Null {
+                score: n.score,
+                score_diff: n.score_diff,
+                probability: n.probability,
+            }),
+        };
+        println!("{}", serde_json::to_string(&out).expect("plain data"));
         return Ok(());
     }
-    if answers.is_empty() {
+    if let Some(null) = answers.no_answer() {
+        println!("(no answer: the model says the text does not answer the question)");
+        let diff = null
+            .score_diff
+            .map_or("no span".to_string(), |d| format!("{d:.4}"));
+        println!(
+            "   null score {:.4}, score diff {diff}, probability {:.4}",
+            null.score, null.probability
+        );
+        if !answers.is_empty() {
+            println!("   best spans, for reference:");
+        }
+    } else if answers.is_empty() {
         println!("(no answer found)");
     }
     for (i, a) in answers.iter().enumerate() {

@@ -1,6 +1,7 @@
 //! `bertqa bench`: times the forward pass on deterministic token ids.
 
 use super::ModelArgs;
+use bertqa::InputError;
 use bertqa::{Error, Precision, QaOptions, Sequence};
 use clap::Args;
 
@@ -47,7 +48,7 @@ fn inputs(seq: usize, batch: usize) -> Vec<Sequence> {
         .collect()
 }
 
-pub fn run(args: &BenchArgs) -> Result<(), Error> {
+pub fn run(args: &BenchArgs, global: &super::Global) -> Result<(), Error> {
     let BenchArgs {
         ref model,
         seq,
@@ -58,11 +59,12 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
     } = *args;
     if seq < 2 || batch == 0 || iters == 0 {
         return Err(Error::Input {
+            kind: InputError::Options,
             message: "--seq must be ≥ 2, --batch and --iters ≥ 1".into(),
         });
     }
     let t0 = std::time::Instant::now();
-    let bert = model.load()?;
+    let bert = model.load(global)?;
     let load_s = t0.elapsed().as_secs_f64();
     let c = bert.config().clone();
     let seqs = inputs(seq, batch);

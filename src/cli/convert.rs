@@ -14,9 +14,9 @@ pub struct ConvertArgs {
     out: PathBuf,
 }
 
-pub fn run(args: &ConvertArgs) -> Result<(), Error> {
+pub fn run(args: &ConvertArgs, global: &super::Global) -> Result<(), Error> {
     let t = std::time::Instant::now();
-    let (bert, tokenizer) = args.model.load_with_tokenizer()?;
+    let (bert, tokenizer) = args.model.load_with_tokenizer(global)?;
     let loaded = t.elapsed();
     let t = std::time::Instant::now();
     bert.save_packed(&args.out, tokenizer.as_ref())?;

@@ -1,6 +1,7 @@
 //! `bertqa logits`: start and end logits for token ids given as JSON.
 
 use super::{read_input, ModelArgs};
+use bertqa::InputError;
 use bertqa::{Error, Sequence};
 use clap::Args;
 use std::path::PathBuf;
@@ -22,10 +23,11 @@ struct LogitsInput {
     token_type_ids: Option<Vec<Vec<u32>>>,
 }
 
-pub fn run(args: &LogitsArgs) -> Result<(), Error> {
+pub fn run(args: &LogitsArgs, global: &super::Global) -> Result<(), Error> {
     let input = &args.input;
     let bytes = read_input(input)?;
     let parsed: LogitsInput = serde_json::from_slice(&bytes).map_err(|e| Error::Input {
+        kind: InputError::Sequence,
         message: format!("{}: {e}", input.display()),
     })?;
     let rows = parsed.input_ids.len();
@@ -36,6 +38,7 @@ pub fn run(args: &LogitsArgs) -> Result<(), Error> {
         if let Some(v) = v {
             if v.len() != rows {
                 return Err(Error::Input {
+                    kind: InputError::Sequence,
                     message: format!("{what} has {} rows but input_ids has {rows}", v.len()),
                 });
             }
@@ -60,7 +63,7 @@ pub fn run(args: &LogitsArgs) -> Result<(), Error> {
             }
         })
         .collect();
-    let model = args.model.load()?;
+    let model = args.model.load(global)?;
     let out = model.forward(&batch)?;
     #[derive(serde::Serialize)]
     struct Out<'a> {

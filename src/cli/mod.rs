@@ -12,7 +12,9 @@ pub mod synthesize;
 pub mod tokenize;
 
 use bertqa::tokenizer::{Tokenizer, TokenizerSettings};
-use bertqa::{Bert, Error, LayerPlan, LoadOptions, Precision, QaModel, QaOptions, StrideMode};
+use bertqa::{
+    Bert, Error, LayerPlan, LoadOptions, NullAnswer, Precision, QaModel, QaOptions, StrideMode,
+};
 use clap::Args;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -62,29 +64,34 @@ enum Source {
 impl ModelArgs {
     /// `--model`, `--synthetic`, or else bert-large-uncased-whole-word-masking-finetuned-squad
     /// from the Hugging Face cache (downloaded first when built with the `download` feature
-    /// and not offline).
+    /// and not offline), or else the bundled small model, with a line on stderr saying so.
     fn source(&self) -> Result<Source, Error> {
         match (&self.source.model, &self.source.synthetic) {
             (Some(path), _) => Ok(Source::Path(path.clone())),
             (None, Some(name)) => Ok(Source::Synthetic(name.clone())),
             (None, None) => {
                 let offline = bertqa::hub::HubEnv::from_process().offline();
-                let dir = bertqa::hub::resolve_default_model(offline)?;
-                log::info!("using the model in {}", dir.display());
-                Ok(Source::Path(dir))
+                let model = bertqa::hub::default_model(offline)?;
+                match &model {
+                    bertqa::hub::DefaultModel::BertLarge(_) => log::info!("{}", model.note()),
+                    bertqa::hub::DefaultModel::Bundled { why, .. } => {
+                        eprintln!("bertqa: {}", model.note());
+                        log::info!("BERT-large: {why}");
+                    }
+                }
+                Ok(Source::Path(model.path().to_path_buf()))
             }
         }
     }
 
     /// Load options for `source`: the global `--precision`; values validated for checkpoints
     /// (a packed file maps with no pass over its values).
-    fn options(&self, source: &Source) -> LoadOptions {
+    fn options(&self, source: &Source, global: &Global) -> LoadOptions {
         let packed = matches!(source, Source::Path(p) if p.is_file());
-        let (precision, int8_plan) = precision();
         LoadOptions {
             validate_values: !self.no_validate && !packed,
-            precision,
-            int8_plan,
+            precision: global.precision,
+            int8_plan: global.int8_plan,
             tokenizer: self.tokenizer_settings(),
         }
     }
@@ -100,13 +107,13 @@ impl ModelArgs {
         }
     }
 
-    pub fn load(&self) -> Result<Bert, Error> {
-        Ok(self.load_with_tokenizer()?.0)
+    pub fn load(&self, global: &Global) -> Result<Bert, Error> {
+        Ok(self.load_with_tokenizer(global)?.0)
     }
 
-    pub fn load_qa(&self) -> Result<QaModel, Error> {
+    pub fn load_qa(&self, global: &Global) -> Result<QaModel, Error> {
         let source = self.source()?;
-        let options = self.options(&source);
+        let options = self.options(&source, global);
         match source {
             Source::Path(path) => QaModel::load_with(&path, &options),
             Source::Synthetic(name) => QaModel::synthetic_with(&name, self.seed, &options),
@@ -114,9 +121,9 @@ impl ModelArgs {
     }
 
     /// The model and its tokenizer, if it has one (a directory without `vocab.txt` has none).
-    pub fn load_with_tokenizer(&self) -> Result<(Bert, Option<Tokenizer>), Error> {
+    pub fn load_with_tokenizer(&self, global: &Global) -> Result<(Bert, Option<Tokenizer>), Error> {
         let source = self.source()?;
-        let options = self.options(&source);
+        let options = self.options(&source, global);
         match source {
             Source::Path(file) if file.is_file() => Bert::load_packed_with(&file, &options),
             Source::Path(dir) => {
@@ -140,12 +147,14 @@ impl ModelArgs {
     }
 }
 
-/// The global `--precision` and `--int8-plan` (set once in `main`).
-pub static PRECISION: std::sync::OnceLock<(Option<Precision>, Option<LayerPlan>)> =
-    std::sync::OnceLock::new();
-
-fn precision() -> (Option<Precision>, Option<LayerPlan>) {
-    PRECISION.get().copied().unwrap_or_default()
+/// The global options that decide how a model is loaded (`--precision`, `--int8-plan`),
+/// handed by `main` to every subcommand that loads one.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Global {
+    /// `--precision`.
+    pub precision: Option<Precision>,
+    /// `--int8-plan`.
+    pub int8_plan: Option<LayerPlan>,
 }
 
 /// Feature and extraction settings; defaults are the model card's, as `QaOptions::default()`
@@ -176,6 +185,20 @@ pub struct QaArgs {
     /// Refuse contexts needing more windows than this.
     #[arg(long, default_value_t = QaOptions::default().max_windows)]
     max_windows: usize,
+    /// Allow "no answer" (SQuAD 2.0 models): none when the null score (start + end logit at
+    /// [CLS]) minus the best span's score exceeds T (Hugging Face run_qa's rule; its default T
+    /// is 0.0, which eval uses on SQuAD 2.0 files).
+    #[arg(
+        long,
+        value_name = "T",
+        allow_negative_numbers = true,
+        conflicts_with = "handle_impossible_answer"
+    )]
+    null_score_diff_threshold: Option<f32>,
+    /// Allow "no answer" by the rule of Hugging Face's pipeline (handle_impossible_answer): no
+    /// answer when the null answer's probability beats every span's.
+    #[arg(long)]
+    handle_impossible_answer: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -203,8 +226,21 @@ impl From<StrideArg> for StrideMode {
 }
 
 impl QaArgs {
+    /// The null-answer rule asked for on the command line, if any.
+    pub fn null_answer(&self) -> Option<NullAnswer> {
+        match (
+            self.null_score_diff_threshold,
+            self.handle_impossible_answer,
+        ) {
+            (Some(threshold), _) => Some(NullAnswer::ScoreDiff { threshold }),
+            (None, true) => Some(NullAnswer::Pipeline),
+            (None, false) => None,
+        }
+    }
+
     pub fn options(&self) -> QaOptions {
         QaOptions {
+            null_answer: self.null_answer().unwrap_or_default(),
             max_seq_length: self.max_seq_length,
             max_query_length: self.max_query_length,
             doc_stride: self.doc_stride,
@@ -249,4 +285,29 @@ pub fn print_scores(
         })),
     };
     println!("{}", json.expect("plain data"));
+}
+
+/// The official evaluate-v2.0.py object (`exact`, `f1`, `total`, `HasAns_*`, `NoAns_*`,
+/// `best_*`), with `"per_article"` when asked.
+pub fn print_scores_v2(
+    scores: &bertqa::squad::ScoresV2,
+    per_article: Option<&[bertqa::squad::ArticleScoresV2]>,
+) {
+    // Spliced as text: serde_json's own maps would sort the keys out of the script's order.
+    let mut json = serde_json::to_string(scores).expect("plain data");
+    if let Some(articles) = per_article {
+        json.pop(); // the closing brace
+        json.push_str(",\"per_article\":");
+        json.push_str(&serde_json::to_string(articles).expect("plain data"));
+        json.push('}');
+    }
+    println!("{json}");
+}
+
+/// Writes `text` to `path`.
+pub fn write_file(path: &Path, text: &str) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|e| Error::Io {
+        path: path.into(),
+        source: e,
+    })
 }

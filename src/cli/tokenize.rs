@@ -1,6 +1,7 @@
 //! `bertqa tokenize`: reads lines from stdin and prints their tokens.
 
 use bertqa::tokenizer::{Tokenizer, TokenizerSettings};
+use bertqa::InputError;
 use bertqa::{Bert, Error};
 use clap::Args;
 use std::io::{BufRead, Write};
@@ -79,6 +80,7 @@ pub fn run(args: &TokenizeArgs) -> Result<(), Error> {
             line.pop();
         }
         let text = std::str::from_utf8(&line).map_err(|e| Error::Input {
+            kind: InputError::NotUtf8,
             message: format!(
                 "standard input, line {line_no}: not UTF-8 (invalid byte at byte {} of the line)",
                 e.valid_up_to()

@@ -12,6 +12,7 @@ mod attention;
 mod embeddings;
 mod feed_forward;
 mod layer;
+mod linear;
 mod packed;
 mod params;
 mod passes;
@@ -26,14 +27,12 @@ pub(crate) use crate::precision::Gemm;
 pub use crate::precision::{LayerPlan, Precision};
 
 use crate::config::BertConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 use crate::safetensors::{SafeTensors, Tensor};
-use crate::weights::Checkpoint;
-use bertqa_kernels::{
-    gemm_bf16_in, gemm_i8_quantized, gemm_packed_in, Epilogue, PackedBf16, PackedI8, PackedMatrix,
-};
+use crate::weights::{Checkpoint, ReadOptions};
 use embeddings::Embeddings;
 use layer::Layer;
+use linear::{Linear, Weight};
 use qa_head::QaHead;
 use std::path::Path;
 
@@ -67,248 +66,6 @@ pub struct QaLogits {
     pub start_logits: Vec<Vec<f32>>,
     /// Per sequence, per token: score of the answer ending there.
     pub end_logits: Vec<Vec<f32>>,
-}
-
-/// A linear layer's weight, packed for the GEMM of its precision.
-pub(crate) enum Weight {
-    F32(PackedMatrix),
-    Bf16(PackedBf16),
-    Int8(PackedI8),
-}
-
-/// A dense layer y = x·Wᵀ + b with W packed for the GEMM.
-pub(crate) struct Linear {
-    weight: Weight,
-    bias: Vec<f32>,
-}
-
-impl Linear {
-    /// A layer of no weights, a placeholder until loading fills it ([`Bert::skeleton`]).
-    fn empty() -> Self {
-        Linear {
-            weight: Weight::F32(PackedMatrix::pack(&[], 0, 0)),
-            bias: Vec::new(),
-        }
-    }
-
-    /// Loads the linear layer `name` of the parameter table, packed in the precision the
-    /// checkpoint's plan gives its GEMM: as panels borrowed from a packed file, or from the
-    /// checkpoint's `{name}.weight` and `{name}.bias` (QKV: from query's, key's and value's).
-    fn load(ck: &mut Checkpoint, name: &str, shape: &params::LinearShape) -> Result<Self> {
-        let precision = shape.gemm.map_or(Precision::F32, |g| ck.plan().of(g));
-        let (out, inp) = (shape.out, shape.inp);
-        if ck.is_packed() {
-            Self::load_packed(ck, name, out, inp, precision)
-        } else if shape.stacked.is_empty() {
-            Self::load_parts(ck, &[name.to_string()], out, inp, precision)
-        } else {
-            Self::load_parts(ck, &shape.stacked, out, inp, precision)
-        }
-    }
-
-    /// A checkpoint's layers `parts` (each `{part}.weight` and `{part}.bias`, `out / parts`
-    /// rows) stacked along `out` and packed; one part is used in place, not copied. A BF16
-    /// checkpoint in bf16 is packed from its bits, with no fp32 copy.
-    fn load_parts(
-        ck: &mut Checkpoint,
-        parts: &[String],
-        out: usize,
-        inp: usize,
-        precision: Precision,
-    ) -> Result<Self> {
-        let rows = out / parts.len();
-        let weight = |part: &String| format!("{part}.weight");
-        let from_bits =
-            precision == Precision::Bf16 && parts.iter().all(|part| ck.is_bf16(&weight(part)));
-        let (mut w32, mut w16) = (Vec::new(), Vec::new());
-        let mut bias = Vec::with_capacity(out);
-        for part in parts {
-            if from_bits {
-                w16.push(ck.take_bf16(&weight(part), &[rows, inp])?);
-            } else {
-                w32.push(ck.take(&weight(part), &[rows, inp])?);
-            }
-            bias.extend_from_slice(ck.take(&format!("{part}.bias"), &[rows])?.data());
-        }
-        if from_bits {
-            let bits: Vec<&[u16]> = w16.iter().map(|t| t.data()).collect();
-            return Ok(Self::from_bf16_bits(&one_or_concat(&bits), bias, out, inp));
-        }
-        let w: Vec<&[f32]> = w32.iter().map(|t| t.data()).collect();
-        Ok(Self::from_parts(
-            &one_or_concat(&w),
-            bias,
-            out,
-            inp,
-            precision,
-        ))
-    }
-
-    /// A packed file's `{prefix}.packed` (fp32 panels), `{prefix}.packed_bf16` (bf16 pair
-    /// panels) or `{prefix}.packed_i8` with `{prefix}.scale_i8` and `{prefix}.colsum_i8` (int8
-    /// panels, column scales and sums), by the precision asked for, and `{prefix}.bias`.
-    fn load_packed(
-        ck: &mut Checkpoint,
-        prefix: &str,
-        out: usize,
-        inp: usize,
-        precision: Precision,
-    ) -> Result<Self> {
-        let bias = ck.take(&format!("{prefix}.bias"), &[out])?.data().to_vec();
-        let weight = match precision {
-            Precision::Int8 => Weight::Int8(Self::load_packed_i8(ck, prefix, out, inp)?),
-            Precision::Bf16 => {
-                let panels = ck.take_bf16(
-                    &format!("{prefix}.packed_bf16"),
-                    &[PackedBf16::panel_len(out, inp)],
-                )?;
-                Weight::Bf16(PackedBf16::from_shared(
-                    out,
-                    inp,
-                    std::sync::Arc::new(panels),
-                ))
-            }
-            _ => {
-                let panels = ck.take(
-                    &format!("{prefix}.packed"),
-                    &[PackedMatrix::panel_len(out, inp)],
-                )?;
-                Weight::F32(PackedMatrix::from_shared(
-                    out,
-                    inp,
-                    std::sync::Arc::new(panels),
-                ))
-            }
-        };
-        Ok(Linear { weight, bias })
-    }
-
-    fn from_parts(w: &[f32], bias: Vec<f32>, out: usize, inp: usize, precision: Precision) -> Self {
-        let weight = match precision {
-            Precision::Bf16 => Weight::Bf16(PackedBf16::pack(w, out, inp)),
-            Precision::Int8 => Weight::Int8(PackedI8::pack(w, out, inp)),
-            Precision::F32 => Weight::F32(PackedMatrix::pack(w, out, inp)),
-        };
-        Linear { weight, bias }
-    }
-
-    /// The int8 panels, scales and column sums of a packed file. The column sums are stored
-    /// as F32 (exact: |Σ| ≤ 127·k < 2²⁴); each must be an integer, and with validation on each
-    /// must equal the sum of its column's panel values — a corrupt file is an error, not
-    /// silently wrong answers.
-    fn load_packed_i8(
-        ck: &mut Checkpoint,
-        prefix: &str,
-        out: usize,
-        inp: usize,
-    ) -> Result<PackedI8> {
-        if inp > bertqa_kernels::gemm::int8::MAX_K {
-            return Err(Error::Unsupported {
-                message: format!(
-                    "{prefix}: int8 GEMMs take k ≤ {}, not {inp}",
-                    bertqa_kernels::gemm::int8::MAX_K
-                ),
-            });
-        }
-        let panels = ck.take_i8(
-            &format!("{prefix}.packed_i8"),
-            &[PackedI8::panel_len(out, inp)],
-        )?;
-        let scale_name = format!("{prefix}.scale_i8");
-        let scales = ck.take(&scale_name, &[out])?.data().to_vec();
-        let sum_name = format!("{prefix}.colsum_i8");
-        let sums = ck.take(&sum_name, &[out])?;
-        let bad = |ck: &Checkpoint, index: usize, why: &str| {
-            ck.format_error(format!("{sum_name}, column {index}: {why}"))
-        };
-        let mut col_sums = Vec::with_capacity(out);
-        for (j, &v) in sums.data().iter().enumerate() {
-            if v.fract() != 0.0 || v.abs() > (128 * inp) as f32 {
-                return Err(bad(
-                    ck,
-                    j,
-                    &format!("{v} is not a column sum of int8 values"),
-                ));
-            }
-            col_sums.push(v as i32);
-        }
-        if let Some(j) = scales.iter().position(|s| !(s.is_finite() && *s >= 0.0)) {
-            return Err(Error::NonFinite {
-                name: scale_name,
-                index: j,
-            });
-        }
-        let w = PackedI8::from_shared(out, inp, std::sync::Arc::new(panels), scales, col_sums);
-        if ck.validating() {
-            if let Some(j) = w
-                .recompute_col_sums()
-                .iter()
-                .zip(w.col_sums())
-                .position(|(a, b)| a != b)
-            {
-                return Err(bad(ck, j, "does not match the panels"));
-            }
-        }
-        Ok(w)
-    }
-
-    /// A bf16 layer packed straight from bf16 weight bits.
-    fn from_bf16_bits(bits: &[u16], bias: Vec<f32>, out: usize, inp: usize) -> Self {
-        Linear {
-            weight: Weight::Bf16(PackedBf16::pack_bits(bits, out, inp)),
-            bias,
-        }
-    }
-
-    fn bias(&self) -> &[f32] {
-        &self.bias
-    }
-
-    fn out_features(&self) -> usize {
-        match &self.weight {
-            Weight::F32(w) => w.n(),
-            Weight::Bf16(w) => w.n(),
-            Weight::Int8(w) => w.n(),
-        }
-    }
-
-    /// An int8 layer quantizes x (m, in) into `scratch` for the next [`Linear::forward`] (so
-    /// the profile times it apart); other precisions do nothing.
-    fn quantize(&self, m: usize, x: &[f32], scratch: &mut LinearScratch) {
-        if let Weight::Int8(w) = &self.weight {
-            scratch.i8.quantize(m, w.k(), x);
-        }
-    }
-
-    /// y (m, out) = epilogue(x (m, in) · Wᵀ); a bf16 layer rounds x into `scratch`, an int8
-    /// layer uses the quantization [`Linear::quantize`] left there (or quantizes now).
-    fn forward(
-        &self,
-        m: usize,
-        x: &[f32],
-        y: &mut [f32],
-        epilogue: Epilogue,
-        scratch: &mut LinearScratch,
-    ) {
-        match &self.weight {
-            Weight::F32(w) => gemm_packed_in(&mut scratch.f32, m, x, w, y, epilogue),
-            Weight::Bf16(w) => gemm_bf16_in(&mut scratch.a16, m, x, w, y, epilogue),
-            Weight::Int8(w) => {
-                if !scratch.i8.holds(m, w.k(), x) {
-                    scratch.i8.quantize(m, w.k(), x);
-                }
-                gemm_i8_quantized(&mut scratch.i8, w, y, epilogue)
-            }
-        }
-    }
-}
-
-/// One slice as it is, or several one after another (a copy).
-fn one_or_concat<'a, T: Copy>(parts: &[&'a [T]]) -> std::borrow::Cow<'a, [T]> {
-    match parts {
-        [one] => std::borrow::Cow::Borrowed(one),
-        _ => std::borrow::Cow::Owned(parts.concat()),
-    }
 }
 
 /// LayerNorm parameters.
@@ -364,6 +121,45 @@ impl LoadOptions {
     /// [`Error::Unsupported`] for an int8 plan without the int8 precision, or one with int8
     /// attention.
     pub fn resolve(&self) -> Result<(Precision, LayerPlan)> {
+        self.resolve_with(None)
+    }
+
+    /// The one place that decides a model's precision and plan: for a checkpoint (`stored`
+    /// `None`), what these options ask for ([`LoadOptions::resolve`]); for a packed file, the
+    /// precision and plan it was converted in (`stored`, with the file's path for messages),
+    /// which these options may repeat but not change — a packed file is not converted again.
+    ///
+    /// # Errors
+    /// As [`LoadOptions::resolve`]; [`Error::Unsupported`] when the options ask a packed
+    /// file for another precision or plan than its own, or its precision is not available on
+    /// this CPU.
+    pub fn resolve_with(
+        &self,
+        stored: Option<(Precision, LayerPlan, &Path)>,
+    ) -> Result<(Precision, LayerPlan)> {
+        if let Some((precision, plan, path)) = stored {
+            if let Some(want) = self.precision.filter(|&p| p != precision) {
+                want.check_available()?;
+                return Err(Error::Unsupported {
+                    message: format!(
+                        "{} is packed as {precision}, not {want}; use --precision {precision}, \
+                         or convert the checkpoint again with --precision {want}",
+                        path.display()
+                    ),
+                });
+            }
+            if let Some(want) = self.int8_plan.filter(|&p| p != plan) {
+                return Err(Error::Unsupported {
+                    message: format!(
+                        "{} is packed with the int8 plan {plan}, not {want}; convert the \
+                         checkpoint again with that --int8-plan",
+                        path.display()
+                    ),
+                });
+            }
+            precision.check_available()?;
+            return Ok((precision, plan));
+        }
         let precision = self.precision.unwrap_or_default();
         precision.check_available()?;
         let plan = match self.int8_plan {
@@ -430,10 +226,8 @@ impl Bert {
         let (precision, plan) = options.resolve()?;
         let config = BertConfig::from_file(&dir.join("config.json"))?;
         let file = SafeTensors::open(&dir.join("model.safetensors"))?;
-        let mut ck = Checkpoint::from_file(file)?;
-        ck.validate_values(options.validate_values);
-        ck.set_precision(precision);
-        ck.set_plan(plan);
+        let read = ReadOptions::checkpoint(precision, plan, options.validate_values);
+        let ck = Checkpoint::from_file(file, read)?;
         let mut model = Self::from_checkpoint(config, ck)?;
         // Linear weights were packed (copied) above; copy the rest too (embeddings, ~10% of the
         // weights) so the map of model.safetensors is released and resident memory is one copy
@@ -526,9 +320,12 @@ impl Bert {
         let mut model = Bert::skeleton(config, ck.precision(), ck.plan(), qa_head);
         model.visit_params_mut(&mut |name, param| {
             match param {
-                params::Param::Table { rows, cols, tensor } => {
-                    *tensor = ck.take(name, &[rows, cols])?
-                }
+                params::Param::Table {
+                    rows,
+                    cols,
+                    words,
+                    tensor,
+                } => *tensor = embeddings::Table::load(ck, name, rows, cols, words)?,
                 params::Param::Norm { h, norm } => {
                     norm.gamma = ck.take(&format!("{name}.weight"), &[h])?;
                     norm.beta = ck.take(&format!("{name}.bias"), &[h])?;
@@ -557,26 +354,37 @@ impl Bert {
         for (i, s) in batch.iter().enumerate() {
             let n = s.input_ids.len();
             if n == 0 {
-                return Err(Error::input(format!("sequence {i} is empty")));
+                return Err(Error::input(
+                    InputError::Sequence,
+                    format!("sequence {i} is empty"),
+                ));
             }
             if n > c.max_position_embeddings {
-                return Err(Error::input(format!(
-                    "sequence {i} has {n} tokens; the model takes at most {}",
-                    c.max_position_embeddings
-                )));
+                return Err(Error::input(
+                    InputError::TooLong,
+                    format!(
+                        "sequence {i} has {n} tokens; the model takes at most {}",
+                        c.max_position_embeddings
+                    ),
+                ));
             }
             if s.attention_mask.len() != n || s.token_type_ids.len() != n {
-                return Err(Error::input(format!(
+                return Err(Error::input(
+                    InputError::Sequence,
+                    format!(
                     "sequence {i}: input_ids, attention_mask and token_type_ids differ in length ({n}, {}, {})",
                     s.attention_mask.len(),
                     s.token_type_ids.len()
                 )));
             }
             if let Some(&id) = s.input_ids.iter().find(|&&id| id as usize >= c.vocab_size) {
-                return Err(Error::input(format!(
-                    "sequence {i}: token id {id} is outside the vocabulary of {}",
-                    c.vocab_size
-                )));
+                return Err(Error::input(
+                    InputError::Sequence,
+                    format!(
+                        "sequence {i}: token id {id} is outside the vocabulary of {}",
+                        c.vocab_size
+                    ),
+                ));
             }
             // A model without token types (DistilBERT) ignores them, as Hugging Face's does.
             if let Some(&t) = s
@@ -584,15 +392,19 @@ impl Bert {
                 .iter()
                 .find(|&&t| c.type_vocab_size > 0 && t as usize >= c.type_vocab_size)
             {
-                return Err(Error::input(format!(
-                    "sequence {i}: token type {t} is outside 0..{}",
-                    c.type_vocab_size
-                )));
+                return Err(Error::input(
+                    InputError::Sequence,
+                    format!(
+                        "sequence {i}: token type {t} is outside 0..{}",
+                        c.type_vocab_size
+                    ),
+                ));
             }
             if s.attention_mask.iter().any(|&m| m > 1) {
-                return Err(Error::input(format!(
-                    "sequence {i}: attention_mask values must be 0 or 1"
-                )));
+                return Err(Error::input(
+                    InputError::Sequence,
+                    format!("sequence {i}: attention_mask values must be 0 or 1"),
+                ));
             }
         }
         Ok(())
@@ -694,7 +506,10 @@ impl Bert {
         out: &mut QaLogits,
     ) -> Result<()> {
         let qa = self.qa.as_ref().ok_or_else(|| {
-            Error::input("this checkpoint has no question-answering head (qa_outputs)")
+            Error::input(
+                InputError::NoQaHead,
+                "this checkpoint has no question-answering head (qa_outputs)",
+            )
         })?;
         let tokens = self.run_encoder(batch, self.layers.len(), ws)?;
         let h = self.config.hidden_size;

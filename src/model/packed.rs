@@ -21,14 +21,18 @@
 //!   `….attention.output.dense`, `….intermediate.dense`, `….output.dense`, `qa_outputs`), first
 //!   in the file, each a multiple of 128 bytes, the data section 64-byte aligned — so every panel
 //!   buffer starts on a cache line;
-//! * `{linear}.bias` and the embedding and LayerNorm tensors under their Hugging Face names.
+//! * `{linear}.bias` and the embedding and LayerNorm tensors under their Hugging Face names; a
+//!   word table stored in int8 (plan `emb=int8`) as `{table}.i8`, I8 `[rows, H]`, with
+//!   `{table}.scale_i8`, F32 `[rows]`.
 
+use super::embeddings::Table;
 use super::params::Param;
 use super::{Bert, LayerPlan, LoadOptions, Precision, Weight};
 use crate::config::BertConfig;
 use crate::error::{Error, Result};
 use crate::safetensors::{self, SafeTensors, View};
 use crate::tokenizer::{Tokenizer, TokenizerSettings, Vocab};
+use crate::weights::{Checkpoint, ReadOptions};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -70,11 +74,23 @@ impl Bert {
         let mut rest: Vec<(String, Vec<usize>, Data)> = Vec::new();
         self.visit_params(&mut |name, param| {
             match param {
-                Param::Table { tensor, .. } => rest.push((
-                    name.into(),
-                    tensor.shape().to_vec(),
-                    Data::View(View::F32(tensor.data())),
-                )),
+                Param::Table { tensor, .. } => match tensor {
+                    Table::F32(t) => rest.push((
+                        name.into(),
+                        t.shape().to_vec(),
+                        Data::View(View::F32(t.data())),
+                    )),
+                    Table::Int8 { values, scales } => {
+                        let (q, s) = (View::I8(values.data()), View::F32(scales.data()));
+                        // The scales first: 4-byte values stay aligned after any row count.
+                        rest.push((
+                            format!("{name}.scale_i8"),
+                            scales.shape().to_vec(),
+                            Data::View(s),
+                        ));
+                        rest.push((format!("{name}.i8"), values.shape().to_vec(), Data::View(q)));
+                    }
+                },
                 Param::Norm { norm, .. } => {
                     for (part, t) in [("weight", &norm.gamma), ("bias", &norm.beta)] {
                         let view = Data::View(View::F32(t.data()));
@@ -177,25 +193,7 @@ impl Bert {
                 .map_err(|e| format_error(format!("plan {p:?} in the metadata: {e}")))?,
             _ => LayerPlan::default_for(precision),
         };
-        if let Some(want) = options.precision.filter(|&p| p != precision) {
-            want.check_available()?;
-            return Err(Error::Unsupported {
-                message: format!(
-                    "{} is packed as {precision}, not {want}; use --precision {precision}, or \
-                     convert the checkpoint again with --precision {want}",
-                    path.display()
-                ),
-            });
-        }
-        if let Some(want) = options.int8_plan.filter(|&p| p != plan) {
-            return Err(Error::Unsupported {
-                message: format!(
-                    "{} is packed with the int8 plan {plan}, not {want}; convert the \
-                     checkpoint again with that --int8-plan",
-                    path.display()
-                ),
-            });
-        }
+        let (precision, plan) = options.resolve_with(Some((precision, plan, path)))?;
         let config =
             BertConfig::from_json(meta.get("config").map_or("", String::as_str).as_bytes())?;
         let tokenizer = match meta.get("vocab") {
@@ -207,22 +205,28 @@ impl Bert {
                     (None, Some(json)) => TokenizerSettings::from_json(json, path)?,
                     // Written before files recorded their settings: uncased, like every model
                     // bertqa read then, unless the vocabulary says otherwise.
-                    (None, None) => TokenizerSettings::from_model_dir(Path::new(""), &vocab)
-                        .map_err(|_| Error::TokenizerSettings {
+                    (None, None) => TokenizerSettings::for_bare_vocab(&vocab).map_err(|token| {
+                        Error::TokenizerSettings {
                             path: path.to_path_buf(),
                             field: "tokenizer".into(),
-                            message: "the file does not record whether its model is cased, and                                       its vocabulary holds upper-case tokens; convert it again,                                       or pass --cased / --uncased"
-                                .into(),
-                        })?,
+                            message: format!(
+                                "the file does not record whether its model is cased, and its \
+                                 vocabulary holds upper-case tokens (such as {token:?}); convert \
+                                 it again, or pass --cased / --uncased"
+                            ),
+                        }
+                    })?,
                 };
                 Some(Tokenizer::with_settings(vocab, settings))
             }
         };
-        let mut ck = crate::weights::Checkpoint::from_file(file)?;
-        ck.set_packed();
-        ck.set_precision(precision);
-        ck.set_plan(plan);
-        ck.validate_values(options.validate_values);
+        let read = ReadOptions {
+            packed: true,
+            precision,
+            plan,
+            validate: options.validate_values,
+        };
+        let mut ck = Checkpoint::from_file(file, read)?;
         let model = Bert::build(config, &mut ck)?;
         ck.finish()?;
         log::info!(

@@ -25,13 +25,13 @@
 
 use super::attention::Attention;
 use super::embeddings::Embeddings;
+use super::embeddings::Table;
 use super::feed_forward::FeedForward;
 use super::layer::Layer;
 use super::qa_head::QaHead;
 use super::{Bert, Gemm, LayerPlan, Linear, Norm, Precision};
 use crate::config::{BertConfig, ModelType};
 use crate::error::Result;
-use crate::safetensors::Tensor;
 
 /// The shape and role of a linear layer's weight (out, in) and bias (out).
 pub(crate) struct LinearShape {
@@ -46,11 +46,17 @@ pub(crate) struct LinearShape {
 }
 
 /// One parameter: an embedding table, a LayerNorm or a linear layer, with its shape and its
-/// field (`T`, `N`, `L`: references to a [`Tensor`], [`Norm`] or [`Linear`], shared or
+/// field (`T`, `N`, `L`: references to a [`Table`], [`Norm`] or [`Linear`], shared or
 /// mutable).
 pub(crate) enum Param<T, N, L> {
-    /// An embedding table (rows, cols).
-    Table { rows: usize, cols: usize, tensor: T },
+    /// An embedding table (rows, cols); `words`: the word embeddings (the one table that may
+    /// be stored in int8, `LayerPlan::word_embeddings`).
+    Table {
+        rows: usize,
+        cols: usize,
+        words: bool,
+        tensor: T,
+    },
     /// LayerNorm weight and bias, `h` each.
     Norm { h: usize, norm: N },
     /// A linear layer.
@@ -58,9 +64,9 @@ pub(crate) enum Param<T, N, L> {
 }
 
 /// A parameter of a model being read.
-pub(crate) type ParamRef<'a> = Param<&'a Tensor, &'a Norm, &'a Linear>;
+pub(crate) type ParamRef<'a> = Param<&'a Table, &'a Norm, &'a Linear>;
 /// A parameter of a model being filled or changed.
-pub(crate) type ParamMut<'a> = Param<&'a mut Tensor, &'a mut Norm, &'a mut Linear>;
+pub(crate) type ParamMut<'a> = Param<&'a mut Table, &'a mut Norm, &'a mut Linear>;
 
 /// The walk of [`Bert::visit_params`] and [`Bert::visit_params_mut`], written once: `$bert`
 /// is `self`, `$f` the visitor, `$($m)?` is `mut` for the mutable walk.
@@ -135,11 +141,14 @@ macro_rules! walk_params {
         let linear = |out, inp, gemm| LinearShape { out, inp, gemm, stacked: Vec::new() };
         let e = embeddings;
         let (vocab, positions) = (config.vocab_size, config.max_position_embeddings);
-        $f(n.word, Param::Table { rows: vocab, cols: h, tensor: & $($m)? e.word })?;
-        $f(n.position, Param::Table { rows: positions, cols: h, tensor: & $($m)? e.position })?;
+        let table = |rows, words| (rows, h, words);
+        let (rows, cols, words) = table(vocab, true);
+        $f(n.word, Param::Table { rows, cols, words, tensor: & $($m)? e.word })?;
+        let (rows, cols, words) = table(positions, false);
+        $f(n.position, Param::Table { rows, cols, words, tensor: & $($m)? e.position })?;
         if let Some(name) = n.token_type {
-            let rows = config.type_vocab_size;
-            $f(name, Param::Table { rows, cols: h, tensor: & $($m)? e.token_type })?;
+            let (rows, cols, words) = table(config.type_vocab_size, false);
+            $f(name, Param::Table { rows, cols, words, tensor: & $($m)? e.token_type })?;
         }
         $f(n.embeddings_norm, Param::Norm { h, norm: & $($m)? e.norm })?;
         for (l, layer) in layers.into_iter().enumerate() {
@@ -220,9 +229,9 @@ impl Bert {
             .collect();
         Bert {
             embeddings: Embeddings {
-                word: Tensor::empty(),
-                position: Tensor::empty(),
-                token_type: Tensor::empty(),
+                word: Table::empty(),
+                position: Table::empty(),
+                token_type: Table::empty(),
                 norm: Norm::empty(eps),
             },
             layers,
@@ -329,7 +338,9 @@ mod tests {
             .visit_params(&mut |name, param| {
                 seen += 1;
                 match param {
-                    Param::Table { rows, cols, tensor } => {
+                    Param::Table {
+                        rows, cols, tensor, ..
+                    } => {
                         assert_eq!(tensor.shape(), [rows, cols], "{name}");
                         assert!(!tensor.is_mapped(), "{name} still on the map");
                     }

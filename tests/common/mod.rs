@@ -196,3 +196,24 @@ pub fn check_pinned_bits(fx: &Value) {
         );
     }
 }
+
+/// The intermediate hidden states a fixture records (after layer 0, the last), within
+/// 1e-4 + 1e-4·|x|.
+pub fn check_hidden_states(model: &bertqa::Bert, fx: &Value) {
+    for case in fx["cases"].as_array().unwrap() {
+        if case.get("last_hidden_state").is_none() {
+            continue;
+        }
+        let seqs = sequences(case);
+        let l0 = model.encode_partial(&seqs, 1).unwrap();
+        let last = model.encode(&seqs).unwrap();
+        for (i, (want0, want)) in f32_rows(&case["hidden_after_layer0"])
+            .iter()
+            .zip(f32_rows(&case["last_hidden_state"]))
+            .enumerate()
+        {
+            assert_close("hidden after layer 0", &l0[i], want0, 1e-4, 1e-4);
+            assert_close("last hidden state", &last[i], &want, 1e-4, 1e-4);
+        }
+    }
+}

@@ -18,7 +18,7 @@
 //! closes), is dropped before its next forward pass; the rest of its batch runs on.
 
 use crate::metrics::{Dropped, Metrics};
-use bertqa::{Answer, PreparedContext, QaModel, QaOptions, RequestCost};
+use bertqa::{Answers, NullAnswer, PreparedContext, QaModel, QaOptions, RequestCost};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +29,8 @@ pub struct Job {
     pub question: String,
     pub context: PreparedContext,
     pub top_k: usize,
+    /// Whether "no answer" is possible for this request, and by which rule.
+    pub null_answer: NullAnswer,
     pub cost: RequestCost,
     /// Past it the request is answered 504 and dropped.
     pub deadline: Option<Instant>,
@@ -50,7 +52,8 @@ impl Job {
 /// A job's answers and the batch they came from.
 #[derive(Debug)]
 pub struct Answered {
-    pub answers: Vec<Answer>,
+    /// Its spans and, if it asked for null answers, the null answer decided by its own rule.
+    pub answers: Answers,
     /// Requests in the batch (this one included).
     pub batch_requests: usize,
     /// Tokens of the whole batch.
@@ -240,8 +243,16 @@ pub fn run_jobs(model: &QaModel, mut jobs: Vec<Job>, options: &QaOptions, metric
         tokens,
         jobs.iter().map(|j| start.duration_since(j.enqueued)),
     );
+    // The null scores do not depend on the rule: computed once for the batch if any job wants
+    // them, each job's verdict then decided by its own rule.
+    let any_null = jobs.iter().any(|j| j.null_answer != NullAnswer::Never);
     let options = QaOptions {
         top_k: jobs.iter().map(|j| j.top_k).max().unwrap_or(1),
+        null_answer: if any_null {
+            NullAnswer::SCORE_DIFF
+        } else {
+            NullAnswer::Never
+        },
         ..options.clone()
     };
     let requests: Vec<(&str, &PreparedContext)> = jobs
@@ -259,7 +270,14 @@ pub fn run_jobs(model: &QaModel, mut jobs: Vec<Job>, options: &QaOptions, metric
                     // Answers come best first and probabilities are over all n_best
                     // candidates, so the first top_k of a larger top_k are this job's own.
                     Some(mut answers) => {
-                        answers.truncate(job.top_k);
+                        answers.spans.truncate(job.top_k);
+                        answers.null = match job.null_answer {
+                            NullAnswer::Never => None,
+                            rule => answers.null.map(|mut n| {
+                                n.wins = n.wins_under(rule);
+                                n
+                            }),
+                        };
                         let _ = job.reply.send(Ok(Answered {
                             answers,
                             batch_requests: n,

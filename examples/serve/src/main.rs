@@ -8,6 +8,9 @@
 //!
 //! POST /answer  {"question": "...", "context": "...", "top_k": 1, "timeout_ms": 500}
 //!                                         →  200 {"answers": [Answer, ...]}
+//!               optional "null_score_diff_threshold": 0.0 or "handle_impossible_answer": true
+//!               (SQuAD 2.0 models)          →  200 {"answers": [...], "no_answer": bool,
+//!                                                   "null": {"score", "score_diff", ...}}
 //! GET  /healthz  →  200 {"status": "ok"}         (liveness)
 //! GET  /readyz   →  200 {"ready": true} once the model is loaded and warm, else 503
 //! GET  /metrics  →  OpenMetrics text (Prometheus)
@@ -19,8 +22,9 @@
 //! ready). Requests that arrive while the model is busy are gathered into one ragged batch
 //! (see `batch.rs`). SIGTERM or Ctrl-C: readiness turns false, no new connections are accepted,
 //! requests in flight finish, then the process exits. Without `--model` or `--synthetic` it
-//! serves `bert-large-uncased-whole-word-masking-finetuned-squad` from the Hugging Face cache
-//! (`bertqa::hub`); it never downloads.
+//! serves `bert-large-uncased-whole-word-masking-finetuned-squad` from the Hugging Face cache,
+//! or where that is missing the small model bundled with bertqa, saying which on stderr
+//! (`bertqa::hub::default_model`); it never downloads.
 
 mod batch;
 mod metrics;
@@ -42,7 +46,8 @@ const USAGE: &str = "usage: serve [--model PATH | --synthetic tiny|base|large] \
                      [--threads N] [--pin-threads (one worker per core; for a dedicated machine)]\n\
                      [--max-batch-tokens N] [--max-wait-ms MS] [--no-batching [--max-inflight N]]\n\
                      [--max-queue N] [--quiet (no request log)]\n\
-                     (no --model: the model in the Hugging Face cache, see docs/serving.md)";
+                     (no --model: BERT-large from the Hugging Face cache, else the bundled small \
+                     model; see docs/serving.md)";
 
 struct Args {
     model: Option<PathBuf>,
@@ -150,10 +155,11 @@ fn load_engine(args: &Args, state: &AppState) -> Result<Engine, String> {
     let model = match (&args.model, &args.synthetic) {
         (Some(path), _) => QaModel::load_with(path, &options),
         (None, Some(name)) => QaModel::synthetic_with(name, 0, &options),
-        // Neither: the model in the Hugging Face cache (bertqa::hub); never downloads here.
-        (None, None) => bertqa::hub::resolve_default_model(true).and_then(|dir| {
-            eprintln!("serve: using {}", dir.display());
-            QaModel::load_with(&dir, &options)
+        // Neither: the model in the Hugging Face cache (bertqa::hub), else the bundled small
+        // model, saying which; never downloads here.
+        (None, None) => QaModel::load_default(true, &options).map(|(model, which)| {
+            eprintln!("serve: {}", which.note());
+            model
         }),
     }
     .map_err(|e| e.to_string())?;

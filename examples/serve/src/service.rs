@@ -9,7 +9,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bertqa::Answer;
+use bertqa::{Answer, NullAnswer, NullScore};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -74,6 +74,12 @@ struct AnswerRequest {
     /// Deadline in milliseconds from the request's arrival; 0 is already past.
     #[serde(default)]
     timeout_ms: Option<u64>,
+    /// Allow "no answer": none when null score − best span score exceeds this (run_qa's rule).
+    #[serde(default)]
+    null_score_diff_threshold: Option<f32>,
+    /// Allow "no answer" by the Hugging Face pipeline's rule.
+    #[serde(default)]
+    handle_impossible_answer: bool,
 }
 
 fn one() -> usize {
@@ -83,6 +89,12 @@ fn one() -> usize {
 #[derive(Serialize)]
 struct AnswerResponse {
     answers: Vec<Answer>,
+    /// With null answers asked for: whether the model says the context does not answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    no_answer: Option<bool>,
+    /// With null answers asked for: the null answer's scores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    null: Option<NullScore>,
 }
 
 /// An error response: `{"error": message}` with a status.
@@ -96,7 +108,23 @@ impl IntoResponse for ApiError {
 
 impl From<bertqa::Error> for ApiError {
     fn from(e: bertqa::Error) -> Self {
+        use bertqa::InputError as I;
         let status = match e {
+            // A well-formed request the model cannot answer: nothing to ask or to read.
+            bertqa::Error::Input {
+                kind: I::EmptyQuestion | I::EmptyContext | I::Sequence,
+                ..
+            } => StatusCode::UNPROCESSABLE_ENTITY,
+            // More text than the model or the service's limits take.
+            bertqa::Error::Input {
+                kind: I::TooLong, ..
+            } => StatusCode::PAYLOAD_TOO_LARGE,
+            // The server's model cannot answer questions at all: its configuration, not the
+            // request.
+            bertqa::Error::Input {
+                kind: I::NoQaHead, ..
+            } => StatusCode::INTERNAL_SERVER_ERROR,
+            // Options out of range, and anything else wrong with the request.
             bertqa::Error::Input { .. } => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -160,7 +188,7 @@ async fn answer_inner(
     let req: AnswerRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError(
             StatusCode::BAD_REQUEST,
-            format!("invalid request body: {e}; expected {{\"question\": string, \"context\": string, \"top_k\": 1..={MAX_TOP_K}, \"timeout_ms\": integer (optional)}}"),
+            format!("invalid request body: {e}; expected {{\"question\": string, \"context\": string, \"top_k\": 1..={MAX_TOP_K}, \"timeout_ms\": integer, \"null_score_diff_threshold\": number, \"handle_impossible_answer\": boolean}} (all but question and context optional)"),
         )
     })?;
     if !(1..=MAX_TOP_K).contains(&req.top_k) {
@@ -169,6 +197,19 @@ async fn answer_inner(
             format!("top_k must be between 1 and {MAX_TOP_K}, got {}", req.top_k),
         ));
     }
+    let null_answer = match (req.null_score_diff_threshold, req.handle_impossible_answer) {
+        (Some(_), true) => {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "null_score_diff_threshold and handle_impossible_answer are two rules for the \
+                 same choice; give one"
+                    .into(),
+            ))
+        }
+        (Some(threshold), false) => NullAnswer::ScoreDiff { threshold },
+        (None, true) => NullAnswer::Pipeline,
+        (None, false) => NullAnswer::Never,
+    };
     let Some(engine) = state.engine.get() else {
         return Err(ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -216,6 +257,7 @@ async fn answer_inner(
         question,
         context,
         top_k,
+        null_answer,
         cost,
         deadline,
         enqueued: Instant::now(),
@@ -254,7 +296,11 @@ async fn answer_inner(
         }
     };
     facts.batch = Some((batch_requests, batch_tokens, queued));
-    Ok(AnswerResponse { answers })
+    Ok(AnswerResponse {
+        no_answer: answers.null.map(|n| n.wins),
+        null: answers.null,
+        answers: answers.spans,
+    })
 }
 
 /// One JSON line per request on stderr.

@@ -5,7 +5,7 @@ use crate::batch::{BatchConfig, Engine};
 use crate::service::{app, AppState, BODY_LIMIT};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use bertqa::{QaModel, QaOptions};
+use bertqa::{NullAnswer, QaModel, QaOptions};
 use http_body_util::BodyExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,8 +68,15 @@ async fn call_json(
 
 /// The library's answers to `q` about `c`, as JSON text would carry them.
 fn alone(q: &str, c: &str, top_k: usize) -> serde_json::Value {
+    alone_with(q, c, top_k, NullAnswer::Never)["spans"].clone()
+}
+
+/// The library's `Answers` (`{"spans", "null"}`) to `q` about `c` under a null-answer rule, as
+/// JSON text would carry them.
+fn alone_with(q: &str, c: &str, top_k: usize, null_answer: NullAnswer) -> serde_json::Value {
     let options = QaOptions {
         top_k,
+        null_answer,
         ..QaOptions::default()
     };
     let answers = QaModel::synthetic("tiny", 0)
@@ -226,12 +233,12 @@ async fn errors_are_json_with_their_status() {
     let cases = [
         (
             r#"{"question": "", "context": "text"}"#,
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "question is empty",
         ),
         (
             r#"{"question": "q", "context": " "}"#,
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "context is empty",
         ),
         (
@@ -252,7 +259,7 @@ async fn errors_are_json_with_their_status() {
         ("not json", StatusCode::BAD_REQUEST, "invalid request body"),
         (
             too_many_windows.as_str(),
-            StatusCode::BAD_REQUEST,
+            StatusCode::PAYLOAD_TOO_LARGE,
             "max_windows",
         ),
         (
@@ -269,14 +276,13 @@ async fn errors_are_json_with_their_status() {
     // None of them reached the model.
     let m = scrape(&state).await;
     assert_eq!(value(&m, "bertqa_batch_requests_count", None), 0.0);
-    assert_eq!(
-        value(&m, "bertqa_requests_total", Some(("status", "400"))),
-        7.0
-    );
-    assert_eq!(
-        value(&m, "bertqa_requests_total", Some(("status", "504"))),
-        1.0
-    );
+    for (status, n) in [("400", 4.0), ("422", 2.0), ("413", 1.0), ("504", 1.0)] {
+        assert_eq!(
+            value(&m, "bertqa_requests_total", Some(("status", status))),
+            n,
+            "{status}"
+        );
+    }
     let big = format!(
         r#"{{"question": "q", "context": "{}"}}"#,
         "a ".repeat(BODY_LIMIT)
@@ -474,5 +480,76 @@ async fn shutdown_finishes_requests_in_flight() {
     assert!(
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "no longer listening"
+    );
+}
+
+/// Null answers are chosen per request: requests with different rules share a batch, and each
+/// gets the library's verdict under its own rule, with the null scores; a request without one
+/// gets no null fields.
+#[tokio::test]
+async fn null_answers_per_request() {
+    let state = service(Some(Duration::from_millis(300)), 100_000);
+    let (q, c, k) = CASES[0];
+    let rules: [(serde_json::Value, NullAnswer); 5] = [
+        (serde_json::json!({}), NullAnswer::Never),
+        (
+            serde_json::json!({"null_score_diff_threshold": 0.0}),
+            NullAnswer::ScoreDiff { threshold: 0.0 },
+        ),
+        // Any span beats a null that must win by 1e6, and a null that may lose by 1e6 wins.
+        (
+            serde_json::json!({"null_score_diff_threshold": 1e6}),
+            NullAnswer::ScoreDiff { threshold: 1e6 },
+        ),
+        (
+            serde_json::json!({"null_score_diff_threshold": -1e6}),
+            NullAnswer::ScoreDiff { threshold: -1e6 },
+        ),
+        (
+            serde_json::json!({"handle_impossible_answer": true}),
+            NullAnswer::Pipeline,
+        ),
+    ];
+    let handles: Vec<_> = rules
+        .iter()
+        .map(|(extra, _)| {
+            let mut req = serde_json::json!({ "question": q, "context": c, "top_k": k });
+            for (key, v) in extra.as_object().unwrap() {
+                req[key] = v.clone();
+            }
+            let state = Arc::clone(&state);
+            tokio::spawn(async move { call_json(&state, "POST", "/answer", req.to_string()).await })
+        })
+        .collect();
+    let mut verdicts = Vec::new();
+    for (h, (_, rule)) in handles.into_iter().zip(&rules) {
+        let (status, json) = h.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{json}");
+        let want = alone_with(q, c, k, *rule);
+        assert_eq!(json["answers"], want["spans"], "{rule:?}");
+        if *rule == NullAnswer::Never {
+            assert!(
+                json.get("null").is_none() && json.get("no_answer").is_none(),
+                "{json}"
+            );
+        } else {
+            assert_eq!(json["null"], want["null"], "{rule:?}");
+            assert_eq!(json["no_answer"], want["null"]["wins"], "{rule:?}");
+            verdicts.push(json["no_answer"].as_bool().unwrap());
+        }
+    }
+    assert_eq!(verdicts[1..3], [false, true]);
+    // They ran together.
+    assert!(value(&scrape(&state).await, "bertqa_batch_requests_count", None) < 5.0);
+    // Two rules at once: refused before any model work.
+    let both = serde_json::json!({
+        "question": q, "context": c,
+        "null_score_diff_threshold": 0.0, "handle_impossible_answer": true,
+    });
+    let (status, json) = call_json(&state, "POST", "/answer", both.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    assert!(
+        json["error"].as_str().unwrap().contains("give one"),
+        "{json}"
     );
 }
