@@ -65,14 +65,17 @@ for p in "${PKGS[@]}"; do installed "$p" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   # rustc-web 1.96 is in Debian 12's security pocket; add it only if no source names it.
-  if ! apt-get indextargets --format '$(RELEASE)' | grep -qx bookworm-security; then
+  # (Lists read into variables first: `grep -q` closing a pipe early would fail it, pipefail.)
+  suites=$(apt-get indextargets --format '$(RELEASE)')
+  if ! grep -qx bookworm-security <<<"$suites"; then
     echo "adding bookworm-security: /etc/apt/sources.list.d/bertqa-bookworm-security.sources"
     printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian-security' \
       'Suites: bookworm-security' 'Components: main' \
       'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' |
       "${SUDO[@]}" tee /etc/apt/sources.list.d/bertqa-bookworm-security.sources >/dev/null
   fi
-  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  foreign=$(dpkg --print-foreign-architectures)
+  if ! grep -qx arm64 <<<"$foreign"; then
     "${SUDO[@]}" dpkg --add-architecture arm64
   fi
   "${SUDO[@]}" apt-get update -qq
