@@ -18,14 +18,16 @@
 //!     cargo test --release --test squad2_real -- --ignored --nocapture
 //! ```
 
+mod common;
+
 use bertqa::squad::{
     evaluate_v2, load_null_odds, load_predictions, null_odds, predict_answers, prediction_text,
     Dataset, Example, NullOdds, ScoresV2,
 };
 use bertqa::{NullAnswer, QaModel, QaOptions, StrideMode};
+use common::{env_path, squad_fixture};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
 
 /// Least share of predictions equal to PyTorch's (the issue's bound).
 const MIN_SAME: f64 = 0.999;
@@ -34,40 +36,15 @@ const MIN_SAME: f64 = 0.999;
 /// within 1e-4 of PyTorch's (tests/reference.rs, tests/real_weights.rs), plus f32 rounding.
 const ODDS_TOLERANCE: f64 = 1e-3;
 
-/// `$name` as an existing path, or `None` after a loud notice (a failure under CI).
-fn input(name: &str, test: &str) -> Option<PathBuf> {
-    let found = std::env::var_os(name)
-        .map(PathBuf::from)
-        .filter(|p| p.exists());
-    if found.is_none() {
-        let msg = format!(
-            "SKIPPED {test}: {name} is not set to an existing path (the real QA model and the \
-             SQuAD 2.0 dev set; .ci/run sets them to ../shared)"
-        );
-        eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{msg} (a failure under CI)"
-        );
-    }
-    found
-}
-
-fn fixture_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/squad")
-        .join(name)
-}
-
 fn reference() -> Value {
-    let path = fixture_path("minilm_v2_reference.json");
+    let path = squad_fixture("minilm_v2_reference.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn reference_files(mode: &str) -> (HashMap<String, String>, NullOdds) {
     (
-        load_predictions(fixture_path(&format!("minilm_v2_{mode}_predictions.json"))).unwrap(),
-        load_null_odds(fixture_path(&format!("minilm_v2_{mode}_null_odds.json"))).unwrap(),
+        load_predictions(squad_fixture(&format!("minilm_v2_{mode}_predictions.json"))).unwrap(),
+        load_null_odds(squad_fixture(&format!("minilm_v2_{mode}_null_odds.json"))).unwrap(),
     )
 }
 
@@ -119,7 +96,7 @@ fn assert_scores(scores: &ScoresV2, want: &Value, tol: f64, what: &str) {
 /// practice (checked to 1e-9).
 #[test]
 fn reference_v2_files_score_as_the_official_script() {
-    let Some(dev) = input(
+    let Some(dev) = env_path(
         "BERTQA_SQUAD2_DEV",
         "reference_v2_files_score_as_the_official_script",
     ) else {
@@ -281,8 +258,8 @@ fn ids(v: &Value) -> HashSet<String> {
 #[test]
 fn dev_v2_slice_equals_pytorch() {
     let (Some(dir), Some(dev)) = (
-        input("BERTQA_QA_MODEL", "dev_v2_slice_equals_pytorch"),
-        input("BERTQA_SQUAD2_DEV", "dev_v2_slice_equals_pytorch"),
+        env_path("BERTQA_QA_MODEL", "dev_v2_slice_equals_pytorch"),
+        env_path("BERTQA_SQUAD2_DEV", "dev_v2_slice_equals_pytorch"),
     ) else {
         return;
     };
@@ -317,8 +294,8 @@ fn dev_v2_slice_equals_pytorch() {
 #[ignore = "the full SQuAD 2.0 dev set, minutes: run by hand with --ignored --nocapture"]
 fn full_dev_v2_against_pytorch() {
     let (Some(dir), Some(dev)) = (
-        input("BERTQA_QA_MODEL", "full_dev_v2_against_pytorch"),
-        input("BERTQA_SQUAD2_DEV", "full_dev_v2_against_pytorch"),
+        env_path("BERTQA_QA_MODEL", "full_dev_v2_against_pytorch"),
+        env_path("BERTQA_SQUAD2_DEV", "full_dev_v2_against_pytorch"),
     ) else {
         return;
     };

@@ -11,11 +11,14 @@
 //! Without the two variables the tests say so loudly and pass, except under CI (`CI` set),
 //! where missing inputs are a failure.
 
+mod common;
+
 use bertqa::squad::{evaluate, predict, Dataset, Example};
 use bertqa::{QaModel, QaOptions, StrideMode};
+use common::{env_path, squad_fixture};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// Questions whose bertqa answer may differ from PyTorch's because the best two answers' scores
@@ -24,38 +27,13 @@ use std::sync::Arc;
 /// every prediction is equal.
 const NEAR_TIES: &[&str] = &[];
 
-/// `$name` as an existing path, or `None` after a loud notice (a failure under CI).
-fn input(name: &str, test: &str) -> Option<PathBuf> {
-    let found = std::env::var_os(name)
-        .map(PathBuf::from)
-        .filter(|p| p.exists());
-    if found.is_none() {
-        let msg = format!(
-            "SKIPPED {test}: {name} is not set to an existing path (the real QA model and \
-             SQuAD v1.1 dev set; .ci/run sets them to ../shared)"
-        );
-        eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{msg} (a failure under CI)"
-        );
-    }
-    found
-}
-
-fn fixture_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/squad")
-        .join(name)
-}
-
 fn reference() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixture_path("minilm_reference.json")).unwrap())
+    serde_json::from_str(&std::fs::read_to_string(squad_fixture("minilm_reference.json")).unwrap())
         .unwrap()
 }
 
 fn reference_predictions(mode: &str) -> HashMap<String, String> {
-    bertqa::squad::load_predictions(fixture_path(&format!("minilm_{mode}_predictions.json")))
+    bertqa::squad::load_predictions(squad_fixture(&format!("minilm_{mode}_predictions.json")))
         .unwrap()
 }
 
@@ -90,7 +68,7 @@ fn ids(v: &Value) -> HashSet<String> {
 /// predictions equals the official script's (computed in Python by the reference script).
 #[test]
 fn reference_predictions_score_as_the_official_script() {
-    let Some(dev) = input(
+    let Some(dev) = env_path(
         "BERTQA_SQUAD_DEV",
         "reference_predictions_score_as_the_official_script",
     ) else {
@@ -127,8 +105,8 @@ fn reference_predictions_score_as_the_official_script() {
 #[test]
 fn windows_match_the_reference() {
     let (Some(dir), Some(dev)) = (
-        input("BERTQA_QA_MODEL", "windows_match_the_reference"),
-        input("BERTQA_SQUAD_DEV", "windows_match_the_reference"),
+        env_path("BERTQA_QA_MODEL", "windows_match_the_reference"),
+        env_path("BERTQA_SQUAD_DEV", "windows_match_the_reference"),
     ) else {
         return;
     };
@@ -223,8 +201,8 @@ fn check_against_reference(model: &QaModel, examples: &[Example], mode: &str) {
 #[test]
 fn dev_slice_equals_pytorch() {
     let (Some(dir), Some(dev)) = (
-        input("BERTQA_QA_MODEL", "dev_slice_equals_pytorch"),
-        input("BERTQA_SQUAD_DEV", "dev_slice_equals_pytorch"),
+        env_path("BERTQA_QA_MODEL", "dev_slice_equals_pytorch"),
+        env_path("BERTQA_SQUAD_DEV", "dev_slice_equals_pytorch"),
     ) else {
         return;
     };
@@ -253,8 +231,8 @@ fn dev_slice_equals_pytorch() {
 /// `min_same` of the answers the same text, |ΔF1| ≤ `max_df1`.
 fn slice_close_to_fp32(test: &str, load: bertqa::LoadOptions, min_same: f64, max_df1: f64) {
     let (Some(dir), Some(dev)) = (
-        input("BERTQA_QA_MODEL", test),
-        input("BERTQA_SQUAD_DEV", test),
+        env_path("BERTQA_QA_MODEL", test),
+        env_path("BERTQA_SQUAD_DEV", test),
     ) else {
         return;
     };
@@ -336,7 +314,7 @@ fn dev_slice_int8_close_to_fp32() {
 /// are the int8 precision's, for the same reasons.
 #[test]
 fn dev_slice_bundled_model_close_to_fp32() {
-    let Some(dev) = input("BERTQA_SQUAD_DEV", "dev_slice_bundled_model_close_to_fp32") else {
+    let Some(dev) = env_path("BERTQA_SQUAD_DEV", "dev_slice_bundled_model_close_to_fp32") else {
         return;
     };
     let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/minilm-squad.bqa");

@@ -328,6 +328,22 @@ impl Dataset {
     pub fn unanswerable(&self) -> usize {
         self.examples.iter().filter(|e| e.impossible).count()
     }
+
+    /// The questions article by article, in dataset order: each run of consecutive examples
+    /// sharing one title.
+    pub fn articles(&self) -> impl Iterator<Item = &[Example]> {
+        let mut rest = self.examples.as_slice();
+        std::iter::from_fn(move || {
+            let first = rest.first()?;
+            let n = rest
+                .iter()
+                .position(|e| !Arc::ptr_eq(&e.title, &first.title))
+                .unwrap_or(rest.len());
+            let (article, tail) = rest.split_at(n);
+            rest = tail;
+            Some(article)
+        })
+    }
 }
 
 /// Whether a file's `version` names SQuAD 2.x (`"v2.0"`, `"2.0"`).

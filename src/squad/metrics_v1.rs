@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -175,23 +174,18 @@ pub fn evaluate_per_article(
     dataset: &Dataset,
     predictions: &HashMap<String, String>,
 ) -> Vec<ArticleScores> {
-    let mut out = Vec::new();
-    let mut rest = dataset.examples.as_slice();
-    while let Some(first) = rest.first() {
-        let n = rest
-            .iter()
-            .position(|e| !Arc::ptr_eq(&e.title, &first.title))
-            .unwrap_or(rest.len());
-        let scores = evaluate_examples(&rest[..n], predictions);
-        out.push(ArticleScores {
-            title: first.title.to_string(),
-            questions: n,
-            exact_match: scores.exact_match,
-            f1: scores.f1,
-        });
-        rest = &rest[n..];
-    }
-    out
+    dataset
+        .articles()
+        .map(|article| {
+            let scores = evaluate_examples(article, predictions);
+            ArticleScores {
+                title: article[0].title.to_string(),
+                questions: article.len(),
+                exact_match: scores.exact_match,
+                f1: scores.f1,
+            }
+        })
+        .collect()
 }
 
 /// Loads a SQuAD v1.1 dataset and a predictions file and scores them (`bertqa score`).

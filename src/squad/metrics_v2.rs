@@ -28,8 +28,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use std::sync::Arc;
-
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
@@ -417,25 +415,20 @@ pub fn evaluate_v2_per_article(
     null_odds: Option<&NullOdds>,
     na_prob_thresh: f64,
 ) -> Result<Vec<ArticleScoresV2>> {
-    let mut out = Vec::new();
-    let mut rest = dataset.examples.as_slice();
-    while let Some(first) = rest.first() {
-        let n = rest
-            .iter()
-            .position(|e| !Arc::ptr_eq(&e.title, &first.title))
-            .unwrap_or(rest.len());
-        let article = Dataset {
-            version: dataset.version.clone(),
-            examples: rest[..n].to_vec(),
-        };
-        out.push(ArticleScoresV2 {
-            title: first.title.to_string(),
-            questions: n,
-            scores: evaluate_v2(&article, predictions, null_odds, na_prob_thresh)?,
-        });
-        rest = &rest[n..];
-    }
-    Ok(out)
+    dataset
+        .articles()
+        .map(|article| {
+            let sub = Dataset {
+                version: dataset.version.clone(),
+                examples: article.to_vec(),
+            };
+            Ok(ArticleScoresV2 {
+                title: article[0].title.to_string(),
+                questions: article.len(),
+                scores: evaluate_v2(&sub, predictions, null_odds, na_prob_thresh)?,
+            })
+        })
+        .collect()
 }
 
 /// Loads a SQuAD dataset, a predictions file and, optionally, a null-odds file and scores them

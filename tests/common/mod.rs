@@ -217,3 +217,30 @@ pub fn check_hidden_states(model: &bertqa::Bert, fx: &Value) {
         }
     }
 }
+
+/// `$name` as an existing path (the real QA model, a SQuAD dev set: .ci/run points them at
+/// ../shared), or `None` after a loud notice — a failure under CI (`CI` set).
+pub fn env_path(name: &str, test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os(name)
+        .map(PathBuf::from)
+        .filter(|p| p.exists());
+    if found.is_none() {
+        let msg = format!(
+            "SKIPPED {test}: {name} is not set to an existing path (.ci/run sets it to a file \
+             or directory of ../shared)"
+        );
+        eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{msg} (a failure under CI)"
+        );
+    }
+    found
+}
+
+/// A file of `tests/fixtures/squad`.
+pub fn squad_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/squad")
+        .join(name)
+}
