@@ -5,7 +5,8 @@
 //! whole driver monomorphised for one micro-kernel (`packed_driver::<Avx512_12x32>`), so no
 //! feature check or indirection sits in a hot loop.
 //!
-//! `BERTQA_ISA=reference|avx2|avx512|avx512vnni|avx512bf16` forces a level, for testing the lower paths on a machine that
+//! `BERTQA_ISA=reference|avx2|avx512|avx512vnni|avx512bf16` (x86-64) or
+//! `neon|neondot|neoni8mm|neonbf16` (aarch64) forces a level, for testing the lower paths on a machine that
 //! has the higher ones. Asking for a level the CPU lacks panics with a clear message (running
 //! AVX-512 code on a CPU without it would be undefined behaviour). The choice is logged once to
 //! stderr when `BERTQA_ISA` is set.
@@ -30,16 +31,35 @@ pub enum Isa {
     /// dot-product instruction instead of widening to fp32 (Cooper Lake, Sapphire Rapids, Zen 4
     /// and 5 — every CPU with AVX512_BF16 also has AVX512_VNNI).
     Avx512Bf16,
+    /// aarch64 Advanced SIMD (NEON, part of every ARMv8-A CPU): the fp32 kernels on `fmla`
+    /// (Cortex-A72, Raspberry Pi 4, Graviton 1).
+    Neon,
+    /// [`Isa::Neon`] plus FEAT_DotProd (`sdot`): the int8 GEMM on the 4-way 8-bit dot product
+    /// (Neoverse N1: Graviton 2, Ampere Altra; Apple M1).
+    NeonDot,
+    /// [`Isa::NeonDot`] plus FEAT_I8MM (`smmla`/`usmmla`): the int8 GEMM on the 2×8·8×2 matrix
+    /// multiply-accumulate.
+    NeonI8mm,
+    /// [`Isa::NeonI8mm`] plus FEAT_BF16 (`bfmmla`, `bfdot`): the bf16 GEMM on the bf16 matrix
+    /// multiply-accumulate (Neoverse V1/V2/N2: Graviton 3 and 4, Google Axion; Apple M2 and
+    /// later — every CPU with FEAT_BF16 so far also has FEAT_I8MM).
+    NeonBf16,
 }
 
 impl Isa {
     /// Every level, lowest first.
-    pub const ALL: [Isa; 5] = [
+    /// Every level, lowest first (x86-64's, then aarch64's; a CPU supports levels of one
+    /// architecture only, so "lowest first" holds within each).
+    pub const ALL: [Isa; 9] = [
         Isa::Reference,
         Isa::Avx2,
         Isa::Avx512,
         Isa::Avx512Vnni,
         Isa::Avx512Bf16,
+        Isa::Neon,
+        Isa::NeonDot,
+        Isa::NeonI8mm,
+        Isa::NeonBf16,
     ];
 
     /// The name used by `BERTQA_ISA`.
@@ -50,6 +70,10 @@ impl Isa {
             Isa::Avx512 => "avx512",
             Isa::Avx512Vnni => "avx512vnni",
             Isa::Avx512Bf16 => "avx512bf16",
+            Isa::Neon => "neon",
+            Isa::NeonDot => "neondot",
+            Isa::NeonI8mm => "neoni8mm",
+            Isa::NeonBf16 => "neonbf16",
         }
     }
 
@@ -78,7 +102,21 @@ impl Isa {
             Isa::Avx512Bf16 => {
                 Isa::Avx512Vnni.is_supported() && is_x86_feature_detected!("avx512bf16")
             }
-            #[cfg(not(target_arch = "x86_64"))]
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDot => {
+                Isa::Neon.is_supported() && std::arch::is_aarch64_feature_detected!("dotprod")
+            }
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonI8mm => {
+                Isa::NeonDot.is_supported() && std::arch::is_aarch64_feature_detected!("i8mm")
+            }
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonBf16 => {
+                Isa::NeonI8mm.is_supported() && std::arch::is_aarch64_feature_detected!("bf16")
+            }
+            #[allow(unreachable_patterns)]
             _ => false,
         }
     }
@@ -114,7 +152,7 @@ pub fn isa() -> Isa {
     *ISA.get_or_init(|| match std::env::var("BERTQA_ISA") {
         Ok(v) if !v.trim().is_empty() => {
             let want = Isa::from_name(&v).unwrap_or_else(|| {
-                panic!("BERTQA_ISA={v:?}: expected one of reference, avx2, avx512, avx512vnni, avx512bf16")
+                panic!("BERTQA_ISA={v:?}: expected one of {}", Isa::ALL.map(Isa::name).join(", "))
             });
             assert!(
                 want.is_supported(),

@@ -241,10 +241,31 @@ static REFERENCE: Kernels = REFERENCE_KERNELS;
 static BF16_REFERENCE: Bf16Kernels = BF16_REFERENCE_KERNELS;
 static I8_REFERENCE: I8Kernels = I8_REFERENCE_KERNELS;
 
-/// Off x86-64, the entry of every SIMD level and path: never supported there (its `isa` is
-/// not), so the entry points, which assert support first, never call what it holds.
-#[cfg(not(target_arch = "x86_64"))]
-mod elsewhere {
+/// aarch64: the kernels of each NEON level. Every level starts from the fp32 kernels of
+/// [`aarch64::NEON`] and adds the int8 and bf16 paths its features allow.
+#[cfg(target_arch = "aarch64")]
+mod aarch64 {
+    use super::*;
+
+    /// Advanced SIMD: the fp32 kernels of every aarch64 level.
+    const NEON_F32: Kernels = Kernels {
+        ..REFERENCE_KERNELS
+    };
+
+    pub(super) static NEON: Kernels = NEON_F32;
+
+    pub(super) static NEON_DOT: Kernels = Kernels { ..NEON_F32 };
+
+    pub(super) static NEON_I8MM: Kernels = Kernels { ..NEON_F32 };
+
+    pub(super) static NEON_BF16: Kernels = Kernels { ..NEON_F32 };
+}
+
+/// Elsewhere (neither x86-64 nor aarch64), and on each architecture for the other's levels
+/// and paths: never supported there (their `isa` is not), so the entry points, which assert
+/// support first, never call what these hold.
+#[allow(dead_code)]
+mod unavailable {
     use super::*;
 
     pub(super) static UNAVAILABLE: Kernels = Kernels {
@@ -265,61 +286,54 @@ mod elsewhere {
 
 /// The kernels of `isa`.
 pub(crate) fn of(isa: Isa) -> &'static Kernels {
-    #[cfg(target_arch = "x86_64")]
-    {
-        match isa {
-            Isa::Reference => &REFERENCE,
-            Isa::Avx2 => &x86::AVX2,
-            Isa::Avx512 => &x86::AVX512,
-            Isa::Avx512Vnni => &x86::AVX512_VNNI,
-            Isa::Avx512Bf16 => &x86::AVX512_BF16,
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        match isa {
-            Isa::Reference => &REFERENCE,
-            _ => &elsewhere::UNAVAILABLE,
-        }
+    match isa {
+        Isa::Reference => &REFERENCE,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => &x86::AVX2,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => &x86::AVX512,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => &x86::AVX512_VNNI,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Bf16 => &x86::AVX512_BF16,
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => &aarch64::NEON,
+        #[cfg(target_arch = "aarch64")]
+        Isa::NeonDot => &aarch64::NEON_DOT,
+        #[cfg(target_arch = "aarch64")]
+        Isa::NeonI8mm => &aarch64::NEON_I8MM,
+        #[cfg(target_arch = "aarch64")]
+        Isa::NeonBf16 => &aarch64::NEON_BF16,
+        #[allow(unreachable_patterns)]
+        _ => &unavailable::UNAVAILABLE,
     }
 }
 
-/// The kernels of a bf16 path (off x86-64, as [`of`]).
+/// The kernels of a bf16 path.
 pub(crate) fn bf16(path: Bf16Path) -> &'static Bf16Kernels {
-    #[cfg(target_arch = "x86_64")]
-    {
-        match path {
-            Bf16Path::Reference => &BF16_REFERENCE,
-            Bf16Path::Avx2Widen => &x86::BF16_AVX2,
-            Bf16Path::Avx512Widen => &x86::BF16_AVX512_WIDEN,
-            Bf16Path::Avx512Bf16 => &x86::BF16_AVX512_BF16,
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        match path {
-            Bf16Path::Reference => &BF16_REFERENCE,
-            _ => &elsewhere::BF16_UNAVAILABLE,
-        }
+    match path {
+        Bf16Path::Reference => &BF16_REFERENCE,
+        #[cfg(target_arch = "x86_64")]
+        Bf16Path::Avx2Widen => &x86::BF16_AVX2,
+        #[cfg(target_arch = "x86_64")]
+        Bf16Path::Avx512Widen => &x86::BF16_AVX512_WIDEN,
+        #[cfg(target_arch = "x86_64")]
+        Bf16Path::Avx512Bf16 => &x86::BF16_AVX512_BF16,
+        #[allow(unreachable_patterns)]
+        _ => &unavailable::BF16_UNAVAILABLE,
     }
 }
 
-/// The kernels of an int8 path (off x86-64, as [`of`]).
+/// The kernels of an int8 path.
 pub(crate) fn int8(path: I8Path) -> &'static I8Kernels {
-    #[cfg(target_arch = "x86_64")]
-    {
-        match path {
-            I8Path::Reference => &I8_REFERENCE,
-            I8Path::Avx2Widen => &x86::I8_AVX2,
-            I8Path::Avx512Vnni => &x86::I8_AVX512_VNNI,
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        match path {
-            I8Path::Reference => &I8_REFERENCE,
-            _ => &elsewhere::I8_UNAVAILABLE,
-        }
+    match path {
+        I8Path::Reference => &I8_REFERENCE,
+        #[cfg(target_arch = "x86_64")]
+        I8Path::Avx2Widen => &x86::I8_AVX2,
+        #[cfg(target_arch = "x86_64")]
+        I8Path::Avx512Vnni => &x86::I8_AVX512_VNNI,
+        #[allow(unreachable_patterns)]
+        _ => &unavailable::I8_UNAVAILABLE,
     }
 }
 
