@@ -13,10 +13,10 @@
 //! group `gemm_strided/{m}x{n}x{k}` for attention's per-head products.
 
 use bertqa_kernels::dispatch::{isa, Isa};
-use bertqa_kernels::gemm::bf16::{gemm_bf16_with, Bf16Path};
-use bertqa_kernels::gemm::int8::{gemm_i8_with, I8Path};
-use bertqa_kernels::gemm::{gemm_packed_with, gemm_strided_with};
-use bertqa_kernels::{Epilogue, MatMut, MatRef, PackedBf16, PackedI8, PackedMatrix};
+use bertqa_kernels::{
+    Bf16Kernels, Bf16Path, Epilogue, I8Kernels, I8Path, Kernels, MatMut, MatRef, PackedBf16,
+    PackedI8, PackedMatrix,
+};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
 
@@ -71,8 +71,7 @@ fn bench_packed(cr: &mut Criterion) {
                         |bch| {
                             pool.install(|| {
                                 bch.iter(|| {
-                                    gemm_bf16_with(
-                                        path,
+                                    Bf16Kernels::of(path).gemm(
                                         m,
                                         black_box(&a),
                                         &pb16,
@@ -93,8 +92,7 @@ fn bench_packed(cr: &mut Criterion) {
                         |bch| {
                             pool.install(|| {
                                 bch.iter(|| {
-                                    gemm_i8_with(
-                                        path,
+                                    I8Kernels::of(path).gemm(
                                         m,
                                         black_box(&a),
                                         &pb8,
@@ -111,15 +109,11 @@ fn bench_packed(cr: &mut Criterion) {
                     l != Isa::Reference && l != Isa::Avx512Vnni && l != Isa::Avx512Bf16
                 }) {
                     g.bench_function(
-                        BenchmarkId::new(
-                            bertqa_kernels::gemm::kernel_name(level),
-                            format!("t{threads}"),
-                        ),
+                        BenchmarkId::new(Kernels::of(level).gemm_name(), format!("t{threads}")),
                         |bch| {
                             pool.install(|| {
                                 bch.iter(|| {
-                                    gemm_packed_with(
-                                        level,
+                                    Kernels::of(level).gemm_packed(
                                         m,
                                         black_box(&a),
                                         &pb,
@@ -249,11 +243,10 @@ fn bench_strided(cr: &mut Criterion) {
             .filter(|&l| l != Isa::Avx512Vnni && l != Isa::Avx512Bf16)
         {
             g.bench_function(
-                BenchmarkId::new(bertqa_kernels::gemm::kernel_name(level), "t1"),
+                BenchmarkId::new(Kernels::of(level).gemm_name(), "t1"),
                 |bch| {
                     bch.iter(|| {
-                        gemm_strided_with(
-                            level,
+                        Kernels::of(level).gemm_strided(
                             m,
                             n,
                             k,

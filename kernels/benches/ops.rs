@@ -6,14 +6,7 @@
 //! cargo bench -p bertqa-kernels --bench ops
 //! ```
 
-use bertqa_kernels::attention::{
-    attention_bf16_with, attention_with, AttentionScratch, AttentionShape,
-};
-use bertqa_kernels::dispatch::Isa;
-use bertqa_kernels::gemm::bf16::Bf16Path;
-use bertqa_kernels::ops::{
-    add_layer_norm_with, gelu_with, layer_norm_with, masked_softmax_with, softmax_unnormalized_with,
-};
+use bertqa_kernels::{AttentionScratch, AttentionShape, Bf16Kernels, Bf16Path, Isa, Kernels};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
 
@@ -47,13 +40,13 @@ fn ops(cr: &mut Criterion) {
         grp.bench_function(BenchmarkId::new(isa.name(), "plain"), |bch| {
             bch.iter(|| {
                 x.copy_from_slice(&x0);
-                layer_norm_with(isa, black_box(&mut x), &g, &b, 1e-12)
+                Kernels::of(isa).layer_norm(black_box(&mut x), &g, &b, 1e-12)
             })
         });
         grp.bench_function(BenchmarkId::new(isa.name(), "add"), |bch| {
             bch.iter(|| {
                 x.copy_from_slice(&x0);
-                add_layer_norm_with(isa, black_box(&mut x), &res, &g, &b, 1e-12)
+                Kernels::of(isa).add_layer_norm(black_box(&mut x), &res, &g, &b, 1e-12)
             })
         });
     }
@@ -72,7 +65,7 @@ fn ops(cr: &mut Criterion) {
             bch.iter(|| {
                 s.copy_from_slice(&s0);
                 for row in s.chunks_exact_mut(tokens) {
-                    masked_softmax_with(isa, row, 0.125, &keep);
+                    Kernels::of(isa).masked_softmax(row, 0.125, &keep);
                 }
             })
         });
@@ -80,7 +73,7 @@ fn ops(cr: &mut Criterion) {
             bch.iter(|| {
                 s.copy_from_slice(&s0);
                 for row in s.chunks_exact_mut(tokens) {
-                    black_box(softmax_unnormalized_with(isa, row));
+                    black_box(Kernels::of(isa).softmax_unnormalized(row));
                 }
             })
         });
@@ -117,7 +110,13 @@ fn ops(cr: &mut Criterion) {
             grp.bench_function(BenchmarkId::new(isa.name(), format!("t{threads}")), |bch| {
                 pool.install(|| {
                     bch.iter(|| {
-                        attention_with(isa, &qkv, &shape, &all, black_box(&mut ctx), &mut scratch)
+                        Kernels::of(isa).attention(
+                            &qkv,
+                            &shape,
+                            &all,
+                            black_box(&mut ctx),
+                            &mut scratch,
+                        )
                     })
                 })
             });
@@ -142,8 +141,7 @@ fn ops(cr: &mut Criterion) {
             grp.bench_function(id, |bch| {
                 pool.install(|| {
                     bch.iter(|| {
-                        attention_bf16_with(
-                            path,
+                        Bf16Kernels::of(path).attention(
                             &qkv,
                             &shape,
                             &all,
@@ -168,7 +166,7 @@ fn ops(cr: &mut Criterion) {
         grp.bench_function(BenchmarkId::new(isa.name(), "t1"), |bch| {
             bch.iter(|| {
                 h.copy_from_slice(&h0);
-                gelu_with(isa, black_box(&mut h))
+                Kernels::of(isa).gelu(black_box(&mut h))
             })
         });
     }

@@ -16,7 +16,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use bertqa_kernels::{dispatch::Isa, gemm::gemm_packed_with, Epilogue, PackedMatrix};
+use bertqa_kernels::{Epilogue, Isa, Kernels, PackedMatrix};
 use common::{pin_to_cpu, rand_vec, thread_cpu_seconds};
 use std::hint::black_box;
 use std::sync::LazyLock;
@@ -177,7 +177,7 @@ fn main() {
                 };
                 let (mut c1, mut c2, mut c3) = (c.clone(), c.clone(), c);
                 let mut ours =
-                    || gemm_packed_with(isa, m, black_box(&a), &pb, &mut c1, Epilogue::None);
+                    || Kernels::of(isa).gemm_packed(m, black_box(&a), &pb, &mut c1, Epilogue::None);
                 let mut other_gemm = || {
                     // SAFETY: every pointer addresses a live buffer of the given shape and strides.
                     unsafe {

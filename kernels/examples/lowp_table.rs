@@ -13,8 +13,9 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use bertqa_kernels::gemm::bf16::{gemm_bf16_in, Bf16Scratch, PackedBf16};
-use bertqa_kernels::gemm::int8::{gemm_i8_quantized, I8Scratch, PackedI8};
+use bertqa_kernels::{
+    gemm_bf16_in, gemm_i8_quantized, Bf16Scratch, I8Scratch, PackedBf16, PackedI8,
+};
 use bertqa_kernels::{peak, Epilogue};
 use common::{pin_to_cpu, rand_vec, thread_cpu_seconds};
 use std::hint::black_box;

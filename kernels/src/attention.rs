@@ -22,16 +22,15 @@
 //! Results are bit-identical whatever the thread count: every output element is computed by the
 //! same sequence of micro-kernel calls whichever task runs it.
 //!
-//! [`attention_bf16`] runs both products on the bf16 GEMM kernels (`gemm::bf16`): K and V packed
+//! [`attention_bf16`](crate::attention_bf16) runs both products on the bf16 GEMM kernels (`gemm::bf16`): K and V packed
 //! as bf16 pair panels, Q rounded to bf16 once per call, each strip's probabilities rounded to
 //! bf16 after the fp32 softmax; scores, softmax and the context stay fp32.
 
-use crate::dispatch::{isa, Isa};
-use crate::gemm::bf16::{round_slice, to_bf16, Bf16Path};
+use crate::gemm::bf16::{round_slice, to_bf16};
 use crate::gemm::pack::{pack_b_into, AlignedBuf, Elem, PANEL};
 use crate::gemm::ukr::{MicroKernel, StridedKernel};
 use crate::gemm::{driver, driver_raw, AOperand, CPtr, Epi};
-use crate::ops::{masked_softmax_with, softmax_unnormalized_with};
+use crate::ops::Ops;
 use rayon::prelude::*;
 use std::sync::Mutex;
 
@@ -82,7 +81,7 @@ impl AttentionShape<'_> {
 /// Rows of queries per task of phase 2, in micro-kernel strips.
 const STRIPS_PER_TASK: usize = 4;
 
-/// Buffers of [`attention`]: packed K and V of every (head, sequence), and one MR × longest
+/// Buffers of [`attention`](fn@crate::attention): packed K and V of every (head, sequence), and one MR × longest
 /// scores strip per worker thread. Sized by [`AttentionScratch::prepare`] (grown, never shrunk),
 /// after which calls of that size or smaller allocate nothing, whichever threads run them.
 #[derive(Default)]
@@ -91,7 +90,7 @@ pub struct AttentionScratch {
     /// One per rayon worker (indexed by `rayon::current_thread_index`, modulo the length); a
     /// mutex so that a task on a thread of another pool still gets exclusive use.
     strips: Vec<Mutex<Vec<f32>>>,
-    /// bf16 ([`attention_bf16`]): packed K and V, Q rounded, and each worker's probabilities,
+    /// bf16 ([`attention_bf16`](crate::attention_bf16)): packed K and V, Q rounded, and each worker's probabilities,
     /// as bf16 bits (`vdpbf16ps`, reference) or as bf16 values in fp32 (widening kernels).
     kv16: AlignedBuf<u16>,
     q16: AlignedBuf<u16>,
@@ -118,7 +117,7 @@ fn strip_stride(len: usize) -> usize {
 const MAX_MR: usize = 12;
 
 impl AttentionScratch {
-    /// Empty scratch; [`attention`] sizes it on first use.
+    /// Empty scratch; [`attention`](fn@crate::attention) sizes it on first use.
     pub fn new() -> Self {
         Self::default()
     }
@@ -129,7 +128,7 @@ impl AttentionScratch {
         grow_strips(&mut self.strips, shape);
     }
 
-    /// [`AttentionScratch::prepare`] for [`attention_bf16`] on kernels reading A as `A`.
+    /// [`AttentionScratch::prepare`] for [`attention_bf16`](crate::attention_bf16) on kernels reading A as `A`.
     fn prepare_bf16<A: AttnA>(&mut self, shape: &AttentionShape) {
         grow(&mut self.kv16, shape.heads * shape.packed_per_head(2));
         grow(A::q_mut(self), shape.tokens() * shape.hidden());
@@ -353,7 +352,10 @@ bf16_attn_kernel!(
 );
 
 /// Checks the slices against the shape; returns whether there is anything to compute.
-fn check(qkv: &[f32], shape: &AttentionShape, keep: &[bool], ctx: &[f32]) -> bool {
+///
+/// # Panics
+/// If a slice is shorter than the shape requires.
+pub(crate) fn check(qkv: &[f32], shape: &AttentionShape, keep: &[bool], ctx: &[f32]) -> bool {
     let (t, h) = (shape.tokens(), shape.hidden());
     assert!(
         qkv.len() >= t * 3 * h,
@@ -367,81 +369,11 @@ fn check(qkv: &[f32], shape: &AttentionShape, keep: &[bool], ctx: &[f32]) -> boo
     t > 0 && h > 0
 }
 
-/// Multi-head attention (see the [module docs](self)): writes `ctx[..tokens·H]`.
-///
-/// # Panics
-/// If a slice is shorter than the shape requires.
-pub fn attention(
-    qkv: &[f32],
-    shape: &AttentionShape,
-    keep: &[bool],
-    ctx: &mut [f32],
-    scratch: &mut AttentionScratch,
-) {
-    attention_with(isa(), qkv, shape, keep, ctx, scratch)
-}
-
-/// [`attention`] on the kernels of a given ISA (tests and benches).
-///
-/// # Panics
-/// As [`attention`], and if the CPU lacks `isa`.
-pub fn attention_with(
-    isa: Isa,
-    qkv: &[f32],
-    shape: &AttentionShape,
-    keep: &[bool],
-    ctx: &mut [f32],
-    scratch: &mut AttentionScratch,
-) {
-    assert!(isa.is_supported(), "attention: CPU lacks {isa}");
-    if !check(qkv, shape, keep, ctx) {
-        return;
-    }
-    (crate::table::of(isa).attention)(isa, qkv, shape, keep, ctx, scratch)
-}
-
-/// [`attention`] with Q·Kᵀ and P·V on the bf16 GEMM kernels (see the [module docs](self)).
-///
-/// # Panics
-/// As [`attention`].
-pub fn attention_bf16(
-    qkv: &[f32],
-    shape: &AttentionShape,
-    keep: &[bool],
-    ctx: &mut [f32],
-    scratch: &mut AttentionScratch,
-) {
-    attention_bf16_with(Bf16Path::current(), qkv, shape, keep, ctx, scratch)
-}
-
-/// [`attention_bf16`] on a given bf16 path (tests and benches).
-///
-/// # Panics
-/// As [`attention`], and if the CPU lacks `path`.
-pub fn attention_bf16_with(
-    path: Bf16Path,
-    qkv: &[f32],
-    shape: &AttentionShape,
-    keep: &[bool],
-    ctx: &mut [f32],
-    scratch: &mut AttentionScratch,
-) {
-    assert!(path.is_supported(), "attention: CPU lacks {path:?}");
-    if !check(qkv, shape, keep, ctx) {
-        return;
-    }
-    if !shape.head_dim.is_multiple_of(2) {
-        // (Q is rounded at row stride H: an odd head width would pair its last column with
-        // the next head's first.) Not BERT's shape; fp32 serves it.
-        return attention_with(path.isa(), qkv, shape, keep, ctx, scratch);
-    }
-    let isa = path.isa();
-    (crate::table::bf16(path).attention)(isa, qkv, shape, keep, ctx, scratch)
-}
-
-/// Attention on micro-kernel `K` (the kernel table's `attention`), row operations on `isa`.
-pub(crate) fn run<K: AttnKernel>(
-    isa: Isa,
+/// Attention (see the [module docs](self)) on micro-kernel `K` with k blocks of at most `KC`
+/// and the row operations `ops`: the kernel table's `attention`. The caller has checked the
+/// slices ([`check`]).
+pub(crate) fn run<K: AttnKernel, const KC: usize>(
+    ops: &Ops,
     qkv: &[f32],
     shape: &AttentionShape,
     keep: &[bool],
@@ -531,7 +463,7 @@ pub(crate) fn run<K: AttnKernel>(
                 }
             };
             // S (rows × len) = scale·Q·Kᵀ
-            driver::<K>(
+            driver::<K, KC>(
                 rows,
                 len,
                 dp,
@@ -545,9 +477,9 @@ pub(crate) fn run<K: AttnKernel>(
             let mut inv = [1.0f32; MAX_MR];
             for (r, inv) in s.chunks_exact_mut(ls).zip(&mut inv) {
                 if all_keep {
-                    *inv = 1.0 / softmax_unnormalized_with(isa, &mut r[..len]);
+                    *inv = 1.0 / ops.softmax_unnormalized(&mut r[..len]);
                 } else {
-                    masked_softmax_with(isa, &mut r[..len], 1.0, keep);
+                    ops.masked_softmax(&mut r[..len], 1.0, keep);
                 }
             }
             // ctx rows (row0 + i0..) × columns head·d.. (rows × d) = S·V
@@ -574,7 +506,7 @@ pub(crate) fn run<K: AttnKernel>(
             // (≤ H) are inside `ctx` (length checked: ≥ tokens·H). Tasks cover disjoint
             // (head, rows) pairs and this strip's rows belong to this task only, so no other
             // thread touches these elements; `ctx` stays mutably borrowed until all tasks end.
-            unsafe { driver_raw::<K>(rows, d, lenp, p, vpan, c, h, Epi::scaled(1.0), false) };
+            unsafe { driver_raw::<K, KC>(rows, d, lenp, p, vpan, c, h, Epi::scaled(1.0), false) };
             if all_keep {
                 for (r, &inv) in inv[..rows].iter().enumerate() {
                     // SAFETY: row r < rows of the block the driver just wrote (see above):
@@ -589,11 +521,11 @@ pub(crate) fn run<K: AttnKernel>(
     (0..tasks).into_par_iter().for_each(task);
 }
 
-/// The scalar oracle of [`attention`]: the formula of the module docs, plainly (f32 dot products
+/// The scalar oracle of [`attention`](fn@crate::attention): the formula of the module docs, plainly (f32 dot products
 /// in index order, [`crate::ops::reference::masked_softmax`]).
 ///
 /// # Panics
-/// As [`attention`].
+/// As [`attention`](fn@crate::attention).
 pub fn attention_reference(qkv: &[f32], shape: &AttentionShape, keep: &[bool], ctx: &mut [f32]) {
     if !check(qkv, shape, keep, ctx) {
         return;
@@ -628,6 +560,7 @@ pub fn attention_reference(qkv: &[f32], shape: &AttentionShape, keep: &[bool], c
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Bf16Path, Isa};
 
     fn rng_vec(seed: u64, n: usize) -> Vec<f32> {
         crate::ops::tests::rng_vec(seed, n, 1.0)
@@ -662,7 +595,7 @@ mod tests {
         for isa in Isa::ALL.iter().copied().filter(|i| i.is_supported()) {
             let mut scratch = AttentionScratch::new();
             let mut got = vec![f32::NAN; t * h];
-            attention_with(isa, &qkv, &shape, &keep, &mut got, &mut scratch);
+            crate::Kernels::of(isa).attention(&qkv, &shape, &keep, &mut got, &mut scratch);
             // Outputs are convex combinations of V (|v| ≤ 3). Rounding (ε ≈ 6e-8 per operation)
             // grows with the d-term dot products — a logit's absolute error becomes p's relative
             // error through exp — and with the len-term sums: ≤ 3·1e-7·(d + len), ~40× the
@@ -681,7 +614,9 @@ mod tests {
                 .num_threads(1)
                 .build()
                 .unwrap()
-                .install(|| attention_with(isa, &qkv, &shape, &keep, &mut again, &mut scratch));
+                .install(|| {
+                    crate::Kernels::of(isa).attention(&qkv, &shape, &keep, &mut again, &mut scratch)
+                });
             assert_eq!(
                 got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                 again.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
@@ -722,7 +657,7 @@ mod tests {
         for path in Bf16Path::ALL.into_iter().filter(|p| p.is_supported()) {
             let mut scratch = AttentionScratch::new();
             let mut got = vec![f32::NAN; t * h];
-            attention_bf16_with(path, &qkv, &shape, &keep, &mut got, &mut scratch);
+            crate::Bf16Kernels::of(path).attention(&qkv, &shape, &keep, &mut got, &mut scratch);
             let worst = got
                 .iter()
                 .zip(&want)
@@ -740,7 +675,13 @@ mod tests {
                 .build()
                 .unwrap()
                 .install(|| {
-                    attention_bf16_with(path, &qkv, &shape, &keep, &mut again, &mut scratch)
+                    crate::Bf16Kernels::of(path).attention(
+                        &qkv,
+                        &shape,
+                        &keep,
+                        &mut again,
+                        &mut scratch,
+                    )
                 });
             assert!(got
                 .iter()
@@ -779,7 +720,7 @@ mod tests {
         };
         let qkv = rng_vec(9, 3 * 12);
         let mut ctx = vec![0.0; 12];
-        attention(
+        crate::attention(
             &qkv,
             &shape,
             &[false; 3],

@@ -152,7 +152,10 @@ pub fn isa() -> Isa {
     *ISA.get_or_init(|| match std::env::var("BERTQA_ISA") {
         Ok(v) if !v.trim().is_empty() => {
             let want = Isa::from_name(&v).unwrap_or_else(|| {
-                panic!("BERTQA_ISA={v:?}: expected one of {}", Isa::ALL.map(Isa::name).join(", "))
+                panic!(
+                    "BERTQA_ISA={v:?}: expected one of {}",
+                    Isa::ALL.map(Isa::name).join(", ")
+                )
             });
             assert!(
                 want.is_supported(),

@@ -23,6 +23,7 @@
 #![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 pub mod affinity;
+mod api;
 pub mod attention;
 pub mod dispatch;
 pub mod gemm;
@@ -31,11 +32,14 @@ pub mod ops;
 pub mod peak;
 mod table;
 
-pub use attention::{attention, attention_bf16, AttentionScratch, AttentionShape};
-pub use dispatch::Isa;
-pub use gemm::bf16::{gemm_bf16, gemm_bf16_in, Bf16Path, Bf16Scratch};
-pub use gemm::int8::{gemm_i8, gemm_i8_in, gemm_i8_quantized, I8Path, I8Scratch, PackedI8};
-pub use gemm::{
-    gemm_packed, gemm_packed_in, gemm_strided, Epilogue, GemmScratch, MatMut, MatRef, PackedBf16,
-    PackedMatrix,
+pub use api::{
+    add_layer_norm, attention, attention_bf16, gelu, gemm_bf16, gemm_bf16_in, gemm_i8, gemm_i8_in,
+    gemm_i8_quantized, gemm_packed, gemm_packed_in, gemm_strided, layer_norm, masked_softmax,
+    softmax_unnormalized, Bf16Kernels, I8Kernels, Kernels,
 };
+pub use attention::{AttentionScratch, AttentionShape};
+pub use dispatch::Isa;
+pub use gemm::bf16::{Bf16Scratch, PackedBf16};
+pub use gemm::int8::{I8Scratch, PackedI8};
+pub use gemm::{Epilogue, GemmScratch, MatMut, MatRef, PackedMatrix};
+pub use table::{Bf16Path, I8Path, KC, KC_BF16, KC_I8};

@@ -1,34 +1,152 @@
 //! The kernel table: which kernels each instruction-set level and each low-precision path
-//! runs, in one place. Every public entry point (`gemm_packed`, `gemm_bf16`, `gemm_i8_*`,
-//! `attention*`, the row operations of [`crate::ops`]) looks its level or path up here once per
-//! call and calls what the entry holds; none of them matches on an ISA itself.
+//! runs, and the block sizes they run with, in one place. The entry points ([`crate::api`])
+//! look a level or path up here once per call and call what the entry holds; the drivers and
+//! micro-kernels below never read this table (`tests/module_order.rs`).
 //!
 //! * [`of`]`(isa)` — the fp32 kernels of a level (GEMM drivers, attention, row operations) and
 //!   the bf16 and int8 paths that level runs;
 //! * [`bf16`]`(path)` — a bf16 path's GEMM and attention;
 //! * [`int8`]`(path)` — an int8 path's GEMM.
 //!
-//! Each GEMM entry is a whole driver monomorphised for one micro-kernel
-//! (`packed_driver::<Avx512_12x32>`), so the only indirection is one call per product; the
-//! drivers assert at compile time that the kernel's tile fits the panels (`PANEL % NR == 0`,
-//! `KC % K_GROUP == 0`, in `gemm::driver_raw`) and attention that its MR fits the probability
-//! strips (`MR <= MAX_MR`), for every kernel named here.
+//! Each GEMM entry is a whole driver monomorphised for one micro-kernel and its deepest k
+//! block (`packed_driver::<Avx512_12x32, KC>`), so the only indirection is one call per
+//! product; the drivers assert at compile time that the kernel's tile fits the panels
+//! (`PANEL % NR == 0`, `KC % K_GROUP == 0`, in `gemm::driver_raw`) and attention that its MR
+//! fits the probability strips (`MR <= MAX_MR`), for every kernel named here.
 //!
 //! A new ISA level is a new `Isa` variant (`dispatch.rs`: its name and CPU check), its kernel
-//! files, and one entry here; a new precision path is its enum, its kernel files and a table
-//! of its own here (docs/kernels.md lists the files).
+//! files, and one entry here; a new precision path is a variant of [`Bf16Path`] or
+//! [`I8Path`], its kernel files and an entry here (docs/kernels.md lists the files).
 
 use crate::attention::{self, AttentionScratch, AttentionShape};
-use crate::dispatch::Isa;
-use crate::gemm::bf16::{bf16_driver, Bf16Path, Bf16Scratch, PackedBf16};
-use crate::gemm::int8::{i8_driver, I8Path, PackedI8};
+use crate::dispatch::{isa, Isa};
+use crate::gemm::bf16::{bf16_driver, Bf16Scratch, PackedBf16};
+use crate::gemm::int8::{i8_driver, PackedI8};
 use crate::gemm::pack::AlignedBuf;
 use crate::gemm::ukr::bf16_reference::ReferenceBf16_4x16;
 use crate::gemm::ukr::i8_reference::ReferenceI8_4x16;
 use crate::gemm::ukr::reference::Reference4x16;
 use crate::gemm::ukr::MicroKernel;
 use crate::gemm::{packed_driver, strided_driver, Epi, MatMut, MatRef, PackedMatrix};
-use crate::ops::reference;
+use crate::ops::{reference, Ops};
+
+// ---------------------------------------------------------------------------------------------
+// Block sizes: the deepest k block (loop 2 of `gemm`) each kernel is registered with below.
+
+/// Deepest k block of the fp32 kernels: one A micro-panel, MR·KC·4 bytes (12·384·4 = 18 KiB),
+/// stays in a 32–48 KiB L1d while it meets every B micro-panel of the block; larger blocks
+/// store the C tile less often. A constant, not derived from the caches at run time, because
+/// the summation order depends on it: results are then bit-identical across machines with the
+/// same kernels, not only across thread counts (`gemm::blocking`).
+pub const KC: usize = 384;
+
+/// Deepest k block of the bf16 kernels (every one of them, the scalar reference included): k =
+/// 1024 (BERT-large's QKV, attention output, FFN up) in one block, so the C tile is stored
+/// once; an A micro-panel (12·1024·2 bytes = 24 KiB) still leaves half of a 48 KiB L1d to the
+/// B stream. Measured at 1 thread on Zen 5 against 768: level to +6 % (`benches/gemm.rs`).
+/// Part of the bf16 numerics.
+pub const KC_BF16: usize = 1024;
+
+/// Deepest k block of the int8 kernels: k = 1024 in one block; an A tile (12 rows · 1024
+/// bytes) is 12 KiB of a 32–48 KiB L1d. Unlike the float kernels it is not part of the
+/// numerics: integer sums do not depend on the blocking.
+pub const KC_I8: usize = 1024;
+
+// ---------------------------------------------------------------------------------------------
+// The paths: how a level runs its bf16 and int8 products.
+
+/// A bf16 GEMM implementation: which micro-kernel runs the pair steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Bf16Path {
+    /// Scalar: the fallback and the test oracle.
+    Reference,
+    /// AVX2+FMA: bf16 widened to fp32 in registers (half the bytes of fp32 weights).
+    Avx2Widen,
+    /// AVX-512F without AVX512_BF16: widened to fp32 in registers.
+    Avx512Widen,
+    /// AVX512_BF16 `vdpbf16ps`: two bf16 products per fp32 lane and instruction.
+    Avx512Bf16,
+}
+
+impl Bf16Path {
+    /// Every path, lowest first.
+    pub const ALL: [Bf16Path; 4] = [
+        Bf16Path::Reference,
+        Bf16Path::Avx2Widen,
+        Bf16Path::Avx512Widen,
+        Bf16Path::Avx512Bf16,
+    ];
+
+    /// The path an ISA level runs.
+    pub fn for_isa(isa: Isa) -> Bf16Path {
+        of(isa).bf16
+    }
+
+    /// The ISA level whose CPU support the path needs and whose row operations (softmax,
+    /// epilogues) go with it.
+    pub fn isa(self) -> Isa {
+        bf16(self).isa
+    }
+
+    /// The path the kernels use (from [`isa`]).
+    pub fn current() -> Bf16Path {
+        Self::for_isa(isa())
+    }
+
+    /// The micro-kernel's name (test and bench id).
+    pub fn kernel_name(self) -> &'static str {
+        bf16(self).name
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn is_supported(self) -> bool {
+        self.isa().is_supported()
+    }
+}
+
+/// An int8 GEMM implementation: which micro-kernel runs the groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum I8Path {
+    /// Scalar: the fallback and the test oracle.
+    Reference,
+    /// AVX2: int8/uint8 widened to int16, `vpmaddwd` (CPUs without AVX512_VNNI).
+    Avx2Widen,
+    /// AVX512_VNNI `vpdpbusd`: four u8·i8 products per i32 lane and instruction.
+    Avx512Vnni,
+}
+
+impl I8Path {
+    /// Every path, lowest first.
+    pub const ALL: [I8Path; 3] = [I8Path::Reference, I8Path::Avx2Widen, I8Path::Avx512Vnni];
+
+    /// The path an ISA level runs.
+    pub fn for_isa(isa: Isa) -> I8Path {
+        of(isa).int8
+    }
+
+    /// The ISA level whose CPU support the path needs.
+    pub fn isa(self) -> Isa {
+        int8(self).isa
+    }
+
+    /// The path the kernels use (from [`isa`]).
+    pub fn current() -> I8Path {
+        Self::for_isa(isa())
+    }
+
+    /// The micro-kernel's name (test and bench id).
+    pub fn kernel_name(self) -> &'static str {
+        int8(self).name
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn is_supported(self) -> bool {
+        self.isa().is_supported()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The entries.
 
 /// The packed-B fp32 GEMM: `(m, A rows, A row stride, B, C, epilogue)`.
 pub(crate) type GemmPacked = fn(usize, &[f32], usize, &PackedMatrix, &mut [f32], Epi<'_>);
@@ -44,38 +162,16 @@ pub(crate) type GemmStrided = fn(
     MatRef<'_>,
     MatMut<'_>,
 );
-/// Attention: `(ISA of the row operations, qkv, shape, keep, ctx, scratch)`.
+/// Attention: `(row operations, qkv, shape, keep, ctx, scratch)`.
 pub(crate) type Attention =
-    fn(Isa, &[f32], &AttentionShape<'_>, &[bool], &mut [f32], &mut AttentionScratch);
+    fn(&Ops, &[f32], &AttentionShape<'_>, &[bool], &mut [f32], &mut AttentionScratch);
 /// The bf16 GEMM: `(scratch for rounded A, m, A, B, C, epilogue)`.
 pub(crate) type GemmBf16 = fn(&mut Bf16Scratch, usize, &[f32], &PackedBf16, &mut [f32], Epi<'_>);
 /// The int8 GEMM: `(m, quantized A rows, their stride, B, C, epilogue)`.
 pub(crate) type GemmI8 = fn(usize, &[u8], usize, &PackedI8, &mut [f32], Epi<'_>);
 
-/// LayerNorm of one row (see [`Ops`]).
-pub(crate) type RowNorm = unsafe fn(&mut [f32], &[f32], &[f32], f32);
-/// LayerNorm of one row plus a residual row (see [`Ops`]).
-pub(crate) type RowAddNorm = unsafe fn(&mut [f32], &[f32], &[f32], &[f32], f32);
-
-/// The row operations of a level. `unsafe`: the SIMD ones may only be called on a CPU that
-/// has their level (the callers in [`crate::ops`] assert it first); the slices are as the
-/// safe functions of [`crate::ops`] document.
-#[derive(Clone, Copy)]
-pub(crate) struct Ops {
-    /// LayerNorm of one row: `(row, γ, β, ε)`.
-    pub layer_norm_row: RowNorm,
-    /// LayerNorm of one row plus its residual: `(row, residual, γ, β, ε)`.
-    pub add_layer_norm_row: RowAddNorm,
-    /// Exact GELU in place.
-    pub gelu: unsafe fn(&mut [f32]),
-    /// Masked, scaled softmax of one row.
-    pub masked_softmax: unsafe fn(&mut [f32], f32, &[bool]),
-    /// `exp(x − max)` of one row, returning the sum.
-    pub softmax_unnormalized: unsafe fn(&mut [f32]) -> f32,
-}
-
 /// The kernels of one ISA level.
-pub(crate) struct Kernels {
+pub(crate) struct Entry {
     /// The fp32 micro-kernel's name (`gemm_ukr_<isa>_<MR>x<NR>`).
     pub gemm_name: &'static str,
     pub gemm_packed: GemmPacked,
@@ -89,9 +185,8 @@ pub(crate) struct Kernels {
 }
 
 /// The kernels of one bf16 path.
-pub(crate) struct Bf16Kernels {
-    /// The level whose CPU support the path needs, and whose fp32 kernels (softmax,
-    /// epilogues) go with it.
+pub(crate) struct Bf16Entry {
+    /// The level whose CPU support the path needs, and whose row operations go with it.
     pub isa: Isa,
     pub name: &'static str,
     pub gemm: GemmBf16,
@@ -99,19 +194,20 @@ pub(crate) struct Bf16Kernels {
 }
 
 /// The kernels of one int8 path.
-pub(crate) struct I8Kernels {
+pub(crate) struct I8Entry {
     /// The level whose CPU support the path needs.
     pub isa: Isa,
     pub name: &'static str,
     pub gemm: GemmI8,
 }
 
-const REFERENCE_KERNELS: Kernels = Kernels {
+const REFERENCE_KERNELS: Entry = Entry {
     gemm_name: Reference4x16::NAME,
-    gemm_packed: packed_driver::<Reference4x16>,
-    gemm_strided: strided_driver::<Reference4x16>,
-    attention: attention::run::<Reference4x16>,
+    gemm_packed: packed_driver::<Reference4x16, KC>,
+    gemm_strided: strided_driver::<Reference4x16, KC>,
+    attention: attention::run::<Reference4x16, KC>,
     ops: Ops {
+        isa: Isa::Reference,
         layer_norm_row: reference::layer_norm,
         add_layer_norm_row: reference::add_layer_norm,
         gelu: reference::gelu,
@@ -128,12 +224,13 @@ mod x86 {
     use crate::gemm::ukr::{avx2::Avx2_6x16, avx512::Avx512_12x32};
     use crate::ops::{avx2, avx512};
 
-    pub(super) static AVX2: Kernels = Kernels {
+    pub(super) static AVX2: Entry = Entry {
         gemm_name: Avx2_6x16::NAME,
-        gemm_packed: packed_driver::<Avx2_6x16>,
-        gemm_strided: strided_driver::<Avx2_6x16>,
-        attention: attention::run::<Avx2_6x16>,
+        gemm_packed: packed_driver::<Avx2_6x16, KC>,
+        gemm_strided: strided_driver::<Avx2_6x16, KC>,
+        attention: attention::run::<Avx2_6x16, KC>,
         ops: Ops {
+            isa: Isa::Avx2,
             layer_norm_row: avx2::layer_norm_row,
             add_layer_norm_row: avx2::add_layer_norm_row,
             gelu: avx2::gelu,
@@ -145,12 +242,13 @@ mod x86 {
     };
 
     /// AVX-512F: the fp32 kernels of every AVX-512 level.
-    const AVX512_F32: Kernels = Kernels {
+    const AVX512_F32: Entry = Entry {
         gemm_name: Avx512_12x32::NAME,
-        gemm_packed: packed_driver::<Avx512_12x32>,
-        gemm_strided: strided_driver::<Avx512_12x32>,
-        attention: attention::run::<Avx512_12x32>,
+        gemm_packed: packed_driver::<Avx512_12x32, KC>,
+        gemm_strided: strided_driver::<Avx512_12x32, KC>,
+        attention: attention::run::<Avx512_12x32, KC>,
         ops: Ops {
+            isa: Isa::Avx512,
             layer_norm_row: avx512::layer_norm_row,
             add_layer_norm_row: avx512::add_layer_norm_row,
             gelu: avx512::gelu,
@@ -162,84 +260,84 @@ mod x86 {
         int8: I8Path::Avx2Widen,
     };
 
-    pub(super) static AVX512: Kernels = AVX512_F32;
+    pub(super) static AVX512: Entry = AVX512_F32;
 
-    pub(super) static AVX512_VNNI: Kernels = Kernels {
+    pub(super) static AVX512_VNNI: Entry = Entry {
         int8: I8Path::Avx512Vnni,
         ..AVX512_F32
     };
 
-    pub(super) static AVX512_BF16: Kernels = Kernels {
+    pub(super) static AVX512_BF16: Entry = Entry {
         bf16: Bf16Path::Avx512Bf16,
         int8: I8Path::Avx512Vnni,
         ..AVX512_F32
     };
 
-    pub(super) static BF16_AVX2: Bf16Kernels = {
+    pub(super) static BF16_AVX2: Bf16Entry = {
         use crate::gemm::ukr::bf16_avx2::Avx2Bf16Widen_4x16 as K;
-        Bf16Kernels {
+        Bf16Entry {
             isa: Isa::Avx2,
             name: K::NAME,
-            gemm: bf16_driver::<K>,
-            attention: attention::run::<K>,
+            gemm: bf16_driver::<K, KC_BF16>,
+            attention: attention::run::<K, KC_BF16>,
         }
     };
 
-    pub(super) static BF16_AVX512_WIDEN: Bf16Kernels = {
+    pub(super) static BF16_AVX512_WIDEN: Bf16Entry = {
         use crate::gemm::ukr::bf16_avx512::Avx512Bf16Widen_12x32 as K;
-        Bf16Kernels {
+        Bf16Entry {
             isa: Isa::Avx512,
             name: K::NAME,
-            gemm: bf16_driver::<K>,
-            attention: attention::run::<K>,
+            gemm: bf16_driver::<K, KC_BF16>,
+            attention: attention::run::<K, KC_BF16>,
         }
     };
 
-    pub(super) static BF16_AVX512_BF16: Bf16Kernels = {
+    pub(super) static BF16_AVX512_BF16: Bf16Entry = {
         use crate::gemm::ukr::bf16_avx512::Avx512Bf16_12x32 as K;
-        Bf16Kernels {
+        Bf16Entry {
             isa: Isa::Avx512Bf16,
             name: K::NAME,
-            gemm: bf16_driver::<K>,
-            attention: attention::run::<K>,
+            gemm: bf16_driver::<K, KC_BF16>,
+            attention: attention::run::<K, KC_BF16>,
         }
     };
 
-    pub(super) static I8_AVX2: I8Kernels = {
+    pub(super) static I8_AVX2: I8Entry = {
         use crate::gemm::ukr::i8_avx2::Avx2I8Widen_4x8 as K;
-        I8Kernels {
+        I8Entry {
             isa: Isa::Avx2,
             name: K::NAME,
-            gemm: i8_driver::<K>,
+            gemm: i8_driver::<K, KC_I8>,
         }
     };
 
-    pub(super) static I8_AVX512_VNNI: I8Kernels = {
+    pub(super) static I8_AVX512_VNNI: I8Entry = {
         use crate::gemm::ukr::i8_avx512::Avx512VnniI8_12x32 as K;
-        I8Kernels {
+        I8Entry {
             isa: Isa::Avx512Vnni,
             name: K::NAME,
-            gemm: i8_driver::<K>,
+            gemm: i8_driver::<K, KC_I8>,
         }
     };
 }
 
-const BF16_REFERENCE_KERNELS: Bf16Kernels = Bf16Kernels {
+const BF16_REFERENCE_KERNELS: Bf16Entry = Bf16Entry {
     isa: Isa::Reference,
     name: ReferenceBf16_4x16::NAME,
-    gemm: bf16_driver::<ReferenceBf16_4x16>,
-    attention: attention::run::<ReferenceBf16_4x16>,
+    gemm: bf16_driver::<ReferenceBf16_4x16, KC_BF16>,
+    attention: attention::run::<ReferenceBf16_4x16, KC_BF16>,
 };
 
-const I8_REFERENCE_KERNELS: I8Kernels = I8Kernels {
+const I8_REFERENCE_KERNELS: I8Entry = I8Entry {
     isa: Isa::Reference,
     name: ReferenceI8_4x16::NAME,
-    gemm: i8_driver::<ReferenceI8_4x16>,
+    gemm: i8_driver::<ReferenceI8_4x16, KC_I8>,
 };
 
-static REFERENCE: Kernels = REFERENCE_KERNELS;
-static BF16_REFERENCE: Bf16Kernels = BF16_REFERENCE_KERNELS;
-static I8_REFERENCE: I8Kernels = I8_REFERENCE_KERNELS;
+static REFERENCE: Entry = REFERENCE_KERNELS;
+static BF16_REFERENCE: Bf16Entry = BF16_REFERENCE_KERNELS;
+static I8_REFERENCE: I8Entry = I8_REFERENCE_KERNELS;
 
 /// aarch64: the kernels of each NEON level. Every level starts from the fp32 kernels of
 /// [`aarch64::NEON`] and adds the int8 and bf16 paths its features allow.
@@ -248,17 +346,17 @@ mod aarch64 {
     use super::*;
 
     /// Advanced SIMD: the fp32 kernels of every aarch64 level.
-    const NEON_F32: Kernels = Kernels {
+    const NEON_F32: Entry = Entry {
         ..REFERENCE_KERNELS
     };
 
-    pub(super) static NEON: Kernels = NEON_F32;
+    pub(super) static NEON: Entry = NEON_F32;
 
-    pub(super) static NEON_DOT: Kernels = Kernels { ..NEON_F32 };
+    pub(super) static NEON_DOT: Entry = Entry { ..NEON_F32 };
 
-    pub(super) static NEON_I8MM: Kernels = Kernels { ..NEON_F32 };
+    pub(super) static NEON_I8MM: Entry = Entry { ..NEON_F32 };
 
-    pub(super) static NEON_BF16: Kernels = Kernels { ..NEON_F32 };
+    pub(super) static NEON_BF16: Entry = Entry { ..NEON_F32 };
 }
 
 /// Elsewhere (neither x86-64 nor aarch64), and on each architecture for the other's levels
@@ -268,16 +366,16 @@ mod aarch64 {
 mod unavailable {
     use super::*;
 
-    pub(super) static UNAVAILABLE: Kernels = Kernels {
+    pub(super) static UNAVAILABLE: Entry = Entry {
         gemm_name: "unavailable",
         ..REFERENCE_KERNELS
     };
-    pub(super) static BF16_UNAVAILABLE: Bf16Kernels = Bf16Kernels {
+    pub(super) static BF16_UNAVAILABLE: Bf16Entry = Bf16Entry {
         isa: Isa::Avx512Bf16,
         name: "unavailable",
         ..BF16_REFERENCE_KERNELS
     };
-    pub(super) static I8_UNAVAILABLE: I8Kernels = I8Kernels {
+    pub(super) static I8_UNAVAILABLE: I8Entry = I8Entry {
         isa: Isa::Avx512Vnni,
         name: "unavailable",
         ..I8_REFERENCE_KERNELS
@@ -285,7 +383,7 @@ mod unavailable {
 }
 
 /// The kernels of `isa`.
-pub(crate) fn of(isa: Isa) -> &'static Kernels {
+pub(crate) fn of(isa: Isa) -> &'static Entry {
     match isa {
         Isa::Reference => &REFERENCE,
         #[cfg(target_arch = "x86_64")]
@@ -310,7 +408,7 @@ pub(crate) fn of(isa: Isa) -> &'static Kernels {
 }
 
 /// The kernels of a bf16 path.
-pub(crate) fn bf16(path: Bf16Path) -> &'static Bf16Kernels {
+pub(crate) fn bf16(path: Bf16Path) -> &'static Bf16Entry {
     match path {
         Bf16Path::Reference => &BF16_REFERENCE,
         #[cfg(target_arch = "x86_64")]
@@ -325,7 +423,7 @@ pub(crate) fn bf16(path: Bf16Path) -> &'static Bf16Kernels {
 }
 
 /// The kernels of an int8 path.
-pub(crate) fn int8(path: I8Path) -> &'static I8Kernels {
+pub(crate) fn int8(path: I8Path) -> &'static I8Entry {
     match path {
         I8Path::Reference => &I8_REFERENCE,
         #[cfg(target_arch = "x86_64")]
@@ -348,7 +446,8 @@ mod tests {
         for isa in Isa::supported() {
             let k = of(isa);
             assert!(k.gemm_name.starts_with("gemm_ukr_"), "{}", k.gemm_name);
-            assert!(k.bf16.isa() <= isa && k.int8_isa() <= isa, "{isa}");
+            assert!(k.bf16.isa() <= isa && k.int8.isa() <= isa, "{isa}");
+            assert!(k.ops.isa <= isa && k.ops.isa.is_supported(), "{isa}");
             assert!(k.bf16.is_supported() && k.int8.is_supported(), "{isa}");
         }
         assert_eq!(of(Isa::Reference).gemm_name, Reference4x16::NAME);
@@ -357,12 +456,6 @@ mod tests {
         }
         for path in I8Path::ALL {
             assert_eq!(int8(path).name, path.kernel_name());
-        }
-    }
-
-    impl Kernels {
-        fn int8_isa(&self) -> Isa {
-            int8(self.int8).isa
         }
     }
 }

@@ -14,8 +14,8 @@
 
 mod common;
 
-use bertqa_kernels::gemm::bf16::{from_bf16, gemm_bf16_with, to_bf16, Bf16Path};
-use bertqa_kernels::{Epilogue, PackedBf16};
+use bertqa_kernels::gemm::bf16::{from_bf16, to_bf16};
+use bertqa_kernels::{Bf16Kernels, Bf16Path, Epilogue, PackedBf16};
 use common::{erf, Rng};
 
 fn paths() -> Vec<Bf16Path> {
@@ -60,7 +60,7 @@ impl Case {
 
     fn run(&self, path: Bf16Path, packed: &PackedBf16, kind: u32) -> Vec<f32> {
         let mut c = vec![f32::NAN; self.m * self.n];
-        gemm_bf16_with(path, self.m, &self.a, packed, &mut c, self.epilogue(kind));
+        Bf16Kernels::of(path).gemm(self.m, &self.a, packed, &mut c, self.epilogue(kind));
         c
     }
 }
@@ -189,7 +189,7 @@ fn nan_and_infinity_propagate() {
     let packed = PackedBf16::pack(&b, n, k);
     for path in paths() {
         let mut c = vec![0.0; m * n];
-        gemm_bf16_with(path, m, &a, &packed, &mut c, Epilogue::None);
+        Bf16Kernels::of(path).gemm(m, &a, &packed, &mut c, Epilogue::None);
         assert!(c[..n].iter().all(|v| v.is_nan()), "{path:?}");
         assert!(c[n..2 * n].iter().all(|&v| v == f32::INFINITY), "{path:?}");
         assert!(c[2 * n..].iter().all(|&v| v == 2.0), "{path:?}");

@@ -6,8 +6,7 @@
 mod common;
 
 use bertqa_kernels::dispatch::{isa, Isa};
-use bertqa_kernels::gemm::{gemm_packed_with, gemm_strided_with};
-use bertqa_kernels::{math, Epilogue, MatMut, MatRef, PackedMatrix};
+use bertqa_kernels::{math, Epilogue, Kernels, MatMut, MatRef, PackedMatrix};
 use common::Rng;
 
 /// (C, |A|·|B|) with C = A·Bᵀ, A [m×k], B [n×k], in f64.
@@ -92,7 +91,7 @@ fn run_packed_case(isa: Isa, m: usize, n: usize, k: usize, epi_kind: u32, rng: &
             }
         }
     }
-    gemm_packed_with(isa, m, &a, &pb, &mut c, epi);
+    Kernels::of(isa).gemm_packed(m, &a, &pb, &mut c, epi);
     check(
         &format!("{isa} packed m={m} n={n} k={k} epi={epi_kind}"),
         &c,
@@ -111,8 +110,7 @@ fn run_packed_case(isa: Isa, m: usize, n: usize, k: usize, epi_kind: u32, rng: &
             }
         }
         let mut c2 = vec![f32::NAN; m * n];
-        gemm_strided_with(
-            isa,
+        Kernels::of(isa).gemm_strided(
             m,
             n,
             k,
@@ -205,7 +203,7 @@ fn identity_is_exact_every_isa() {
             }
             let pb = PackedMatrix::pack(&eye, k, k);
             let mut c = vec![0.0; m * k];
-            gemm_packed_with(isa, m, &a, &pb, &mut c, Epilogue::None);
+            Kernels::of(isa).gemm_packed(m, &a, &pb, &mut c, Epilogue::None);
             assert_eq!(c, a, "{isa}: A·I != A for m={m} k={k}");
             // Strided too, with A read transposed from storage.
             let mut at = vec![0.0; k * m];
@@ -215,8 +213,7 @@ fn identity_is_exact_every_isa() {
                 }
             }
             let mut c2 = vec![0.0; m * k];
-            gemm_strided_with(
-                isa,
+            Kernels::of(isa).gemm_strided(
                 m,
                 k,
                 k,
@@ -264,7 +261,7 @@ fn bit_identical_across_thread_counts() {
                     .unwrap();
                 let mut c = vec![0.0; m * n];
                 pool.install(|| {
-                    gemm_packed_with(isa, m, &a, &pb, &mut c, Epilogue::BiasGelu(&bias))
+                    Kernels::of(isa).gemm_packed(m, &a, &pb, &mut c, Epilogue::BiasGelu(&bias))
                 });
                 c
             };
@@ -305,8 +302,7 @@ fn strided_attention_views_every_isa() {
             let alpha = 1.0 / (d as f32).sqrt();
             // S = α·Q·Kᵀ: A = Q (rs = ld, cs = 1), B = Kᵀ (rs = 1, cs = ld).
             let mut s = vec![0.0; seq * seq];
-            gemm_strided_with(
-                isa,
+            Kernels::of(isa).gemm_strided(
                 seq,
                 seq,
                 d,
@@ -340,8 +336,7 @@ fn strided_attention_views_every_isa() {
             // ctx = P·V written into a [seq × hidden] buffer: B = V (rs = ld, cs = 1).
             let p = rng.vec(seq * seq);
             let mut ctx = vec![0.0; seq * hidden];
-            gemm_strided_with(
-                isa,
+            Kernels::of(isa).gemm_strided(
                 seq,
                 d,
                 seq,
@@ -380,8 +375,7 @@ fn strided_attention_views_every_isa() {
             );
             // Transposed C (cs ≠ 1) goes through the scatter path.
             let mut st = vec![0.0; seq * seq];
-            gemm_strided_with(
-                isa,
+            Kernels::of(isa).gemm_strided(
                 seq,
                 seq,
                 d,
@@ -417,7 +411,7 @@ fn empty_and_k_zero() {
         let pb = PackedMatrix::pack(&[], 5, 0);
         let bias = [1.0, 2.0, 3.0, 4.0, -1.0];
         let mut c = vec![f32::NAN; 2 * 5];
-        gemm_packed_with(isa, 2, &[], &pb, &mut c, Epilogue::BiasGelu(&bias));
+        Kernels::of(isa).gemm_packed(2, &[], &pb, &mut c, Epilogue::BiasGelu(&bias));
         for (j, &x) in c[5..].iter().enumerate() {
             assert!(
                 (x - math::gelu_erf(bias[j])).abs() < 2e-6,
@@ -425,9 +419,9 @@ fn empty_and_k_zero() {
             );
         }
         let pb = PackedMatrix::pack(&[], 0, 3);
-        gemm_packed_with(isa, 4, &[0.0; 12], &pb, &mut [], Epilogue::None);
+        Kernels::of(isa).gemm_packed(4, &[0.0; 12], &pb, &mut [], Epilogue::None);
         let pb = PackedMatrix::pack(&[1.0; 6], 2, 3);
-        gemm_packed_with(isa, 0, &[], &pb, &mut [], Epilogue::None);
+        Kernels::of(isa).gemm_packed(0, &[], &pb, &mut [], Epilogue::None);
     }
 }
 

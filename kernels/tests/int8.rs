@@ -15,10 +15,9 @@
 mod common;
 
 use bertqa_kernels::gemm::int8::{
-    a_stride, dequantize, gemm_i8_sums_with, gemm_i8_with, padded_k, quantize_row,
-    quantize_row_reference, quantize_rows, I8Path, KC_I8,
+    a_stride, dequantize, padded_k, quantize_row, quantize_row_reference, quantize_rows,
 };
-use bertqa_kernels::{Epilogue, PackedI8};
+use bertqa_kernels::{Epilogue, I8Kernels, I8Path, PackedI8, KC_I8};
 use common::{erf, Rng};
 
 fn paths() -> Vec<I8Path> {
@@ -57,7 +56,7 @@ fn integer_sums_are_equal_on_every_path() {
                     })
                     .collect();
                 let mut want = vec![0i32; m * n];
-                gemm_i8_sums_with(I8Path::Reference, m, &a, &packed, &mut want);
+                I8Kernels::of(I8Path::Reference).sums(m, &a, &packed, &mut want);
                 // The reference against i64 arithmetic.
                 for i in 0..m {
                     for j in 0..n {
@@ -69,7 +68,7 @@ fn integer_sums_are_equal_on_every_path() {
                 }
                 for path in paths() {
                     let mut got = vec![-1i32; m * n];
-                    gemm_i8_sums_with(path, m, &a, &packed, &mut got);
+                    I8Kernels::of(path).sums(m, &a, &packed, &mut got);
                     assert_eq!(got, want, "{path:?} {m}x{n}x{k}: sums differ");
                 }
             }
@@ -93,7 +92,7 @@ fn extreme_weights_do_not_saturate() {
     let a = vec![255u8; m * k];
     for path in paths() {
         let mut got = vec![0i32; m * n];
-        gemm_i8_sums_with(path, m, &a, &packed, &mut got);
+        I8Kernels::of(path).sums(m, &a, &packed, &mut got);
         for (idx, &v) in got.iter().enumerate() {
             let sign = if (idx % n) % 2 == 0 { 1 } else { -1 };
             assert_eq!(v, sign * 255 * 127 * k as i32, "{path:?} element {idx}");
@@ -147,7 +146,7 @@ impl Case {
 
     fn run(&self, path: I8Path, packed: &PackedI8, kind: u32) -> Vec<f32> {
         let mut c = vec![f32::NAN; self.m * self.n];
-        gemm_i8_with(path, self.m, &self.a, packed, &mut c, self.epilogue(kind));
+        I8Kernels::of(path).gemm(self.m, &self.a, packed, &mut c, self.epilogue(kind));
         c
     }
 }
@@ -207,7 +206,7 @@ fn padded_activation_rows_give_the_same_products() {
     quantize_rows(&case.a, k, &mut q, &mut scale, &mut zp);
     for path in paths() {
         let mut sums = vec![0i32; m * n];
-        gemm_i8_sums_with(path, m, &q, &packed, &mut sums);
+        I8Kernels::of(path).sums(m, &q, &packed, &mut sums);
         let got = case.run(path, &packed, 0);
         for i in 0..m {
             for j in 0..n {

@@ -13,7 +13,7 @@
 //! [modeling_bert.py](https://github.com/huggingface/transformers/blob/v4.57.0/src/transformers/models/bert/modeling_bert.py).
 
 use super::{Linear, Norm, Workspace};
-use bertqa_kernels::ops::layer_norm;
+use bertqa_kernels::layer_norm;
 use bertqa_kernels::{attention, attention_bf16, AttentionShape, Epilogue};
 use rayon::prelude::*;
 

@@ -275,27 +275,21 @@ impl Bert {
     /// Which kernels run this model, e.g. `bf16 GEMM on gemm_ukr_avx512bf16_12x32, avx512bf16
     /// kernels` — the path the precision takes on this CPU (logged once at load).
     pub fn kernels_description(&self) -> String {
-        let isa = bertqa_kernels::dispatch::isa();
+        let kernels = bertqa_kernels::Kernels::current();
         let mut parts = Vec::new();
         if self.plan.uses(Precision::Int8) {
-            parts.push(format!(
-                "int8 GEMM on {}",
-                bertqa_kernels::I8Path::current().kernel_name()
-            ));
+            parts.push(format!("int8 GEMM on {}", kernels.int8().name()));
         }
         if self.plan.uses(Precision::Bf16) {
-            parts.push(format!(
-                "bf16 on {}",
-                bertqa_kernels::Bf16Path::current().kernel_name()
-            ));
+            parts.push(format!("bf16 on {}", kernels.bf16().name()));
         }
         if self.precision == Precision::Int8 {
             parts.push(format!("plan {}", self.plan));
         }
-        if parts.is_empty() {
-            parts.push(format!("{} GEMM", self.precision));
+        if parts.is_empty() || self.plan.uses(Precision::F32) {
+            parts.push(format!("fp32 GEMM on {}", kernels.gemm_name()));
         }
-        format!("{}, {} kernels", parts.join(", "), isa.name())
+        format!("{}, {} kernels", parts.join(", "), kernels.isa().name())
     }
 
     /// Builds the model from a checkpoint's tensors. `qa_outputs` is optional (a plain

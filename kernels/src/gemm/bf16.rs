@@ -26,9 +26,9 @@
 
 use super::pack::{AlignedBuf, Elem, PANEL};
 use super::ukr::MicroKernel;
-use super::{driver, AOperand, Epi, Epilogue};
-use crate::dispatch::{isa, Isa};
-use std::cell::Cell;
+use super::{driver, AOperand, Epi};
+#[cfg(target_arch = "x86_64")]
+use crate::dispatch::Isa;
 use std::sync::Arc;
 
 /// fp32 → bf16 bits, round to nearest even; NaN → quiet NaN, denormals → signed zero.
@@ -107,7 +107,7 @@ enum Panels {
 }
 
 /// A weight matrix B [n×k] (PyTorch `Linear.weight` layout) rounded to bf16 and packed for
-/// [`gemm_bf16`]: 32-wide panels of k pairs, see the [module docs](self).
+/// [`gemm_bf16`](crate::gemm_bf16): 32-wide panels of k pairs, see the [module docs](self).
 ///
 /// ```text
 /// element (j, p) of B  ↦  panels[(j / 32)·kp·32 + (p / 2)·64 + (j % 32)·2 + p % 2],  kp = k rounded up to even
@@ -232,54 +232,6 @@ impl PackedBf16 {
     }
 }
 
-/// A bf16 GEMM implementation: which micro-kernel runs the pair steps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Bf16Path {
-    /// Scalar: the fallback and the test oracle.
-    Reference,
-    /// AVX2+FMA: bf16 widened to fp32 in registers (half the bytes of fp32 weights).
-    Avx2Widen,
-    /// AVX-512F without AVX512_BF16: widened to fp32 in registers.
-    Avx512Widen,
-    /// AVX512_BF16 `vdpbf16ps`: two bf16 products per fp32 lane and instruction.
-    Avx512Bf16,
-}
-
-impl Bf16Path {
-    /// Every path, lowest first.
-    pub const ALL: [Bf16Path; 4] = [
-        Bf16Path::Reference,
-        Bf16Path::Avx2Widen,
-        Bf16Path::Avx512Widen,
-        Bf16Path::Avx512Bf16,
-    ];
-
-    /// The path an ISA level runs.
-    pub fn for_isa(isa: Isa) -> Bf16Path {
-        crate::table::of(isa).bf16
-    }
-
-    /// The ISA level whose fp32 kernels (softmax, epilogues) go with this path.
-    pub fn isa(self) -> Isa {
-        crate::table::bf16(self).isa
-    }
-
-    /// The path the kernels use (from [`isa`]).
-    pub fn current() -> Bf16Path {
-        Self::for_isa(isa())
-    }
-
-    /// The micro-kernel's name (test and bench id).
-    pub fn kernel_name(self) -> &'static str {
-        crate::table::bf16(self).name
-    }
-
-    /// Whether this CPU can run the path.
-    pub fn is_supported(self) -> bool {
-        self.isa().is_supported()
-    }
-}
-
 /// The element a bf16 kernel reads A as: bf16 bits (`vdpbf16ps`, the reference) or the same
 /// bf16 values widened to fp32 (the widening kernels, whose broadcasts then fold into FMAs).
 /// Both hold exactly `from_bf16(to_bf16(x))`.
@@ -337,9 +289,9 @@ fn round_rows_into<T: RoundedA>(src: &[f32], k: usize, dst: &mut [T], kp: usize)
     }
 }
 
-/// The buffers [`gemm_bf16_in`] rounds A into, owned by the caller: once they have served the
+/// The buffers [`gemm_bf16_in`](crate::gemm_bf16_in) rounds A into, owned by the caller: once they have served the
 /// largest m×k, calls allocate nothing, whichever thread runs them (the thread-local buffers of
-/// [`gemm_bf16`] warm up per thread).
+/// [`gemm_bf16`](crate::gemm_bf16) warm up per thread).
 #[derive(Default)]
 pub struct Bf16Scratch {
     a16: AlignedBuf<u16>,
@@ -366,74 +318,9 @@ impl Bf16Scratch {
     }
 }
 
-thread_local! {
-    static SCRATCH: Cell<Bf16Scratch> = Cell::new(Bf16Scratch::default());
-}
-
-/// [`gemm_bf16`] rounding A into a caller-owned [`Bf16Scratch`].
-///
-/// # Panics
-/// As [`gemm_bf16`].
-pub fn gemm_bf16_in(
-    scratch: &mut Bf16Scratch,
-    m: usize,
-    a: &[f32],
-    b: &PackedBf16,
-    c: &mut [f32],
-    epilogue: Epilogue,
-) {
-    gemm_bf16_buf(Bf16Path::current(), scratch, m, a, b, c, epilogue)
-}
-
-/// C[m×n] = bf16(A)[m×k]·Bᵀ then the epilogue, on the current ISA's path. A and C are
-/// row-major with row strides k and n.
-///
-/// # Panics
-/// If a slice is shorter than its shape requires or an epilogue operand has the wrong length.
-pub fn gemm_bf16(m: usize, a: &[f32], b: &PackedBf16, c: &mut [f32], epilogue: Epilogue) {
-    gemm_bf16_with(Bf16Path::current(), m, a, b, c, epilogue)
-}
-
-/// [`gemm_bf16`] on a given path (tests and benches).
-///
-/// # Panics
-/// As [`gemm_bf16`], and if the CPU does not support `path`.
-pub fn gemm_bf16_with(
-    path: Bf16Path,
-    m: usize,
-    a: &[f32],
-    b: &PackedBf16,
-    c: &mut [f32],
-    epilogue: Epilogue,
-) {
-    super::pack::with_thread_scratch(&SCRATCH, Bf16Scratch::len, |scratch| {
-        gemm_bf16_buf(path, scratch, m, a, b, c, epilogue)
-    })
-}
-
-/// The bf16 GEMM on `path`, rounding A into `scratch`.
-fn gemm_bf16_buf(
-    path: Bf16Path,
-    scratch: &mut Bf16Scratch,
-    m: usize,
-    a: &[f32],
-    b: &PackedBf16,
-    c: &mut [f32],
-    epilogue: Epilogue,
-) {
-    let (n, k) = (b.n(), b.k());
-    assert!(a.len() >= m * k, "gemm_bf16: a is shorter than m×k");
-    assert!(c.len() >= m * n, "gemm_bf16: c is shorter than m×n");
-    let epi = Epi::from_epilogue(epilogue, m, n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    (crate::table::bf16(path).gemm)(scratch, m, a, b, c, epi)
-}
-
 /// The bf16 GEMM on micro-kernel `K`, rounding A into `scratch` (the kernel table's bf16
 /// `gemm`).
-pub(crate) fn bf16_driver<K: MicroKernel<B = u16>>(
+pub(crate) fn bf16_driver<K: MicroKernel<B = u16>, const KC: usize>(
     scratch: &mut Bf16Scratch,
     m: usize,
     a: &[f32],
@@ -456,7 +343,7 @@ pub(crate) fn bf16_driver<K: MicroKernel<B = u16>>(
         data: &*rounded,
         rs,
     };
-    driver::<K>(m, n, kp, a, b.panels(), c, n, epi, true);
+    driver::<K, KC>(m, n, kp, a, b.panels(), c, n, epi, true);
 }
 
 #[cfg(test)]

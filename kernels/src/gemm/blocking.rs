@@ -1,4 +1,5 @@
-//! Cache blocking: the loop block sizes KC, NC (and the per-thread split), derived from the caches.
+//! Cache blocking: how k is cut into KC blocks, and NC (and the per-thread split), derived from
+//! the caches.
 //!
 //! The micro-kernel streams a packed A micro-panel (MR×kc, broadcast operand) and a packed B
 //! micro-panel (kc×NR, vector operand) and keeps the MR×NR C tile in registers. The loops around it
@@ -6,10 +7,12 @@
 //!
 //! * **KC** (loop 2, split of k): one A micro-panel, MR·kc·4 bytes, must stay in L1 while it is
 //!   reused against every B micro-panel of the NC block: 12·384·4 = 18 KiB of a 32–48 KiB L1d.
-//!   Larger kc amortises the C-tile load/store (once per kc block) better. KC is a *constant*, not
-//!   derived at run time, because the summation order depends on it: with a fixed KC results are
-//!   bit-identical across machines with the same ISA, not only across thread counts. k is split
-//!   into ⌈k/KC⌉ nearly equal blocks (k = 1024 → 342 + 342 + 340) so no block is tiny.
+//!   Larger kc amortises the C-tile load/store (once per kc block) better. KC is a *constant*
+//!   per kernel, given with its registration in the kernel table (`table.rs`: `KC`, `KC_BF16`,
+//!   `KC_I8`), not derived at run time, because the summation order depends on it: with a fixed
+//!   KC results are bit-identical across machines with the same ISA, not only across thread
+//!   counts. k is split into ⌈k/KC⌉ nearly equal blocks (k = 1024 → 342 + 342 + 340) so no
+//!   block is tiny.
 //! * **NC** (loop 1, split of n): the kc×nc block of packed B is re-read from L2 once per A
 //!   micro-panel, so it is sized to half of L2: nc = L2/2 / (KC·4), rounded down to a multiple of
 //!   the 32-wide panel (2 MiB L2 → 672, 1 MiB → 320). With several threads it is shrunk so that
@@ -20,31 +23,12 @@
 
 use std::sync::OnceLock;
 
-/// Deepest k block (loop 2) of the fp32 kernels. Part of the numerics: see the module docs.
-pub const KC: usize = 384;
-
-/// Deepest k block of the bf16 kernels (every one of them, the scalar reference included, so
-/// it lives here, compiled on every target): k = 1024 (BERT-large's QKV, attention output, FFN
-/// up) in one block, so the C tile is stored once; an A micro-panel (12·1024·2 bytes = 24 KiB)
-/// still leaves half of a 48 KiB L1d to the B stream. Measured at 1 thread on Zen 5 against
-/// 768: level to +6 % (`kernels/benches/gemm.rs`). Part of the bf16 numerics.
-pub const KC_BF16: usize = 1024;
-
-/// Deepest k block of the int8 kernels: k = 1024 (BERT-large's QKV, attention output, FFN
-/// up) in one block; an A tile (12 rows · 1024 bytes) is 12 KiB of a 32–48 KiB L1d. Unlike the
-/// float kernels it is not part of the numerics: integer sums do not depend on the blocking.
-pub const KC_I8: usize = 1024;
-
-/// Splits `0..k` into ⌈k/KC⌉ nearly equal blocks, as (start, len). `k = 0` gives one empty block
-/// (so the epilogue still runs on a C of zeros).
-pub fn k_blocks(k: usize) -> impl ExactSizeIterator<Item = (usize, usize)> + Clone {
-    k_blocks_for(k, KC, 1)
-}
-
-/// [`k_blocks`] for a kernel whose k comes in groups of `group` (bf16 pairs: 2) and whose
-/// deepest block is `kc_max` (a multiple of `group`): ⌈k/kc_max⌉ nearly equal blocks, each
-/// starting at a multiple of `group`. With `group = 1, kc_max = KC` this is [`k_blocks`].
-pub fn k_blocks_for(
+/// Splits `0..k` into ⌈k/kc_max⌉ nearly equal blocks, as (start, len), for a kernel whose k
+/// comes in groups of `group` (bf16 pairs: 2, int8 quads: 4) and whose deepest block is
+/// `kc_max` (a multiple of `group`; the kernel table's `KC`, `KC_BF16`, `KC_I8`): each block
+/// starts at a multiple of `group`. `k = 0` gives one empty block (so the epilogue still runs
+/// on a C of zeros).
+pub fn k_blocks(
     k: usize,
     kc_max: usize,
     group: usize,
@@ -114,39 +98,25 @@ fn detect() -> CacheSizes {
     cs
 }
 
-/// NC for loop 1, in columns (a multiple of `panel`), before the split across threads.
-pub fn nc_cache(panel: usize) -> usize {
-    nc_cache_for(panel, KC * std::mem::size_of::<f32>())
-}
-
-/// [`nc_cache`] for a kernel whose deepest k block of one B column takes `kc_bytes`.
-pub fn nc_cache_for(panel: usize, kc_bytes: usize) -> usize {
+/// NC for loop 1, in columns (a multiple of `panel`), before the split across threads, for a
+/// kernel whose deepest k block of one B column takes `kc_bytes`.
+pub fn nc_cache(panel: usize, kc_bytes: usize) -> usize {
     let l2 = CacheSizes::get().l2;
     let nc = (l2 / 2) / kc_bytes.max(1);
     (nc / panel * panel).clamp(4 * panel, 64 * panel)
 }
 
-/// How the C grid of `m_tiles`×`n_panels` tiles is cut into work items for `threads` threads:
-/// returns (row tiles per item, panels per item).
-pub fn split(m_tiles: usize, n_panels: usize, panel: usize, threads: usize) -> (usize, usize) {
-    split_for(
-        m_tiles,
-        n_panels,
-        panel,
-        KC * std::mem::size_of::<f32>(),
-        threads,
-    )
-}
-
-/// [`split`] for a kernel whose deepest k block of one B column takes `kc_bytes`.
-pub fn split_for(
+/// How the C grid of `m_tiles`×`n_panels` tiles is cut into work items for `threads` threads,
+/// for a kernel whose deepest k block of one B column takes `kc_bytes`: returns (row tiles per
+/// item, panels per item).
+pub fn split(
     m_tiles: usize,
     n_panels: usize,
     panel: usize,
     kc_bytes: usize,
     threads: usize,
 ) -> (usize, usize) {
-    let per_block = (nc_cache_for(panel, kc_bytes) / panel).max(1);
+    let per_block = (nc_cache(panel, kc_bytes) / panel).max(1);
     let mut nb = n_panels.div_ceil(per_block).max(1);
     // Each item reads its A rows once per panel group and its B block once per row tile, so
     // both should be reused a while: items keep ≥ 4 panels (128 columns), and ≥ 8 when the
@@ -180,11 +150,12 @@ const ITEMS_PER_THREAD: usize = 4;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::KC;
 
     #[test]
     fn k_blocks_cover_k() {
         for k in [0, 1, 2, 63, 64, 383, 384, 385, 767, 768, 769, 1024, 4096] {
-            let blocks: Vec<_> = k_blocks(k).collect();
+            let blocks: Vec<_> = k_blocks(k, KC, 1).collect();
             assert!(!blocks.is_empty());
             let mut next = 0;
             for &(p0, kc) in &blocks {
@@ -198,18 +169,18 @@ mod tests {
             }
         }
         assert_eq!(
-            k_blocks(1024).map(|b| b.1).collect::<Vec<_>>(),
+            k_blocks(1024, KC, 1).map(|b| b.1).collect::<Vec<_>>(),
             [342, 342, 340]
         );
         for k in [0, 2, 64, 384, 768, 770, 1024, 4096] {
-            let blocks: Vec<_> = k_blocks_for(k, 768, 2).collect();
+            let blocks: Vec<_> = k_blocks(k, 768, 2).collect();
             assert_eq!(blocks.iter().map(|b| b.1).sum::<usize>(), k);
             assert!(blocks
                 .iter()
                 .all(|&(p0, kc)| p0 % 2 == 0 && kc % 2 == 0 && kc <= 768));
         }
         assert_eq!(
-            k_blocks_for(4096, 768, 2).map(|b| b.1).collect::<Vec<_>>(),
+            k_blocks(4096, 768, 2).map(|b| b.1).collect::<Vec<_>>(),
             [684, 684, 684, 684, 684, 676]
         );
     }
@@ -218,7 +189,7 @@ mod tests {
     fn split_covers_grid() {
         for threads in [1, 2, 3, 8] {
             for (mt, np) in [(1, 1), (32, 32), (32, 128), (128, 96), (2, 2), (40, 3)] {
-                let (mi, ni) = split(mt, np, 32, threads);
+                let (mi, ni) = split(mt, np, 32, 384 * 4, threads);
                 assert!(mi >= 1 && ni >= 1 && mi <= mt.max(1) && ni <= np.max(1));
             }
         }

@@ -20,18 +20,16 @@
 //!   bias+residual) of the fp32 kernels.
 //!
 //! i32 cannot overflow for k ≤ [`MAX_K`]: |Σ| ≤ 255·128·k < 2³¹. Between k blocks (k >
-//! [`KC_I8`]) the partial i32 sums are kept in C's memory (as bits), so the blocking never
+//! [`KC_I8`](crate::KC_I8)) the partial i32 sums are kept in C's memory (as bits), so the blocking never
 //! changes the result. No instruction in any path saturates (`vpdpbusd`, not `vpdpbusds`;
 //! `vpmaddwd` on widened int16, never `vpmaddubsw`).
 
 use super::pack::{AlignedBuf, PANEL};
 use super::ukr::MicroKernel;
 use super::{driver, AOperand, Epi, Epilogue, Quant};
-use crate::dispatch::{isa, Isa};
-use std::cell::Cell;
+#[cfg(target_arch = "x86_64")]
+use crate::dispatch::Isa;
 use std::sync::Arc;
-
-pub use super::blocking::KC_I8;
 
 /// Largest k the int8 GEMM accepts (255·128·k stays below 2³¹).
 pub const MAX_K: usize = 1 << 16;
@@ -280,7 +278,7 @@ enum Panels {
 }
 
 /// A weight matrix B [n×k] (PyTorch `Linear.weight` layout) quantized to int8 per output column
-/// and packed for [`gemm_i8`]: 32-wide panels of 4-k groups, with its column scales and sums.
+/// and packed for [`gemm_i8`](crate::gemm_i8): 32-wide panels of 4-k groups, with its column scales and sums.
 ///
 /// ```text
 /// element (j, p) of q_B  ↦  panels[(j / 32)·kp·32 + (p / 4)·128 + (j % 32)·4 + p % 4],  kp = k rounded up to 4
@@ -444,43 +442,7 @@ impl PackedI8 {
     }
 }
 
-/// An int8 GEMM implementation: which micro-kernel runs the groups.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum I8Path {
-    /// Scalar: the fallback and the test oracle.
-    Reference,
-    /// AVX2: int8/uint8 widened to int16, `vpmaddwd` (CPUs without AVX512_VNNI).
-    Avx2Widen,
-    /// AVX512_VNNI `vpdpbusd`: four u8·i8 products per i32 lane and instruction.
-    Avx512Vnni,
-}
-
-impl I8Path {
-    /// Every path, lowest first.
-    pub const ALL: [I8Path; 3] = [I8Path::Reference, I8Path::Avx2Widen, I8Path::Avx512Vnni];
-
-    /// The path an ISA level runs.
-    pub fn for_isa(isa: Isa) -> I8Path {
-        crate::table::of(isa).int8
-    }
-
-    /// The path the kernels use (from [`isa`]).
-    pub fn current() -> I8Path {
-        Self::for_isa(isa())
-    }
-
-    /// The micro-kernel's name (test and bench id).
-    pub fn kernel_name(self) -> &'static str {
-        crate::table::int8(self).name
-    }
-
-    /// Whether this CPU can run the path.
-    pub fn is_supported(self) -> bool {
-        crate::table::int8(self).isa.is_supported()
-    }
-}
-
-/// The buffers [`gemm_i8_in`] quantizes A into, owned by the caller: once they have served the
+/// The buffers [`gemm_i8_in`](crate::gemm_i8_in) quantizes A into, owned by the caller: once they have served the
 /// largest m×k, calls allocate nothing.
 #[derive(Default)]
 pub struct I8Scratch {
@@ -511,7 +473,7 @@ impl I8Scratch {
     }
 
     /// Quantizes A [m×k] (row-major, row stride k) per row into the buffers, for the next
-    /// [`gemm_i8_quantized`], which consumes it.
+    /// [`gemm_i8_quantized`](crate::gemm_i8_quantized), which consumes it.
     ///
     /// # Panics
     /// If `a` is shorter than m×k.
@@ -550,92 +512,20 @@ impl I8Scratch {
     }
 }
 
-thread_local! {
-    static SCRATCH: Cell<I8Scratch> = Cell::new(I8Scratch::default());
-}
-
-/// [`gemm_i8`] quantizing A into a caller-owned [`I8Scratch`].
-///
-/// # Panics
-/// As [`gemm_i8`].
-pub fn gemm_i8_in(
-    scratch: &mut I8Scratch,
-    m: usize,
-    a: &[f32],
-    b: &PackedI8,
-    c: &mut [f32],
-    epilogue: Epilogue,
-) {
-    gemm_i8_buf(I8Path::current(), scratch, m, a, b, c, epilogue)
-}
-
-/// C[m×n] = dequant(q(A)[m×k]·q(B)ᵀ) then the epilogue, on the current ISA's path; A is
-/// quantized per row on the way in. A and C are row-major with row strides k and n.
-///
-/// # Panics
-/// If a slice is shorter than its shape requires or an epilogue operand has the wrong length.
-pub fn gemm_i8(m: usize, a: &[f32], b: &PackedI8, c: &mut [f32], epilogue: Epilogue) {
-    gemm_i8_with(I8Path::current(), m, a, b, c, epilogue)
-}
-
-/// [`gemm_i8`] on a given path (tests and benches).
-///
-/// # Panics
-/// As [`gemm_i8`], and if the CPU does not support `path`.
-pub fn gemm_i8_with(
-    path: I8Path,
-    m: usize,
-    a: &[f32],
-    b: &PackedI8,
-    c: &mut [f32],
-    epilogue: Epilogue,
-) {
-    super::pack::with_thread_scratch(&SCRATCH, I8Scratch::len, |scratch| {
-        gemm_i8_buf(path, scratch, m, a, b, c, epilogue)
-    })
-}
-
-/// The integer product alone on `path`: `c[i·n + j] = Σ_p a[i·kp + p]·q_B[j, p]` (wrapping
-/// i32), for A already quantized (rows of `kp = padded_k(k)` bytes). The int8 kernels' test
-/// oracle: every path must give the same integers.
-///
-/// # Panics
-/// If a slice is shorter than its shape requires, or the CPU does not support `path`.
-pub fn gemm_i8_sums_with(path: I8Path, m: usize, a: &[u8], b: &PackedI8, c: &mut [i32]) {
-    let (n, kp) = (b.n(), padded_k(b.k()));
-    assert!(a.len() >= m * kp, "gemm_i8_sums: a is shorter than m×kp");
-    assert!(c.len() >= m * n, "gemm_i8_sums: c is shorter than m×n");
-    if m == 0 || n == 0 {
-        return;
-    }
-    // The kernels keep i32 sums in C's bits: run them on an f32 buffer and read the bits back.
-    let mut bits = vec![0.0f32; m * n];
-    run_path(path, m, a, kp, b, &mut bits, Epi::scaled(1.0));
-    for (d, s) in c.iter_mut().zip(&bits) {
-        *d = s.to_bits() as i32;
-    }
-}
-
-/// C[m×n] = dequant(A·q(B)ᵀ) then the epilogue, for the A [m×k] that `scratch` holds
-/// ([`I8Scratch::quantize`], k = `b.k()`), on the current ISA's path. Consumes the
-/// quantization (the next product needs a new one), so a buffer refilled in place is never
-/// read stale.
+/// The quantized A that `scratch` holds ([`I8Scratch::quantize`], k = `b.k()`) as the int8
+/// driver reads it, consumed (the next product needs a new one, so a buffer refilled in place
+/// is never read stale): `None` if there is nothing to compute, else (m, A's rows, their
+/// stride) and the epilogue with its dequantization.
 ///
 /// # Panics
 /// If `scratch` holds no quantization of that k, `c` is shorter than m×n, or an epilogue
 /// operand has the wrong length.
-pub fn gemm_i8_quantized(scratch: &mut I8Scratch, b: &PackedI8, c: &mut [f32], epilogue: Epilogue) {
-    gemm_i8_quantized_with(I8Path::current(), scratch, b, c, epilogue)
-}
-
-/// [`gemm_i8_quantized`] on a given path.
-fn gemm_i8_quantized_with(
-    path: I8Path,
-    scratch: &mut I8Scratch,
-    b: &PackedI8,
-    c: &mut [f32],
-    epilogue: Epilogue,
-) {
+pub(crate) fn quantized_operands<'a>(
+    scratch: &'a mut I8Scratch,
+    b: &'a PackedI8,
+    c: &[f32],
+    epilogue: Epilogue<'a>,
+) -> Option<(usize, &'a [u8], usize, Epi<'a>)> {
     let (m, k, addr) = std::mem::take(&mut scratch.held);
     let n = b.n();
     assert!(
@@ -646,7 +536,7 @@ fn gemm_i8_quantized_with(
     assert!(c.len() >= m * n, "gemm_i8: c is shorter than m×n");
     let mut epi = Epi::from_epilogue(epilogue, m, n);
     if m == 0 || n == 0 {
-        return;
+        return None;
     }
     let rs = a_stride(k);
     epi.quant = Some(Quant {
@@ -655,33 +545,12 @@ fn gemm_i8_quantized_with(
         col_scale: b.scales(),
         col_sum: b.col_sums(),
     });
-    run_path(path, m, &scratch.a.as_slice()[..m * rs], rs, b, c, epi);
-}
-
-/// The int8 GEMM on `path`, quantizing A into `scratch`.
-fn gemm_i8_buf(
-    path: I8Path,
-    scratch: &mut I8Scratch,
-    m: usize,
-    a: &[f32],
-    b: &PackedI8,
-    c: &mut [f32],
-    epilogue: Epilogue,
-) {
-    let k = b.k();
-    assert!(a.len() >= m * k, "gemm_i8: a is shorter than m×k");
-    scratch.quantize(m, k, a);
-    gemm_i8_quantized_with(path, scratch, b, c, epilogue);
-}
-
-/// Runs the driver of `path`'s micro-kernel on quantized rows of A.
-fn run_path(path: I8Path, m: usize, a: &[u8], rs: usize, b: &PackedI8, c: &mut [f32], epi: Epi) {
-    (crate::table::int8(path).gemm)(m, a, rs, b, c, epi)
+    Some((m, &scratch.a.as_slice()[..m * rs], rs, epi))
 }
 
 /// The int8 GEMM on micro-kernel `K`, on quantized rows of A at stride `rs` (the kernel
 /// table's int8 `gemm`).
-pub(crate) fn i8_driver<K: MicroKernel<A = u8, B = i8>>(
+pub(crate) fn i8_driver<K: MicroKernel<A = u8, B = i8>, const KC: usize>(
     m: usize,
     a: &[u8],
     rs: usize,
@@ -691,7 +560,7 @@ pub(crate) fn i8_driver<K: MicroKernel<A = u8, B = i8>>(
 ) {
     let (n, kp) = (b.n(), padded_k(b.k()));
     let a = AOperand::RowMajor { data: a, rs };
-    driver::<K>(m, n, kp, a, b.panels(), c, n, epi, true);
+    driver::<K, KC>(m, n, kp, a, b.panels(), c, n, epi, true);
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! Matrix products, Goto/BLIS style.
 //!
-//! * [`gemm_packed`]: C[m×n] = A[m×k]·Bᵀ (+ fused epilogue), B [n×k] a weight matrix in PyTorch
+//! * [`gemm_packed`](crate::gemm_packed): C[m×n] = A[m×k]·Bᵀ (+ fused epilogue), B [n×k] a weight matrix in PyTorch
 //!   `Linear` layout packed once into a [`PackedMatrix`]. Parallel (rayon) over blocks of n (and
 //!   of m when n has too few blocks); results are bit-identical whatever the thread count, because
 //!   every C element is computed by one micro-kernel call per k block, in the same k order, on a
 //!   tile grid that does not depend on the split.
-//! * [`gemm_strided`]: C = α·A·B with arbitrary row/column strides on every operand: A and B
+//! * [`gemm_strided`](crate::gemm_strided): C = α·A·B with arbitrary row/column strides on every operand: A and B
 //!   are packed into the same panels and run through the same micro-kernels. Single-threaded.
 //!   The model does not call it (attention packs K and V itself and calls the micro-kernels
 //!   directly, `attention.rs`); it is the general entry point for other strided products, and
@@ -30,8 +30,9 @@
 //! streams directly. That measured as fast as or faster than reading a packed panel (+1–7 %) and
 //! removes the m×k copy, which was ~4 % of a large GEMM and ~20 % of attention's P·V.
 //!
-//! The ISA is chosen once ([`crate::dispatch::isa`]) and each call runs one monomorphised driver;
-//! [`gemm_packed_with`] / [`gemm_strided_with`] pick it explicitly (tests, benches).
+//! The ISA is chosen once ([`crate::dispatch::isa`]); the entry points (`api.rs`) look the
+//! level up in the kernel table (`table.rs`) and each call runs one monomorphised driver;
+//! [`crate::Kernels::of`] picks a level explicitly (tests, benches).
 
 pub mod blocking;
 pub mod pack;
@@ -43,7 +44,6 @@ pub mod int8;
 pub use bf16::PackedBf16;
 pub use pack::{PackedMatrix, LINE, PANEL};
 
-use crate::dispatch::{isa, Isa};
 use rayon::prelude::*;
 use ukr::{MicroKernel, QuantTile, StridedKernel, TileEpi};
 
@@ -154,6 +154,26 @@ impl<'a> Epi<'a> {
     }
 
     /// Only a scale (1 = plain product).
+    /// The epilogue of a product C[m×n] = A[m×k]·Bᵀ (`what` names it in messages), after
+    /// checking A, C and the epilogue's operands: `None` if there is nothing to compute.
+    ///
+    /// # Panics
+    /// If `a` is shorter than m×k, `c` than m×n, or an epilogue operand has the wrong length.
+    pub(crate) fn checked(
+        what: &str,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[f32],
+        c: &[f32],
+        epilogue: Epilogue<'a>,
+    ) -> Option<Self> {
+        assert!(a.len() >= m * k, "{what}: a is shorter than m×k");
+        assert!(c.len() >= m * n, "{what}: c is shorter than m×n");
+        let epi = Epi::from_epilogue(epilogue, m, n);
+        (m > 0 && n > 0).then_some(epi)
+    }
+
     pub(crate) const fn scaled(alpha: f32) -> Self {
         Epi {
             alpha,
@@ -186,7 +206,7 @@ impl CPtr {
 /// packed into 32-wide panels of `k` (a multiple of `K::K_GROUP`) stored k values; C row-major
 /// at row stride `rs_c`, `len ≥ max_index`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn driver<K: MicroKernel>(
+pub(crate) fn driver<K: MicroKernel, const KC: usize>(
     m: usize,
     n: usize,
     k: usize,
@@ -202,7 +222,7 @@ pub(crate) fn driver<K: MicroKernel>(
     }
     assert!(c.len() >= (m - 1) * rs_c + n && rs_c >= n);
     // SAFETY: `c` is borrowed mutably for the whole call and holds every C element (asserted).
-    unsafe { driver_raw::<K>(m, n, k, a, bp, CPtr(c.as_mut_ptr()), rs_c, epi, parallel) }
+    unsafe { driver_raw::<K, KC>(m, n, k, a, bp, CPtr(c.as_mut_ptr()), rs_c, epi, parallel) }
 }
 
 /// Which cache lines of the next B block a tile call fetches into L2 while it computes (see
@@ -246,7 +266,7 @@ impl L2Plan {
 /// `rs_c ≥ n`, and `c + i·rs_c + j` is valid for reads and writes for `i < m, j < n`, with no
 /// other access to those elements during the call.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn driver_raw<K: MicroKernel>(
+pub(crate) unsafe fn driver_raw<K: MicroKernel, const KC: usize>(
     m: usize,
     n: usize,
     k: usize,
@@ -258,7 +278,7 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel>(
     parallel: bool,
 ) {
     const { assert!(PANEL.is_multiple_of(K::NR) && K::NR > 0 && K::MR > 0) };
-    const { assert!(K::KC.is_multiple_of(K::K_GROUP) && K::K_GROUP > 0) };
+    const { assert!(KC.is_multiple_of(K::K_GROUP) && K::K_GROUP > 0) };
     assert!(K::supported(), "{}: CPU lacks the instruction set", K::NAME);
     assert!(k.is_multiple_of(K::K_GROUP), "{}: k is not padded", K::NAME);
     if m == 0 || n == 0 {
@@ -288,15 +308,14 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel>(
         1
     };
     let b_bytes = std::mem::size_of::<K::B>();
-    let (mt_item, np_item) =
-        blocking::split_for(m_tiles, n_panels, PANEL, K::KC * b_bytes, threads);
+    let (mt_item, np_item) = blocking::split(m_tiles, n_panels, PANEL, KC * b_bytes, threads);
     let (m_items, n_items) = (m_tiles.div_ceil(mt_item), n_panels.div_ceil(np_item));
     // Loop 1: work items, each rows ic0..ic1 (in MR tiles) × columns jc0..jc1 (in panels).
     let run_item = |item: usize| {
         let (mi, ni) = (item / n_items, item % n_items);
         let (ic0, ic1) = (mi * mt_item, ((mi + 1) * mt_item).min(m_tiles));
         let (jc0, jc1) = (ni * np_item, ((ni + 1) * np_item).min(n_panels));
-        let blocks = blocking::k_blocks_for(k, K::KC, K::K_GROUP);
+        let blocks = blocking::k_blocks(k, KC, K::K_GROUP);
         let nkb = blocks.len();
         // Loop 2: k blocks pc..pc + kc (kc ≤ KC).
         for (kb, (pc, kc)) in blocks.clone().enumerate() {
@@ -423,88 +442,55 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel>(
     }
 }
 
-/// The micro-kernel a level runs (`gemm_ukr_<isa>_<MR>x<NR>`): the name of its tests and benches.
-pub fn kernel_name(isa: Isa) -> &'static str {
-    crate::table::of(isa).gemm_name
+/// Packing buffers owned by the caller (`gemm_packed_in`: the padded copy of A): once they
+/// have served the largest shape, calls allocate nothing — deterministically, whichever thread
+/// runs them (the thread-local buffers of `gemm_packed` warm up per thread).
+#[derive(Clone, Default)]
+pub struct GemmScratch {
+    pub(crate) a: pack::AlignedBuf,
 }
 
-/// C[m×n] = A[m×k]·Bᵀ then the epilogue. A and C are row-major with row strides k and n.
+impl std::fmt::Debug for GemmScratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GemmScratch").finish_non_exhaustive()
+    }
+}
+
+/// A of the packed-B GEMM as its driver reads it, after checking the slices against m, n = b.n()
+/// and k = b.k(): `None` if there is nothing to compute, else (A's rows, their stride) and the
+/// epilogue. The rows are read in place, except when they are a multiple of 4 KiB apart (k =
+/// 1024 and 4096 in BERT): 12 such rows share one L1 set, so A is first copied into `abuf` with
+/// rows one cache line further apart ([`pack::a_row_stride`]; 1.2–1.4× at m = 384 on 2 threads
+/// of a Zen 4, docs/kernels.md). The copy moves no value between sums, so results are
+/// bit-identical either way.
 ///
 /// # Panics
 /// If a slice is shorter than its shape requires or an epilogue operand has the wrong length.
-pub fn gemm_packed(m: usize, a: &[f32], b: &PackedMatrix, c: &mut [f32], epilogue: Epilogue) {
-    gemm_packed_with(isa(), m, a, b, c, epilogue)
-}
-
-/// [`gemm_packed`] on the kernels of a given ISA (tests and benches).
-///
-/// # Panics
-/// As [`gemm_packed`], and if the CPU does not support `isa`.
-pub fn gemm_packed_with(
-    isa: Isa,
+pub(crate) fn packed_operands<'a>(
+    abuf: &'a mut pack::AlignedBuf,
     m: usize,
-    a: &[f32],
+    a: &'a [f32],
     b: &PackedMatrix,
-    c: &mut [f32],
-    epilogue: Epilogue,
-) {
-    pack::with_buffers(|abuf, _| packed_in(isa, abuf, m, a, b, c, epilogue))
-}
-
-/// [`gemm_packed`] with a caller-owned [`GemmScratch`] (for A's padded copy, see
-/// `packed_in`): once it has served the largest m×k, calls allocate nothing.
-///
-/// # Panics
-/// As [`gemm_packed`].
-pub fn gemm_packed_in(
-    scratch: &mut GemmScratch,
-    m: usize,
-    a: &[f32],
-    b: &PackedMatrix,
-    c: &mut [f32],
-    epilogue: Epilogue,
-) {
-    packed_in(isa(), &mut scratch.a, m, a, b, c, epilogue)
-}
-
-/// The packed-B GEMM on `isa`. The micro-kernels broadcast A straight from its rows, except
-/// when the rows are a multiple of 4 KiB apart (k = 1024 and 4096 in BERT): 12 such rows share
-/// one L1 set, so A is first copied into `abuf` with rows one cache line further apart
-/// ([`pack::a_row_stride`]; 1.2–1.4× at m = 384 on 2 threads of a Zen 4, docs/kernels.md).
-/// The copy moves no value between sums, so results are bit-identical either way.
-fn packed_in(
-    isa: Isa,
-    abuf: &mut pack::AlignedBuf,
-    m: usize,
-    a: &[f32],
-    b: &PackedMatrix,
-    c: &mut [f32],
-    epilogue: Epilogue,
-) {
-    let (n, k) = (b.n(), b.k());
-    assert!(a.len() >= m * k, "gemm_packed: a is shorter than m×k");
-    assert!(c.len() >= m * n, "gemm_packed: c is shorter than m×n");
-    let epi = Epi::from_epilogue(epilogue, m, n);
-    if m == 0 || n == 0 {
-        return;
-    }
+    c: &[f32],
+    epilogue: Epilogue<'a>,
+) -> Option<(&'a [f32], usize, Epi<'a>)> {
+    let k = b.k();
+    let epi = Epi::checked("gemm_packed", m, b.n(), k, a, c, epilogue)?;
     let rs = pack::a_row_stride(k, 4);
-    let a = if rs == k {
-        &a[..m * k]
-    } else {
-        if abuf.as_slice().len() < m * rs {
-            abuf.set_len(m * rs);
-        }
-        let dst = &mut abuf.as_mut_slice()[..m * rs];
-        pack::copy_rows(&a[..m * k], k, dst, rs);
-        &*dst
-    };
-    (crate::table::of(isa).gemm_packed)(m, a, rs, b, c, epi)
+    if rs == k {
+        return Some((&a[..m * k], rs, epi));
+    }
+    if abuf.as_slice().len() < m * rs {
+        abuf.set_len(m * rs);
+    }
+    let dst = &mut abuf.as_mut_slice()[..m * rs];
+    pack::copy_rows(&a[..m * k], k, dst, rs);
+    Some((&*dst, rs, epi))
 }
 
 /// The packed-B fp32 GEMM on micro-kernel `K`, for A's rows at stride `rs` (the kernel
 /// table's `gemm_packed`).
-pub(crate) fn packed_driver<K: MicroKernel<A = f32, B = f32>>(
+pub(crate) fn packed_driver<K: MicroKernel<A = f32, B = f32>, const KC: usize>(
     m: usize,
     a: &[f32],
     rs: usize,
@@ -514,50 +500,14 @@ pub(crate) fn packed_driver<K: MicroKernel<A = f32, B = f32>>(
 ) {
     let (n, k) = (b.n(), b.k());
     let a = AOperand::RowMajor { data: a, rs };
-    driver::<K>(m, n, k, a, b.panels(), c, n, epi, true);
+    driver::<K, KC>(m, n, k, a, b.panels(), c, n, epi, true);
 }
 
-/// C[m×n] = α·A[m×k]·B[k×n] on strided views (overwrites C). Single-threaded.
+/// Checks the views of a strided product against m, n, k.
 ///
 /// # Panics
 /// If a view's storage does not hold every element its shape and strides address.
-pub fn gemm_strided(m: usize, n: usize, k: usize, alpha: f32, a: MatRef, b: MatRef, c: MatMut) {
-    gemm_strided_with(isa(), m, n, k, alpha, a, b, c)
-}
-
-/// [`gemm_strided`] on the kernels of a given ISA (tests and benches).
-///
-/// # Panics
-/// As [`gemm_strided`], and if the CPU does not support `isa`.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_strided_with(
-    isa: Isa,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: MatRef,
-    b: MatRef,
-    c: MatMut,
-) {
-    pack::with_buffers(|abuf, bbuf| strided_in(isa, abuf, bbuf, m, n, k, alpha, a, b, c))
-}
-
-/// Packing buffers owned by the caller ([`gemm_packed_in`]: the padded copy of A): once they
-/// have served the largest shape, calls allocate nothing — deterministically, whichever thread
-/// runs them (the thread-local buffers of [`gemm_packed`] warm up per thread).
-#[derive(Clone, Default)]
-pub struct GemmScratch {
-    a: pack::AlignedBuf,
-}
-
-impl std::fmt::Debug for GemmScratch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GemmScratch").finish_non_exhaustive()
-    }
-}
-
-fn check_strided(m: usize, n: usize, k: usize, a: &MatRef, b: &MatRef, c: &MatMut) {
+pub(crate) fn check_strided(m: usize, n: usize, k: usize, a: &MatRef, b: &MatRef, c: &MatMut) {
     assert!(
         a.data.len() >= max_index(m, k, a.rs, a.cs),
         "gemm_strided: a too short"
@@ -572,31 +522,10 @@ fn check_strided(m: usize, n: usize, k: usize, a: &MatRef, b: &MatRef, c: &MatMu
     );
 }
 
-/// The strided product on `isa`'s kernels with the given packing buffers (checks the views).
-#[allow(clippy::too_many_arguments)]
-fn strided_in(
-    isa: Isa,
-    abuf: &mut pack::AlignedBuf,
-    bbuf: &mut pack::AlignedBuf,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: MatRef,
-    b: MatRef,
-    c: MatMut,
-) {
-    check_strided(m, n, k, &a, &b, &c);
-    if m == 0 || n == 0 {
-        return;
-    }
-    (crate::table::of(isa).gemm_strided)(abuf, bbuf, m, n, k, alpha, a, b, c)
-}
-
 /// The strided fp32 GEMM on micro-kernel `K` with the given packing buffers (the kernel
 /// table's `gemm_strided`).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn strided_driver<K: StridedKernel>(
+pub(crate) fn strided_driver<K: StridedKernel, const KC: usize>(
     abuf: &mut pack::AlignedBuf,
     bbuf: &mut pack::AlignedBuf,
     m: usize,
@@ -621,11 +550,11 @@ pub(crate) fn strided_driver<K: StridedKernel>(
         };
         K::pack_b(k, n, b.data, b.rs, b.cs, bbuf);
         if c.cs == 1 && c.rs >= n {
-            driver::<K>(m, n, k, ap, bbuf.as_slice(), c.data, c.rs, epi, false);
+            driver::<K, KC>(m, n, k, ap, bbuf.as_slice(), c.data, c.rs, epi, false);
         } else {
             // Transposed or overlapping-row C: compute row-major, then scatter.
             let mut tmp = vec![0.0f32; m * n];
-            driver::<K>(m, n, k, ap, bbuf.as_slice(), &mut tmp, n, epi, false);
+            driver::<K, KC>(m, n, k, ap, bbuf.as_slice(), &mut tmp, n, epi, false);
             for i in 0..m {
                 for j in 0..n {
                     c.data[i * c.rs + j * c.cs] = tmp[i * n + j];
@@ -638,6 +567,7 @@ pub(crate) fn strided_driver<K: StridedKernel>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dispatch::{isa, Isa};
 
     /// The padded copy of A (rows 4 KiB apart) changes where A is read, never a sum.
     #[test]
@@ -653,7 +583,7 @@ mod tests {
         let pb = PackedMatrix::pack(&b, n, k);
         for isa in [Isa::Reference, isa()] {
             let mut padded = vec![0.0f32; m * n];
-            gemm_packed_with(isa, m, &a, &pb, &mut padded, Epilogue::None);
+            crate::Kernels::of(isa).gemm_packed(m, &a, &pb, &mut padded, Epilogue::None);
             let mut direct = vec![0.0f32; m * n];
             // The same kernel reading A in place (row stride k).
             (crate::table::of(isa).gemm_packed)(m, &a, k, &pb, &mut direct, Epi::scaled(1.0));

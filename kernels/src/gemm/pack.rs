@@ -33,7 +33,7 @@ use std::cell::Cell;
 pub const PANEL: usize = 32;
 
 /// A weight matrix B [n×k] (row-major, PyTorch `Linear.weight` layout) packed for
-/// [`gemm_packed`](super::gemm_packed): 32-wide panels, see the [module docs](self) for the layout.
+/// [`gemm_packed`](crate::gemm_packed): 32-wide panels, see the [module docs](self) for the layout.
 ///
 /// Packing happens once, at model load; the packed matrix is immutable, `Send + Sync`, and shared
 /// by every call and thread.

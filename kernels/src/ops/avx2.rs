@@ -184,7 +184,7 @@ unsafe fn keep_mask(keep: &[bool], i: usize) -> __m256 {
     _mm256_castsi256_ps(_mm256_cmpgt_epi32(w, _mm256_setzero_si256()))
 }
 
-/// Masked, scaled softmax of one row (see [`super::masked_softmax`]).
+/// Masked, scaled softmax of one row (see [`masked_softmax`](crate::masked_softmax)).
 ///
 /// # Safety
 /// The CPU supports avx2 and fma. (Lengths are checked.)
@@ -254,7 +254,7 @@ pub unsafe fn masked_softmax(row: &mut [f32], scale: f32, keep: &[bool]) {
     }
 }
 
-/// Unnormalised softmax of one row (see [`super::softmax_unnormalized`]); scalar tail.
+/// Unnormalised softmax of one row (see [`softmax_unnormalized`](crate::softmax_unnormalized)); scalar tail.
 ///
 /// # Safety
 /// The CPU supports avx2 and fma.

@@ -165,7 +165,7 @@ unsafe fn keep_mask(keep: &[bool], i: usize) -> __mmask16 {
     _mm512_test_epi32_mask(w, w)
 }
 
-/// Masked, scaled softmax of one row (see [`super::masked_softmax`]).
+/// Masked, scaled softmax of one row (see [`masked_softmax`](crate::masked_softmax)).
 ///
 /// # Safety
 /// The CPU supports avx512f. (Lengths are checked.)
@@ -233,7 +233,7 @@ pub unsafe fn masked_softmax(row: &mut [f32], scale: f32, keep: &[bool]) {
     }
 }
 
-/// Unnormalised softmax of one row (see [`super::softmax_unnormalized`]): two passes over the
+/// Unnormalised softmax of one row (see [`softmax_unnormalized`](crate::softmax_unnormalized)): two passes over the
 /// row (max, then exp + store + sum) with two independent accumulators each; the tail is one
 /// masked vector.
 ///

@@ -1,10 +1,10 @@
 //! Row-wise operations of a transformer layer: layer norm (with fused residual add), GELU and
 //! masked, scaled softmax.
 //!
-//! Each function takes its level's kernel from the kernel table (`table.rs`) once per call:
-//! AVX-512 kernels in [`avx512`], AVX2+FMA in [`avx2`], the scalar
-//! [`reference`](mod@reference) otherwise. The `*_with` variants
-//! pick the ISA explicitly (tests, benches). The reference is the test oracle: the SIMD versions
+//! One set per level: AVX-512 kernels in [`avx512`], AVX2+FMA in [`avx2`], the scalar
+//! [`reference`](mod@reference); the kernel table (`table.rs`) says which level runs which,
+//! as an `Ops`, and the entry points (`api.rs`: `layer_norm`, …, and the methods of
+//! [`crate::Kernels`]) call it. The reference is the test oracle: the SIMD versions
 //! agree with it to a few ulp (different summation order, f32 polynomial exp/erf), not bit for
 //! bit.
 
@@ -14,123 +14,131 @@ pub mod avx2;
 pub mod avx512;
 pub mod reference;
 
-use crate::dispatch::{isa, Isa};
-use crate::table;
+use crate::dispatch::Isa;
 
-/// LayerNorm of each row of `x` (rows of length `gamma.len()`), in place:
-/// `x = (x − mean) / sqrt(var + eps) · gamma + beta`, statistics accumulated in f64.
-///
-/// # Panics
-/// If `x.len()` is not a multiple of the row length or `beta.len() != gamma.len()`.
-pub fn layer_norm(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
-    layer_norm_with(isa(), x, gamma, beta, eps)
+/// LayerNorm of one row: `(row, γ, β, ε)`.
+pub(crate) type RowNorm = unsafe fn(&mut [f32], &[f32], &[f32], f32);
+/// LayerNorm of one row plus a residual row: `(row, residual, γ, β, ε)`.
+pub(crate) type RowAddNorm = unsafe fn(&mut [f32], &[f32], &[f32], &[f32], f32);
+
+/// The row operations of one level (an entry of the kernel table). The function pointers are
+/// `unsafe`: the SIMD ones may only run on a CPU that has `isa`; the methods check that and the
+/// slices' lengths, and are what everything else calls.
+#[derive(Clone, Copy)]
+pub(crate) struct Ops {
+    /// The level whose instructions the functions use.
+    pub isa: Isa,
+    /// LayerNorm of one row: `(row, γ, β, ε)`.
+    pub layer_norm_row: RowNorm,
+    /// LayerNorm of one row plus its residual: `(row, residual, γ, β, ε)`.
+    pub add_layer_norm_row: RowAddNorm,
+    /// Exact GELU in place.
+    pub gelu: unsafe fn(&mut [f32]),
+    /// Masked, scaled softmax of one row.
+    pub masked_softmax: unsafe fn(&mut [f32], f32, &[bool]),
+    /// `exp(x − max)` of one row, returning the sum.
+    pub softmax_unnormalized: unsafe fn(&mut [f32]) -> f32,
 }
 
-/// [`layer_norm`] on a given ISA's kernel.
-///
-/// # Panics
-/// As [`layer_norm`], and if the CPU lacks `isa`.
-pub fn layer_norm_with(isa: Isa, x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
-    let n = gamma.len();
-    assert_eq!(beta.len(), n, "layer_norm: gamma and beta differ in length");
-    assert!(
-        n > 0 && x.len().is_multiple_of(n),
-        "layer_norm: x is not whole rows"
-    );
-    assert!(isa.is_supported(), "layer_norm: CPU lacks {isa}");
-    let row_norm = table::of(isa).ops.layer_norm_row;
-    for row in x.chunks_exact_mut(n) {
-        // SAFETY: the CPU has `isa` (asserted); row, gamma and beta have length n.
-        unsafe { row_norm(row, gamma, beta, eps) };
+impl Ops {
+    /// LayerNorm of each row of `x` (rows of length `gamma.len()`), in place:
+    /// `x = (x − mean) / sqrt(var + eps) · gamma + beta`, statistics accumulated in f64.
+    ///
+    /// # Panics
+    /// If `x.len()` is not a multiple of the row length, `beta.len() != gamma.len()`, or the
+    /// CPU lacks the level.
+    pub fn layer_norm(&self, x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+        let n = rows_of(x.len(), gamma, beta);
+        assert!(
+            self.isa.is_supported(),
+            "layer_norm: CPU lacks {}",
+            self.isa
+        );
+        for row in x.chunks_exact_mut(n) {
+            // SAFETY: the CPU has the level (asserted); row, gamma and beta have length n.
+            unsafe { (self.layer_norm_row)(row, gamma, beta, eps) };
+        }
+    }
+
+    /// `x = LayerNorm(x + residual)` row by row; see [`Ops::layer_norm`].
+    ///
+    /// # Panics
+    /// As [`Ops::layer_norm`], and if `residual.len() != x.len()`.
+    pub fn add_layer_norm(
+        &self,
+        x: &mut [f32],
+        residual: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        eps: f32,
+    ) {
+        assert_eq!(x.len(), residual.len(), "add_layer_norm: residual length");
+        let n = rows_of(x.len(), gamma, beta);
+        assert!(
+            self.isa.is_supported(),
+            "add_layer_norm: CPU lacks {}",
+            self.isa
+        );
+        for (row, res) in x.chunks_exact_mut(n).zip(residual.chunks_exact(n)) {
+            // SAFETY: the CPU has the level (asserted); every slice has length n.
+            unsafe { (self.add_layer_norm_row)(row, res, gamma, beta, eps) };
+        }
+    }
+
+    /// Exact (erf) GELU in place.
+    ///
+    /// # Panics
+    /// If the CPU lacks the level.
+    pub fn gelu(&self, x: &mut [f32]) {
+        assert!(self.isa.is_supported(), "gelu: CPU lacks {}", self.isa);
+        // SAFETY: the CPU has the level (asserted).
+        unsafe { (self.gelu)(x) }
+    }
+
+    /// Softmax of `row · scale` over the positions where `keep` is true, in place; masked
+    /// positions become exactly 0. If nothing is kept, every position gets 1/len (what an
+    /// additive mask of f32::MIN gives in PyTorch).
+    ///
+    /// # Panics
+    /// If `keep.len() != row.len()`, or the CPU lacks the level.
+    pub fn masked_softmax(&self, row: &mut [f32], scale: f32, keep: &[bool]) {
+        assert_eq!(row.len(), keep.len(), "masked_softmax: mask length");
+        assert!(
+            self.isa.is_supported(),
+            "masked_softmax: CPU lacks {}",
+            self.isa
+        );
+        // SAFETY: the CPU has the level (asserted); row and keep have the same length.
+        unsafe { (self.masked_softmax)(row, scale, keep) }
+    }
+
+    /// `row[j] = exp(row[j] − max(row))`, returning Σ row: a softmax whose division by the sum
+    /// is left to the caller (attention divides the d-wide context rows instead of len-wide
+    /// probability rows). An empty row returns 0.
+    ///
+    /// # Panics
+    /// If the CPU lacks the level.
+    pub fn softmax_unnormalized(&self, row: &mut [f32]) -> f32 {
+        assert!(
+            self.isa.is_supported(),
+            "softmax_unnormalized: CPU lacks {}",
+            self.isa
+        );
+        // SAFETY: the CPU has the level (asserted).
+        unsafe { (self.softmax_unnormalized)(row) }
     }
 }
 
-/// `x = LayerNorm(x + residual)` row by row; see [`layer_norm`].
-///
-/// # Panics
-/// As [`layer_norm`], and if `residual.len() != x.len()`.
-pub fn add_layer_norm(x: &mut [f32], residual: &[f32], gamma: &[f32], beta: &[f32], eps: f32) {
-    add_layer_norm_with(isa(), x, residual, gamma, beta, eps)
-}
-
-/// [`add_layer_norm`] on a given ISA's kernel.
-///
-/// # Panics
-/// As [`add_layer_norm`], and if the CPU lacks `isa`.
-pub fn add_layer_norm_with(
-    isa: Isa,
-    x: &mut [f32],
-    residual: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    eps: f32,
-) {
-    assert_eq!(x.len(), residual.len(), "add_layer_norm: residual length");
+/// The row length of a LayerNorm over `len` elements, checked: `gamma.len()`, equal to
+/// `beta.len()`, non-zero and dividing `len`.
+fn rows_of(len: usize, gamma: &[f32], beta: &[f32]) -> usize {
     let n = gamma.len();
     assert_eq!(beta.len(), n, "layer_norm: gamma and beta differ in length");
     assert!(
-        n > 0 && x.len().is_multiple_of(n),
+        n > 0 && len.is_multiple_of(n),
         "layer_norm: x is not whole rows"
     );
-    assert!(isa.is_supported(), "add_layer_norm: CPU lacks {isa}");
-    let row_norm = table::of(isa).ops.add_layer_norm_row;
-    for (row, res) in x.chunks_exact_mut(n).zip(residual.chunks_exact(n)) {
-        // SAFETY: the CPU has `isa` (asserted); every slice has length n.
-        unsafe { row_norm(row, res, gamma, beta, eps) };
-    }
-}
-
-/// Exact (erf) GELU in place.
-pub fn gelu(x: &mut [f32]) {
-    gelu_with(isa(), x)
-}
-
-/// [`gelu`] on a given ISA's kernel.
-///
-/// # Panics
-/// If the CPU lacks `isa`.
-pub fn gelu_with(isa: Isa, x: &mut [f32]) {
-    assert!(isa.is_supported(), "gelu: CPU lacks {isa}");
-    // SAFETY: the CPU has `isa` (asserted).
-    unsafe { (table::of(isa).ops.gelu)(x) }
-}
-
-/// Softmax of `row · scale` over the positions where `keep` is true, in place; masked positions
-/// become exactly 0. If nothing is kept, every position gets 1/len (what an additive mask of
-/// f32::MIN gives in PyTorch).
-///
-/// # Panics
-/// If `keep.len() != row.len()`.
-pub fn masked_softmax(row: &mut [f32], scale: f32, keep: &[bool]) {
-    masked_softmax_with(isa(), row, scale, keep)
-}
-
-/// [`masked_softmax`] on a given ISA's kernel.
-///
-/// # Panics
-/// As [`masked_softmax`], and if the CPU lacks `isa`.
-pub fn masked_softmax_with(isa: Isa, row: &mut [f32], scale: f32, keep: &[bool]) {
-    assert_eq!(row.len(), keep.len(), "masked_softmax: mask length");
-    assert!(isa.is_supported(), "masked_softmax: CPU lacks {isa}");
-    // SAFETY: the CPU has `isa` (asserted); row and keep have the same length (asserted).
-    unsafe { (table::of(isa).ops.masked_softmax)(row, scale, keep) }
-}
-
-/// `row[j] = exp(row[j] − max(row))`, returning Σ row: a softmax whose division by the sum is
-/// left to the caller (attention divides the d-wide context rows instead of len-wide
-/// probability rows). An empty row returns 0.
-pub fn softmax_unnormalized(row: &mut [f32]) -> f32 {
-    softmax_unnormalized_with(isa(), row)
-}
-
-/// [`softmax_unnormalized`] on a given ISA's kernel.
-///
-/// # Panics
-/// If the CPU lacks `isa`.
-pub fn softmax_unnormalized_with(isa: Isa, row: &mut [f32]) -> f32 {
-    assert!(isa.is_supported(), "softmax_unnormalized: CPU lacks {isa}");
-    // SAFETY: the CPU has `isa` (asserted).
-    unsafe { (table::of(isa).ops.softmax_unnormalized)(row) }
+    n
 }
 
 #[cfg(test)]
@@ -168,7 +176,7 @@ pub(crate) mod tests {
                 let b = rng_vec(13, n, 1.0);
                 let (mut want, mut got) = (x.clone(), x.clone());
                 reference::layer_norm(&mut want, &g, &b, 1e-12);
-                layer_norm_with(isa, &mut got, &g, &b, 1e-12);
+                crate::Kernels::of(isa).layer_norm(&mut got, &g, &b, 1e-12);
                 for (i, (a, w)) in got.iter().zip(&want).enumerate() {
                     assert!(
                         (a - w).abs() <= 1e-5 * (1.0 + w.abs()),
@@ -177,7 +185,7 @@ pub(crate) mod tests {
                 }
                 let (mut want, mut got) = (x.clone(), x.clone());
                 reference::add_layer_norm(&mut want, &res, &g, &b, 1e-5);
-                add_layer_norm_with(isa, &mut got, &res, &g, &b, 1e-5);
+                crate::Kernels::of(isa).add_layer_norm(&mut got, &res, &g, &b, 1e-5);
                 for (i, (a, w)) in got.iter().zip(&want).enumerate() {
                     assert!(
                         (a - w).abs() <= 1e-5 * (1.0 + w.abs()),
@@ -204,7 +212,7 @@ pub(crate) mod tests {
                         .collect();
                     let (mut want, mut got) = (x.clone(), x.clone());
                     reference::masked_softmax(&mut want, 0.125, &keep);
-                    masked_softmax_with(isa, &mut got, 0.125, &keep);
+                    crate::Kernels::of(isa).masked_softmax(&mut got, 0.125, &keep);
                     for (i, (a, w)) in got.iter().zip(&want).enumerate() {
                         assert!(
                             (a - w).abs() <= 1e-6 + 2e-6 * w.abs(),
@@ -226,7 +234,7 @@ pub(crate) mod tests {
                 let x = rng_vec(n as u64 * 5 + 1, n, 30.0);
                 let (mut want, mut got) = (x.clone(), x.clone());
                 let ws = reference::softmax_unnormalized(&mut want);
-                let gs = softmax_unnormalized_with(isa, &mut got);
+                let gs = crate::Kernels::of(isa).softmax_unnormalized(&mut got);
                 // exp of the same shifted argument: a few ulp apart; the sum adds n of them
                 // in another order.
                 assert!(
@@ -241,7 +249,7 @@ pub(crate) mod tests {
                 }
                 assert!(got.contains(&1.0), "{isa} n={n}: the max maps to 1");
             }
-            assert_eq!(softmax_unnormalized_with(isa, &mut []), 0.0);
+            assert_eq!(crate::Kernels::of(isa).softmax_unnormalized(&mut []), 0.0);
         }
     }
 
@@ -252,7 +260,7 @@ pub(crate) mod tests {
                 let x = rng_vec(n as u64 + 99, n, 6.0);
                 let (mut want, mut got) = (x.clone(), x.clone());
                 reference::gelu(&mut want);
-                gelu_with(isa, &mut got);
+                crate::Kernels::of(isa).gelu(&mut got);
                 for (a, w) in got.iter().zip(&want) {
                     assert!(
                         (a - w).abs() <= 2e-6 * (1.0 + w.abs()),
@@ -266,7 +274,7 @@ pub(crate) mod tests {
     #[test]
     fn layer_norm_normalises() {
         let mut x = vec![1.0, 2.0, 3.0, 4.0, -1.0, 0.0, 1.0, 2.0];
-        layer_norm(&mut x, &[1.0; 4], &[0.0; 4], 1e-12);
+        crate::layer_norm(&mut x, &[1.0; 4], &[0.0; 4], 1e-12);
         for row in x.chunks(4) {
             let mean: f32 = row.iter().sum::<f32>() / 4.0;
             let var: f32 = row.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 4.0;
@@ -277,7 +285,7 @@ pub(crate) mod tests {
     #[test]
     fn softmax_masks_and_sums_to_one() {
         let mut r = vec![1.0, 5.0, 2.0, 100.0];
-        masked_softmax(&mut r, 0.5, &[true, true, true, false]);
+        crate::masked_softmax(&mut r, 0.5, &[true, true, true, false]);
         assert_eq!(r[3], 0.0);
         assert!((r.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         let e = [0.5f32.exp(), 2.5f32.exp(), 1.0f32.exp()];

@@ -10,7 +10,6 @@ use std::arch::x86_64::*;
 
 use super::avx2::store_tile;
 use super::{L2Prefetch, MicroKernel, TileEpi};
-use crate::gemm::blocking::KC_BF16;
 use crate::gemm::pack::PANEL;
 
 /// AVX2 widening 4×16 bf16 kernel.
@@ -29,7 +28,6 @@ impl MicroKernel for Avx2Bf16Widen_4x16 {
     const MR: usize = MR;
     const NR: usize = NR;
     const K_GROUP: usize = 2;
-    const KC: usize = KC_BF16;
     const NAME: &'static str = "gemm_ukr_avx2_bf16widen_4x16";
 
     fn supported() -> bool {

@@ -16,7 +16,6 @@ use std::arch::x86_64::*;
 
 use super::avx512::store_tile;
 use super::{L2Prefetch, MicroKernel, TileEpi};
-use crate::gemm::blocking::KC_BF16;
 use crate::gemm::pack::{LINE, PANEL};
 
 const MR: usize = 12;
@@ -40,7 +39,6 @@ macro_rules! bf16_kernel {
             const MR: usize = MR;
             const NR: usize = NR;
             const K_GROUP: usize = 2;
-            const KC: usize = KC_BF16;
             const NAME: &'static str = $name;
 
             fn supported() -> bool {

@@ -21,7 +21,6 @@ impl MicroKernel for ReferenceBf16_4x16 {
     const MR: usize = MR;
     const NR: usize = NR;
     const K_GROUP: usize = 2;
-    const KC: usize = crate::gemm::blocking::KC_BF16;
     const NAME: &'static str = "gemm_ukr_reference_bf16_4x16";
 
     fn supported() -> bool {

@@ -14,7 +14,6 @@ use std::arch::x86_64::*;
 
 use super::avx2::{mask, store_tile as store_f32_tile};
 use super::{MicroKernel, TileEpi};
-use crate::gemm::blocking::KC_I8;
 use crate::gemm::pack::PANEL;
 
 const MR: usize = 4;
@@ -30,7 +29,6 @@ impl MicroKernel for Avx2I8Widen_4x8 {
     const MR: usize = MR;
     const NR: usize = NR;
     const K_GROUP: usize = 4;
-    const KC: usize = KC_I8;
     const NAME: &'static str = "gemm_ukr_avx2_i8widen_4x8";
 
     fn supported() -> bool {

@@ -13,7 +13,6 @@ use std::arch::x86_64::*;
 
 use super::avx512::{mask, store_tile as store_f32_tile};
 use super::{L2Prefetch, MicroKernel, TileEpi};
-use crate::gemm::blocking::KC_I8;
 use crate::gemm::pack::{LINE, PANEL};
 
 const MR: usize = 12;
@@ -31,7 +30,6 @@ impl MicroKernel for Avx512VnniI8_12x32 {
     const MR: usize = MR;
     const NR: usize = NR;
     const K_GROUP: usize = 4;
-    const KC: usize = KC_I8;
     const NAME: &'static str = "gemm_ukr_avx512vnni_i8_12x32";
 
     fn supported() -> bool {

@@ -7,7 +7,6 @@
 
 use super::reference::store_tile as store_f32_tile;
 use super::{MicroKernel, TileEpi};
-use crate::gemm::blocking::KC_I8;
 use crate::gemm::int8::dequantize;
 use crate::gemm::pack::PANEL;
 
@@ -24,7 +23,6 @@ impl MicroKernel for ReferenceI8_4x16 {
     const MR: usize = MR;
     const NR: usize = NR;
     const K_GROUP: usize = 4;
-    const KC: usize = KC_I8;
     const NAME: &'static str = "gemm_ukr_reference_i8_4x16";
 
     fn supported() -> bool {

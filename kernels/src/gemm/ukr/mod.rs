@@ -184,8 +184,6 @@ pub trait MicroKernel {
     /// step; 2: bf16 pairs for vdpbf16ps). Every k block starts at a multiple of it, and the k
     /// the kernel sees is padded to a multiple of it.
     const K_GROUP: usize = 1;
-    /// Deepest k block (loop 2) for this kernel's element size. Part of the numerics.
-    const KC: usize = super::blocking::KC;
     /// Name, also the test and bench id: `gemm_ukr_<isa>_<MR>x<NR>`.
     const NAME: &'static str;
     /// Whether this CPU can run the kernel.
