@@ -1,6 +1,6 @@
 //! End-to-end forward pass and question answering (criterion).
 //!
-//! `cargo bench --bench forward` — synthetic weights (`bertqa::synthetic`), a warm workspace,
+//! `cargo bench --bench forward` — synthetic weights (`bertqa::tools::synthetic`), a warm workspace,
 //! the machine's default thread count. Throughput is in FLOP (see `bertqa bench --help` for the
 //! formula), so criterion prints GFLOP/s. BERT-large at 384 tokens takes about a second per
 //! iteration: this bench needs minutes, and `bertqa bench` is the quicker tool for one number.

@@ -2,6 +2,17 @@
 //!
 //! The data path: text → [`tokenizer`] → model input ([`model::Sequence`]) → [`model::Bert`]
 //! (embeddings → encoder layers → QA head) → start/end logits.
+//!
+//! The modules are the stages in order — [`tokenizer`], [`features`], [`model`], [`answer`],
+//! [`qa`] — and beside them [`error`], [`load`] (`config.json`, the precision plan, the
+//! safetensors map, checkpoint names, the Hugging Face cache) and [`tools`] (synthetic weights,
+//! SQuAD files and scores). What a caller needs is re-exported here: [`QaModel`], [`QaOptions`],
+//! [`Answers`], [`LoadOptions`], [`Precision`], [`BertConfig`], [`DefaultModel`], [`Error`], ….
+//!
+//! Moved modules (issue #28): `bertqa::config`, `precision`, `safetensors`, `weights` and `hub`
+//! are now under [`load`] (`bertqa::load::hub::default_model`, …), `bertqa::squad` and
+//! `synthetic` under [`tools`] (`bertqa::tools::squad::evaluate`, …); the old paths are gone,
+//! the types re-exported here are not.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -17,25 +28,24 @@ pub mod answer;
 // the pipeline that runs 1–4 for a request or many
 pub mod qa;
 
-// What every stage shares: errors, the model's shape, the precision plan.
-pub mod config;
+// What every stage shares: errors.
 pub mod error;
-pub mod precision;
 
-// Loading: the safetensors map, checkpoint names, the Hugging Face cache.
-pub mod hub;
-pub mod safetensors;
-pub mod weights;
+// Loading: config.json, the precision plan, the safetensors map, checkpoint names, the Hugging
+// Face cache (`load::config`, `load::precision`, `load::safetensors`, `load::weights`,
+// `load::hub`).
+pub mod load;
 
-// Tools: synthetic weights of any shape, SQuAD files and the official scores.
-pub mod squad;
-pub mod synthetic;
+// Tools: synthetic weights of any shape, SQuAD files and the official scores (`tools::synthetic`,
+// `tools::squad`).
+pub mod tools;
 
 pub use answer::{Answer, Answers, NullScore};
 /// Thread placement: the opt-in pinning of rayon workers to cores (`--pin-threads`).
 pub use bertqa_kernels::affinity;
-pub use config::{BertConfig, ModelType};
 pub use error::{Error, InputError, Result};
 pub use features::{NullAnswer, QaOptions, StrideMode};
+pub use load::config::{BertConfig, ModelType};
+pub use load::hub::DefaultModel;
 pub use model::{Bert, LayerPlan, LoadOptions, Precision, QaLogits, Sequence, StageTimes};
 pub use qa::{PreparedContext, QaModel, RequestCost};

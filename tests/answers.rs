@@ -338,11 +338,11 @@ fn stage_times_are_summed_while_on() {
     assert_eq!(model.take_stage_times(), bertqa::StageTimes::default());
 }
 
-/// `squad::predict` answers in dataset order, one text per question, and names the question
+/// `tools::squad::predict` answers in dataset order, one text per question, and names the question
 /// that cannot be answered.
 #[test]
 fn predict_answers_in_order_and_names_a_bad_question() {
-    use bertqa::squad::{predict, Dataset};
+    use bertqa::tools::squad::{predict, Dataset};
     let model = QaModel::synthetic("tiny", 0).unwrap();
     let data = |second_question: &str| {
         format!(

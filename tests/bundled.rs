@@ -21,7 +21,7 @@ fn the_committed_file_loads_as_recorded() {
     let path = bundled();
     let bytes = std::fs::metadata(&path).unwrap().len();
     assert!(bytes <= 30_000_000, "{} is {bytes} bytes", path.display());
-    let file = bertqa::safetensors::SafeTensors::open(&path).unwrap();
+    let file = bertqa::load::safetensors::SafeTensors::open(&path).unwrap();
     let meta = file.metadata();
     assert_eq!(meta["format"], "bertqa-packed");
     assert_eq!(meta["version"], "1");

@@ -386,7 +386,7 @@ fn eval_and_score_agree() {
     );
     let predictions: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&preds).unwrap()).unwrap();
-    let dataset = bertqa::squad::Dataset::load(&fx).unwrap();
+    let dataset = bertqa::tools::squad::Dataset::load(&fx).unwrap();
     assert_eq!(predictions.as_object().unwrap().len(), dataset.len());
     let out = bertqa()
         .args(["score", "--data"])
@@ -423,9 +423,9 @@ fn default_model_comes_from_the_hugging_face_cache() {
         std::fs::write(&blob, bytes).unwrap();
         std::os::unix::fs::symlink(format!("../../blobs/blob{i}"), snap.join(name)).unwrap();
     }
-    bertqa::safetensors::write(
+    bertqa::load::safetensors::write(
         &snap.join("model.safetensors"),
-        &bertqa::synthetic::tensors(&config, 0),
+        &bertqa::tools::synthetic::tensors(&config, 0),
     )
     .unwrap();
     let run = |env: (&str, &std::path::Path)| {
@@ -554,14 +554,14 @@ fn eval_per_article_predictions_and_progress() {
     }
     // The predictions file: one object, ids in dataset order, every question answered.
     let text = std::fs::read_to_string(&preds).unwrap();
-    let dataset = bertqa::squad::Dataset::load(&fx).unwrap();
+    let dataset = bertqa::tools::squad::Dataset::load(&fx).unwrap();
     let positions: Vec<usize> = dataset
         .examples
         .iter()
         .map(|e| text.find(&format!("\"{}\":", e.id)).unwrap())
         .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "dataset order");
-    let map = bertqa::squad::load_predictions(&preds).unwrap();
+    let map = bertqa::tools::squad::load_predictions(&preds).unwrap();
     assert_eq!(map.len(), 20);
     // score --per-article on that file prints the same object.
     let score = json_stdout(
@@ -673,8 +673,8 @@ fn eval_and_score_squad_v2() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         assert!(out.status.success(), "{stderr}");
-        let p = bertqa::squad::load_predictions(&preds).unwrap();
-        let n = bertqa::squad::load_null_odds(&odds).unwrap();
+        let p = bertqa::tools::squad::load_predictions(&preds).unwrap();
+        let n = bertqa::tools::squad::load_null_odds(&odds).unwrap();
         (String::from_utf8(out.stdout).unwrap(), p, n)
     };
     for threshold in [None, Some(0.5f32), Some(-0.5)] {

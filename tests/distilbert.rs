@@ -3,12 +3,13 @@
 //!
 //! Fixtures: `tests/fixtures/reference_distilbert_{tiny,base}.json`, written by
 //! `weights/make_reference.py --only distilbert-tiny,distilbert-base` from the weights of
-//! `weights/synthetic.py --arch distilbert`, which `bertqa::synthetic` regenerates bit for bit.
+//! `weights/synthetic.py --arch distilbert`, which `bertqa::tools::synthetic` regenerates bit for bit.
 
 mod common;
 
-use bertqa::config::{BertConfig, ModelType};
-use bertqa::{Bert, Error, LoadOptions, Precision, QaModel, QaOptions, Sequence};
+use bertqa::{
+    Bert, BertConfig, Error, LoadOptions, ModelType, Precision, QaModel, QaOptions, Sequence,
+};
 use common::TempDir;
 use common::{check_cases, check_hidden_states, check_pinned_bits, fixture, tol};
 
@@ -21,7 +22,7 @@ fn tiny_from_a_hugging_face_directory_matches_pytorch() {
     check_pinned_bits(&fx);
     let dir = TempDir::new("distil-tiny");
     let seed = fx["seed"].as_u64().unwrap();
-    bertqa::synthetic::write_model_dir(dir.path(), "distilbert-tiny", seed).unwrap();
+    bertqa::tools::synthetic::write_model_dir(dir.path(), "distilbert-tiny", seed).unwrap();
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
     assert_eq!(config["model_type"], "distilbert");
@@ -138,7 +139,7 @@ fn mixed_up_checkpoints_are_refused_by_name() {
         ),
     ] {
         let dir = TempDir::new("distil-mixup");
-        bertqa::synthetic::write_model_dir(dir.path(), tensors_preset, 0).unwrap();
+        bertqa::tools::synthetic::write_model_dir(dir.path(), tensors_preset, 0).unwrap();
         let config = BertConfig::preset(config_preset).unwrap();
         std::fs::write(
             dir.path().join("config.json"),

@@ -105,8 +105,9 @@ fn random_safetensors_headers_never_panic() {
     let path = dir.join("x.safetensors");
     let good = {
         let mut v = Vec::new();
-        let t = bertqa::safetensors::Tensor::from_vec(vec![2, 3], vec![1.0; 6]);
-        bertqa::safetensors::write_to(&mut v, &[("a".into(), t.clone()), ("b".into(), t)]).unwrap();
+        let t = bertqa::load::safetensors::Tensor::from_vec(vec![2, 3], vec![1.0; 6]);
+        bertqa::load::safetensors::write_to(&mut v, &[("a".into(), t.clone()), ("b".into(), t)])
+            .unwrap();
         v
     };
     let mut rng = Rng(11);
@@ -131,7 +132,7 @@ fn random_safetensors_headers_never_panic() {
             }
         }
         std::fs::write(&path, &bytes).unwrap();
-        if let Ok(st) = bertqa::safetensors::SafeTensors::open(&path) {
+        if let Ok(st) = bertqa::load::safetensors::SafeTensors::open(&path) {
             for name in st.tensors().keys() {
                 let _ = st.tensor(name).map(|t| t.data().iter().sum::<f32>());
             }

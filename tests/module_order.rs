@@ -1,55 +1,76 @@
-//! The library's top-level modules form one order (docs/architecture.md): each uses only
-//! modules before it. This reads every file of src/ (test modules and comments left out),
-//! collects the `crate::…` paths each top-level module names, and fails on a use of a later
-//! module — which is what a cycle needs — naming the file and the path.
+//! The library's modules form one order (docs/architecture.md): each uses only modules before
+//! it. A module is a top-level module of src/ (`tokenizer`, `model`, …) or one inside a folder
+//! that only groups modules (`load::config`, `tools::squad`, …). This reads every file of src/
+//! (test modules and comments left out), collects the paths each module names — `crate::…`,
+//! `super::…` (resolved from the file's place) and the crate root's re-exports (`crate::QaModel`
+//! is `qa`'s) — and fails on a use of a later module — which is what a cycle needs — naming the
+//! file and the path.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The order, first to last. Modules on one line may use each other, but not in a cycle (the
-/// cycle search below).
+/// cycle search below). A module inside a folder is named by its path (`load::config`); its
+/// own submodules (`tools::squad::dataset`) are part of it.
 const LAYERS: &[&[&str]] = &[
     &["error"],
-    &["config"],
-    &["precision"],
-    &["tokenizer", "safetensors"],
-    &["weights"],
+    &["load::config"],
+    &["load::precision"],
+    &["tokenizer", "load::safetensors"],
+    &["load::weights"],
     &["model"],
     &["features"],
     &["answer"],
     &["qa"],
-    &["synthetic", "squad", "hub"],
+    &["tools::synthetic", "tools::squad", "load::hub"],
 ];
 
-/// Top-level module of each file under src/ (src/x.rs and src/x/**.rs are module x); the
-/// crate roots (lib.rs, main.rs) and the binary's cli/ are not library modules.
+/// Folders that only group modules: their `mod.rs` declares and documents them, and uses none.
+const FOLDERS: &[&str] = &["load", "tools"];
+
+/// The module path of each library file under src/ (src/x.rs and src/x/mod.rs are `x`,
+/// src/x/y.rs is `x::y`); the crate roots (lib.rs, main.rs) and the binary's cli/ are left out.
 fn files() -> Vec<(String, PathBuf)> {
-    fn walk(dir: &Path, module: &str, out: &mut Vec<(String, PathBuf)>) {
+    fn walk(dir: &Path, module: &[String], out: &mut Vec<(String, PathBuf)>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
+            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
             if path.is_dir() {
-                walk(&path, module, out);
+                // cli/ is the binary's (main.rs), not the library's.
+                if !(module.is_empty() && (stem == "bin" || stem == "cli")) {
+                    let mut inner = module.to_vec();
+                    inner.push(stem);
+                    walk(&path, &inner, out);
+                }
             } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push((module.to_string(), path));
+                if module.is_empty() && (stem == "lib" || stem == "main") {
+                    continue;
+                }
+                let mut m = module.to_vec();
+                if stem != "mod" {
+                    m.push(stem);
+                }
+                out.push((m.join("::"), path));
             }
         }
     }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let path = entry.unwrap().path();
-        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-        if path.is_dir() {
-            // cli/ is the binary's (main.rs), not the library's.
-            if stem != "bin" && stem != "cli" {
-                walk(&path, &stem, &mut out);
-            }
-        } else if path.extension().is_some_and(|e| e == "rs") && stem != "lib" && stem != "main" {
-            out.push((stem, path));
-        }
-    }
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &[],
+        &mut out,
+    );
     out.sort();
     out
+}
+
+/// The module of LAYERS that `path` (`a::b::c`) is in: the longest entry that is `path` or a
+/// prefix of it, segment by segment.
+fn owner<'a>(path: &str, rank: &BTreeMap<&'a str, usize>) -> Option<&'a str> {
+    rank.keys()
+        .copied()
+        .filter(|m| path == *m || path.starts_with(&format!("{m}::")))
+        .max_by_key(|m| m.len())
 }
 
 /// The source without `//` comments (doc links name modules without using them) and without
@@ -88,35 +109,112 @@ fn code(text: &str) -> String {
     s
 }
 
-/// Top-level module names that `code` reaches through `crate::x` or `crate::{x, y::…}`.
-fn uses(code: &str) -> BTreeSet<String> {
-    let ident = |s: &str| -> String {
-        s.chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect()
-    };
-    let mut out = BTreeSet::new();
-    for (i, _) in code.match_indices("crate::") {
-        let rest = &code[i + "crate::".len()..];
-        if let Some(group) = rest.strip_prefix('{') {
-            let mut depth = 0;
-            let mut item_start = true;
-            for (j, c) in group.char_indices() {
-                match c {
-                    '{' => depth += 1,
-                    '}' if depth == 0 => break,
-                    '}' => depth -= 1,
-                    ',' if depth == 0 => item_start = true,
-                    c if c.is_whitespace() => {}
-                    _ if item_start => {
-                        item_start = false;
-                        out.insert(ident(&group[j..]));
+/// The paths that `code` names through `crate::…` and `super::…`, written from the crate root
+/// (`a::b::C`), groups expanded (`crate::{a, b::{C, D}}` is `a`, `b::C`, `b::D`); `module` is
+/// the path of the file's module (`super` is its parent), `self` segments and globs are dropped.
+fn uses(code: &str, module: &str) -> BTreeSet<String> {
+    fn ident(s: &str) -> &str {
+        let end = s
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(s.len());
+        &s[..end]
+    }
+    /// Reads one use tree at the start of `s` under `prefix`; returns the bytes it read.
+    fn tree(s: &str, prefix: &[String], out: &mut BTreeSet<String>) -> usize {
+        let mut path = prefix.to_vec();
+        let mut at = 0;
+        loop {
+            let rest = &s[at..];
+            let skipped = rest.len() - rest.trim_start().len();
+            at += skipped;
+            let rest = &s[at..];
+            if let Some(group) = rest.strip_prefix('{') {
+                at += 1;
+                let mut inner = group;
+                loop {
+                    let read = tree(inner, &path, out);
+                    let after = inner[read..].trim_start();
+                    at += read + (inner[read..].len() - after.len());
+                    if let Some(next) = after.strip_prefix(',') {
+                        at += 1;
+                        inner = next;
+                        if inner.trim_start().starts_with('}') {
+                            let after = inner.trim_start();
+                            at += inner.len() - after.len() + 1;
+                            return at;
+                        }
+                    } else {
+                        if after.starts_with('}') {
+                            at += 1;
+                        }
+                        return at;
                     }
-                    _ => {}
                 }
             }
+            if rest.starts_with('*') {
+                at += 1;
+                break;
+            }
+            let name = ident(rest);
+            if name.is_empty() {
+                break;
+            }
+            at += name.len();
+            if name != "self" {
+                path.push(name.to_string());
+            }
+            if s[at..].starts_with("::") {
+                at += 2;
+            } else {
+                break;
+            }
+        }
+        if !path.is_empty() {
+            out.insert(path.join("::"));
+        }
+        at
+    }
+    let module: Vec<String> = module.split("::").map(String::from).collect();
+    let mut out = BTreeSet::new();
+    let bytes = code.as_bytes();
+    let mut i = 0;
+    while i < code.len() {
+        let rest = &code[i..];
+        let starts = i == 0 || {
+            let b = bytes[i - 1];
+            !(b.is_ascii_alphanumeric() || b == b'_' || b == b':' || b == b'$')
+        };
+        if starts && rest.starts_with("crate::") {
+            i += "crate::".len() + tree(&rest["crate::".len()..], &[], &mut out);
+        } else if starts && rest.starts_with("super::") {
+            let mut prefix = module.clone();
+            let mut rest = rest;
+            while let Some(r) = rest.strip_prefix("super::") {
+                prefix.pop();
+                rest = r;
+                i += "super::".len();
+            }
+            i += tree(rest, &prefix, &mut out);
         } else {
-            out.insert(ident(rest));
+            i += rest.chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    out
+}
+
+/// The crate root's re-exports of local items: `QaModel` → `qa::QaModel`, read from lib.rs.
+fn root_reexports() -> BTreeMap<String, String> {
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    let mut out = BTreeMap::new();
+    for item in code(&lib).split(';') {
+        let Some(tree) = item.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        // `pub use a::b::{X, Y}` names what `crate::a::b::{X, Y}` names.
+        for path in uses(&format!("crate::{tree}"), "") {
+            let name = path.rsplit("::").next().unwrap().to_string();
+            out.insert(name, path);
         }
     }
     out
@@ -129,32 +227,67 @@ fn modules_use_only_modules_before_them() {
         .enumerate()
         .flat_map(|(i, layer)| layer.iter().map(move |m| (*m, i)))
         .collect();
+    let reexports = root_reexports();
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut problems = Vec::new();
-    for (module, path) in files() {
-        let Some(&from) = rank.get(module.as_str()) else {
-            problems.push(format!(
-                "{}: module `{module}` is not in LAYERS (tests/module_order.rs): give it its place",
-                path.display()
-            ));
-            continue;
-        };
+    let mut seen = BTreeSet::new();
+    for (file_module, path) in files() {
         let text = std::fs::read_to_string(&path).unwrap();
-        for used in uses(&code(&text)) {
-            if used == module {
+        let module = match owner(&file_module, &rank) {
+            Some(m) => m,
+            None if FOLDERS.contains(&file_module.as_str()) => "",
+            None => {
+                problems.push(format!(
+                    "{}: module `{file_module}` is not in LAYERS (tests/module_order.rs): give it its place",
+                    path.display()
+                ));
                 continue;
             }
-            // crate::Result, crate::Error, ...: the root's re-exports, not modules.
-            let Some(&to) = rank.get(used.as_str()) else {
+        };
+        seen.insert(module);
+        for used in uses(&code(&text), &file_module) {
+            // crate::QaModel is qa::QaModel; crate::Result, crate::Error the same way.
+            let first = used.split("::").next().unwrap();
+            let used = match reexports.get(first) {
+                Some(full) => used.replacen(first, full, 1),
+                None => used,
+            };
+            let Some(to_module) = owner(&used, &rank) else {
+                if FOLDERS.iter().any(|f| used == *f) {
+                    problems.push(format!(
+                        "{}: `{used}` names a folder, not a module: name the module in it",
+                        path.display()
+                    ));
+                }
+                // std, external crates, macros: not modules of this crate.
                 continue;
             };
-            if to > from {
+            if module.is_empty() {
+                problems.push(format!(
+                    "{}: the folder `{file_module}` only declares its modules, but uses `{used}`",
+                    path.display()
+                ));
+                continue;
+            }
+            if to_module == module {
+                continue;
+            }
+            if rank[to_module] > rank[module] {
                 problems.push(format!(
                     "{}: `{module}` uses `crate::{used}`, which comes after it",
                     path.display()
                 ));
             }
-            graph.entry(module.clone()).or_default().insert(used);
+            graph
+                .entry(module.to_string())
+                .or_default()
+                .insert(to_module.to_string());
+        }
+    }
+    // Every module of LAYERS has files (a module moved or renamed is moved here too).
+    for m in rank.keys() {
+        if !seen.contains(m) {
+            problems.push(format!("`{m}` is in LAYERS but has no file under src/"));
         }
     }
     // Within a layer: no cycle.
@@ -192,10 +325,37 @@ fn modules_use_only_modules_before_them() {
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
 }
 
-/// The reader itself: it sees grouped and plain paths, and skips comments and test modules.
+/// The reader itself: it sees grouped, nested and plain paths and `super::`, and skips comments
+/// and test modules.
 #[test]
 fn the_reader_finds_uses() {
-    let src = "use crate::a::X;\nuse crate::{b, c::{D, E}};\n// crate::f in a comment\nfn g() { crate::h::i(); }\n#[cfg(test)]\nmod tests { use crate::z; fn f() { if x { } } }\nuse crate::after;";
-    let found: Vec<_> = uses(&code(src)).into_iter().collect();
-    assert_eq!(found, ["a", "after", "b", "c", "h"]);
+    let src = "use crate::a::X;\nuse crate::{b, c::{D, E}, load::{self, config::F}};\n// crate::f in a comment\nfn g() { crate::h::i(); }\n#[cfg(test)]\nmod tests { use crate::z; fn f() { if x { } } }\nuse super::sibling::J;\nuse super::super::top;\nuse crate::after;\nuse crate::glob::*;";
+    let found: Vec<_> = uses(&code(src), "tools::squad::dataset")
+        .into_iter()
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "a::X",
+            "after",
+            "b",
+            "c::D",
+            "c::E",
+            "glob",
+            "h::i",
+            "load",
+            "load::config::F",
+            "tools::squad::sibling::J",
+            "tools::top",
+        ]
+    );
+    let rank: BTreeMap<&str, usize> =
+        [("load::config", 0), ("model", 1), ("tools::squad", 2)].into();
+    assert_eq!(
+        owner("load::config::BertConfig", &rank),
+        Some("load::config")
+    );
+    assert_eq!(owner("tools::squad::dataset", &rank), Some("tools::squad"));
+    assert_eq!(owner("modelx", &rank), None);
+    assert_eq!(owner("load", &rank), None);
 }

@@ -52,7 +52,7 @@ fn packed_file_borrows_everything_from_the_map() {
         .unwrap()
         .save_packed(&path)
         .unwrap();
-    let st = bertqa::safetensors::SafeTensors::open(&path).unwrap();
+    let st = bertqa::load::safetensors::SafeTensors::open(&path).unwrap();
     let range = st.mapped_address_range();
     for name in st.tensors().keys() {
         let t = st.tensor(name).unwrap();
@@ -70,7 +70,7 @@ fn non_packed_files_are_refused() {
     let dir = TempDir::new("packed");
     let path = dir.path().join("plain.safetensors");
     let c = bertqa::BertConfig::preset("tiny").unwrap();
-    bertqa::safetensors::write(&path, &bertqa::synthetic::tensors(&c, 0)).unwrap();
+    bertqa::load::safetensors::write(&path, &bertqa::tools::synthetic::tensors(&c, 0)).unwrap();
     let err = Bert::load_packed(&path).unwrap_err();
     assert!(
         err.to_string().contains("not a bertqa packed-weights file"),
@@ -102,7 +102,7 @@ fn bf16_packed_file_round_trips_bit_exactly() {
         qa.bert().forward(&batch).unwrap()
     );
     // bf16 panels are BF16 tensors borrowed from the map, cache-line aligned.
-    let st = bertqa::safetensors::SafeTensors::open(&p16).unwrap();
+    let st = bertqa::load::safetensors::SafeTensors::open(&p16).unwrap();
     let range = st.mapped_address_range();
     let mut n = 0;
     for name in st.tensors().keys().filter(|n| n.ends_with(".packed_bf16")) {
@@ -166,7 +166,7 @@ fn int8_packed_file_round_trips_bit_exactly() {
             model.bert().forward(&batch).unwrap()
         );
     }
-    let st = bertqa::safetensors::SafeTensors::open(&p8).unwrap();
+    let st = bertqa::load::safetensors::SafeTensors::open(&p8).unwrap();
     let range = st.mapped_address_range();
     let names: Vec<_> = st
         .tensors()
@@ -182,8 +182,8 @@ fn int8_packed_file_round_trips_bit_exactly() {
     }
     assert_eq!(names.len(), 4 * qa.bert().config().num_hidden_layers);
     // A quarter of the fp32 panel bytes (tiny's k is a multiple of 4, so no padding).
-    let st32 = bertqa::safetensors::SafeTensors::open(&p32).unwrap();
-    let bytes = |st: &bertqa::safetensors::SafeTensors, suffix: &str| -> usize {
+    let st32 = bertqa::load::safetensors::SafeTensors::open(&p32).unwrap();
+    let bytes = |st: &bertqa::load::safetensors::SafeTensors, suffix: &str| -> usize {
         st.tensors()
             .iter()
             .filter(|(n, _)| n.ends_with(suffix) && !n.starts_with("qa_outputs"))
@@ -228,7 +228,7 @@ fn nan_in_bf16_panels_is_named() {
         .unwrap()
         .save_packed(&path)
         .unwrap();
-    let st = bertqa::safetensors::SafeTensors::open(&path).unwrap();
+    let st = bertqa::load::safetensors::SafeTensors::open(&path).unwrap();
     let name = "encoder.layer.1.intermediate.dense.packed_bf16";
     let t = st.tensor_bf16(name).unwrap();
     let offset = t.data().as_ptr() as usize - st.mapped_address_range().start;
@@ -250,11 +250,11 @@ fn nan_in_bf16_panels_is_named() {
 /// the same model, bit for bit, as the widened values stored as F32 and loaded in bf16.
 #[test]
 fn bf16_checkpoint_loads_without_fp32() {
-    use bertqa::safetensors::{write_views, SafeTensors, View};
+    use bertqa::load::safetensors::{write_views, SafeTensors, View};
     use bertqa::{LoadOptions, Precision};
     let dir = TempDir::new("packed");
     let (d32, d16) = (dir.path().join("f32"), dir.path().join("bf16"));
-    bertqa::synthetic::write_model_dir(&d32, "tiny", 3).unwrap();
+    bertqa::tools::synthetic::write_model_dir(&d32, "tiny", 3).unwrap();
     std::fs::create_dir_all(&d16).unwrap();
     std::fs::copy(d32.join("config.json"), d16.join("config.json")).unwrap();
     // The same tensors as BF16 bits (round to nearest even), and their widened values as F32.

@@ -1,12 +1,11 @@
 //! The forward pass against PyTorch + Hugging Face transformers on identical weights.
 //!
 //! Fixtures come from `weights/make_reference.py`; the synthetic weights are regenerated here
-//! bit for bit (`bertqa::synthetic`, checked against bits the Python generator printed).
+//! bit for bit (`bertqa::tools::synthetic`, checked against bits the Python generator printed).
 
 mod common;
 
-use bertqa::config::BertConfig;
-use bertqa::{Bert, LoadOptions, Precision, Sequence};
+use bertqa::{Bert, BertConfig, LoadOptions, Precision, Sequence};
 use common::{
     assert_close, case, check_cases, check_hidden_states, check_pinned_bits, f32_rows, fixture,
     sequences, tol, TempDir,
@@ -134,7 +133,7 @@ fn unpadded_batch_equals_padded() {
 fn loads_hugging_face_directory_in_every_naming() {
     let fx = fixture("reference_tiny.json");
     let config = BertConfig::preset("tiny").unwrap();
-    let tensors = bertqa::synthetic::tensors(&config, 0);
+    let tensors = bertqa::tools::synthetic::tensors(&config, 0);
     type Rename = fn(&str) -> String;
     let renamings: [(&str, Rename); 3] = [
         ("bert-prefixed", |n| n.to_string()),
@@ -150,7 +149,7 @@ fn loads_hugging_face_directory_in_every_naming() {
             .iter()
             .map(|(n, t)| (rename(n), t.clone()))
             .collect();
-        bertqa::safetensors::write(&dir.path().join("model.safetensors"), &renamed).unwrap();
+        bertqa::load::safetensors::write(&dir.path().join("model.safetensors"), &renamed).unwrap();
         std::fs::write(
             dir.path().join("config.json"),
             serde_json::to_vec(&config).unwrap(),

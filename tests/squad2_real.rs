@@ -20,7 +20,7 @@
 
 mod common;
 
-use bertqa::squad::{
+use bertqa::tools::squad::{
     evaluate_v2, load_null_odds, load_predictions, null_odds, predict_answers, prediction_text,
     Dataset, Example, NullOdds, ScoresV2,
 };
@@ -136,7 +136,7 @@ struct Comparison {
     seconds: f64,
 }
 
-/// Runs `examples` through bertqa eval's code path (`squad::predict_answers` with the
+/// Runs `examples` through bertqa eval's code path (`tools::squad::predict_answers` with the
 /// reference's settings) and scores both sides on them.
 fn compare(model: &QaModel, examples: &[Example], mode: &str) -> Comparison {
     let (want, want_odds) = reference_files(mode);

@@ -13,7 +13,7 @@
 
 mod common;
 
-use bertqa::squad::{evaluate, predict, Dataset, Example};
+use bertqa::tools::squad::{evaluate, predict, Dataset, Example};
 use bertqa::{QaModel, QaOptions, StrideMode};
 use common::{env_path, squad_fixture};
 use serde_json::Value;
@@ -33,8 +33,10 @@ fn reference() -> Value {
 }
 
 fn reference_predictions(mode: &str) -> HashMap<String, String> {
-    bertqa::squad::load_predictions(squad_fixture(&format!("minilm_{mode}_predictions.json")))
-        .unwrap()
+    bertqa::tools::squad::load_predictions(squad_fixture(&format!(
+        "minilm_{mode}_predictions.json"
+    )))
+    .unwrap()
 }
 
 fn options(mode: &str) -> QaOptions {

@@ -547,7 +547,7 @@ fn cli_tokenize_table_and_bad_utf8() {
 /// slots, so the size still matches), and optionally a `tokenizer_config.json`.
 fn cased_model_dir(config: Option<&str>) -> common::TempDir {
     let dir = common::TempDir::new("cased-model");
-    bertqa::synthetic::write_model_dir(dir.path(), "tiny", 0).unwrap();
+    bertqa::tools::synthetic::write_model_dir(dir.path(), "tiny", 0).unwrap();
     let vocab = bertqa::qa::UNCASED_VOCAB
         .replacen("[unused1]\n", "Ada\n", 1)
         .replacen("[unused2]\n", "Lovelace\n", 1);

@@ -3,14 +3,13 @@
 
 mod common;
 
-use bertqa::config::BertConfig;
-use bertqa::safetensors::{self, SafeTensors, Tensor};
-use bertqa::{Bert, Error, LoadOptions, Sequence};
+use bertqa::load::safetensors::{self, SafeTensors, Tensor};
+use bertqa::{Bert, BertConfig, Error, LoadOptions, Sequence};
 use common::TempDir;
 use serde_json::{json, Value};
 
 fn tiny_tensors() -> Vec<(String, Tensor)> {
-    bertqa::synthetic::tensors(&BertConfig::preset("tiny").unwrap(), 0)
+    bertqa::tools::synthetic::tensors(&BertConfig::preset("tiny").unwrap(), 0)
 }
 
 /// Raw safetensors bytes from a header value and a data section.

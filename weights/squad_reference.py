@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference scores for bertqa's SQuAD v1.1 evaluation (src/squad/).
+"""Reference scores for bertqa's SQuAD v1.1 evaluation (src/tools/squad/).
 
 The functions below are those of the official SQuAD v1.1 script, evaluate-v1.1.py
 (https://rajpurkar.github.io/SQuAD-explorer/), copied unchanged except that `evaluate`

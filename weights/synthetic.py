@@ -1,4 +1,4 @@
-"""Deterministic synthetic BERT and DistilBERT weights, bit-identical to bertqa's `src/synthetic.rs`.
+"""Deterministic synthetic BERT and DistilBERT weights, bit-identical to bertqa's `src/tools/synthetic.rs`.
 
     key      = mix(seed XOR fnv1a64(name))
     u[i]     = (mix(key + (i+1)*0x9E3779B97F4A7C15) >> 40) / 2**24       (exact in float32)

@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok((start, tensors, _)) = bertqa::safetensors::parse_header(data) {
+    if let Ok((start, tensors, _)) = bertqa::load::safetensors::parse_header(data) {
         for info in tensors.values() {
             let (b, e) = info.data_offsets;
             assert!(b <= e && start + e <= data.len());

@@ -2,7 +2,7 @@
 //! of its version scores.
 
 use super::{print_scores, print_scores_v2, write_file, ModelArgs, QaArgs};
-use bertqa::squad::{Example, NA_PROB_THRESH, PREDICT_BATCH_TOKENS};
+use bertqa::tools::squad::{Example, NA_PROB_THRESH, PREDICT_BATCH_TOKENS};
 use bertqa::InputError;
 use bertqa::{Answers, Error, NullAnswer, QaOptions};
 use clap::Args;
@@ -71,7 +71,7 @@ impl Progress {
 
     /// Scores the predictions not seen yet, and shows where the run stands.
     fn update(&mut self, examples: &[Example], predictions: &[Answers]) {
-        use bertqa::squad::{
+        use bertqa::tools::squad::{
             exact_match_score, f1_score, metric_max_over_ground_truths, prediction_text,
             question_scores_v2,
         };
@@ -149,12 +149,12 @@ fn clock(seconds: f64) -> String {
 }
 
 pub fn run(args: &EvalArgs, global: &super::Global) -> Result<(), Error> {
-    use bertqa::squad::{
+    use bertqa::tools::squad::{
         evaluate, evaluate_per_article, evaluate_v2, evaluate_v2_per_article, null_odds,
         predict_answers, prediction_text, predictions_json, NullOdds,
     };
     let data = &args.data;
-    let mut dataset = bertqa::squad::Dataset::load(data)?;
+    let mut dataset = bertqa::tools::squad::Dataset::load(data)?;
     if let Some(n) = args.limit {
         dataset.examples.truncate(n);
     }

@@ -70,11 +70,11 @@ impl ModelArgs {
             (Some(path), _) => Ok(Source::Path(path.clone())),
             (None, Some(name)) => Ok(Source::Synthetic(name.clone())),
             (None, None) => {
-                let offline = bertqa::hub::HubEnv::from_process().offline();
-                let model = bertqa::hub::default_model(offline)?;
+                let offline = bertqa::load::hub::HubEnv::from_process().offline();
+                let model = bertqa::load::hub::default_model(offline)?;
                 match &model {
-                    bertqa::hub::DefaultModel::BertLarge(_) => log::info!("{}", model.note()),
-                    bertqa::hub::DefaultModel::Bundled { why, .. } => {
+                    bertqa::DefaultModel::BertLarge(_) => log::info!("{}", model.note()),
+                    bertqa::DefaultModel::Bundled { why, .. } => {
                         eprintln!("bertqa: {}", model.note());
                         log::info!("BERT-large: {why}");
                     }
@@ -275,8 +275,8 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>, Error> {
 
 /// `{"exact_match", "f1"}` (the official script's output), with `"per_article"` when asked.
 pub fn print_scores(
-    scores: &bertqa::squad::Scores,
-    per_article: Option<&[bertqa::squad::ArticleScores]>,
+    scores: &bertqa::tools::squad::Scores,
+    per_article: Option<&[bertqa::tools::squad::ArticleScores]>,
 ) {
     let json = match per_article {
         None => serde_json::to_string(scores),
@@ -290,8 +290,8 @@ pub fn print_scores(
 /// The official evaluate-v2.0.py object (`exact`, `f1`, `total`, `HasAns_*`, `NoAns_*`,
 /// `best_*`), with `"per_article"` when asked.
 pub fn print_scores_v2(
-    scores: &bertqa::squad::ScoresV2,
-    per_article: Option<&[bertqa::squad::ArticleScoresV2]>,
+    scores: &bertqa::tools::squad::ScoresV2,
+    per_article: Option<&[bertqa::tools::squad::ArticleScoresV2]>,
 ) {
     // Spliced as text: serde_json's own maps would sort the keys out of the script's order.
     let mut json = serde_json::to_string(scores).expect("plain data");

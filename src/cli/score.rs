@@ -2,7 +2,7 @@
 //! SQuAD 2.0 file, as evaluate-v2.0.py does.
 
 use super::{print_scores, print_scores_v2};
-use bertqa::squad::NA_PROB_THRESH;
+use bertqa::tools::squad::NA_PROB_THRESH;
 use bertqa::Error;
 use bertqa::InputError;
 use clap::Args;
@@ -29,7 +29,7 @@ pub struct ScoreArgs {
 }
 
 pub fn run(args: &ScoreArgs) -> Result<(), Error> {
-    use bertqa::squad::{
+    use bertqa::tools::squad::{
         evaluate_per_article, evaluate_v2, evaluate_v2_per_article, load_null_odds,
         load_predictions, Dataset,
     };
@@ -69,7 +69,7 @@ pub fn run(args: &ScoreArgs) -> Result<(), Error> {
             ),
         });
     }
-    let scores = bertqa::squad::evaluate(&dataset, &predictions);
+    let scores = bertqa::tools::squad::evaluate(&dataset, &predictions);
     for id in &scores.unanswered {
         eprintln!("Unanswered question {id} will receive score 0.");
     }

@@ -18,5 +18,5 @@ pub struct SynthesizeArgs {
 }
 
 pub fn run(args: &SynthesizeArgs) -> Result<(), Error> {
-    bertqa::synthetic::write_model_dir(&args.out, &args.preset, args.seed)
+    bertqa::tools::synthetic::write_model_dir(&args.out, &args.preset, args.seed)
 }

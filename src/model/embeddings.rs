@@ -10,8 +10,8 @@
 
 use super::{Norm, Precision};
 use crate::error::Result;
-use crate::safetensors::{I8Tensor, Tensor};
-use crate::weights::Checkpoint;
+use crate::load::safetensors::{I8Tensor, Tensor};
+use crate::load::weights::Checkpoint;
 
 /// An embedding table (rows, H): fp32, or int8 with a scale per row (`value ≈ q · scale`).
 #[derive(Clone, Debug)]

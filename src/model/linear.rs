@@ -5,7 +5,7 @@
 
 use super::{params, LinearScratch, Precision};
 use crate::error::{Error, Result};
-use crate::weights::Checkpoint;
+use crate::load::weights::Checkpoint;
 use bertqa_kernels::{
     gemm_bf16_in, gemm_i8_quantized, gemm_packed_in, Epilogue, PackedBf16, PackedI8, PackedMatrix,
 };

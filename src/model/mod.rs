@@ -23,13 +23,13 @@ pub(crate) use params::checkpoint_tensors;
 pub(crate) use workspace::LinearScratch;
 pub use workspace::{StageTimes, Workspace};
 // Defined beside the weights' loader, which needs them too; `bertqa::model::Precision` stays.
-pub(crate) use crate::precision::Gemm;
-pub use crate::precision::{LayerPlan, Precision};
+pub(crate) use crate::load::precision::Gemm;
+pub use crate::load::precision::{LayerPlan, Precision};
 
-use crate::config::BertConfig;
 use crate::error::{Error, InputError, Result};
-use crate::safetensors::{SafeTensors, Tensor};
-use crate::weights::{Checkpoint, ReadOptions};
+use crate::load::config::BertConfig;
+use crate::load::safetensors::{SafeTensors, Tensor};
+use crate::load::weights::{Checkpoint, ReadOptions};
 use embeddings::Embeddings;
 use layer::Layer;
 use linear::{Linear, Weight};

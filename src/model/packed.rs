@@ -28,11 +28,11 @@
 use super::embeddings::Table;
 use super::params::Param;
 use super::{Bert, LayerPlan, LoadOptions, Precision, Weight};
-use crate::config::BertConfig;
 use crate::error::{Error, Result};
-use crate::safetensors::{self, SafeTensors, View};
+use crate::load::config::BertConfig;
+use crate::load::safetensors::{self, SafeTensors, View};
+use crate::load::weights::{Checkpoint, ReadOptions};
 use crate::tokenizer::{Tokenizer, TokenizerSettings, Vocab};
-use crate::weights::{Checkpoint, ReadOptions};
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -8,7 +8,7 @@
 //! * detaching from the map (`Bert::detach_from_map`): every table and norm copied out;
 //! * the packed-file writer (`Bert::save_packed`): every parameter under its name;
 //! * the synthetic generator's shapes ([`checkpoint_tensors`], behind
-//!   `crate::synthetic::tensor_shapes`).
+//!   `crate::tools::synthetic::tensor_shapes`).
 //!
 //! A parameter added to the model is added here, and every one of those follows; the test at
 //! the end checks that each of them saw all of them.
@@ -30,8 +30,8 @@ use super::feed_forward::FeedForward;
 use super::layer::Layer;
 use super::qa_head::QaHead;
 use super::{Bert, Gemm, LayerPlan, Linear, Norm, Precision};
-use crate::config::{BertConfig, ModelType};
 use crate::error::Result;
+use crate::load::config::{BertConfig, ModelType};
 
 /// The shape and role of a linear layer's weight (out, in) and bias (out).
 pub(crate) struct LinearShape {
@@ -284,7 +284,7 @@ pub(crate) fn checkpoint_tensors(config: &BertConfig) -> Vec<(String, Vec<usize>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::safetensors::SafeTensors;
+    use crate::load::safetensors::SafeTensors;
 
     /// The table has every tensor of a `BertForQuestionAnswering` checkpoint: 5 for the
     /// embeddings, 16 per layer, 2 for the QA head — 391 for BERT-large.
@@ -331,7 +331,7 @@ mod tests {
     #[test]
     fn loading_detaching_and_the_packed_writer_see_every_parameter() {
         let dir = std::env::temp_dir().join(format!("bertqa-params-{}", std::process::id()));
-        crate::synthetic::write_model_dir(&dir, "tiny", 3).unwrap();
+        crate::tools::synthetic::write_model_dir(&dir, "tiny", 3).unwrap();
         let model = Bert::load(&dir, &super::super::LoadOptions::default()).unwrap();
         let mut seen = 0;
         model

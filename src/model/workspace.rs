@@ -1,6 +1,6 @@
 //! Activation buffers of the forward pass, reused across layers and calls.
 
-use crate::config::BertConfig;
+use crate::load::config::BertConfig;
 use std::time::{Duration, Instant};
 
 /// Every buffer a forward pass writes, sized for (total tokens, longest sequence) and grown on

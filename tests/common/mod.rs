@@ -186,7 +186,7 @@ pub fn check_pinned_bits(fx: &Value) {
             .iter()
             .map(|b| b.as_u64().unwrap() as u32)
             .collect();
-        let got: Vec<u32> = bertqa::synthetic::tensor_values(seed, name, want.len())
+        let got: Vec<u32> = bertqa::tools::synthetic::tensor_values(seed, name, want.len())
             .iter()
             .map(|v| v.to_bits())
             .collect();

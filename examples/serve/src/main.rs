@@ -24,7 +24,7 @@
 //! requests in flight finish, then the process exits. Without `--model` or `--synthetic` it
 //! serves `bert-large-uncased-whole-word-masking-finetuned-squad` from the Hugging Face cache,
 //! or where that is missing the small model bundled with bertqa, saying which on stderr
-//! (`bertqa::hub::default_model`); it never downloads.
+//! (`bertqa::load::hub::default_model`); it never downloads.
 
 mod batch;
 mod metrics;
@@ -155,7 +155,7 @@ fn load_engine(args: &Args, state: &AppState) -> Result<Engine, String> {
     let model = match (&args.model, &args.synthetic) {
         (Some(path), _) => QaModel::load_with(path, &options),
         (None, Some(name)) => QaModel::synthetic_with(name, 0, &options),
-        // Neither: the model in the Hugging Face cache (bertqa::hub), else the bundled small
+        // Neither: the model in the Hugging Face cache (bertqa::load::hub), else the bundled small
         // model, saying which; never downloads here.
         (None, None) => QaModel::load_default(true, &options).map(|(model, which)| {
             eprintln!("serve: {}", which.note());

@@ -9,8 +9,8 @@
 //! else left over is an [`Error::UnexpectedTensor`].
 
 use crate::error::{Error, Result};
-use crate::precision::{LayerPlan, Precision};
-use crate::safetensors::{Bf16Tensor, Dtype, I8Tensor, RawTensor, SafeTensors, Tensor};
+use crate::load::precision::{LayerPlan, Precision};
+use crate::load::safetensors::{Bf16Tensor, Dtype, I8Tensor, RawTensor, SafeTensors, Tensor};
 use std::collections::BTreeMap;
 
 /// Where a checkpoint's tensors come from.
@@ -103,7 +103,7 @@ impl Checkpoint {
             .map_err(|message| Error::Format { path, message })
     }
 
-    /// Indexes in-memory tensors (e.g. [`crate::synthetic::tensors`]), to be read as `read`
+    /// Indexes in-memory tensors (e.g. [`crate::tools::synthetic::tensors`]), to be read as `read`
     /// says.
     ///
     /// # Errors
@@ -306,7 +306,7 @@ mod tests {
     /// directly), and its bits come back unchanged.
     #[test]
     fn bf16_tensors_are_taken_as_bits() {
-        use crate::safetensors::{write_views, View};
+        use crate::load::safetensors::{write_views, View};
         let path =
             std::env::temp_dir().join(format!("bertqa-w-{}.safetensors", std::process::id()));
         let bits = [0x3F80u16, 0xC000, 0x0001, 0x7F80];

@@ -55,7 +55,7 @@ fn is_py_word(c: char) -> bool {
 /// to single spaces (trimming both ends).
 ///
 /// ```
-/// use bertqa::squad::normalize_answer;
+/// use bertqa::tools::squad::normalize_answer;
 /// assert_eq!(normalize_answer("The  Cat's \"hat\"!"), "cats hat");
 /// assert_eq!(normalize_answer("theater-goers"), "theatergoers");
 /// ```

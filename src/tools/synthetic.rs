@@ -18,13 +18,13 @@
 //! attention scores of variance ≈ 0.7 at BERT-large's shape: softmax is neither flat nor one-hot,
 //! so the reference comparison exercises every stage.
 
-use crate::config::BertConfig;
 use crate::error::Result;
+use crate::load::config::BertConfig;
+use crate::load::safetensors::Tensor;
+use crate::load::weights::{Checkpoint, ReadOptions};
 use crate::model::{Bert, LoadOptions, Precision};
 use crate::qa::QaModel;
-use crate::safetensors::Tensor;
 use crate::tokenizer::{Tokenizer, Vocab, UNCASED_VOCAB};
-use crate::weights::{Checkpoint, ReadOptions};
 use rayon::prelude::*;
 
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -121,11 +121,11 @@ pub fn write_model_dir(dir: &std::path::Path, preset: &str, seed: u64) -> crate:
         &serde_json::to_vec_pretty(&json).expect("json"),
     )?;
     write("vocab.txt", crate::tokenizer::UNCASED_VOCAB.as_bytes())?;
-    crate::safetensors::write(&dir.join("model.safetensors"), &tensors(&config, seed))
+    crate::load::safetensors::write(&dir.join("model.safetensors"), &tensors(&config, seed))
 }
 
 impl Bert {
-    /// The synthetic model of [`crate::synthetic`] for a preset name (`tiny`, `base`, `large`).
+    /// The synthetic model of [`crate::tools::synthetic`] for a preset name (`tiny`, `base`, `large`).
     ///
     /// # Errors
     /// [`Error::Config`](crate::Error::Config) for an unknown preset.
@@ -156,7 +156,7 @@ impl Bert {
 }
 
 impl QaModel {
-    /// A synthetic model (see [`crate::synthetic`]) with BERT's uncased vocabulary.
+    /// A synthetic model (see [`crate::tools::synthetic`]) with BERT's uncased vocabulary.
     ///
     /// # Errors
     /// [`Error::Config`](crate::Error::Config) for an unknown preset.

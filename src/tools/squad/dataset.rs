@@ -511,8 +511,8 @@ pub fn null_odds_from_json(json: &str, origin: &str) -> Result<NullOdds> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::squad::score_files;
-    use crate::squad::test_support::{fixture, preds};
+    use crate::tools::squad::score_files;
+    use crate::tools::squad::test_support::{fixture, preds};
 
     /// SQuAD 2.0: unanswerable questions (no answers, `is_impossible`), their plausible
     /// answers, and what makes a dataset a 2.0 one.

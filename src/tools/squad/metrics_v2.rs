@@ -176,7 +176,7 @@ fn raw_scores(example: &Example, prediction: &str) -> (Num, Num) {
 /// of an unanswerable question.
 ///
 /// ```
-/// use bertqa::squad::{question_scores_v2, Dataset};
+/// use bertqa::tools::squad::{question_scores_v2, Dataset};
 /// let data = Dataset::from_json(r#"{"version": "v2.0", "data": [{"paragraphs": [{"context": "c",
 ///     "qas": [{"id": "n", "question": "?", "answers": [], "is_impossible": true}]}]}]}"#, "x")?;
 /// let unanswerable = &data.examples[0];
@@ -456,7 +456,7 @@ pub fn score_files_v2(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::squad::test_support::preds;
+    use crate::tools::squad::test_support::preds;
 
     /// Four answerable questions (a3's only answer, "the", normalizes to nothing) and three
     /// unanswerable ones.
@@ -716,8 +716,8 @@ mod tests {
     /// walk, and the figures with and without null odds — bit for bit.
     #[test]
     fn matches_the_reference_script_on_fixture() {
-        use crate::squad::test_support::fixture;
-        use crate::squad::{load_null_odds, load_predictions};
+        use crate::tools::squad::test_support::fixture;
+        use crate::tools::squad::{load_null_odds, load_predictions};
         use serde_json::{json, Value};
         let expected: Value =
             serde_json::from_str(&std::fs::read_to_string(fixture("expected-v2.json")).unwrap())

@@ -56,7 +56,7 @@ fn f1_normalized(prediction: &str, ground_truth: &str) -> f64 {
 /// metric counts as 0 or 1). With no ground truth (where Python's `max` would raise) it is 0.
 ///
 /// ```
-/// use bertqa::squad::{exact_match_score, f1_score, metric_max_over_ground_truths};
+/// use bertqa::tools::squad::{exact_match_score, f1_score, metric_max_over_ground_truths};
 /// let truths = ["Denver Broncos", "the Broncos"];
 /// assert_eq!(metric_max_over_ground_truths(exact_match_score, "Broncos", &truths), 1.0);
 /// assert_eq!(metric_max_over_ground_truths(f1_score, "Broncos", &truths), 1.0);
@@ -207,8 +207,8 @@ pub fn score_files(data: &Path, predictions: &Path) -> Result<Scores> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::squad::load_predictions;
-    use crate::squad::test_support::{example, fixture, preds};
+    use crate::tools::squad::load_predictions;
+    use crate::tools::squad::test_support::{example, fixture, preds};
     use serde::Deserialize;
 
     #[test]
