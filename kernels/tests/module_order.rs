@@ -1,9 +1,10 @@
-//! The kernels crate's modules form one order (docs/architecture.md, "Kernels"): each uses
-//! only modules before it. Above all, the kernel table (`table.rs`) sits above every driver and
-//! micro-kernel it names, and only the entry points (`api.rs`) read it — so a new kernel is a
-//! file and a table entry, and nothing below the table can reach back up into it.
+//! The kernels crate's modules form one order (docs/kernels.md): each uses only modules before
+//! it. Above all, the kernel table (`table.rs`) sits above every driver and micro-kernel it
+//! names, and only the entry points (`api.rs`) read it — so a new kernel is a file and a table
+//! entry, and nothing below the table can reach back up into it. The reader and the check are
+//! the library's `tests/support/module_order.rs`.
 
-#[path = "support/module_order.rs"]
+#[path = "../../tests/support/module_order.rs"]
 mod support;
 
 use std::path::Path;
@@ -28,13 +29,12 @@ const LAYERS: &[&[&str]] = &[
 
 #[test]
 fn modules_use_only_modules_before_them() {
-    let files = support::files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &[]);
-    assert!(files.len() > 20, "found only {} source files", files.len());
-    let problems = support::problems(&files, LAYERS, "LAYERS (kernels/tests/module_order.rs)");
+    let problems = support::problems(&support::Order {
+        src: Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        layers: LAYERS,
+        folders: &[],
+        skip: &[],
+        written_in: "kernels/tests/module_order.rs",
+    });
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
-}
-
-#[test]
-fn the_reader_finds_uses() {
-    support::the_reader_finds_uses();
 }
