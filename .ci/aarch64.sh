@@ -11,11 +11,14 @@
 #   also registered with binfmt_misc (flag F) for the tests that re-run their own binary
 #   (BERTQA_ISA) or run bin/bertqa.
 # - The build is the portability check: every target of the workspace (lib, bin, tests,
-#   examples, benches) compiles for aarch64, where only the portable reference kernels exist.
+#   examples, benches) compiles for aarch64.
 # - Kernels crate: all its tests under QEMU_CPU=cortex-a72 (NEON only), neoverse-n1 (+ dotprod:
-#   Graviton 2, Ampere Altra) and max,sve256=on (+ i8mm, bf16, SVE 256: like Graviton 3).
+#   Graviton 2, Ampere Altra) and max,sve256=on (+ i8mm, bf16, SVE 256: like Graviton 3); each
+#   runs the NEON, dotprod, i8mm and bf16 kernels its features allow against the references.
+# - The bertqa binary under each CPU model answers the README's question in fp32, bf16 and int8,
+#   printing the kernels it chose (`-v`).
 # - The library: every test file under one CPU model (LIB_CPU), except what LEFT_OUT and SKIP
-#   name. Under qemu the scalar kernels do ~0.1 GFLOP/s, so tests of BERT-base or -large size,
+#   name. Under qemu even the NEON kernels run at well under 1 GFLOP/s, so tests of BERT-base or -large size,
 #   and the ones that run hundreds of questions, stay with the x86 job; each is listed with its
 #   time under qemu (2-vCPU x86 VM, shared) when this script runs.
 #
@@ -177,10 +180,40 @@ for cpu in "${KERNEL_CPUS[@]}"; do
   run_tests "bertqa-kernels: all (unit, tests/, doc)" "$cpu" -p bertqa-kernels
 done
 
+# Each CPU model runs its own kernels in every precision, and never an instruction it lacks
+# (issue 26): the README's question on the trained QA model in fp32, bf16 and int8, under each
+# CPU model, with the kernels `-v` names; each must answer 1843, as on x86.
+say "the kernels each CPU model runs (bertqa -v ask, README's question)"
+t=$SECONDS
+BIN="$CARGO_TARGET_DIR/$TARGET/release/bertqa"
+QUESTION="In what year did Ada Lovelace publish her translation?"
+if [ -d "$BERTQA_QA_MODEL" ]; then
+  models=("fp32:$BERTQA_QA_MODEL" "bf16:$BERTQA_QA_MODEL" "int8:models/minilm-squad.bqa")
+else
+  echo "SKIPPED fp32 and bf16: no $BERTQA_QA_MODEL (../shared); the bundled int8 model only"
+  models=("int8:models/minilm-squad.bqa")
+fi
+for cpu in "${KERNEL_CPUS[@]}"; do
+  for pm in "${models[@]}"; do
+    p=${pm%%:*} model=${pm#*:}
+    out=$(QEMU_CPU=$cpu "$BIN" -v --precision "$p" ask --model "$model" --question "$QUESTION" \
+      --context-file examples/context.txt 2>&1)
+    kernels=$(grep -o '([^()]* kernels)' <<<"$out" | tail -1)
+    answer=$(grep -v '^bertqa: ' <<<"$out" | head -1)
+    printf '%-15s %-5s %-6s %s\n' "$cpu" "$p" "$answer" "$kernels"
+    if [ "$answer" != 1843 ]; then
+      echo "$out" >&2
+      echo "QEMU_CPU=$cpu --precision $p answered '$answer', not 1843" >&2
+      exit 1
+    fi
+  done
+done
+results+=("$(printf '%-40s %-15s %s; %s' "README question, every CPU model" "all" "${#KERNEL_CPUS[@]} x ${#models[@]} answered 1843" "$(elapsed $t)")")
+
 run_tests "bertqa: unit + ${#files[@]} of $(ls tests/*.rs | wc -l) test files" "$LIB_CPU" \
   "${lib_sel[@]}" -- "${lib_filter[@]}"
 
-say "summary ($TARGET under qemu-aarch64, scalar reference kernels)"
+say "summary ($TARGET under qemu-aarch64)"
 printf '%s\n' "${results[@]}"
 echo "library test files run: ${files[*]}"
 echo "left to the x86 job:"
