@@ -351,6 +351,8 @@ bf16_attn_kernel!(
     crate::gemm::ukr::bf16_avx512::Avx512Bf16Widen_12x32,
     crate::gemm::ukr::bf16_avx512::Avx512Bf16_12x32
 );
+#[cfg(target_arch = "aarch64")]
+bf16_attn_kernel!(crate::gemm::ukr::bf16_neon::NeonBf16Widen_4x16);
 
 /// Checks the slices against the shape; returns whether there is anything to compute.
 fn check(qkv: &[f32], shape: &AttentionShape, keep: &[bool], ctx: &[f32]) -> bool {

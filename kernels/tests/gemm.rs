@@ -147,6 +147,7 @@ fn run_packed_case(isa: Isa, m: usize, n: usize, k: usize, epi_kind: u32, rng: &
 #[test]
 fn packed_random_shapes_every_isa() {
     for isa in isas() {
+        eprintln!("{isa}: {}", bertqa_kernels::gemm::kernel_name(isa));
         let mut rng = Rng(0x5EED_0001);
         for case in 0..160 {
             let m = rng.pick(SIZES);

@@ -2,8 +2,8 @@
 //! masked, scaled softmax.
 //!
 //! Each function takes its level's kernel from the kernel table (`table.rs`) once per call:
-//! AVX-512 kernels in [`avx512`], AVX2+FMA in [`avx2`], the scalar
-//! [`reference`](mod@reference) otherwise. The `*_with` variants
+//! AVX-512 kernels in `avx512`, AVX2+FMA in `avx2` (x86-64), NEON in `neon` (aarch64), the
+//! scalar [`reference`](mod@reference) otherwise. The `*_with` variants
 //! pick the ISA explicitly (tests, benches). The reference is the test oracle: the SIMD versions
 //! agree with it to a few ulp (different summation order, f32 polynomial exp/erf), not bit for
 //! bit.
@@ -12,6 +12,8 @@
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
 pub mod reference;
 
 use crate::dispatch::{isa, Isa};
