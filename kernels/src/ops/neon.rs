@@ -1,4 +1,4 @@
-//! aarch64 Advanced SIMD (NEON) versions of the row-wise ops: the AVX2 ones ([`super::avx2`] on
+//! aarch64 Advanced SIMD (NEON) versions of the row-wise ops: the AVX2 ones (`ops::avx2` on
 //! x86-64) at 4 lanes. Layer-norm statistics in f64 (2 lanes of f64 per vector, 8 floats per
 //! step in four accumulators); softmax with the shared f32 exp, GELU with the shared erf (both
 //! equal to their scalar twins bit for bit). Tails shorter than a vector go through a small

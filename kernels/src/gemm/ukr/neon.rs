@@ -27,13 +27,13 @@
 //!
 //! Both keep 24 accumulators + 4 B + at most 3 A registers live: no spills in the k loop.
 //! Prefetch hints (`prfm`, never faulting): B 32 k steps ahead into L1 (one 64-byte line per
-//! step, then the next tile's B), a share of the next B block into L2 ([`L2Prefetch`]), and the
+//! step, then the next tile's B), a share of the next B block into L2 (`L2Prefetch`), and the
 //! C tile before the k loop when it will be read. (Not measured on ARM hardware: the
 //! development machines only run aarch64 under qemu.)
 //!
 //! Edge tiles: `R`-row monomorphised copies (R = 1…6; packed A panels are zero-padded to 6 rows
 //! and read whole); partial columns go through a 16-float stack buffer in the epilogue, so
-//! C, bias and residual are never touched outside the tile. The epilogue ([`store_tile`],
+//! C, bias and residual are never touched outside the tile. The epilogue (`store_tile`,
 //! shared with the bf16 kernel) follows the reference kernel's order: `acc (+ C)`, `·α`,
 //! `+ bias`, then GELU and `+ residual` in a second pass over the tile.
 
