@@ -350,6 +350,8 @@ bf16_attn_kernel!(
     crate::gemm::ukr::bf16_avx512::Avx512Bf16Widen_12x32,
     crate::gemm::ukr::bf16_avx512::Avx512Bf16_12x32
 );
+#[cfg(target_arch = "aarch64")]
+bf16_attn_kernel!(crate::gemm::ukr::bf16_neon::NeonBf16Widen_4x16);
 
 /// Checks the slices against the shape; returns whether there is anything to compute.
 ///

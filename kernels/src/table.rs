@@ -66,15 +66,18 @@ pub enum Bf16Path {
     Avx512Widen,
     /// AVX512_BF16 `vdpbf16ps`: two bf16 products per fp32 lane and instruction.
     Avx512Bf16,
+    /// aarch64 NEON without FEAT_BF16: widened to fp32 in registers (`fmla`).
+    NeonWiden,
 }
 
 impl Bf16Path {
     /// Every path, lowest first.
-    pub const ALL: [Bf16Path; 4] = [
+    pub const ALL: [Bf16Path; 5] = [
         Bf16Path::Reference,
         Bf16Path::Avx2Widen,
         Bf16Path::Avx512Widen,
         Bf16Path::Avx512Bf16,
+        Bf16Path::NeonWiden,
     ];
 
     /// The path an ISA level runs.
@@ -344,9 +347,24 @@ static I8_REFERENCE: I8Entry = I8_REFERENCE_KERNELS;
 #[cfg(target_arch = "aarch64")]
 mod aarch64 {
     use super::*;
+    use crate::gemm::ukr::neon::Neon6x16;
+    use crate::ops::neon;
 
     /// Advanced SIMD: the fp32 kernels of every aarch64 level.
     const NEON_F32: Entry = Entry {
+        gemm_name: Neon6x16::NAME,
+        gemm_packed: packed_driver::<Neon6x16, KC>,
+        gemm_strided: strided_driver::<Neon6x16, KC>,
+        attention: attention::run::<Neon6x16, KC>,
+        ops: Ops {
+            isa: Isa::Neon,
+            layer_norm_row: neon::layer_norm_row,
+            add_layer_norm_row: neon::add_layer_norm_row,
+            gelu: neon::gelu,
+            masked_softmax: neon::masked_softmax,
+            softmax_unnormalized: neon::softmax_unnormalized,
+        },
+        bf16: Bf16Path::NeonWiden,
         ..REFERENCE_KERNELS
     };
 
@@ -357,6 +375,16 @@ mod aarch64 {
     pub(super) static NEON_I8MM: Entry = Entry { ..NEON_F32 };
 
     pub(super) static NEON_BF16: Entry = Entry { ..NEON_F32 };
+
+    pub(super) static BF16_NEON_WIDEN: Bf16Entry = {
+        use crate::gemm::ukr::bf16_neon::NeonBf16Widen_4x16 as K;
+        Bf16Entry {
+            isa: Isa::Neon,
+            name: K::NAME,
+            gemm: bf16_driver::<K, KC_BF16>,
+            attention: attention::run::<K, KC_BF16>,
+        }
+    };
 }
 
 /// Elsewhere (neither x86-64 nor aarch64), and on each architecture for the other's levels
@@ -366,17 +394,23 @@ mod aarch64 {
 mod unavailable {
     use super::*;
 
+    /// A level this architecture never has: the other architecture's highest.
+    #[cfg(target_arch = "x86_64")]
+    const NEVER: Isa = Isa::NeonBf16;
+    #[cfg(not(target_arch = "x86_64"))]
+    const NEVER: Isa = Isa::Avx512Bf16;
+
     pub(super) static UNAVAILABLE: Entry = Entry {
         gemm_name: "unavailable",
         ..REFERENCE_KERNELS
     };
     pub(super) static BF16_UNAVAILABLE: Bf16Entry = Bf16Entry {
-        isa: Isa::Avx512Bf16,
+        isa: NEVER,
         name: "unavailable",
         ..BF16_REFERENCE_KERNELS
     };
     pub(super) static I8_UNAVAILABLE: I8Entry = I8Entry {
-        isa: Isa::Avx512Vnni,
+        isa: NEVER,
         name: "unavailable",
         ..I8_REFERENCE_KERNELS
     };
@@ -417,6 +451,8 @@ pub(crate) fn bf16(path: Bf16Path) -> &'static Bf16Entry {
         Bf16Path::Avx512Widen => &x86::BF16_AVX512_WIDEN,
         #[cfg(target_arch = "x86_64")]
         Bf16Path::Avx512Bf16 => &x86::BF16_AVX512_BF16,
+        #[cfg(target_arch = "aarch64")]
+        Bf16Path::NeonWiden => &aarch64::BF16_NEON_WIDEN,
         #[allow(unreachable_patterns)]
         _ => &unavailable::BF16_UNAVAILABLE,
     }
@@ -453,9 +489,34 @@ mod tests {
         assert_eq!(of(Isa::Reference).gemm_name, Reference4x16::NAME);
         for path in Bf16Path::ALL {
             assert_eq!(bf16(path).name, path.kernel_name());
+            // The other architecture's paths are never supported here.
+            assert!(
+                path.kernel_name() != "unavailable" || !path.is_supported(),
+                "{path:?}"
+            );
         }
         for path in I8Path::ALL {
             assert_eq!(int8(path).name, path.kernel_name());
+            assert!(
+                path.kernel_name() != "unavailable" || !path.is_supported(),
+                "{path:?}"
+            );
         }
+    }
+
+    /// Every aarch64 level runs the NEON fp32 kernels, and NEON alone the widening bf16 path.
+    #[cfg(target_arch = "aarch64")]
+    #[test]
+    fn neon_levels_run_the_neon_kernels() {
+        use crate::gemm::ukr::neon::Neon6x16;
+        for isa in Isa::supported().into_iter().filter(|&i| i >= Isa::Neon) {
+            assert_eq!(of(isa).gemm_name, Neon6x16::NAME, "{isa}");
+        }
+        assert_eq!(of(Isa::Neon).bf16, Bf16Path::NeonWiden);
+        assert_eq!(
+            Bf16Path::NeonWiden.kernel_name(),
+            "gemm_ukr_neon_bf16widen_4x16"
+        );
+        assert_eq!(Bf16Path::NeonWiden.is_supported(), Isa::Neon.is_supported());
     }
 }

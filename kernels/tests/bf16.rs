@@ -72,6 +72,9 @@ const K: &[usize] = &[0, 1, 2, 3, 17, 64, 767, 768, 769, 1537, 2048];
 
 #[test]
 fn every_path_matches_the_reference() {
+    for path in paths() {
+        eprintln!("{path:?}: {}", path.kernel_name());
+    }
     let mut rng = Rng(0x5eed_bf16);
     for &k in K {
         for &m in M {

@@ -145,6 +145,7 @@ fn run_packed_case(isa: Isa, m: usize, n: usize, k: usize, epi_kind: u32, rng: &
 #[test]
 fn packed_random_shapes_every_isa() {
     for isa in isas() {
+        eprintln!("{isa}: {}", Kernels::of(isa).gemm_name());
         let mut rng = Rng(0x5EED_0001);
         for case in 0..160 {
             let m = rng.pick(SIZES);

@@ -18,8 +18,8 @@
 //! path computes, for each C element, `acc = acc + a_odd·b_odd; acc = acc + a_even·b_even`
 //! (odd k first, each sum rounded to nearest even: the order of Intel's pseudo-code for
 //! `vdpbf16ps`). A product of two bf16 values (8 significant bits each) is exact in fp32, so
-//! this is what an FMA computes too: the widening kernels (AVX-512F, AVX2: bf16 → fp32 by a
-//! 16-bit shift, then two FMAs) and the scalar reference are **equal bit for bit** whenever no
+//! this is what an FMA computes too: the widening kernels (AVX-512F, AVX2, NEON: bf16 → fp32
+//! by a 16-bit shift, then two FMAs) and the scalar reference are **equal bit for bit** whenever no
 //! sum or product leaves fp32's normal range (|x| < 2⁻¹²⁶, where `vdpbf16ps` flushes to zero
 //! and an FMA does not). The `vdpbf16ps` kernel is tested against the reference too; see
 //! `kernels/tests/bf16.rs` for what it must match.

@@ -107,6 +107,42 @@ pub mod avx2 {
     }
 }
 
+/// aarch64 Advanced SIMD (NEON) version: the same operations in the same order as
+/// [`exp_f32`], 4 lanes at a time (`frintn` rounds to nearest even like `round_ties_even`, and
+/// `fmla`/`fmls` are fused like `mul_add`), so it equals the scalar twin bit for bit.
+#[cfg(target_arch = "aarch64")]
+pub mod neon {
+    use super::{LN2_HI, LN2_LO, MAX_X, MIN_X, P};
+    use std::arch::aarch64::*;
+
+    /// e^x of 4 lanes.
+    ///
+    /// # Safety
+    /// The CPU must support neon (every aarch64 CPU does; safe to call from code compiled with
+    /// it).
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub fn exp(x: float32x4_t) -> float32x4_t {
+        let x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(MIN_X)), vdupq_n_f32(MAX_X));
+        let n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(std::f32::consts::LOG2_E)));
+        // r = x − n·ln2, in two fused steps (vfmsq: a − b·c).
+        let r = vfmsq_f32(x, n, vdupq_n_f32(LN2_HI));
+        let r = vfmsq_f32(r, n, vdupq_n_f32(LN2_LO));
+        let mut p = vdupq_n_f32(P[0]);
+        for &c in &P[1..] {
+            p = vfmaq_f32(vdupq_n_f32(c), p, r);
+        }
+        let y = vaddq_f32(vfmaq_f32(r, vmulq_f32(p, r), r), vdupq_n_f32(1.0));
+        // 2ⁿ built in the exponent field: n ∈ [−126, 127] after the clamp (and integral, so
+        // the conversion is exact).
+        let pow2 = vreinterpretq_f32_s32(vshlq_n_s32::<23>(vaddq_s32(
+            vcvtq_s32_f32(n),
+            vdupq_n_s32(127),
+        )));
+        vmulq_f32(y, pow2)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +207,34 @@ mod tests {
             }
         }
         assert!(worst <= 3.0, "avx2 exp: {worst} ulp");
+    }
+
+    /// The NEON exp equals its scalar twin bit for bit, and so is as accurate (≤ 3 ulp).
+    #[cfg(target_arch = "aarch64")]
+    #[test]
+    fn simd_exp_neon_matches_scalar_twin() {
+        use std::arch::aarch64::*;
+        if !crate::dispatch::Isa::Neon.is_supported() {
+            return;
+        }
+        let xs: Vec<f32> = (-87_000..88_000)
+            .map(|i| i as f32 * 1e-3 + 3.3e-4)
+            .chain([-1000.0, -87.3, -87.0, 0.0, 88.3, 1000.0])
+            .collect();
+        let mut worst = 0.0f64;
+        for ch in xs.chunks(4) {
+            let mut buf = [0.0f32; 4];
+            buf[..ch.len()].copy_from_slice(ch);
+            let mut out = [0.0f32; 4];
+            // SAFETY: neon is present (checked above); `buf` and `out` hold 4 f32 each.
+            unsafe { vst1q_f32(out.as_mut_ptr(), neon::exp(vld1q_f32(buf.as_ptr()))) };
+            for (&x, &y) in ch.iter().zip(&out) {
+                assert_eq!(y.to_bits(), exp_f32(x).to_bits(), "neon exp({x}) = {y}");
+                if (-87.0..88.0).contains(&x) {
+                    worst = worst.max(ulp_err(y, (x as f64).exp()));
+                }
+            }
+        }
+        assert!(worst <= 3.0, "neon exp: {worst} ulp");
     }
 }

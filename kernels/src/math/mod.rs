@@ -3,7 +3,7 @@
 //! * [`erf()`] / [`gelu_erf()`]: the scalar definitions (evaluated in f64), used by the reference
 //!   kernels and as test oracles.
 //! * [`erf`](mod@erf) module: the single f32 rational approximation that every SIMD kernel
-//!   evaluates (AVX-512, AVX2 and a scalar twin), accurate to < 1e-6 absolute.
+//!   evaluates (AVX-512, AVX2, NEON and a scalar twin), accurate to < 1e-6 absolute.
 //! * [`exp`](mod@exp) module: the f32 exp of the SIMD softmax (Cephes expf, ≤ 3 ulp).
 
 pub mod erf;

@@ -1,8 +1,8 @@
 //! Row-wise operations of a transformer layer: layer norm (with fused residual add), GELU and
 //! masked, scaled softmax.
 //!
-//! One set per level: AVX-512 kernels in [`avx512`], AVX2+FMA in [`avx2`], the scalar
-//! [`reference`](mod@reference); the kernel table (`table.rs`) says which level runs which,
+//! One set per level: AVX-512 kernels in `avx512`, AVX2+FMA in `avx2` (x86-64), NEON in `neon`
+//! (aarch64), the scalar [`reference`](mod@reference); the kernel table (`table.rs`) says which level runs which,
 //! as an `Ops`, and the entry points (`api.rs`: `layer_norm`, …, and the methods of
 //! [`crate::Kernels`]) call it. The reference is the test oracle: the SIMD versions
 //! agree with it to a few ulp (different summation order, f32 polynomial exp/erf), not bit for
@@ -12,6 +12,8 @@
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
 pub mod reference;
 
 use crate::dispatch::Isa;

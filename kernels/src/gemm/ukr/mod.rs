@@ -23,8 +23,8 @@
 //! multiply-add where the ISA has it). Then `v = acc` (`epi.first`) or `v = c + acc`; if `epi.last`:
 //! `v = v·alpha` (if alpha ≠ 1), `v += bias[j]`, `v = gelu(v)`, `v += residual[i·rs_res + j]` —
 //! each only if present. Only the `rows × cols` part of C (and of bias/residual) is read or written:
-//! edge tiles use masked loads/stores (AVX) or scalar loops, never out-of-bounds accesses. A and B
-//! are always full (zero-padded) panels, so they are read whole.
+//! edge tiles use masked loads/stores (AVX), a stack buffer (NEON) or scalar loops, never
+//! out-of-bounds accesses. A and B are always full (zero-padded) panels, so they are read whole.
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
@@ -34,10 +34,14 @@ pub mod avx512;
 pub mod bf16_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod bf16_avx512;
+#[cfg(target_arch = "aarch64")]
+pub mod bf16_neon;
 #[cfg(target_arch = "x86_64")]
 pub mod i8_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod i8_avx512;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
 use super::pack::{AlignedBuf, Elem, LINE};
 
 pub mod bf16_reference;
@@ -121,9 +125,12 @@ impl QuantTile {
 /// Spreads a tile's `l2_lines` L2 prefetches of the caller's next B block evenly over its `kc`
 /// k steps, at most one per step (a Bresenham counter: `lines` added per step, one prefetch per
 /// `kc`), so they never queue up behind each other or crowd the tile's own B stream.
-/// Used by the SIMD kernels, which are x86-64 only so far (hence the `allow` elsewhere).
+/// Used by the SIMD kernels (x86-64 and aarch64; hence the `allow` elsewhere).
 #[derive(Clone, Copy)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 pub(crate) struct L2Prefetch {
     next: *const u8,
     acc: usize,
@@ -131,7 +138,10 @@ pub(crate) struct L2Prefetch {
     kc: usize,
 }
 
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 impl L2Prefetch {
     #[inline(always)]
     pub(crate) fn new(epi: &TileEpi, kc: usize) -> Self {
@@ -155,9 +165,13 @@ impl L2Prefetch {
     }
 }
 
-/// Hints the cache line at `p` into L2 (nothing off x86-64). Never faults, whatever `p` is.
+/// Hints the cache line at `p` into L2 (`prefetcht1` on x86-64, `prfm pldl2keep` on aarch64,
+/// nothing elsewhere). Never faults, whatever `p` is.
 #[inline(always)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 fn prefetch_l2(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is only a hint: it has no architectural effect and never faults, for
@@ -166,8 +180,34 @@ fn prefetch_l2(p: *const u8) {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
         _mm_prefetch::<_MM_HINT_T1>(p as *const i8)
     };
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: PRFM is only a hint (base ARMv8-A): it has no architectural effect, never
+    // faults, for any address, and touches no register but its address operand.
+    unsafe {
+        std::arch::asm!(
+            "prfm pldl2keep, [{0}]",
+            in(reg) p,
+            options(nostack, readonly, preserves_flags)
+        )
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     let _ = p;
+}
+
+/// Hints the cache line at `p` into L1 for reading (`prfm pldl1keep`; the x86-64 kernels use
+/// `_mm_prefetch` directly). Never faults, whatever `p` is.
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+pub(crate) fn prefetch_l1(p: *const u8) {
+    // SAFETY: PRFM is only a hint (base ARMv8-A): it has no architectural effect, never
+    // faults, for any address, and touches no register but its address operand.
+    unsafe {
+        std::arch::asm!(
+            "prfm pldl1keep, [{0}]",
+            in(reg) p,
+            options(nostack, readonly, preserves_flags)
+        )
+    };
 }
 
 /// A register-blocked micro-kernel for one ISA and one precision.
