@@ -252,13 +252,52 @@ mod aarch64 {
         ..REFERENCE_KERNELS
     };
 
-    pub(super) static NEON: Kernels = NEON_F32;
+    pub(super) static NEON: Kernels = Kernels {
+        int8: I8Path::NeonWiden,
+        ..NEON_F32
+    };
 
-    pub(super) static NEON_DOT: Kernels = Kernels { ..NEON_F32 };
+    pub(super) static NEON_DOT: Kernels = Kernels {
+        int8: I8Path::NeonSdot,
+        ..NEON_F32
+    };
 
-    pub(super) static NEON_I8MM: Kernels = Kernels { ..NEON_F32 };
+    pub(super) static NEON_I8MM: Kernels = Kernels {
+        int8: I8Path::NeonI8mm,
+        ..NEON_F32
+    };
 
-    pub(super) static NEON_BF16: Kernels = Kernels { ..NEON_F32 };
+    pub(super) static NEON_BF16: Kernels = Kernels {
+        int8: I8Path::NeonI8mm,
+        ..NEON_F32
+    };
+
+    pub(super) static I8_NEON_WIDEN: I8Kernels = {
+        use crate::gemm::ukr::i8_neon::NeonI8Widen_8x8 as K;
+        I8Kernels {
+            isa: Isa::Neon,
+            name: K::NAME,
+            gemm: i8_driver::<K>,
+        }
+    };
+
+    pub(super) static I8_NEON_SDOT: I8Kernels = {
+        use crate::gemm::ukr::i8_neondot::NeonDotI8_8x8 as K;
+        I8Kernels {
+            isa: Isa::NeonDot,
+            name: K::NAME,
+            gemm: i8_driver::<K>,
+        }
+    };
+
+    pub(super) static I8_NEON_I8MM: I8Kernels = {
+        use crate::gemm::ukr::i8_neoni8mm::NeonI8mmI8_12x8 as K;
+        I8Kernels {
+            isa: Isa::NeonI8mm,
+            name: K::NAME,
+            gemm: i8_driver::<K>,
+        }
+    };
 }
 
 /// Elsewhere (neither x86-64 nor aarch64), and on each architecture for the other's levels
@@ -268,17 +307,24 @@ mod aarch64 {
 mod unavailable {
     use super::*;
 
+    /// A level this architecture never supports: the other architecture's highest (the x86
+    /// levels are false on aarch64 and elsewhere, the aarch64 ones on x86-64).
+    #[cfg(target_arch = "x86_64")]
+    const NEVER: Isa = Isa::NeonBf16;
+    #[cfg(not(target_arch = "x86_64"))]
+    const NEVER: Isa = Isa::Avx512Bf16;
+
     pub(super) static UNAVAILABLE: Kernels = Kernels {
         gemm_name: "unavailable",
         ..REFERENCE_KERNELS
     };
     pub(super) static BF16_UNAVAILABLE: Bf16Kernels = Bf16Kernels {
-        isa: Isa::Avx512Bf16,
+        isa: NEVER,
         name: "unavailable",
         ..BF16_REFERENCE_KERNELS
     };
     pub(super) static I8_UNAVAILABLE: I8Kernels = I8Kernels {
-        isa: Isa::Avx512Vnni,
+        isa: NEVER,
         name: "unavailable",
         ..I8_REFERENCE_KERNELS
     };
@@ -332,6 +378,12 @@ pub(crate) fn int8(path: I8Path) -> &'static I8Kernels {
         I8Path::Avx2Widen => &x86::I8_AVX2,
         #[cfg(target_arch = "x86_64")]
         I8Path::Avx512Vnni => &x86::I8_AVX512_VNNI,
+        #[cfg(target_arch = "aarch64")]
+        I8Path::NeonWiden => &aarch64::I8_NEON_WIDEN,
+        #[cfg(target_arch = "aarch64")]
+        I8Path::NeonSdot => &aarch64::I8_NEON_SDOT,
+        #[cfg(target_arch = "aarch64")]
+        I8Path::NeonI8mm => &aarch64::I8_NEON_I8MM,
         #[allow(unreachable_patterns)]
         _ => &unavailable::I8_UNAVAILABLE,
     }
@@ -357,6 +409,11 @@ mod tests {
         }
         for path in I8Path::ALL {
             assert_eq!(int8(path).name, path.kernel_name());
+            // The other architecture's paths are never supported here.
+            assert!(!path.is_supported() || int8(path).name != "unavailable", "{path:?}");
+        }
+        for path in Bf16Path::ALL {
+            assert!(!path.is_supported() || bf16(path).name != "unavailable", "{path:?}");
         }
     }
 

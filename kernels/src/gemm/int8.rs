@@ -22,7 +22,14 @@
 //! i32 cannot overflow for k ≤ [`MAX_K`]: |Σ| ≤ 255·128·k < 2³¹. Between k blocks (k >
 //! [`KC_I8`]) the partial i32 sums are kept in C's memory (as bits), so the blocking never
 //! changes the result. No instruction in any path saturates (`vpdpbusd`, not `vpdpbusds`;
-//! `vpmaddwd` on widened int16, never `vpmaddubsw`).
+//! `vpmaddwd` on widened int16, never `vpmaddubsw`; on aarch64 `usmmla`, `sdot` and `smlal`
+//! wrap like i32 addition).
+//!
+//! On aarch64 the same panels feed FEAT_I8MM `usmmla` (u8 × s8, the scheme's own pair: B's
+//! 4-k groups of two k steps zipped into the 8-k column pairs it multiplies), FEAT_DotProd
+//! `sdot` (s8 × s8 — A is flipped to `q_A − 128` as it is loaded and the `−128·Σ q_B` that
+//! adds is folded into the zero-point correction, `z − 128`, which is exact in wrapping i32),
+//! and on NEON-only CPUs `smlal` on int16-widened operands (`gemm/ukr/i8_neon*.rs`).
 
 use super::pack::{AlignedBuf, PANEL};
 use super::ukr::MicroKernel;
@@ -453,11 +460,26 @@ pub enum I8Path {
     Avx2Widen,
     /// AVX512_VNNI `vpdpbusd`: four u8·i8 products per i32 lane and instruction.
     Avx512Vnni,
+    /// aarch64 Advanced SIMD: uint8/int8 widened to int16, `smlal` by element (CPUs without
+    /// FEAT_DotProd).
+    NeonWiden,
+    /// aarch64 FEAT_DotProd `sdot`: four s8·s8 products per i32 lane and instruction, on A
+    /// flipped to `q_A − 128` (the 128·colsum folded back in the epilogue).
+    NeonSdot,
+    /// aarch64 FEAT_I8MM `usmmla`: a 2×8 u8 by 8×2 s8 block (32 products) per instruction.
+    NeonI8mm,
 }
 
 impl I8Path {
-    /// Every path, lowest first.
-    pub const ALL: [I8Path; 3] = [I8Path::Reference, I8Path::Avx2Widen, I8Path::Avx512Vnni];
+    /// Every path, lowest first (x86-64's, then aarch64's).
+    pub const ALL: [I8Path; 6] = [
+        I8Path::Reference,
+        I8Path::Avx2Widen,
+        I8Path::Avx512Vnni,
+        I8Path::NeonWiden,
+        I8Path::NeonSdot,
+        I8Path::NeonI8mm,
+    ];
 
     /// The path an ISA level runs.
     pub fn for_isa(isa: Isa) -> I8Path {
