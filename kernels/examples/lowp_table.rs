@@ -99,9 +99,9 @@ fn main() {
     };
     let budget = Duration::from_millis(1200);
     let what = if int8 {
-        "int8 (vpdpbusd)"
+        format!("int8 ({})", bertqa_kernels::I8Path::current().kernel_name())
     } else {
-        "bf16 (vdpbf16ps)"
+        "bf16 (vdpbf16ps)".to_string()
     };
     println!("bertqa {what} GEMM, GOP/s (median of interleaved calls)");
     for threads in [1usize, 2] {

@@ -6,7 +6,7 @@
 //! the CPU has, long enough (~0.1 s) to reach the sustained clock. A CPU without AVX512_BF16
 //! runs the bf16 GEMM by widening to fp32 FMAs, so its bf16 peak is its FMA peak.
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::dispatch::Isa;
 use std::time::Instant;
 
@@ -49,9 +49,11 @@ pub fn bf16_burst_gflops(now: &dyn Fn() -> f64) -> f64 {
     fma_burst_gflops(now)
 }
 
-/// int8 GOP/s (a multiply-add = 2 operations) of one `vpdpbusd` burst on the calling thread;
-/// on CPUs without AVX512_VNNI the AVX2 int8 path's instruction pair (`vpmaddwd` + `vpaddd`,
-/// two multiply-adds per i32 lane) instead; 0 without AVX2.
+/// int8 GOP/s (a multiply-add = 2 operations) of one burst of the int8 path's instruction on
+/// the calling thread: `vpdpbusd`; on CPUs without AVX512_VNNI the AVX2 int8 path's
+/// instruction pair (`vpmaddwd` + `vpaddd`, two multiply-adds per i32 lane); 0 without AVX2.
+/// On aarch64: `usmmla` (FEAT_I8MM, 32 multiply-adds per instruction), else `sdot`
+/// (FEAT_DotProd, 16), else `smlal` (4, the NEON widening path's).
 pub fn int8_burst_gops(now: &dyn Fn() -> f64) -> f64 {
     #[cfg(target_arch = "x86_64")]
     {
@@ -62,6 +64,21 @@ pub fn int8_burst_gops(now: &dyn Fn() -> f64) -> f64 {
         if Isa::Avx2.is_supported() {
             // SAFETY: avx2 is present (checked).
             return unsafe { burst_maddwd(now) };
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if Isa::NeonI8mm.is_supported() {
+            // SAFETY: NEON and i8mm are present (checked).
+            return unsafe { arm::burst_usmmla(now) };
+        }
+        if Isa::NeonDot.is_supported() {
+            // SAFETY: NEON and dotprod are present (checked).
+            return unsafe { arm::burst_sdot(now) };
+        }
+        if Isa::Neon.is_supported() {
+            // SAFETY: NEON is present (checked).
+            return unsafe { arm::burst_smlal(now) };
         }
     }
     let _ = now;
@@ -267,4 +284,98 @@ unsafe fn burst_maddwd(now: &dyn Fn() -> f64) -> f64 {
     }
     // 8 lanes × 2 products × 2 operations per pair.
     (iters as f64) * (CHAINS * 8 * 4) as f64 / dt / 1e9
+}
+
+/// The aarch64 int8 bursts: 24 independent i32 accumulator chains in registers, one
+/// instruction each per iteration (`asm!` for `sdot` and `usmmla`, whose intrinsics are
+/// unstable).
+#[cfg(target_arch = "aarch64")]
+mod arm {
+    use std::arch::aarch64::*;
+    use std::arch::asm;
+    use std::hint::black_box;
+
+    const CHAINS: usize = 24;
+
+    /// Runs `iters` rounds of `step` over the chains, returns GOP/s for `ops` operations per
+    /// instruction.
+    #[inline(always)]
+    fn run(
+        now: &dyn Fn() -> f64,
+        iters: u64,
+        ops: usize,
+        mut step: impl FnMut(&mut [int32x4_t; CHAINS]),
+    ) -> f64 {
+        // SAFETY: NEON is part of the aarch64 baseline.
+        let mut acc = [unsafe { vdupq_n_s32(0) }; CHAINS];
+        let t = now();
+        for _ in 0..iters {
+            step(&mut acc);
+        }
+        let dt = now() - t;
+        let mut out = [0i32; 4];
+        for a in acc {
+            // SAFETY: `out` holds exactly one vector.
+            unsafe { vst1q_s32(out.as_mut_ptr(), a) };
+            black_box(out);
+        }
+        (iters as f64) * (CHAINS * ops) as f64 / dt / 1e9
+    }
+
+    /// # Safety
+    /// The CPU must support NEON and FEAT_I8MM.
+    #[target_feature(enable = "neon,i8mm")]
+    pub(super) unsafe fn burst_usmmla(now: &dyn Fn() -> f64) -> f64 {
+        let x = vdupq_n_u8(black_box(3));
+        let y = vdupq_n_s8(black_box(-2));
+        // 2×2 lanes × 8 products × 2 operations per instruction.
+        run(now, 2_000_000, 64, |acc| {
+            for a in acc.iter_mut() {
+                // SAFETY: register-only arithmetic; i8mm is enabled here and present.
+                unsafe {
+                    asm!(
+                        "usmmla {a:v}.4s, {x:v}.16b, {y:v}.16b",
+                        a = inout(vreg) *a,
+                        x = in(vreg) x,
+                        y = in(vreg) y,
+                        options(pure, nomem, nostack, preserves_flags),
+                    )
+                };
+            }
+        })
+    }
+
+    /// # Safety
+    /// The CPU must support NEON and FEAT_DotProd.
+    #[target_feature(enable = "neon,dotprod")]
+    pub(super) unsafe fn burst_sdot(now: &dyn Fn() -> f64) -> f64 {
+        let x = vdupq_n_s8(black_box(3));
+        // 4 lanes × 4 products × 2 operations per instruction.
+        run(now, 2_000_000, 32, |acc| {
+            for a in acc.iter_mut() {
+                // SAFETY: register-only arithmetic; dotprod is enabled here and present.
+                unsafe {
+                    asm!(
+                        "sdot {a:v}.4s, {x:v}.16b, {x:v}.4b[1]",
+                        a = inout(vreg) *a,
+                        x = in(vreg) x,
+                        options(pure, nomem, nostack, preserves_flags),
+                    )
+                };
+            }
+        })
+    }
+
+    /// # Safety
+    /// The CPU must support NEON.
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn burst_smlal(now: &dyn Fn() -> f64) -> f64 {
+        let x = vdupq_n_s16(black_box(3));
+        // 4 lanes × 1 product × 2 operations per instruction (as the kernel: by element).
+        run(now, 4_000_000, 8, |acc| {
+            for a in acc.iter_mut() {
+                *a = vmlal_laneq_s16::<1>(*a, vget_low_s16(x), x);
+            }
+        })
+    }
 }

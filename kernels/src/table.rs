@@ -116,11 +116,26 @@ pub enum I8Path {
     Avx2Widen,
     /// AVX512_VNNI `vpdpbusd`: four u8·i8 products per i32 lane and instruction.
     Avx512Vnni,
+    /// aarch64 Advanced SIMD: uint8/int8 widened to int16, `smlal` by element (CPUs without
+    /// FEAT_DotProd).
+    NeonWiden,
+    /// aarch64 FEAT_DotProd `sdot`: four s8·s8 products per i32 lane and instruction, on A
+    /// flipped to `q_A − 128` (the 128·colsum folded back in the epilogue).
+    NeonSdot,
+    /// aarch64 FEAT_I8MM `usmmla`: a 2×8 u8 by 8×2 s8 block (32 products) per instruction.
+    NeonI8mm,
 }
 
 impl I8Path {
-    /// Every path, lowest first.
-    pub const ALL: [I8Path; 3] = [I8Path::Reference, I8Path::Avx2Widen, I8Path::Avx512Vnni];
+    /// Every path, lowest first (x86-64's, then aarch64's).
+    pub const ALL: [I8Path; 6] = [
+        I8Path::Reference,
+        I8Path::Avx2Widen,
+        I8Path::Avx512Vnni,
+        I8Path::NeonWiden,
+        I8Path::NeonSdot,
+        I8Path::NeonI8mm,
+    ];
 
     /// The path an ISA level runs.
     pub fn for_isa(isa: Isa) -> I8Path {
@@ -368,13 +383,52 @@ mod aarch64 {
         ..REFERENCE_KERNELS
     };
 
-    pub(super) static NEON: Entry = NEON_F32;
+    pub(super) static NEON: Entry = Entry {
+        int8: I8Path::NeonWiden,
+        ..NEON_F32
+    };
 
-    pub(super) static NEON_DOT: Entry = Entry { ..NEON_F32 };
+    pub(super) static NEON_DOT: Entry = Entry {
+        int8: I8Path::NeonSdot,
+        ..NEON_F32
+    };
 
-    pub(super) static NEON_I8MM: Entry = Entry { ..NEON_F32 };
+    pub(super) static NEON_I8MM: Entry = Entry {
+        int8: I8Path::NeonI8mm,
+        ..NEON_F32
+    };
 
-    pub(super) static NEON_BF16: Entry = Entry { ..NEON_F32 };
+    pub(super) static NEON_BF16: Entry = Entry {
+        int8: I8Path::NeonI8mm,
+        ..NEON_F32
+    };
+
+    pub(super) static I8_NEON_WIDEN: I8Entry = {
+        use crate::gemm::ukr::i8_neon::NeonI8Widen_8x8 as K;
+        I8Entry {
+            isa: Isa::Neon,
+            name: K::NAME,
+            gemm: i8_driver::<K, KC_I8>,
+        }
+    };
+
+    pub(super) static I8_NEON_SDOT: I8Entry = {
+        use crate::gemm::ukr::i8_neondot::NeonDotI8_8x8 as K;
+        I8Entry {
+            isa: Isa::NeonDot,
+            name: K::NAME,
+            gemm: i8_driver::<K, KC_I8>,
+        }
+    };
+
+    pub(super) static I8_NEON_I8MM: I8Entry = {
+        use crate::gemm::ukr::i8_neoni8mm::NeonI8mmI8_12x8 as K;
+        I8Entry {
+            isa: Isa::NeonI8mm,
+            name: K::NAME,
+            gemm: i8_driver::<K, KC_I8>,
+        }
+    };
 
     pub(super) static BF16_NEON_WIDEN: Bf16Entry = {
         use crate::gemm::ukr::bf16_neon::NeonBf16Widen_4x16 as K;
@@ -394,7 +448,8 @@ mod aarch64 {
 mod unavailable {
     use super::*;
 
-    /// A level this architecture never has: the other architecture's highest.
+    /// A level this architecture never supports: the other architecture's highest (the x86
+    /// levels are false on aarch64 and elsewhere, the aarch64 ones on x86-64).
     #[cfg(target_arch = "x86_64")]
     const NEVER: Isa = Isa::NeonBf16;
     #[cfg(not(target_arch = "x86_64"))]
@@ -466,6 +521,12 @@ pub(crate) fn int8(path: I8Path) -> &'static I8Entry {
         I8Path::Avx2Widen => &x86::I8_AVX2,
         #[cfg(target_arch = "x86_64")]
         I8Path::Avx512Vnni => &x86::I8_AVX512_VNNI,
+        #[cfg(target_arch = "aarch64")]
+        I8Path::NeonWiden => &aarch64::I8_NEON_WIDEN,
+        #[cfg(target_arch = "aarch64")]
+        I8Path::NeonSdot => &aarch64::I8_NEON_SDOT,
+        #[cfg(target_arch = "aarch64")]
+        I8Path::NeonI8mm => &aarch64::I8_NEON_I8MM,
         #[allow(unreachable_patterns)]
         _ => &unavailable::I8_UNAVAILABLE,
     }

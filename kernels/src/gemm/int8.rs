@@ -22,7 +22,14 @@
 //! i32 cannot overflow for k ≤ [`MAX_K`]: |Σ| ≤ 255·128·k < 2³¹. Between k blocks (k >
 //! [`KC_I8`](crate::KC_I8)) the partial i32 sums are kept in C's memory (as bits), so the blocking never
 //! changes the result. No instruction in any path saturates (`vpdpbusd`, not `vpdpbusds`;
-//! `vpmaddwd` on widened int16, never `vpmaddubsw`).
+//! `vpmaddwd` on widened int16, never `vpmaddubsw`; on aarch64 `usmmla`, `sdot` and `smlal`
+//! wrap like i32 addition).
+//!
+//! On aarch64 the same panels feed FEAT_I8MM `usmmla` (u8 × s8, the scheme's own pair: B's
+//! 4-k groups of two k steps zipped into the 8-k column pairs it multiplies), FEAT_DotProd
+//! `sdot` (s8 × s8 — A is flipped to `q_A − 128` as it is loaded and the `−128·Σ q_B` that
+//! adds is folded into the zero-point correction, `z − 128`, which is exact in wrapping i32),
+//! and on NEON-only CPUs `smlal` on int16-widened operands (`gemm/ukr/i8_neon*.rs`).
 
 use super::pack::{AlignedBuf, PANEL};
 use super::ukr::MicroKernel;

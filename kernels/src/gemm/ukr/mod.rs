@@ -41,6 +41,12 @@ pub mod i8_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod i8_avx512;
 #[cfg(target_arch = "aarch64")]
+pub mod i8_neon;
+#[cfg(target_arch = "aarch64")]
+pub mod i8_neondot;
+#[cfg(target_arch = "aarch64")]
+pub mod i8_neoni8mm;
+#[cfg(target_arch = "aarch64")]
 pub mod neon;
 use super::pack::{AlignedBuf, Elem, LINE};
 
@@ -93,7 +99,9 @@ pub struct TileEpi {
 
 /// The int8 epilogue's operands for one tile, already offset to its first row / column; all
 /// null: no dequantization, the int8 kernels store the i32 sums themselves (their bits) in C.
-/// int8 kernels also keep the i32 partial sums of k blocks before the last in C this way.
+/// int8 kernels also keep the i32 partial sums of k blocks before the last in C this way (in
+/// a representation of their own that only they read back: the aarch64 `sdot` kernel keeps
+/// `Σ (q_A − 128)·q_B` there when it dequantizes, see `i8_neondot`).
 #[derive(Clone, Copy, Debug)]
 pub struct QuantTile {
     /// `rows` activation scales, or null.
