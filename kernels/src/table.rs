@@ -231,6 +231,17 @@ const BF16_REFERENCE_KERNELS: Bf16Kernels = Bf16Kernels {
     attention: attention::run::<ReferenceBf16_4x16>,
 };
 
+/// The scalar model of Arm's BFloat16 dot product: the NEON paths' oracle, on every target.
+static BF16_REFERENCE_ARM: Bf16Kernels = {
+    use crate::gemm::ukr::bf16_reference::ReferenceArmBf16_4x16 as K;
+    Bf16Kernels {
+        isa: Isa::Reference,
+        name: K::NAME,
+        gemm: bf16_driver::<K>,
+        attention: attention::run::<K>,
+    }
+};
+
 const I8_REFERENCE_KERNELS: I8Kernels = I8Kernels {
     isa: Isa::Reference,
     name: ReferenceI8_4x16::NAME,
@@ -258,7 +269,32 @@ mod aarch64 {
 
     pub(super) static NEON_I8MM: Kernels = Kernels { ..NEON_F32 };
 
-    pub(super) static NEON_BF16: Kernels = Kernels { ..NEON_F32 };
+    /// bf16 on `bfmmla` (16 multiply-adds per instruction, `bfdot`'s 8; see
+    /// `gemm/ukr/bf16_neon.rs`).
+    pub(super) static NEON_BF16: Kernels = Kernels {
+        bf16: Bf16Path::NeonBfmmla,
+        ..NEON_F32
+    };
+
+    pub(super) static BF16_NEON_BFMMLA: Bf16Kernels = {
+        use crate::gemm::ukr::bf16_neon::NeonBfmmla_12x8 as K;
+        Bf16Kernels {
+            isa: Isa::NeonBf16,
+            name: K::NAME,
+            gemm: bf16_driver::<K>,
+            attention: attention::run::<K>,
+        }
+    };
+
+    pub(super) static BF16_NEON_BFDOT: Bf16Kernels = {
+        use crate::gemm::ukr::bf16_neon::NeonBfdot_8x8 as K;
+        Bf16Kernels {
+            isa: Isa::NeonBf16,
+            name: K::NAME,
+            gemm: bf16_driver::<K>,
+            attention: attention::run::<K>,
+        }
+    };
 }
 
 /// Elsewhere (neither x86-64 nor aarch64), and on each architecture for the other's levels
@@ -273,7 +309,13 @@ mod unavailable {
         ..REFERENCE_KERNELS
     };
     pub(super) static BF16_UNAVAILABLE: Bf16Kernels = Bf16Kernels {
-        isa: Isa::Avx512Bf16,
+        // A level of the other architecture (never supported here: the x86 entries'
+        // Avx512Bf16 would be on an x86 CPU, for the NEON paths).
+        isa: if cfg!(target_arch = "x86_64") {
+            Isa::NeonBf16
+        } else {
+            Isa::Avx512Bf16
+        },
         name: "unavailable",
         ..BF16_REFERENCE_KERNELS
     };
@@ -313,12 +355,17 @@ pub(crate) fn of(isa: Isa) -> &'static Kernels {
 pub(crate) fn bf16(path: Bf16Path) -> &'static Bf16Kernels {
     match path {
         Bf16Path::Reference => &BF16_REFERENCE,
+        Bf16Path::ReferenceArm => &BF16_REFERENCE_ARM,
         #[cfg(target_arch = "x86_64")]
         Bf16Path::Avx2Widen => &x86::BF16_AVX2,
         #[cfg(target_arch = "x86_64")]
         Bf16Path::Avx512Widen => &x86::BF16_AVX512_WIDEN,
         #[cfg(target_arch = "x86_64")]
         Bf16Path::Avx512Bf16 => &x86::BF16_AVX512_BF16,
+        #[cfg(target_arch = "aarch64")]
+        Bf16Path::NeonBfdot => &aarch64::BF16_NEON_BFDOT,
+        #[cfg(target_arch = "aarch64")]
+        Bf16Path::NeonBfmmla => &aarch64::BF16_NEON_BFMMLA,
         #[allow(unreachable_patterns)]
         _ => &unavailable::BF16_UNAVAILABLE,
     }
@@ -354,6 +401,10 @@ mod tests {
         assert_eq!(of(Isa::Reference).gemm_name, Reference4x16::NAME);
         for path in Bf16Path::ALL {
             assert_eq!(bf16(path).name, path.kernel_name());
+            // A supported path has kernels of its own (the other architecture's never is).
+            if path.is_supported() {
+                assert!(path.kernel_name().starts_with("gemm_ukr_"), "{path:?}");
+            }
         }
         for path in I8Path::ALL {
             assert_eq!(int8(path).name, path.kernel_name());

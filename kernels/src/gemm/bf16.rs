@@ -23,6 +23,13 @@
 //! sum or product leaves fp32's normal range (|x| < 2⁻¹²⁶, where `vdpbf16ps` flushes to zero
 //! and an FMA does not). The `vdpbf16ps` kernel is tested against the reference too; see
 //! `kernels/tests/bf16.rs` for what it must match.
+//!
+//! **aarch64** (FEAT_BF16: `bfdot`, `bfmmla`) reads the same panels but rounds differently:
+//! Arm specifies both instructions as an unfused sum — each product, the pair's sum and the
+//! accumulation rounded **to odd**, denormal inputs and results flushed to zero — so the NEON
+//! paths equal a model of that arithmetic bit for bit ([`Bf16Path::ReferenceArm`], see
+//! `gemm::ukr::bf16_reference`), not the `vdpbf16ps` one; both models are within the same
+//! dot-product error bound of the exact product ([`Bf16Path::oracle`]).
 
 use super::pack::{AlignedBuf, Elem, PANEL};
 use super::ukr::MicroKernel;
@@ -243,16 +250,44 @@ pub enum Bf16Path {
     Avx512Widen,
     /// AVX512_BF16 `vdpbf16ps`: two bf16 products per fp32 lane and instruction.
     Avx512Bf16,
+    /// Scalar model of Arm's `BFDOT`/`BFMMLA` arithmetic (round-to-odd, flush-to-zero; see
+    /// `gemm::ukr::bf16_reference`): the test oracle of the NEON paths, runs anywhere, never
+    /// a level's path.
+    ReferenceArm,
+    /// aarch64 FEAT_BF16 `bfdot` (by element): two bf16 products per fp32 lane and
+    /// instruction, on the pair panels as they are.
+    NeonBfdot,
+    /// aarch64 FEAT_BF16 `bfmmla`: a 2×4 by 4×2 bf16 block into 2×2 fp32 per instruction
+    /// (16 multiply-adds), B's pair rows zipped into 4-k columns in registers.
+    NeonBfmmla,
 }
 
 impl Bf16Path {
-    /// Every path, lowest first.
-    pub const ALL: [Bf16Path; 4] = [
+    /// Every path: the scalar ones, then each architecture's, lowest first.
+    pub const ALL: [Bf16Path; 7] = [
         Bf16Path::Reference,
+        Bf16Path::ReferenceArm,
         Bf16Path::Avx2Widen,
         Bf16Path::Avx512Widen,
         Bf16Path::Avx512Bf16,
+        Bf16Path::NeonBfdot,
+        Bf16Path::NeonBfmmla,
     ];
+
+    /// The scalar path whose arithmetic this path reproduces bit for bit (GELU aside): its
+    /// test oracle. The x86-64 paths model `vdpbf16ps` ([`Bf16Path::Reference`]), the NEON
+    /// ones Arm's BFloat16 dot product ([`Bf16Path::ReferenceArm`]).
+    pub fn oracle(self) -> Bf16Path {
+        match self {
+            Bf16Path::ReferenceArm | Bf16Path::NeonBfdot | Bf16Path::NeonBfmmla => {
+                Bf16Path::ReferenceArm
+            }
+            Bf16Path::Reference
+            | Bf16Path::Avx2Widen
+            | Bf16Path::Avx512Widen
+            | Bf16Path::Avx512Bf16 => Bf16Path::Reference,
+        }
+    }
 
     /// The path an ISA level runs.
     pub fn for_isa(isa: Isa) -> Bf16Path {

@@ -34,6 +34,8 @@ pub mod avx512;
 pub mod bf16_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod bf16_avx512;
+#[cfg(target_arch = "aarch64")]
+pub mod bf16_neon;
 #[cfg(target_arch = "x86_64")]
 pub mod i8_avx2;
 #[cfg(target_arch = "x86_64")]
