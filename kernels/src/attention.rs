@@ -91,7 +91,8 @@ pub struct AttentionScratch {
     /// mutex so that a task on a thread of another pool still gets exclusive use.
     strips: Vec<Mutex<Vec<f32>>>,
     /// bf16 ([`attention_bf16`](crate::attention_bf16)): packed K and V, Q rounded, and each worker's probabilities,
-    /// as bf16 bits (`vdpbf16ps`, reference) or as bf16 values in fp32 (widening kernels).
+    /// as bf16 bits (`vdpbf16ps`, `bfmmla`/`bfdot`, the references) or as bf16 values in fp32
+    /// (widening kernels).
     kv16: AlignedBuf<u16>,
     q16: AlignedBuf<u16>,
     strips16: Vec<Mutex<Vec<u16>>>,
@@ -343,7 +344,15 @@ macro_rules! bf16_attn_kernel {
         }
     )*};
 }
-bf16_attn_kernel!(crate::gemm::ukr::bf16_reference::ReferenceBf16_4x16);
+bf16_attn_kernel!(
+    crate::gemm::ukr::bf16_reference::ReferenceBf16_4x16,
+    crate::gemm::ukr::bf16_reference::ReferenceArmBf16_4x16
+);
+#[cfg(target_arch = "aarch64")]
+bf16_attn_kernel!(
+    crate::gemm::ukr::bf16_neonbf16::NeonBfmmla_12x8,
+    crate::gemm::ukr::bf16_neonbf16::NeonBfdot_8x8
+);
 #[cfg(target_arch = "x86_64")]
 bf16_attn_kernel!(
     crate::gemm::ukr::bf16_avx2::Avx2Bf16Widen_4x16,

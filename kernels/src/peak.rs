@@ -1,6 +1,7 @@
 //! The machine's measured peaks: the denominators of every "% of peak" this project quotes
 //! (`bertqa bench`, `examples/gemm_table`) — fp32 FMA, and bf16 `vdpbf16ps` (two multiply-adds
-//! per fp32 lane and instruction) for the bf16 GEMM.
+//! per fp32 lane and instruction) or, on aarch64, `bfmmla` (16 per instruction) for the bf16
+//! GEMM.
 //!
 //! One burst runs 24 independent chains in registers (no memory traffic) on the widest ISA
 //! the CPU has, long enough (~0.1 s) to reach the sustained clock. A CPU without AVX512_BF16
@@ -37,13 +38,21 @@ pub fn fma_burst_gflops(now: &dyn Fn() -> f64) -> f64 {
 }
 
 /// bf16 GFLOP/s (a bf16 multiply-add = 2 FLOP) of one `vdpbf16ps` burst on the calling
-/// thread; [`fma_burst_gflops`] on CPUs without AVX512_BF16 (their bf16 GEMM runs on FMAs).
+/// thread, or on aarch64 with FEAT_BF16 one `bfmmla` burst (the NEON_BF16 level's bf16 GEMM);
+/// [`fma_burst_gflops`] on CPUs without either (their bf16 GEMM runs on FMAs).
 pub fn bf16_burst_gflops(now: &dyn Fn() -> f64) -> f64 {
     #[cfg(target_arch = "x86_64")]
     {
         if Isa::Avx512Bf16.is_supported() {
             // SAFETY: avx512f and avx512bf16 are present (checked).
             return unsafe { burst_avx512bf16(now) };
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if crate::dispatch::Isa::NeonBf16.is_supported() {
+            // SAFETY: FEAT_BF16 is present (checked: the level includes it).
+            return unsafe { burst_bfmmla(now, 2_000_000) };
         }
     }
     fma_burst_gflops(now)
@@ -230,6 +239,45 @@ unsafe fn burst_avx512bf16(now: &dyn Fn() -> f64) -> f64 {
     (iters as f64) * (CHAINS * 16 * 4) as f64 / dt / 1e9
 }
 
+/// `iters` rounds of 24 independent `bfmmla` chains (each instruction 2×2 outputs × 4
+/// products = 16 multiply-adds = 32 FLOP), GFLOP/s.
+///
+/// # Safety
+/// The CPU must support FEAT_BF16.
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon,bf16")]
+unsafe fn burst_bfmmla(now: &dyn Fn() -> f64, iters: u64) -> f64 {
+    use std::arch::aarch64::*;
+    use std::hint::black_box;
+    const CHAINS: usize = 24;
+    let mut acc = [vdupq_n_f32(1.0); CHAINS];
+    // (bf16 values of 2⁻²⁴, so the sums stay finite.)
+    let x = vreinterpretq_u16_u32(vdupq_n_u32(black_box(0x3380_3380)));
+    let t = now();
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            // SAFETY: a register-only FEAT_BF16 instruction (enabled here, present per the
+            // contract); no memory, stack or flags are touched.
+            unsafe {
+                std::arch::asm!(
+                    "bfmmla {a:v}.4s, {x:v}.8h, {x:v}.8h",
+                    a = inout(vreg) *a,
+                    x = in(vreg) x,
+                    options(pure, nomem, nostack, preserves_flags)
+                )
+            };
+        }
+    }
+    let dt = now() - t;
+    let mut out = [0.0f32; 4];
+    for a in acc {
+        // SAFETY: `out` holds exactly one vector.
+        unsafe { vst1q_f32(out.as_mut_ptr(), a) };
+        black_box(out);
+    }
+    (iters as f64) * (CHAINS * 32) as f64 / dt / 1e9
+}
+
 /// # Safety
 /// The CPU must support AVX-512F, AVX-512BW and AVX512_VNNI.
 #[cfg(target_arch = "x86_64")]
@@ -377,5 +425,27 @@ mod arm {
                 *a = vmlal_laneq_s16::<1>(*a, vget_low_s16(x), x);
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The `bfmmla` burst runs (briefly: under qemu it is slow) and counts 32 FLOP an
+    /// instruction.
+    #[cfg(target_arch = "aarch64")]
+    #[test]
+    fn bfmmla_burst_runs() {
+        if !crate::dispatch::Isa::NeonBf16.is_supported() {
+            return;
+        }
+        let clock = std::cell::Cell::new(0.0);
+        // A fake clock: one "second" per reading, so the rate is the FLOP count.
+        let now = || {
+            clock.set(clock.get() + 1.0);
+            clock.get()
+        };
+        // SAFETY: FEAT_BF16 is present (checked).
+        let gflops = unsafe { super::burst_bfmmla(&now, 1000) };
+        assert_eq!(gflops, 1000.0 * 24.0 * 32.0 / 1e9);
     }
 }

@@ -58,8 +58,13 @@ pub const KC_I8: usize = 1024;
 /// A bf16 GEMM implementation: which micro-kernel runs the pair steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Bf16Path {
-    /// Scalar: the fallback and the test oracle.
+    /// Scalar model of `vdpbf16ps`: the fallback and the test oracle of the x86-64 paths and
+    /// the widening ones.
     Reference,
+    /// Scalar model of Arm's `BFDOT`/`BFMMLA` arithmetic (round-to-odd, flush-to-zero; see
+    /// `gemm::ukr::bf16_reference`): the test oracle of the FEAT_BF16 paths, runs anywhere,
+    /// never a level's path.
+    ReferenceArm,
     /// AVX2+FMA: bf16 widened to fp32 in registers (half the bytes of fp32 weights).
     Avx2Widen,
     /// AVX-512F without AVX512_BF16: widened to fp32 in registers.
@@ -68,17 +73,43 @@ pub enum Bf16Path {
     Avx512Bf16,
     /// aarch64 NEON without FEAT_BF16: widened to fp32 in registers (`fmla`).
     NeonWiden,
+    /// aarch64 FEAT_BF16 `bfdot` (by element): two bf16 products per fp32 lane and
+    /// instruction, on the pair panels as they are.
+    NeonBfdot,
+    /// aarch64 FEAT_BF16 `bfmmla`: a 2×4 by 4×2 bf16 block into 2×2 fp32 per instruction
+    /// (16 multiply-adds), B's pair rows zipped into 4-k columns in registers.
+    NeonBfmmla,
 }
 
 impl Bf16Path {
-    /// Every path, lowest first.
-    pub const ALL: [Bf16Path; 5] = [
+    /// Every path: the scalar ones, then each architecture's, lowest first.
+    pub const ALL: [Bf16Path; 8] = [
         Bf16Path::Reference,
+        Bf16Path::ReferenceArm,
         Bf16Path::Avx2Widen,
         Bf16Path::Avx512Widen,
         Bf16Path::Avx512Bf16,
         Bf16Path::NeonWiden,
+        Bf16Path::NeonBfdot,
+        Bf16Path::NeonBfmmla,
     ];
+
+    /// The scalar path whose arithmetic this path reproduces bit for bit (GELU aside): its
+    /// test oracle. `vdpbf16ps` and the widening kernels (exact products, one rounding per
+    /// sum) match [`Bf16Path::Reference`]; `bfdot`/`bfmmla` match Arm's model,
+    /// [`Bf16Path::ReferenceArm`].
+    pub fn oracle(self) -> Bf16Path {
+        match self {
+            Bf16Path::ReferenceArm | Bf16Path::NeonBfdot | Bf16Path::NeonBfmmla => {
+                Bf16Path::ReferenceArm
+            }
+            Bf16Path::Reference
+            | Bf16Path::Avx2Widen
+            | Bf16Path::Avx512Widen
+            | Bf16Path::Avx512Bf16
+            | Bf16Path::NeonWiden => Bf16Path::Reference,
+        }
+    }
 
     /// The path an ISA level runs.
     pub fn for_isa(isa: Isa) -> Bf16Path {
@@ -347,6 +378,17 @@ const BF16_REFERENCE_KERNELS: Bf16Entry = Bf16Entry {
     attention: attention::run::<ReferenceBf16_4x16, KC_BF16>,
 };
 
+/// The scalar model of Arm's BFloat16 dot product: the NEON paths' oracle, on every target.
+static BF16_REFERENCE_ARM: Bf16Entry = {
+    use crate::gemm::ukr::bf16_reference::ReferenceArmBf16_4x16 as K;
+    Bf16Entry {
+        isa: Isa::Reference,
+        name: K::NAME,
+        gemm: bf16_driver::<K, KC_BF16>,
+        attention: attention::run::<K, KC_BF16>,
+    }
+};
+
 const I8_REFERENCE_KERNELS: I8Entry = I8Entry {
     isa: Isa::Reference,
     name: ReferenceI8_4x16::NAME,
@@ -398,9 +440,32 @@ mod aarch64 {
         ..NEON_F32
     };
 
+    /// bf16 on `bfmmla` (16 multiply-adds per instruction, `bfdot`'s 8; see
+    /// `gemm/ukr/bf16_neonbf16.rs`).
     pub(super) static NEON_BF16: Entry = Entry {
+        bf16: Bf16Path::NeonBfmmla,
         int8: I8Path::NeonI8mm,
         ..NEON_F32
+    };
+
+    pub(super) static BF16_NEON_BFMMLA: Bf16Entry = {
+        use crate::gemm::ukr::bf16_neonbf16::NeonBfmmla_12x8 as K;
+        Bf16Entry {
+            isa: Isa::NeonBf16,
+            name: K::NAME,
+            gemm: bf16_driver::<K, KC_BF16>,
+            attention: attention::run::<K, KC_BF16>,
+        }
+    };
+
+    pub(super) static BF16_NEON_BFDOT: Bf16Entry = {
+        use crate::gemm::ukr::bf16_neonbf16::NeonBfdot_8x8 as K;
+        Bf16Entry {
+            isa: Isa::NeonBf16,
+            name: K::NAME,
+            gemm: bf16_driver::<K, KC_BF16>,
+            attention: attention::run::<K, KC_BF16>,
+        }
     };
 
     pub(super) static I8_NEON_WIDEN: I8Entry = {
@@ -500,6 +565,7 @@ pub(crate) fn of(isa: Isa) -> &'static Entry {
 pub(crate) fn bf16(path: Bf16Path) -> &'static Bf16Entry {
     match path {
         Bf16Path::Reference => &BF16_REFERENCE,
+        Bf16Path::ReferenceArm => &BF16_REFERENCE_ARM,
         #[cfg(target_arch = "x86_64")]
         Bf16Path::Avx2Widen => &x86::BF16_AVX2,
         #[cfg(target_arch = "x86_64")]
@@ -508,6 +574,10 @@ pub(crate) fn bf16(path: Bf16Path) -> &'static Bf16Entry {
         Bf16Path::Avx512Bf16 => &x86::BF16_AVX512_BF16,
         #[cfg(target_arch = "aarch64")]
         Bf16Path::NeonWiden => &aarch64::BF16_NEON_WIDEN,
+        #[cfg(target_arch = "aarch64")]
+        Bf16Path::NeonBfdot => &aarch64::BF16_NEON_BFDOT,
+        #[cfg(target_arch = "aarch64")]
+        Bf16Path::NeonBfmmla => &aarch64::BF16_NEON_BFMMLA,
         #[allow(unreachable_patterns)]
         _ => &unavailable::BF16_UNAVAILABLE,
     }
@@ -550,11 +620,10 @@ mod tests {
         assert_eq!(of(Isa::Reference).gemm_name, Reference4x16::NAME);
         for path in Bf16Path::ALL {
             assert_eq!(bf16(path).name, path.kernel_name());
-            // The other architecture's paths are never supported here.
-            assert!(
-                path.kernel_name() != "unavailable" || !path.is_supported(),
-                "{path:?}"
-            );
+            // A supported path has kernels of its own (the other architecture's never is).
+            if path.is_supported() {
+                assert!(path.kernel_name().starts_with("gemm_ukr_"), "{path:?}");
+            }
         }
         for path in I8Path::ALL {
             assert_eq!(int8(path).name, path.kernel_name());

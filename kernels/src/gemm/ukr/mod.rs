@@ -36,6 +36,8 @@ pub mod bf16_avx2;
 pub mod bf16_avx512;
 #[cfg(target_arch = "aarch64")]
 pub mod bf16_neon;
+#[cfg(target_arch = "aarch64")]
+pub mod bf16_neonbf16;
 #[cfg(target_arch = "x86_64")]
 pub mod i8_avx2;
 #[cfg(target_arch = "x86_64")]
