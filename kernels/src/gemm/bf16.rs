@@ -27,9 +27,9 @@
 //! **aarch64** (FEAT_BF16: `bfdot`, `bfmmla`) reads the same panels but rounds differently:
 //! Arm specifies both instructions as an unfused sum — each product, the pair's sum and the
 //! accumulation rounded **to odd**, denormal inputs and results flushed to zero — so the NEON
-//! paths equal a model of that arithmetic bit for bit ([`Bf16Path::ReferenceArm`], see
+//! paths equal a model of that arithmetic bit for bit ([`Bf16Path::ReferenceArm`](crate::Bf16Path::ReferenceArm), see
 //! `gemm::ukr::bf16_reference`), not the `vdpbf16ps` one; both models are within the same
-//! dot-product error bound of the exact product ([`Bf16Path::oracle`]).
+//! dot-product error bound of the exact product ([`Bf16Path::oracle`](crate::Bf16Path::oracle)).
 
 use super::pack::{AlignedBuf, Elem, PANEL};
 use super::ukr::MicroKernel;
