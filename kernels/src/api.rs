@@ -205,21 +205,75 @@ impl Kernels {
     }
 }
 
-/// The kernels of one bf16 path: the GEMM on bf16 weights and attention on bf16 products.
-#[derive(Clone, Copy)]
-pub struct Bf16Kernels {
-    path: Bf16Path,
-    entry: &'static Bf16Entry,
+/// The handle of one low-precision path: the struct, its `Debug`, and `of`, `current`, `path`
+/// and `name`, the same for every path type.
+macro_rules! path_kernels {
+    ($(#[$doc:meta])* $name:ident, $path:ty, $entry:ty, $lookup:path, $level:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy)]
+        pub struct $name {
+            path: $path,
+            entry: &'static $entry,
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("path", &self.path)
+                    .field("gemm", &self.entry.name)
+                    .finish()
+            }
+        }
+
+        impl $name {
+            /// The kernels of `path`.
+            ///
+            /// # Panics
+            /// If the CPU does not support `path`.
+            pub fn of(path: $path) -> $name {
+                assert!(path.is_supported(), "this CPU does not support {path:?}");
+                $name {
+                    path,
+                    entry: $lookup(path),
+                }
+            }
+
+            /// The path of the level every free function uses.
+            pub fn current() -> $name {
+                Kernels::current().$level()
+            }
+
+            /// The path.
+            pub fn path(self) -> $path {
+                self.path
+            }
+
+            /// The micro-kernel's name (test and bench id).
+            pub fn name(self) -> &'static str {
+                self.entry.name
+            }
+        }
+    };
 }
 
-impl std::fmt::Debug for Bf16Kernels {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bf16Kernels")
-            .field("path", &self.path)
-            .field("gemm", &self.entry.name)
-            .finish()
-    }
-}
+path_kernels!(
+    /// The kernels of one bf16 path: the GEMM on bf16 weights and attention on bf16 products.
+    Bf16Kernels,
+    Bf16Path,
+    Bf16Entry,
+    table::bf16,
+    bf16
+);
+
+path_kernels!(
+    /// The kernels of one int8 path: the GEMM on int8 weights and activations quantized per
+    /// row.
+    I8Kernels,
+    I8Path,
+    I8Entry,
+    table::int8,
+    int8
+);
 
 thread_local! {
     static BF16_SCRATCH: Cell<Bf16Scratch> = Cell::new(Bf16Scratch::default());
@@ -227,33 +281,6 @@ thread_local! {
 }
 
 impl Bf16Kernels {
-    /// The kernels of `path`.
-    ///
-    /// # Panics
-    /// If the CPU does not support `path`.
-    pub fn of(path: Bf16Path) -> Bf16Kernels {
-        assert!(path.is_supported(), "this CPU does not support {path:?}");
-        Bf16Kernels {
-            path,
-            entry: table::bf16(path),
-        }
-    }
-
-    /// The path of the level every free function uses.
-    pub fn current() -> Bf16Kernels {
-        Kernels::current().bf16()
-    }
-
-    /// The path.
-    pub fn path(self) -> Bf16Path {
-        self.path
-    }
-
-    /// The micro-kernel's name (test and bench id).
-    pub fn name(self) -> &'static str {
-        self.entry.name
-    }
-
     /// C[m×n] = bf16(A)[m×k]·Bᵀ then the epilogue. A and C are row-major with row strides k
     /// and n; A is rounded to bf16 into a thread-local buffer.
     ///
@@ -310,50 +337,7 @@ impl Bf16Kernels {
     }
 }
 
-/// The kernels of one int8 path: the GEMM on int8 weights and activations quantized per row.
-#[derive(Clone, Copy)]
-pub struct I8Kernels {
-    path: I8Path,
-    entry: &'static I8Entry,
-}
-
-impl std::fmt::Debug for I8Kernels {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("I8Kernels")
-            .field("path", &self.path)
-            .field("gemm", &self.entry.name)
-            .finish()
-    }
-}
-
 impl I8Kernels {
-    /// The kernels of `path`.
-    ///
-    /// # Panics
-    /// If the CPU does not support `path`.
-    pub fn of(path: I8Path) -> I8Kernels {
-        assert!(path.is_supported(), "this CPU does not support {path:?}");
-        I8Kernels {
-            path,
-            entry: table::int8(path),
-        }
-    }
-
-    /// The path of the level every free function uses.
-    pub fn current() -> I8Kernels {
-        Kernels::current().int8()
-    }
-
-    /// The path.
-    pub fn path(self) -> I8Path {
-        self.path
-    }
-
-    /// The micro-kernel's name (test and bench id).
-    pub fn name(self) -> &'static str {
-        self.entry.name
-    }
-
     /// C[m×n] = dequant(q(A)[m×k]·q(B)ᵀ) then the epilogue; A is quantized per row on the way
     /// in, into a thread-local buffer. A and C are row-major with row strides k and n.
     ///

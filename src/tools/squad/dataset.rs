@@ -244,7 +244,7 @@ impl Dataset {
     /// [`Error::Dataset`] naming the first field (in file order) that breaks the layout.
     ///
     /// ```
-    /// use bertqa::{squad::Dataset, Error};
+    /// use bertqa::{tools::squad::Dataset, Error};
     /// let bad = r#"{"data": [{"title": "T", "paragraphs": [{"context": "c", "qas": [{"id": 7}]}]}]}"#;
     /// match Dataset::from_json(bad, "bad.json") {
     ///     Err(Error::Dataset { field, .. }) => {
