@@ -67,26 +67,30 @@ fn time_interleaved(fs: &mut [&mut dyn FnMut()], budget: Duration, cpu_time: boo
         .collect()
 }
 
-/// fp32 GFLOP/s of one burst of independent FMA chains in registers (no memory traffic), timed
-/// in this thread's CPU time (`cpu`) or wall time.
-fn fma_peak_1core(cpu: bool) -> f64 {
+/// fp32 GFLOP/s of one burst of independent FMA chains in registers (no memory traffic) of the
+/// instruction `isa`'s GEMM runs (`peak::Burst::for_fp32`), timed in this thread's CPU time
+/// (`cpu`) or wall time.
+fn fma_peak_1core(cpu: bool, isa: Isa) -> f64 {
     let wall = || Instant::now().duration_since(*EPOCH).as_secs_f64();
+    let Some(burst) = bertqa_kernels::peak::Burst::for_fp32(isa) else {
+        return 0.0;
+    };
     if cpu {
-        bertqa_kernels::peak::fma_burst_gflops(&thread_cpu_seconds)
+        burst.run(&thread_cpu_seconds)
     } else {
-        bertqa_kernels::peak::fma_burst_gflops(&wall)
+        burst.run(&wall)
     }
 }
 
 /// Measured FMA peak of `threads` threads running at once: best of 10 bursts. One thread is timed
 /// in CPU time (like the single-threaded GEMMs), several in wall time (like the parallel GEMMs),
 /// so a core lost to another process lowers the peak as it lowers the GEMM.
-fn peak(threads: usize) -> f64 {
+fn peak(threads: usize, isa: Isa) -> f64 {
     (0..10)
         .map(|_| {
             std::thread::scope(|s| {
                 let hs: Vec<_> = (0..threads)
-                    .map(|_| s.spawn(move || fma_peak_1core(threads == 1)))
+                    .map(|_| s.spawn(move || fma_peak_1core(threads == 1, isa)))
                     .collect();
                 hs.into_iter().map(|h| h.join().unwrap()).sum::<f64>()
             })
@@ -134,16 +138,17 @@ fn main() {
         Some(v) => (vec![v[0]], vec![(v[1], v[2])]),
         None => (ms.to_vec(), nks.to_vec()),
     };
+    let burst = bertqa_kernels::peak::Burst::for_fp32(isa).map_or("none", |b| b.name());
     let mut one_thread = std::collections::HashMap::new();
     for threads in [1usize, 2] {
         if only_threads.is_some_and(|t| t != threads) {
             continue;
         }
-        let pk = peak(threads);
+        let pk = peak(threads, isa);
         if json {
-            println!("{{\"peak_gflops\":{pk:.1},\"threads\":{threads}}}");
+            println!("{{\"peak_gflops\":{pk:.1},\"threads\":{threads},\"peak_instruction\":\"{burst}\"}}");
         } else {
-            println!("\nthreads = {threads}: measured FMA peak {pk:.1} GFLOP/s");
+            println!("\nthreads = {threads}: measured FMA peak {pk:.1} GFLOP/s ({burst})");
             let (c4, c6) = if threads == 1 {
                 ("mmul", "×mmul")
             } else {

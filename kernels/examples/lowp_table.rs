@@ -101,7 +101,10 @@ fn main() {
     let what = if int8 {
         format!("int8 ({})", bertqa_kernels::I8Path::current().kernel_name())
     } else {
-        "bf16 (vdpbf16ps)".to_string()
+        format!(
+            "bf16 ({})",
+            bertqa_kernels::Bf16Path::current().kernel_name()
+        )
     };
     println!("bertqa {what} GEMM, GOP/s (median of interleaved calls)");
     for threads in [1usize, 2] {
@@ -123,7 +126,15 @@ fn main() {
             } else {
                 peak::bf16_peak_gflops(threads)
             };
-            println!("\nthreads = {threads}: measured peak {pk:.0} GOP/s");
+            let burst = if int8 {
+                peak::int8_burst()
+            } else {
+                peak::bf16_burst()
+            };
+            println!(
+                "\nthreads = {threads}: measured peak {pk:.0} GOP/s ({})",
+                burst.map_or("none", |b| b.name())
+            );
             println!(
                 "{:>5} {:>5} {:>5} | {:>7} {:>6} | {:>7} {:>6}",
                 "m", "n", "k", "gemm", "%peak", "+quant", "%peak"

@@ -603,6 +603,7 @@ mod tests {
     fn case(heads: usize, d: usize, lens: &[usize], masked: bool, seed: u64) {
         let (shape, qkv, keep, want) = setup(heads, d, lens, masked, seed);
         let (t, h) = (shape.tokens(), shape.hidden());
+        crate::dispatch::report_skipped_once();
         for isa in Isa::ALL.iter().copied().filter(|i| i.is_supported()) {
             let mut scratch = AttentionScratch::new();
             let mut got = vec![f32::NAN; t * h];
@@ -665,6 +666,7 @@ mod tests {
         let ds = ds * shape.scale / 256.0;
         let tol = 3.0 * ((2.0 * ds).exp_m1() + 2.0 / 512.0)
             + 3e-7 * (d + lens.iter().max().unwrap()) as f32;
+        crate::dispatch::report_skipped_once();
         for path in Bf16Path::ALL.into_iter().filter(|p| p.is_supported()) {
             let mut scratch = AttentionScratch::new();
             let mut got = vec![f32::NAN; t * h];

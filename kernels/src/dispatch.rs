@@ -134,6 +134,51 @@ impl Isa {
     pub fn supported() -> Vec<Isa> {
         Isa::ALL.into_iter().filter(|i| i.is_supported()).collect()
     }
+
+    /// The architecture whose CPUs may have this level, as `std::env::consts::ARCH` names it
+    /// (`"x86_64"`, `"aarch64"`); `None` for [`Isa::Reference`], which runs everywhere.
+    pub fn arch(self) -> Option<&'static str> {
+        match self {
+            Isa::Reference => None,
+            Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => Some("x86_64"),
+            Isa::Neon | Isa::NeonDot | Isa::NeonI8mm | Isa::NeonBf16 => Some("aarch64"),
+        }
+    }
+
+    /// The levels of the architecture this was built for that this CPU lacks, lowest first:
+    /// the levels whose kernels the tests skip here.
+    pub fn unsupported_here() -> Vec<Isa> {
+        Isa::ALL
+            .into_iter()
+            .filter(|i| i.arch() == Some(std::env::consts::ARCH) && !i.is_supported())
+            .collect()
+    }
+}
+
+/// Prints, once per process and straight to stderr (past the test harness's capture), every
+/// level of this architecture the CPU lacks — the levels whose kernels the library's unit
+/// tests skip here — prefixed `SKIPPED` (the test binaries' helper, `tests/common/mod.rs`,
+/// adds the bf16 and int8 paths of those levels).
+#[cfg(test)]
+pub(crate) fn report_skipped_once() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::io::Write;
+        let lacking = Isa::unsupported_here();
+        let text = if lacking.is_empty() {
+            format!(
+                "[bertqa-kernels unit tests] SKIPPED nothing: this CPU has every {} level\n",
+                std::env::consts::ARCH
+            )
+        } else {
+            lacking
+                .iter()
+                .map(|i| format!("[bertqa-kernels unit tests] SKIPPED {i}: CPU lacks it\n"))
+                .collect()
+        };
+        // (A failed write to stderr is nothing a test can act on.)
+        let _ = std::io::stderr().write_all(text.as_bytes());
+    });
 }
 
 impl fmt::Display for Isa {

@@ -1,116 +1,334 @@
 //! The machine's measured peaks: the denominators of every "% of peak" this project quotes
-//! (`bertqa bench`, `examples/gemm_table`) — fp32 FMA, and bf16 `vdpbf16ps` (two multiply-adds
-//! per fp32 lane and instruction) or, on aarch64, `bfmmla` (16 per instruction) for the bf16
-//! GEMM.
+//! (`bertqa bench`, `examples/gemm_table`, `examples/lowp_table`).
 //!
-//! One burst runs 24 independent chains in registers (no memory traffic) on the widest ISA
-//! the CPU has, long enough (~0.1 s) to reach the sustained clock. A CPU without AVX512_BF16
-//! runs the bf16 GEMM by widening to fp32 FMAs, so its bf16 peak is its FMA peak.
+//! Each peak is a [`Burst`] of **the instruction the kernels run**, not the best one the CPU
+//! has: the fp32 peak follows the level [`isa()`] picks (so `BERTQA_ISA=avx2` on an AVX-512
+//! CPU is measured against `vfmadd231ps ymm`, what its GEMM runs), the bf16 peak follows the
+//! level's [`Bf16Path`] and the int8 peak its [`I8Path`] ([`Burst::for_fp32`],
+//! [`Burst::for_bf16`], [`Burst::for_int8`] say which instruction each level and path is
+//! measured on). A scalar level or path (`reference`) has no peak: 0.
+//!
+//! A burst runs independent accumulator chains in registers (no memory traffic), one
+//! instruction (or the kernel's instruction sequence) per chain and round, written with
+//! `asm!` so the compiler can neither hoist it out of the loop nor spill the chains: 12 chains
+//! on the 16 ymm registers of AVX2 (2 FMA pipes × 4–5 cycles latency need 8–10), 24 on the 32
+//! zmm of AVX-512 and the 32 vector registers of aarch64. (Before issue 25 the AVX2 burst ran
+//! 24 ymm chains, which spilled to the stack and under-measured a Zen 3 by 40 %; the
+//! `vpmaddwd` burst's multiply was loop-invariant and hoisted, so it measured `vpaddd`.)
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+use crate::dispatch::isa;
 use crate::dispatch::Isa;
+use crate::table::{Bf16Path, I8Path};
 use std::time::Instant;
 
-/// fp32 GFLOP/s of one burst on the calling thread, timed with `now` (seconds; wall time or this
-/// thread's CPU time): AVX-512F or AVX2+FMA on x86-64, NEON `fmla` on aarch64; 0 elsewhere and
-/// on x86-64 CPUs without AVX2+FMA.
+/// One peak burst: an instruction (or instruction sequence) and how many operations each
+/// counts. Floating-point bursts count a multiply-add as 2 FLOP, integer ones a product and
+/// its addition as 2 operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Burst {
+    /// x86-64 AVX2+FMA `vfmadd231ps` on ymm: 8 fp32 multiply-adds per instruction.
+    Vfmadd231psYmm,
+    /// x86-64 AVX-512F `vfmadd231ps` on zmm: 16 fp32 multiply-adds per instruction.
+    Vfmadd231psZmm,
+    /// x86-64 AVX512_BF16 `vdpbf16ps` on zmm: 16 lanes × 2 bf16 products per instruction.
+    Vdpbf16psZmm,
+    /// x86-64 AVX512_VNNI `vpdpbusd` on zmm: 16 lanes × 4 u8·s8 products per instruction.
+    VpdpbusdZmm,
+    /// x86-64 AVX-VNNI (`avxvnni`, VEX-encoded) `vpdpbusd` on ymm: 8 lanes × 4 u8·s8 products
+    /// per instruction (Intel Alder Lake and later clients, Sierra Forest, Zen 5).
+    VpdpbusdYmm,
+    /// x86-64 AVX2 `vpmaddwd` + `vpaddd` on ymm, i16 operands: 8 lanes × 2 products per pair
+    /// (the widening int8 kernel's inner step).
+    VpmaddwdYmm,
+    /// x86-64 AVX2 `vpmaddubsw` (u8·s8 → i16 pair sums) + `vpmaddwd` by ones (→ i32) +
+    /// `vpaddd` on ymm: 32 u8·s8 products per sequence, 2 operations each.
+    VpmaddubswVpmaddwdYmm,
+    /// aarch64 NEON `fmla` (.4s): 4 fp32 multiply-adds per instruction.
+    Fmla,
+    /// aarch64 FEAT_BF16 `bfmmla`: 2×2 outputs × 4 bf16 products per instruction.
+    Bfmmla,
+    /// aarch64 FEAT_BF16 `bfdot` (by element): 4 lanes × 2 bf16 products per instruction.
+    Bfdot,
+    /// aarch64 FEAT_I8MM `usmmla`: 2×2 outputs × 8 u8·s8 products per instruction.
+    Usmmla,
+    /// aarch64 FEAT_DotProd `sdot` (by element): 4 lanes × 4 s8·s8 products per instruction.
+    Sdot,
+    /// aarch64 NEON `smlal` (by element): 4 i16 products per instruction.
+    Smlal,
+}
+
+impl Burst {
+    /// Every burst, x86-64's then aarch64's.
+    pub const ALL: [Burst; 13] = [
+        Burst::Vfmadd231psYmm,
+        Burst::Vfmadd231psZmm,
+        Burst::Vdpbf16psZmm,
+        Burst::VpdpbusdZmm,
+        Burst::VpdpbusdYmm,
+        Burst::VpmaddwdYmm,
+        Burst::VpmaddubswVpmaddwdYmm,
+        Burst::Fmla,
+        Burst::Bfmmla,
+        Burst::Bfdot,
+        Burst::Usmmla,
+        Burst::Sdot,
+        Burst::Smlal,
+    ];
+
+    /// The instruction, as `bertqa bench` prints it ("vfmadd231ps zmm").
+    pub fn name(self) -> &'static str {
+        match self {
+            Burst::Vfmadd231psYmm => "vfmadd231ps ymm",
+            Burst::Vfmadd231psZmm => "vfmadd231ps zmm",
+            Burst::Vdpbf16psZmm => "vdpbf16ps zmm",
+            Burst::VpdpbusdZmm => "vpdpbusd zmm",
+            Burst::VpdpbusdYmm => "vpdpbusd ymm (AVX-VNNI)",
+            Burst::VpmaddwdYmm => "vpmaddwd+vpaddd ymm",
+            Burst::VpmaddubswVpmaddwdYmm => "vpmaddubsw+vpmaddwd ymm",
+            Burst::Fmla => "fmla .4s",
+            Burst::Bfmmla => "bfmmla",
+            Burst::Bfdot => "bfdot",
+            Burst::Usmmla => "usmmla",
+            Burst::Sdot => "sdot",
+            Burst::Smlal => "smlal",
+        }
+    }
+
+    /// Whether the burst counts floating-point operations (GFLOP/s) or integer ones (GOP/s).
+    pub fn is_float(self) -> bool {
+        matches!(
+            self,
+            Burst::Vfmadd231psYmm
+                | Burst::Vfmadd231psZmm
+                | Burst::Vdpbf16psZmm
+                | Burst::Fmla
+                | Burst::Bfmmla
+                | Burst::Bfdot
+        )
+    }
+
+    /// "GFLOP/s" or "GOP/s".
+    pub fn unit(self) -> &'static str {
+        if self.is_float() {
+            "GFLOP/s"
+        } else {
+            "GOP/s"
+        }
+    }
+
+    /// Whether this CPU has the instruction.
+    pub fn is_supported(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Burst::Vfmadd231psYmm | Burst::VpmaddwdYmm | Burst::VpmaddubswVpmaddwdYmm => {
+                Isa::Avx2.is_supported()
+            }
+            #[cfg(target_arch = "x86_64")]
+            Burst::Vfmadd231psZmm => Isa::Avx512.is_supported(),
+            #[cfg(target_arch = "x86_64")]
+            Burst::Vdpbf16psZmm => {
+                is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Burst::VpdpbusdZmm => {
+                is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Burst::VpdpbusdYmm => {
+                is_x86_feature_detected!("avx2") && is_x86_feature_detected!("avxvnni")
+            }
+            #[cfg(target_arch = "aarch64")]
+            Burst::Fmla | Burst::Smlal => std::arch::is_aarch64_feature_detected!("neon"),
+            #[cfg(target_arch = "aarch64")]
+            Burst::Bfmmla | Burst::Bfdot => {
+                std::arch::is_aarch64_feature_detected!("neon")
+                    && std::arch::is_aarch64_feature_detected!("bf16")
+            }
+            #[cfg(target_arch = "aarch64")]
+            Burst::Usmmla => {
+                std::arch::is_aarch64_feature_detected!("neon")
+                    && std::arch::is_aarch64_feature_detected!("i8mm")
+            }
+            #[cfg(target_arch = "aarch64")]
+            Burst::Sdot => {
+                std::arch::is_aarch64_feature_detected!("neon")
+                    && std::arch::is_aarch64_feature_detected!("dotprod")
+            }
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// The rate of one burst on the calling thread (GFLOP/s or GOP/s, [`Burst::unit`]), timed
+    /// with `now` (seconds; wall time or this thread's CPU time); 0 if the CPU lacks the
+    /// instruction.
+    pub fn run(self, now: &dyn Fn() -> f64) -> f64 {
+        if !self.is_supported() {
+            return 0.0;
+        }
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the instruction's CPU features are present (checked above:
+            // `is_supported` tests the features each function enables; the same below).
+            Burst::Vfmadd231psYmm => unsafe { x86::burst_vfmadd231ps_ymm(now) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Burst::Vfmadd231psZmm => unsafe { x86::burst_vfmadd231ps_zmm(now) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Burst::Vdpbf16psZmm => unsafe { x86::burst_vdpbf16ps_zmm(now) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Burst::VpdpbusdZmm => unsafe { x86::burst_vpdpbusd_zmm(now) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Burst::VpdpbusdYmm => unsafe { x86::burst_vpdpbusd_ymm(now) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Burst::VpmaddwdYmm => unsafe { x86::burst_vpmaddwd_ymm(now) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Burst::VpmaddubswVpmaddwdYmm => unsafe { x86::burst_vpmaddubsw_vpmaddwd_ymm(now) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as above.
+            Burst::Fmla => unsafe { burst_fmla(now) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as above.
+            Burst::Bfmmla => unsafe { burst_bfmmla(now, 2_000_000) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as above.
+            Burst::Bfdot => unsafe { burst_bfdot(now, 2_000_000) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as above.
+            Burst::Usmmla => unsafe { arm::burst_usmmla(now) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as above.
+            Burst::Sdot => unsafe { arm::burst_sdot(now) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as above.
+            Burst::Smlal => unsafe { arm::burst_smlal(now) },
+            #[allow(unreachable_patterns)]
+            _ => 0.0,
+        }
+    }
+
+    /// The measured peak of `threads` threads bursting at once (wall time), best of 5.
+    pub fn peak(self, threads: usize) -> f64 {
+        peak_of(threads, move |now| self.run(now))
+    }
+
+    /// The instruction the fp32 GEMM of `isa` runs: `vfmadd231ps ymm` on `avx2`, `vfmadd231ps
+    /// zmm` on every AVX-512 level, `fmla` on every aarch64 level; none on `reference`.
+    pub fn for_fp32(isa: Isa) -> Option<Burst> {
+        match isa {
+            Isa::Reference => None,
+            Isa::Avx2 => Some(Burst::Vfmadd231psYmm),
+            Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => Some(Burst::Vfmadd231psZmm),
+            Isa::Neon | Isa::NeonDot | Isa::NeonI8mm | Isa::NeonBf16 => Some(Burst::Fmla),
+        }
+    }
+
+    /// The instruction a bf16 path runs its products on:
+    ///
+    /// * `Avx512Bf16` — `vdpbf16ps zmm`;
+    /// * `Avx2Widen` / `Avx512Widen` — the FMAs of the widening kernels, `vfmadd231ps` ymm /
+    ///   zmm (the bf16 peak of a CPU without AVX512_BF16 is its FMA peak);
+    /// * `NeonWiden` — `fmla`; `NeonBfdot` — `bfdot`; `NeonBfmmla` — `bfmmla`;
+    /// * the scalar models — none.
+    pub fn for_bf16(path: Bf16Path) -> Option<Burst> {
+        match path {
+            Bf16Path::Reference | Bf16Path::ReferenceArm => None,
+            Bf16Path::Avx2Widen => Some(Burst::Vfmadd231psYmm),
+            Bf16Path::Avx512Widen => Some(Burst::Vfmadd231psZmm),
+            Bf16Path::Avx512Bf16 => Some(Burst::Vdpbf16psZmm),
+            Bf16Path::NeonWiden => Some(Burst::Fmla),
+            Bf16Path::NeonBfdot => Some(Burst::Bfdot),
+            Bf16Path::NeonBfmmla => Some(Burst::Bfmmla),
+        }
+    }
+
+    /// The instruction an int8 path runs its products on:
+    ///
+    /// * `Avx512Vnni` — `vpdpbusd zmm`;
+    /// * `Avx2Widen` — `vpmaddwd` (+ `vpaddd`) on ymm, i16 operands widened from 8 bits;
+    /// * `NeonWiden` — `smlal`; `NeonSdot` — `sdot`; `NeonI8mm` — `usmmla`;
+    /// * `Reference` — none.
+    ///
+    /// Ready for new paths: [`Burst::VpmaddubswVpmaddwdYmm`] (an AVX2 kernel on `vpmaddubsw`)
+    /// and [`Burst::VpdpbusdYmm`] (an AVX-VNNI kernel). A new [`I8Path`] variant gets its arm
+    /// here (the match is exhaustive on purpose).
+    pub fn for_int8(path: I8Path) -> Option<Burst> {
+        match path {
+            I8Path::Reference => None,
+            I8Path::Avx2Widen => Some(Burst::VpmaddwdYmm),
+            I8Path::Avx512Vnni => Some(Burst::VpdpbusdZmm),
+            I8Path::NeonWiden => Some(Burst::Smlal),
+            I8Path::NeonSdot => Some(Burst::Sdot),
+            I8Path::NeonI8mm => Some(Burst::Usmmla),
+        }
+    }
+}
+
+impl std::fmt::Display for Burst {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The burst of the fp32 GEMM the kernels run ([`Burst::for_fp32`] of [`isa()`]).
+pub fn fp32_burst() -> Option<Burst> {
+    Burst::for_fp32(isa())
+}
+
+/// The burst of the bf16 path the kernels run ([`Burst::for_bf16`] of
+/// [`Bf16Path::current`]).
+pub fn bf16_burst() -> Option<Burst> {
+    Burst::for_bf16(Bf16Path::current())
+}
+
+/// The burst of the int8 path the kernels run ([`Burst::for_int8`] of [`I8Path::current`]).
+pub fn int8_burst() -> Option<Burst> {
+    Burst::for_int8(I8Path::current())
+}
+
+/// fp32 GFLOP/s of one burst of [`fp32_burst`] on the calling thread, timed with `now`
+/// (seconds; wall time or this thread's CPU time); 0 on the reference level and on
+/// architectures without a burst.
 pub fn fma_burst_gflops(now: &dyn Fn() -> f64) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if Isa::Avx512.is_supported() {
-            // SAFETY: avx512f is present (checked).
-            return unsafe { burst_avx512(now) };
-        }
-        if Isa::Avx2.is_supported() {
-            // SAFETY: avx2 and fma are present (checked).
-            return unsafe { burst_avx2(now) };
-        }
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        if std::arch::is_aarch64_feature_detected!("neon") {
-            // SAFETY: neon is present (checked).
-            return unsafe { burst_neon(now) };
-        }
-    }
-    let _ = now;
-    0.0
+    fp32_burst().map_or(0.0, |b| b.run(now))
 }
 
-/// bf16 GFLOP/s (a bf16 multiply-add = 2 FLOP) of one `vdpbf16ps` burst on the calling
-/// thread, or on aarch64 with FEAT_BF16 one `bfmmla` burst (the NEON_BF16 level's bf16 GEMM);
-/// [`fma_burst_gflops`] on CPUs without either (their bf16 GEMM runs on FMAs).
+/// bf16 GFLOP/s (a bf16 multiply-add = 2 FLOP) of one burst of [`bf16_burst`] on the calling
+/// thread: `vdpbf16ps` on the AVX512_BF16 path, `bfmmla` / `bfdot` on aarch64's FEAT_BF16
+/// paths, the level's FMA on the widening ones.
 pub fn bf16_burst_gflops(now: &dyn Fn() -> f64) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if Isa::Avx512Bf16.is_supported() {
-            // SAFETY: avx512f and avx512bf16 are present (checked).
-            return unsafe { burst_avx512bf16(now) };
-        }
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        if crate::dispatch::Isa::NeonBf16.is_supported() {
-            // SAFETY: FEAT_BF16 is present (checked: the level includes it).
-            return unsafe { burst_bfmmla(now, 2_000_000) };
-        }
-    }
-    fma_burst_gflops(now)
+    bf16_burst().map_or(0.0, |b| b.run(now))
 }
 
-/// int8 GOP/s (a multiply-add = 2 operations) of one burst of the int8 path's instruction on
-/// the calling thread: `vpdpbusd`; on CPUs without AVX512_VNNI the AVX2 int8 path's
-/// instruction pair (`vpmaddwd` + `vpaddd`, two multiply-adds per i32 lane); 0 without AVX2.
-/// On aarch64: `usmmla` (FEAT_I8MM, 32 multiply-adds per instruction), else `sdot`
-/// (FEAT_DotProd, 16), else `smlal` (4, the NEON widening path's).
+/// int8 GOP/s (a multiply-add = 2 operations) of one burst of [`int8_burst`], the int8 path's
+/// instruction, on the calling thread.
 pub fn int8_burst_gops(now: &dyn Fn() -> f64) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if Isa::Avx512Vnni.is_supported() {
-            // SAFETY: avx512f/bw/vnni are present (checked).
-            return unsafe { burst_vnni(now) };
-        }
-        if Isa::Avx2.is_supported() {
-            // SAFETY: avx2 is present (checked).
-            return unsafe { burst_maddwd(now) };
-        }
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        if Isa::NeonI8mm.is_supported() {
-            // SAFETY: NEON and i8mm are present (checked).
-            return unsafe { arm::burst_usmmla(now) };
-        }
-        if Isa::NeonDot.is_supported() {
-            // SAFETY: NEON and dotprod are present (checked).
-            return unsafe { arm::burst_sdot(now) };
-        }
-        if Isa::Neon.is_supported() {
-            // SAFETY: NEON is present (checked).
-            return unsafe { arm::burst_smlal(now) };
-        }
-    }
-    let _ = now;
-    0.0
+    int8_burst().map_or(0.0, |b| b.run(now))
 }
 
 /// Measured int8 peak of `threads` threads bursting at once (see [`int8_burst_gops`]), GOP/s.
 pub fn int8_peak_gops(threads: usize) -> f64 {
-    peak_of(threads, int8_burst_gops)
+    int8_burst().map_or(0.0, |b| b.peak(threads))
 }
 
 /// Measured fp32 FMA peak of `threads` threads bursting at once (wall time), best of 5, in
-/// GFLOP/s.
+/// GFLOP/s (see [`fma_burst_gflops`]).
 pub fn fma_peak_gflops(threads: usize) -> f64 {
-    peak_of(threads, fma_burst_gflops)
+    fp32_burst().map_or(0.0, |b| b.peak(threads))
 }
 
 /// Measured bf16 peak of `threads` threads bursting at once (see [`bf16_burst_gflops`]).
 pub fn bf16_peak_gflops(threads: usize) -> f64 {
-    peak_of(threads, bf16_burst_gflops)
+    bf16_burst().map_or(0.0, |b| b.peak(threads))
 }
 
-fn peak_of(threads: usize, burst: fn(&dyn Fn() -> f64) -> f64) -> f64 {
+fn peak_of(threads: usize, burst: impl Fn(&dyn Fn() -> f64) -> f64 + Copy + Send) -> f64 {
     let epoch = Instant::now();
     let wall = move || epoch.elapsed().as_secs_f64();
     (0..5)
@@ -125,55 +343,158 @@ fn peak_of(threads: usize, burst: fn(&dyn Fn() -> f64) -> f64) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// The x86-64 bursts, one function per instruction, each running `CHAINS` independent
+/// accumulators through `asm!` (not `pure`: never hoisted, merged or dropped).
 #[cfg(target_arch = "x86_64")]
-macro_rules! burst {
-    ($name:ident, $feat:literal, $lanes:expr, $set1:ident, $fma:ident, $store:ident) => {
-        /// # Safety
-        /// The CPU must support the target features.
-        #[target_feature(enable = $feat)]
-        unsafe fn $name(now: &dyn Fn() -> f64) -> f64 {
-            use std::arch::x86_64::*;
-            use std::hint::black_box;
-            const CHAINS: usize = 24;
-            let iters: u64 = 4_000_000;
-            let mut acc = [$set1(1.0); CHAINS];
-            let x = $set1(black_box(0.999_999));
-            let y = $set1(black_box(1e-7));
-            let t = now();
-            for _ in 0..iters {
-                for a in acc.iter_mut() {
-                    *a = $fma(*a, x, y);
-                }
+mod x86 {
+    use std::arch::asm;
+    use std::arch::x86_64::*;
+    use std::hint::black_box;
+
+    /// Chains on ymm: 12 accumulators + at most 3 operands/temporaries fit the 16 registers.
+    const YMM_CHAINS: usize = 12;
+    /// Chains on zmm: 24 of the 32 registers.
+    const ZMM_CHAINS: usize = 24;
+
+    /// Runs `iters` rounds of `step` over `N` accumulators starting at `init`; returns the
+    /// rate for `ops` operations per step, in G/s.
+    #[inline(always)]
+    fn run<V: Copy, const N: usize>(
+        now: &dyn Fn() -> f64,
+        iters: u64,
+        ops: usize,
+        init: V,
+        mut step: impl FnMut(&mut V),
+    ) -> f64 {
+        let mut acc = [init; N];
+        let t = now();
+        for _ in 0..iters {
+            for a in acc.iter_mut() {
+                step(a);
             }
-            let dt = now() - t;
-            let mut out = [0.0f32; $lanes];
-            for a in acc {
-                // SAFETY: `out` holds exactly one vector.
-                unsafe { $store(out.as_mut_ptr(), a) };
-                black_box(out);
-            }
-            (iters as f64) * (CHAINS * $lanes * 2) as f64 / dt / 1e9
         }
-    };
+        let dt = now() - t;
+        black_box(acc);
+        (iters as f64) * (N * ops) as f64 / dt / 1e9
+    }
+
+    /// `vfmadd231ps ymm`: 8 lanes × 2 FLOP.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn burst_vfmadd231ps_ymm(now: &dyn Fn() -> f64) -> f64 {
+        let x = _mm256_set1_ps(black_box(1e-4));
+        run::<_, YMM_CHAINS>(now, 8_000_000, 16, _mm256_set1_ps(1.0), |a| {
+            // SAFETY: register-only arithmetic; avx2/fma are enabled here and present.
+            unsafe {
+                asm!("vfmadd231ps {a}, {x}, {x}", a = inout(ymm_reg) *a, x = in(ymm_reg) x,
+                    options(nomem, nostack, preserves_flags))
+            }
+        })
+    }
+
+    /// `vfmadd231ps zmm`: 16 lanes × 2 FLOP.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn burst_vfmadd231ps_zmm(now: &dyn Fn() -> f64) -> f64 {
+        let x = _mm512_set1_ps(black_box(1e-4));
+        run::<_, ZMM_CHAINS>(now, 4_000_000, 32, _mm512_set1_ps(1.0), |a| {
+            // SAFETY: register-only arithmetic; avx512f is enabled here and present.
+            unsafe {
+                asm!("vfmadd231ps {a}, {x}, {x}", a = inout(zmm_reg) *a, x = in(zmm_reg) x,
+                    options(nomem, nostack, preserves_flags))
+            }
+        })
+    }
+
+    /// `vdpbf16ps zmm`: 16 lanes × 2 products × 2 FLOP.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F and AVX512_BF16.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub(super) unsafe fn burst_vdpbf16ps_zmm(now: &dyn Fn() -> f64) -> f64 {
+        // bf16 pairs of 2⁻²⁴, so the sums stay finite.
+        let x = _mm512_set1_epi32(black_box(0x3380_3380u32 as i32));
+        run::<_, ZMM_CHAINS>(now, 4_000_000, 64, _mm512_set1_ps(1.0), |a| {
+            // SAFETY: register-only arithmetic; avx512bf16 is enabled here and present.
+            unsafe {
+                asm!("vdpbf16ps {a}, {x}, {x}", a = inout(zmm_reg) *a, x = in(zmm_reg) x,
+                    options(nomem, nostack, preserves_flags))
+            }
+        })
+    }
+
+    /// `vpdpbusd zmm`: 16 lanes × 4 products × 2 operations.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F and AVX512_VNNI.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub(super) unsafe fn burst_vpdpbusd_zmm(now: &dyn Fn() -> f64) -> f64 {
+        let x = _mm512_set1_epi32(black_box(0x0102_0301));
+        run::<_, ZMM_CHAINS>(now, 2_000_000, 128, _mm512_setzero_si512(), |a| {
+            // SAFETY: register-only arithmetic; avx512vnni is enabled here and present.
+            unsafe {
+                asm!("vpdpbusd {a}, {x}, {x}", a = inout(zmm_reg) *a, x = in(zmm_reg) x,
+                    options(nomem, nostack, preserves_flags))
+            }
+        })
+    }
+
+    /// AVX-VNNI `{vex} vpdpbusd ymm`: 8 lanes × 4 products × 2 operations.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and AVX-VNNI.
+    #[target_feature(enable = "avx2,avxvnni")]
+    pub(super) unsafe fn burst_vpdpbusd_ymm(now: &dyn Fn() -> f64) -> f64 {
+        let x = _mm256_set1_epi32(black_box(0x0102_0301));
+        run::<_, YMM_CHAINS>(now, 4_000_000, 64, _mm256_setzero_si256(), |a| {
+            // SAFETY: register-only arithmetic; avxvnni is enabled here and present.
+            unsafe {
+                asm!("{{vex}} vpdpbusd {a}, {x}, {x}", a = inout(ymm_reg) *a, x = in(ymm_reg) x,
+                    options(nomem, nostack, preserves_flags))
+            }
+        })
+    }
+
+    /// `vpmaddwd` + `vpaddd` ymm (the widening int8 kernel's step): 8 lanes × 2 products × 2
+    /// operations per pair.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn burst_vpmaddwd_ymm(now: &dyn Fn() -> f64) -> f64 {
+        let x = _mm256_set1_epi16(black_box(3));
+        run::<_, YMM_CHAINS>(now, 4_000_000, 32, _mm256_setzero_si256(), |a| {
+            // SAFETY: register-only arithmetic; avx2 is enabled here and present.
+            unsafe {
+                asm!("vpmaddwd {t}, {x}, {x}", "vpaddd {a}, {a}, {t}", a = inout(ymm_reg) *a,
+                    x = in(ymm_reg) x, t = out(ymm_reg) _, options(nomem, nostack, preserves_flags))
+            }
+        })
+    }
+
+    /// `vpmaddubsw` (u8·s8 → i16 pair sums) + `vpmaddwd` by ones (→ i32) + `vpaddd` ymm: 32
+    /// products × 2 operations per sequence.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn burst_vpmaddubsw_vpmaddwd_ymm(now: &dyn Fn() -> f64) -> f64 {
+        let x = _mm256_set1_epi8(black_box(3));
+        let ones = _mm256_set1_epi16(black_box(1));
+        run::<_, YMM_CHAINS>(now, 4_000_000, 64, _mm256_setzero_si256(), |a| {
+            // SAFETY: register-only arithmetic; avx2 is enabled here and present.
+            unsafe {
+                asm!("vpmaddubsw {t}, {x}, {x}", "vpmaddwd {t}, {t}, {ones}", "vpaddd {a}, {a}, {t}",
+                    a = inout(ymm_reg) *a, x = in(ymm_reg) x, ones = in(ymm_reg) ones,
+                    t = out(ymm_reg) _, options(nomem, nostack, preserves_flags))
+            }
+        })
+    }
 }
-#[cfg(target_arch = "x86_64")]
-burst!(
-    burst_avx512,
-    "avx512f",
-    16,
-    _mm512_set1_ps,
-    _mm512_fmadd_ps,
-    _mm512_storeu_ps
-);
-#[cfg(target_arch = "x86_64")]
-burst!(
-    burst_avx2,
-    "avx2,fma",
-    8,
-    _mm256_set1_ps,
-    _mm256_fmadd_ps,
-    _mm256_storeu_ps
-);
 
 /// The aarch64 burst: 24 independent `fmla` chains of 4 lanes (`vfmaq_f32`), 24 of the 32
 /// vector registers, enough to cover the 4-cycle `fmla` latency on the 2–4 vector pipes of
@@ -183,7 +504,7 @@ burst!(
 /// The CPU must support neon (every aarch64 CPU does).
 #[cfg(target_arch = "aarch64")]
 #[target_feature(enable = "neon")]
-unsafe fn burst_neon(now: &dyn Fn() -> f64) -> f64 {
+unsafe fn burst_fmla(now: &dyn Fn() -> f64) -> f64 {
     use std::arch::aarch64::*;
     use std::hint::black_box;
     const CHAINS: usize = 24;
@@ -206,37 +527,6 @@ unsafe fn burst_neon(now: &dyn Fn() -> f64) -> f64 {
         black_box(out);
     }
     (iters as f64) * (CHAINS * 4 * 2) as f64 / dt / 1e9
-}
-
-/// # Safety
-/// The CPU must support AVX-512F and AVX512_BF16.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn burst_avx512bf16(now: &dyn Fn() -> f64) -> f64 {
-    use std::arch::x86_64::*;
-    use std::hint::black_box;
-    const CHAINS: usize = 24;
-    let iters: u64 = 4_000_000;
-    let mut acc = [_mm512_set1_ps(1.0); CHAINS];
-    // (bf16 pairs of small values, so the sums stay finite.)
-    let x = _mm512_set1_epi32(black_box(0x3380_3380u32 as i32));
-    // SAFETY: __m512i and __m512bh are both 512 bits of plain data.
-    let x: __m512bh = unsafe { std::mem::transmute(x) };
-    let t = now();
-    for _ in 0..iters {
-        for a in acc.iter_mut() {
-            *a = _mm512_dpbf16_ps(*a, x, x);
-        }
-    }
-    let dt = now() - t;
-    let mut out = [0.0f32; 16];
-    for a in acc {
-        // SAFETY: `out` holds exactly one vector.
-        unsafe { _mm512_storeu_ps(out.as_mut_ptr(), a) };
-        black_box(out);
-    }
-    // 16 lanes × 2 products × 2 FLOP per instruction.
-    (iters as f64) * (CHAINS * 16 * 4) as f64 / dt / 1e9
 }
 
 /// `iters` rounds of 24 independent `bfmmla` chains (each instruction 2×2 outputs × 4
@@ -278,60 +568,43 @@ unsafe fn burst_bfmmla(now: &dyn Fn() -> f64, iters: u64) -> f64 {
     (iters as f64) * (CHAINS * 32) as f64 / dt / 1e9
 }
 
+/// `iters` rounds of 24 independent `bfdot` chains (by element, as the `NeonBfdot` kernel:
+/// each instruction 4 lanes × 2 products = 8 multiply-adds = 16 FLOP), GFLOP/s.
+///
 /// # Safety
-/// The CPU must support AVX-512F, AVX-512BW and AVX512_VNNI.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn burst_vnni(now: &dyn Fn() -> f64) -> f64 {
-    use std::arch::x86_64::*;
+/// The CPU must support FEAT_BF16.
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon,bf16")]
+unsafe fn burst_bfdot(now: &dyn Fn() -> f64, iters: u64) -> f64 {
+    use std::arch::aarch64::*;
     use std::hint::black_box;
     const CHAINS: usize = 24;
-    let iters: u64 = 2_000_000;
-    let mut acc = [_mm512_setzero_si512(); CHAINS];
-    let x = _mm512_set1_epi32(black_box(0x0102_0301));
+    let mut acc = [vdupq_n_f32(1.0); CHAINS];
+    // (bf16 values of 2⁻²⁴, so the sums stay finite.)
+    let x = vreinterpretq_u16_u32(vdupq_n_u32(black_box(0x3380_3380)));
     let t = now();
     for _ in 0..iters {
         for a in acc.iter_mut() {
-            *a = _mm512_dpbusd_epi32(*a, x, x);
+            // SAFETY: a register-only FEAT_BF16 instruction (enabled here, present per the
+            // contract); no memory, stack or flags are touched.
+            unsafe {
+                std::arch::asm!(
+                    "bfdot {a:v}.4s, {x:v}.8h, {x:v}.2h[1]",
+                    a = inout(vreg) *a,
+                    x = in(vreg) x,
+                    options(pure, nomem, nostack, preserves_flags)
+                )
+            };
         }
     }
     let dt = now() - t;
-    let mut out = [0i32; 16];
+    let mut out = [0.0f32; 4];
     for a in acc {
         // SAFETY: `out` holds exactly one vector.
-        unsafe { _mm512_storeu_si512(out.as_mut_ptr() as *mut __m512i, a) };
+        unsafe { vst1q_f32(out.as_mut_ptr(), a) };
         black_box(out);
     }
-    // 16 lanes × 4 products × 2 operations per instruction.
-    (iters as f64) * (CHAINS * 16 * 8) as f64 / dt / 1e9
-}
-
-/// # Safety
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn burst_maddwd(now: &dyn Fn() -> f64) -> f64 {
-    use std::arch::x86_64::*;
-    use std::hint::black_box;
-    const CHAINS: usize = 12;
-    let iters: u64 = 4_000_000;
-    let mut acc = [_mm256_setzero_si256(); CHAINS];
-    let x = _mm256_set1_epi16(black_box(3));
-    let t = now();
-    for _ in 0..iters {
-        for a in acc.iter_mut() {
-            *a = _mm256_add_epi32(*a, _mm256_madd_epi16(x, x));
-        }
-    }
-    let dt = now() - t;
-    let mut out = [0i32; 8];
-    for a in acc {
-        // SAFETY: `out` holds exactly one vector.
-        unsafe { _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, a) };
-        black_box(out);
-    }
-    // 8 lanes × 2 products × 2 operations per pair.
-    (iters as f64) * (CHAINS * 8 * 4) as f64 / dt / 1e9
+    (iters as f64) * (CHAINS * 16) as f64 / dt / 1e9
 }
 
 /// The aarch64 int8 bursts: 24 independent i32 accumulator chains in registers, one
@@ -447,5 +720,53 @@ mod tests {
         // SAFETY: FEAT_BF16 is present (checked).
         let gflops = unsafe { super::burst_bfmmla(&now, 1000) };
         assert_eq!(gflops, 1000.0 * 24.0 * 32.0 / 1e9);
+        // SAFETY: as above.
+        let gflops = unsafe { super::burst_bfdot(&now, 1000) };
+        assert_eq!(gflops, 1000.0 * 24.0 * 16.0 / 1e9);
+    }
+
+    /// Each level's and path's peak is the instruction its kernels run, and every burst this
+    /// CPU has runs (a positive rate, none where the CPU lacks the instruction).
+    #[test]
+    fn bursts_follow_the_levels_and_paths() {
+        use super::Burst;
+        use crate::dispatch::Isa;
+        use crate::table::{Bf16Path, I8Path};
+        assert_eq!(Burst::for_fp32(Isa::Avx2), Some(Burst::Vfmadd231psYmm));
+        assert_eq!(
+            Burst::for_fp32(Isa::Avx512Bf16),
+            Some(Burst::Vfmadd231psZmm)
+        );
+        assert_eq!(Burst::for_fp32(Isa::Reference), None);
+        assert_eq!(
+            Burst::for_bf16(Bf16Path::Avx2Widen),
+            Some(Burst::Vfmadd231psYmm)
+        );
+        assert_eq!(
+            Burst::for_bf16(Bf16Path::Avx512Bf16),
+            Some(Burst::Vdpbf16psZmm)
+        );
+        assert_eq!(Burst::for_int8(I8Path::Avx2Widen), Some(Burst::VpmaddwdYmm));
+        assert_eq!(
+            Burst::for_int8(I8Path::Avx512Vnni),
+            Some(Burst::VpdpbusdZmm)
+        );
+        for isa in Isa::supported() {
+            for b in Burst::for_fp32(isa)
+                .into_iter()
+                .chain(Burst::for_bf16(Bf16Path::for_isa(isa)))
+                .chain(Burst::for_int8(I8Path::for_isa(isa)))
+            {
+                assert!(b.is_supported(), "{isa}: {b} not on this CPU");
+            }
+        }
+        // Under qemu (aarch64 CI) a burst takes seconds: only the mapping there.
+        if cfg!(target_arch = "x86_64") {
+            for b in Burst::ALL {
+                let epoch = std::time::Instant::now();
+                let rate = b.run(&|| epoch.elapsed().as_secs_f64());
+                assert_eq!(rate > 0.0, b.is_supported(), "{b}: {rate}");
+            }
+        }
     }
 }

@@ -25,6 +25,7 @@ use bertqa_kernels::{gemm_bf16, Bf16Kernels, Bf16Path, Epilogue, PackedBf16};
 use common::{erf, Rng};
 
 fn paths() -> Vec<Bf16Path> {
+    common::report_skipped();
     Bf16Path::ALL
         .into_iter()
         .filter(|p| p.is_supported())

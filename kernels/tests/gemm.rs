@@ -49,6 +49,7 @@ fn check(what: &str, got: &[f32], want: &[f64], scale: &[f64], k: usize, extra: 
 
 /// Every ISA this CPU supports (each runs its own monomorphised driver).
 fn isas() -> Vec<Isa> {
+    common::report_skipped();
     Isa::supported()
 }
 
@@ -424,6 +425,42 @@ fn empty_and_k_zero() {
         let pb = PackedMatrix::pack(&[1.0; 6], 2, 3);
         Kernels::of(isa).gemm_packed(0, &[], &pb, &mut [], Epilogue::None);
     }
+}
+
+/// `BERTQA_REQUIRE_ISA=avx2,avx512,…` (level names as `BERTQA_ISA` takes them,
+/// comma-separated): every level named must be supported by this CPU — and so tested by these
+/// tests, which run every supported level — or this test fails. CI sets it from what the CPU
+/// reports (`.ci/run`, `.ci/aarch64.sh`), so a machine that lost a feature (a VM moved to an
+/// older CPU model) fails instead of quietly skipping kernels. Unset or empty: no requirement.
+#[test]
+fn required_levels_are_supported() {
+    common::report_skipped();
+    let v = std::env::var("BERTQA_REQUIRE_ISA").unwrap_or_default();
+    if v.trim().is_empty() {
+        common::say("BERTQA_REQUIRE_ISA unset: no level required");
+        return;
+    }
+    let mut missing = Vec::new();
+    for name in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let level = Isa::from_name(name).unwrap_or_else(|| {
+            panic!(
+                "BERTQA_REQUIRE_ISA={v:?}: unknown level {name:?}; expected some of {}",
+                Isa::ALL.map(Isa::name).join(", ")
+            )
+        });
+        if !level.is_supported() {
+            missing.push(level.name());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "BERTQA_REQUIRE_ISA={v}: this CPU lacks {}, so its kernels were SKIPPED (best level here: {})",
+        missing.join(", "),
+        Isa::detect()
+    );
+    common::say(&format!(
+        "BERTQA_REQUIRE_ISA={v}: every required level is supported here, and tested"
+    ));
 }
 
 /// `BERTQA_ISA` forces a level: re-run this test binary's `env_child` with each supported level.

@@ -98,13 +98,18 @@ pub fn run(args: &BenchArgs, global: &super::Global) -> Result<(), Error> {
     let gflops = flop / (median * 1e-3) / 1e9;
     let threads = rayon::current_num_threads();
     let precision = bert.precision();
-    // % of the peak of the instruction the GEMMs run on: FMA for fp32, vdpbf16ps for bf16,
-    // vpdpbusd for int8 (GOP/s; a plan with bf16 GEMMs is measured against it too).
-    let (peak, peak_name) = match precision {
-        Precision::Bf16 => (bertqa_kernels::peak::bf16_peak_gflops(threads), "bf16"),
-        Precision::Int8 => (bertqa_kernels::peak::int8_peak_gops(threads), "int8"),
-        _ => (bertqa_kernels::peak::fma_peak_gflops(threads), "FMA"),
+    // % of the peak of the instruction the GEMMs run on — the level's and path's, as the
+    // kernels run them (`BERTQA_ISA` included): FMA for fp32, the bf16 path's instruction for
+    // bf16, the int8 path's for int8 (a plan with bf16 GEMMs is measured against it too).
+    use bertqa_kernels::peak;
+    let (burst, peak_name) = match precision {
+        Precision::Bf16 => (peak::bf16_burst(), "bf16"),
+        Precision::Int8 => (peak::int8_burst(), "int8"),
+        _ => (peak::fp32_burst(), "FMA"),
     };
+    let peak = burst.map_or(0.0, |b| b.peak(threads));
+    let peak_instruction = burst.map(peak::Burst::name);
+    let peak_unit = burst.map_or("GFLOP/s", peak::Burst::unit);
     // Resident memory now, weights and a warm workspace included (Linux; 0 elsewhere). VmRSS
     // is in kB whatever the page size (16 or 64 KiB on some ARM kernels).
     let rss_mb = std::fs::read_to_string("/proc/self/status")
@@ -114,14 +119,14 @@ pub fn run(args: &BenchArgs, global: &super::Global) -> Result<(), Error> {
             line.split_whitespace().nth(1)?.parse::<f64>().ok()
         })
         .map_or(0.0, |kb| kb / 1024.0);
-    // The peak is 0 where no burst exists for the CPU (no AVX2 on x86-64, and on every other
-    // architecture so far): then there is no percentage to give.
+    // The peak is 0 where no burst exists for the level (the scalar reference; architectures
+    // other than x86-64 and aarch64): then there is no percentage to give.
     let percent = (peak > 0.0).then(|| 100.0 * gflops / peak);
-    let of_peak = match percent {
-        Some(p) => {
-            format!("{p:.1} % of the measured {threads}-thread {peak_name} peak {peak:.1} GFLOP/s")
-        }
-        None => format!("no {peak_name} peak measured on this CPU"),
+    let of_peak = match (percent, peak_instruction) {
+        (Some(p), Some(instr)) => format!(
+            "{p:.1} % of the measured {peak_name} peak {peak:.1} {peak_unit} ({instr}, {threads} threads)"
+        ),
+        _ => format!("no {peak_name} peak for these kernels on this CPU"),
     };
     if json {
         println!(
@@ -131,6 +136,8 @@ pub fn run(args: &BenchArgs, global: &super::Global) -> Result<(), Error> {
                 "threads": threads, "isa": bertqa_kernels::dispatch::isa().name(), "load_s": load_s,
                 "precision": precision.name(), "kernels": bert.kernels_description(),
                 "peak_gflops": peak, "percent_of_peak": percent, "rss_mb": rss_mb,
+                "peak_instruction": peak_instruction, "peak_kind": peak_name, "peak_unit": peak_unit,
+                "peak_threads": threads,
                 "stages_ms": profile.then(|| stages.iter().map(|(n, v)| (n.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>())})
         );
     } else {

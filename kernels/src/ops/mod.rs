@@ -164,6 +164,7 @@ pub(crate) mod tests {
 
     #[test]
     fn layer_norm_every_isa_matches_reference() {
+        crate::dispatch::report_skipped_once();
         for isa in Isa::supported() {
             for &n in LENS {
                 let rows = 3;
@@ -200,6 +201,7 @@ pub(crate) mod tests {
 
     #[test]
     fn softmax_every_isa_matches_reference() {
+        crate::dispatch::report_skipped_once();
         for isa in Isa::supported() {
             for &n in LENS {
                 for pattern in 0..4 {
@@ -231,6 +233,7 @@ pub(crate) mod tests {
 
     #[test]
     fn softmax_unnormalized_every_isa_matches_reference() {
+        crate::dispatch::report_skipped_once();
         for isa in Isa::supported() {
             for &n in LENS {
                 let x = rng_vec(n as u64 * 5 + 1, n, 30.0);
@@ -257,6 +260,7 @@ pub(crate) mod tests {
 
     #[test]
     fn gelu_every_isa_matches_reference() {
+        crate::dispatch::report_skipped_once();
         for isa in Isa::supported() {
             for &n in LENS {
                 let x = rng_vec(n as u64 + 99, n, 6.0);
