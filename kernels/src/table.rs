@@ -145,6 +145,9 @@ pub enum I8Path {
     Reference,
     /// AVX2: int8/uint8 widened to int16, `vpmaddwd` (CPUs without AVX512_VNNI).
     Avx2Widen,
+    /// AVX-VNNI: the 256-bit VEX `vpdpbusd`, four u8·i8 products per i32 lane and instruction
+    /// (AVX2 CPUs with AVX-VNNI: Alder Lake and later client cores, E-core Xeons).
+    AvxVnni,
     /// AVX512_VNNI `vpdpbusd`: four u8·i8 products per i32 lane and instruction.
     Avx512Vnni,
     /// aarch64 Advanced SIMD: uint8/int8 widened to int16, `smlal` by element (CPUs without
@@ -159,9 +162,10 @@ pub enum I8Path {
 
 impl I8Path {
     /// Every path, lowest first (x86-64's, then aarch64's).
-    pub const ALL: [I8Path; 6] = [
+    pub const ALL: [I8Path; 7] = [
         I8Path::Reference,
         I8Path::Avx2Widen,
+        I8Path::AvxVnni,
         I8Path::Avx512Vnni,
         I8Path::NeonWiden,
         I8Path::NeonSdot,
@@ -273,7 +277,10 @@ mod x86 {
     use crate::gemm::ukr::{avx2::Avx2_6x16, avx512::Avx512_12x32};
     use crate::ops::{avx2, avx512};
 
-    pub(super) static AVX2: Entry = Entry {
+    /// AVX2 + FMA: the fp32 kernels of both AVX2 levels.
+    pub(super) static AVX2: Entry = AVX2_F32;
+
+    const AVX2_F32: Entry = Entry {
         gemm_name: Avx2_6x16::NAME,
         gemm_packed: packed_driver::<Avx2_6x16, KC>,
         gemm_strided: strided_driver::<Avx2_6x16, KC>,
@@ -288,6 +295,12 @@ mod x86 {
         },
         bf16: Bf16Path::Avx2Widen,
         int8: I8Path::Avx2Widen,
+    };
+
+    /// AVX2 + AVX-VNNI: AVX2's fp32 and bf16 kernels, int8 on the 256-bit `vpdpbusd`.
+    pub(super) static AVX2_VNNI: Entry = Entry {
+        int8: I8Path::AvxVnni,
+        ..AVX2_F32
     };
 
     /// AVX-512F: the fp32 kernels of every AVX-512 level.
@@ -356,6 +369,15 @@ mod x86 {
         use crate::gemm::ukr::i8_avx2::Avx2I8Widen_4x8 as K;
         I8Entry {
             isa: Isa::Avx2,
+            name: K::NAME,
+            gemm: i8_driver::<K, KC_I8>,
+        }
+    };
+
+    pub(super) static I8_AVX_VNNI: I8Entry = {
+        use crate::gemm::ukr::i8_avxvnni::AvxVnniI8_6x16 as K;
+        I8Entry {
+            isa: Isa::Avx2Vnni,
             name: K::NAME,
             gemm: i8_driver::<K, KC_I8>,
         }
@@ -543,6 +565,8 @@ pub(crate) fn of(isa: Isa) -> &'static Entry {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => &x86::AVX2,
         #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Vnni => &x86::AVX2_VNNI,
+        #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => &x86::AVX512,
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512Vnni => &x86::AVX512_VNNI,
@@ -589,6 +613,8 @@ pub(crate) fn int8(path: I8Path) -> &'static I8Entry {
         I8Path::Reference => &I8_REFERENCE,
         #[cfg(target_arch = "x86_64")]
         I8Path::Avx2Widen => &x86::I8_AVX2,
+        #[cfg(target_arch = "x86_64")]
+        I8Path::AvxVnni => &x86::I8_AVX_VNNI,
         #[cfg(target_arch = "x86_64")]
         I8Path::Avx512Vnni => &x86::I8_AVX512_VNNI,
         #[cfg(target_arch = "aarch64")]

@@ -8,7 +8,8 @@
 //! folded together (`vphaddd`) once per tile — integer sums, so equal to the reference.
 //!
 //! 4 rows × 8 columns: 8 accumulators, 2 B vectors and an A broadcast in 16 ymm registers.
-//! The epilogue is the fp32 AVX2 kernel's (`avx2::store_tile`) after dequantizing.
+//! The epilogue ([`store_tile`], shared with `i8_avxvnni`) dequantizes and hands the fp32 tile
+//! to the fp32 AVX2 kernel's (`avx2::store_tile`).
 
 use std::arch::x86_64::*;
 
@@ -99,53 +100,65 @@ unsafe fn tile_widen<const R: usize>(
         acc[i] = _mm256_permute4x64_epi64::<0xD8>(_mm256_hadd_epi32(lo[i], hi[i]));
     }
     // SAFETY: forwarded contract: the C tile, bias, residual and quant operands.
-    unsafe { store_tile::<R>(&acc, c, rs_c, cols, epi) }
+    unsafe { store_tile::<R, 1>(&[acc], c, rs_c, cols, epi) }
 }
 
-/// The int8 epilogue on AVX2 for 8 columns; see `i8_avx512::store_tile`.
+/// The int8 epilogue of every AVX2-class kernel (this one, `i8_avxvnni`): the i32
+/// accumulators `acc[h]` (columns `8h..8h+8`, `H` ≤ 2 halves) of rows `0..R` (+ C's partial
+/// sums unless `first`) are stored back as i32 unless this is the last block of a dequantized
+/// product; then dequantized and finished by the fp32 AVX2 epilogue. Same operations, same
+/// order as `i8_reference::store_tile` (see `i8_avx512::store_tile`).
 ///
 /// # Safety
 /// The C, bias, residual and `epi.quant` parts of the [`MicroKernel::tile`] contract, with
-/// `rows = R` and `cols ≤ 8`.
+/// `rows = R` and `cols ≤ 8·H`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn store_tile<const R: usize>(
-    acc: &[__m256i; R],
+#[allow(clippy::needless_range_loop)] // `h` indexes masks, column operands and halves alike
+pub(crate) unsafe fn store_tile<const R: usize, const H: usize>(
+    acc: &[[__m256i; R]; H],
     c: *mut f32,
     rs_c: usize,
     cols: usize,
     epi: &TileEpi,
 ) {
-    let (m, _) = mask(cols, 0);
+    const { assert!(H == 1 || H == 2) };
+    let m = [mask(cols, 0).0, mask(cols, 1).0];
     let q = &epi.quant;
     let deq = epi.last && q.is_some();
-    let (mut col_sum, mut col_scale) = (_mm256_setzero_si256(), _mm256_setzero_ps());
+    let mut col_sum = [_mm256_setzero_si256(); 2];
+    let mut col_scale = [_mm256_setzero_ps(); 2];
     if deq {
-        // SAFETY: masked loads read only the first `cols` entries, which exist.
-        unsafe {
-            col_sum = _mm256_maskload_epi32(q.col_sum, m);
-            col_scale = _mm256_maskload_ps(q.col_scale, m);
+        for h in 0..H {
+            // SAFETY: masked loads read only the first `cols` entries, which exist.
+            unsafe {
+                col_sum[h] = _mm256_maskload_epi32(q.col_sum.add(8 * h), m[h]);
+                col_scale[h] = _mm256_maskload_ps(q.col_scale.add(8 * h), m[h]);
+            }
         }
     }
-    let mut f = [_mm256_setzero_ps(); R];
+    let mut f = [[_mm256_setzero_ps(); R]; 2];
     for i in 0..R {
-        let mut v = acc[i];
-        // SAFETY: row i < rows, columns masked to < cols: inside the C tile, which holds i32
-        // bits between k blocks.
-        let cp = unsafe { c.add(i * rs_c) } as *mut i32;
-        if !epi.first {
-            // SAFETY: as above; C is readable when not `first`.
-            v = _mm256_add_epi32(v, unsafe { _mm256_maskload_epi32(cp, m) });
-        }
-        if deq {
-            // SAFETY: non-null quant operands hold `rows` row entries.
-            let (zp, sa) = unsafe { (*q.row_zp.add(i), *q.row_scale.add(i)) };
-            let v = _mm256_sub_epi32(v, _mm256_mullo_epi32(_mm256_set1_epi32(zp), col_sum));
-            let s = _mm256_mul_ps(_mm256_set1_ps(sa), col_scale);
-            f[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(v), s);
-        } else {
-            // SAFETY: masked store inside the writable C tile.
-            unsafe { _mm256_maskstore_epi32(cp, m, v) };
+        for h in 0..H {
+            let mut v = acc[h][i];
+            // Row i < rows, columns 8h.. masked to < cols: inside the C tile, which holds i32
+            // bits between k blocks (same size as f32). A fully masked half touches no memory,
+            // so its address is only formed (wrapping).
+            let cp = c.wrapping_add(i * rs_c + 8 * h) as *mut i32;
+            if !epi.first {
+                // SAFETY: as above; C is readable when not `first`.
+                v = _mm256_add_epi32(v, unsafe { _mm256_maskload_epi32(cp, m[h]) });
+            }
+            if deq {
+                // SAFETY: non-null quant operands hold `rows` row entries.
+                let (zp, sa) = unsafe { (*q.row_zp.add(i), *q.row_scale.add(i)) };
+                let v = _mm256_sub_epi32(v, _mm256_mullo_epi32(_mm256_set1_epi32(zp), col_sum[h]));
+                let s = _mm256_mul_ps(_mm256_set1_ps(sa), col_scale[h]);
+                f[h][i] = _mm256_mul_ps(_mm256_cvtepi32_ps(v), s);
+            } else {
+                // SAFETY: masked store inside the writable C tile.
+                unsafe { _mm256_maskstore_epi32(cp, m[h], v) };
+            }
         }
     }
     if deq {
@@ -153,8 +166,8 @@ unsafe fn store_tile<const R: usize>(
             first: true,
             ..*epi
         };
-        let zero = [_mm256_setzero_ps(); R];
-        // SAFETY: forwarded contract; cols ≤ 8, so the second half is masked off entirely.
-        unsafe { store_f32_tile::<R>(&f, &zero, c, rs_c, cols, &epi) }
+        // SAFETY: forwarded contract; C is not read (`first`); with H = 1, cols ≤ 8, so the
+        // second (zero) half is masked off entirely.
+        unsafe { store_f32_tile::<R>(&f[0], &f[1], c, rs_c, cols, &epi) }
     }
 }
