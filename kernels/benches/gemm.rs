@@ -104,9 +104,12 @@ fn bench_packed(cr: &mut Criterion) {
                         },
                     );
                 }
-                // (Avx512Vnni and Avx512Bf16 run the Avx512 fp32 kernel: one entry for all.)
+                // (Avx2Vnni runs the Avx2 fp32 kernel, Avx512Vnni and Avx512Bf16 the Avx512 one: one entry each.)
                 for level in Isa::supported().into_iter().filter(|&l| {
-                    l != Isa::Reference && l != Isa::Avx512Vnni && l != Isa::Avx512Bf16
+                    l != Isa::Reference
+                        && l != Isa::Avx2Vnni
+                        && l != Isa::Avx512Vnni
+                        && l != Isa::Avx512Bf16
                 }) {
                     g.bench_function(
                         BenchmarkId::new(Kernels::of(level).gemm_name(), format!("t{threads}")),
@@ -240,7 +243,7 @@ fn bench_strided(cr: &mut Criterion) {
             .measurement_time(Duration::from_secs(1));
         for level in Isa::supported()
             .into_iter()
-            .filter(|&l| l != Isa::Avx512Vnni && l != Isa::Avx512Bf16)
+            .filter(|&l| l != Isa::Avx2Vnni && l != Isa::Avx512Vnni && l != Isa::Avx512Bf16)
         {
             g.bench_function(
                 BenchmarkId::new(Kernels::of(level).gemm_name(), "t1"),

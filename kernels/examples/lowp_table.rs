@@ -14,7 +14,7 @@
 mod common;
 
 use bertqa_kernels::{
-    gemm_bf16_in, gemm_i8_quantized, Bf16Scratch, I8Scratch, PackedBf16, PackedI8,
+    gemm_bf16_in, gemm_i8_quantized, quantize_i8, Bf16Scratch, I8Scratch, PackedBf16, PackedI8,
 };
 use bertqa_kernels::{peak, Epilogue};
 use common::{pin_to_cpu, rand_vec, thread_cpu_seconds};
@@ -162,9 +162,9 @@ fn main() {
                         (0..copies).map(|_| PackedI8::pack(&b, n, k)).collect();
                     let mut next = 0;
                     let (mut s1, mut s2) = (I8Scratch::default(), I8Scratch::default());
-                    let mut quant = || s1.quantize(m, k, black_box(&a));
+                    let mut quant = || quantize_i8(&mut s1, m, k, black_box(&a));
                     let mut full = || {
-                        s2.quantize(m, k, black_box(&a));
+                        quantize_i8(&mut s2, m, k, black_box(&a));
                         next = (next + 1) % copies;
                         gemm_i8_quantized(&mut s2, black_box(&pbs[next]), &mut c, epi())
                     };

@@ -75,9 +75,10 @@ impl Kernels {
         Bf16Kernels::of(self.entry.bf16)
     }
 
-    /// The int8 path this level runs.
+    /// The int8 path this level runs ([`I8Path::for_isa`]: the table's, unless
+    /// `BERTQA_INT8_PATH` names another).
     pub fn int8(self) -> I8Kernels {
-        I8Kernels::of(self.entry.int8)
+        I8Kernels::of(I8Path::for_isa(self.isa))
     }
 
     /// C[m×n] = A[m×k]·Bᵀ then the epilogue. A and C are row-major with row strides k and n.
@@ -365,17 +366,37 @@ impl I8Kernels {
     ) {
         let k = b.k();
         assert!(a.len() >= m * k, "gemm_i8: a is shorter than m×k");
-        scratch.quantize(m, k, a);
+        self.quantize(scratch, m, k, a);
         self.gemm_quantized(scratch, b, c, epilogue)
     }
 
+    /// The largest activation level this path's kernel takes ([`I8Path::activation_levels`]).
+    pub fn activation_levels(self) -> u8 {
+        self.entry.levels
+    }
+
+    /// Quantizes A [m×k] (row-major) per row into `scratch` to this path's levels, for its
+    /// next [`I8Kernels::gemm_quantized`].
+    ///
+    /// # Panics
+    /// If `a` is shorter than m×k.
+    pub fn quantize(self, scratch: &mut I8Scratch, m: usize, k: usize, a: &[f32]) {
+        scratch.quantize(m, k, a, self.entry.levels)
+    }
+
+    /// Whether `scratch` holds an unconsumed quantization of `a` [m×k] for this path
+    /// ([`I8Scratch::holds`] at its levels).
+    pub fn holds(self, scratch: &I8Scratch, m: usize, k: usize, a: &[f32]) -> bool {
+        scratch.holds(m, k, a, self.entry.levels)
+    }
+
     /// C[m×n] = dequant(A·q(B)ᵀ) then the epilogue, for the A [m×k] that `scratch` holds
-    /// ([`I8Scratch::quantize`], k = `b.k()`). Consumes the quantization (the next product
+    /// ([`I8Kernels::quantize`], k = `b.k()`). Consumes the quantization (the next product
     /// needs a new one), so a buffer refilled in place is never read stale.
     ///
     /// # Panics
-    /// If `scratch` holds no quantization of that k, `c` is shorter than m×n, or an epilogue
-    /// operand has the wrong length.
+    /// If `scratch` holds no quantization of that k to this path's levels, `c` is shorter
+    /// than m×n, or an epilogue operand has the wrong length.
     pub fn gemm_quantized(
         self,
         scratch: &mut I8Scratch,
@@ -383,14 +404,17 @@ impl I8Kernels {
         c: &mut [f32],
         epilogue: Epilogue,
     ) {
-        if let Some((m, a, rs, epi)) = quantized_operands(scratch, b, c, epilogue) {
+        if let Some((m, a, rs, epi)) =
+            quantized_operands(scratch, b, c, epilogue, self.entry.levels)
+        {
             (self.entry.gemm)(m, a, rs, b, c, epi)
         }
     }
 
     /// The integer product alone: `c[i·n + j] = Σ_p a[i·kp + p]·q_B[j, p]` (wrapping i32),
     /// for A already quantized (rows of `kp = padded_k(k)` bytes). The int8 kernels' test
-    /// oracle: every path must give the same integers.
+    /// oracle: every path must give the same integers as its [`I8Path::oracle`] for any A,
+    /// and as exact arithmetic for A within its [`I8Kernels::activation_levels`].
     ///
     /// # Panics
     /// If a slice is shorter than its shape requires.
@@ -490,6 +514,14 @@ pub fn gemm_i8_in(
     epilogue: Epilogue,
 ) {
     I8Kernels::current().gemm_in(scratch, m, a, b, c, epilogue)
+}
+
+/// [`I8Kernels::quantize`] on the current level's path: what [`gemm_i8_quantized`] consumes.
+///
+/// # Panics
+/// As [`I8Kernels::quantize`].
+pub fn quantize_i8(scratch: &mut I8Scratch, m: usize, k: usize, a: &[f32]) {
+    I8Kernels::current().quantize(scratch, m, k, a)
 }
 
 /// [`I8Kernels::gemm_quantized`] on the current level's path.

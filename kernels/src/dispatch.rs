@@ -5,7 +5,7 @@
 //! whole driver monomorphised for one micro-kernel (`packed_driver::<Avx512_12x32>`), so no
 //! feature check or indirection sits in a hot loop.
 //!
-//! `BERTQA_ISA=reference|avx2|avx512|avx512vnni|avx512bf16` (x86-64) or
+//! `BERTQA_ISA=reference|avx2|avx2vnni|avx512|avx512vnni|avx512bf16` (x86-64) or
 //! `neon|neondot|neoni8mm|neonbf16` (aarch64) forces a level, for testing the lower paths on a machine that
 //! has the higher ones. Asking for a level the CPU lacks panics with a clear message (running
 //! AVX-512 code on a CPU without it would be undefined behaviour). The choice is logged once to
@@ -21,6 +21,13 @@ pub enum Isa {
     Reference,
     /// x86-64 AVX2 + FMA (256-bit).
     Avx2,
+    /// [`Isa::Avx2`] plus AVX-VNNI (the VEX-encoded 256-bit `vpdpbusd`): AVX2's fp32 and bf16
+    /// kernels, the int8 GEMM on the 8-bit dot-product instruction (Intel Alder Lake and later
+    /// client cores, Sierra Forest and other E-core Xeons; Zen 5 and Sapphire Rapids have it
+    /// too but run their higher AVX-512 level). Not a subset of [`Isa::Avx512`] (Skylake-X
+    /// has AVX-512 without it) nor a superset: the order of `ALL` is a preference, and every
+    /// CPU that has both prefers its AVX-512 level.
+    Avx2Vnni,
     /// x86-64 AVX-512F (512-bit).
     Avx512,
     /// AVX-512F/BW plus AVX512_VNNI (`vpdpbusd`): the fp32 and bf16 kernels of
@@ -47,12 +54,12 @@ pub enum Isa {
 }
 
 impl Isa {
-    /// Every level, lowest first.
     /// Every level, lowest first (x86-64's, then aarch64's; a CPU supports levels of one
     /// architecture only, so "lowest first" holds within each).
-    pub const ALL: [Isa; 9] = [
+    pub const ALL: [Isa; 10] = [
         Isa::Reference,
         Isa::Avx2,
+        Isa::Avx2Vnni,
         Isa::Avx512,
         Isa::Avx512Vnni,
         Isa::Avx512Bf16,
@@ -67,6 +74,7 @@ impl Isa {
         match self {
             Isa::Reference => "reference",
             Isa::Avx2 => "avx2",
+            Isa::Avx2Vnni => "avx2vnni",
             Isa::Avx512 => "avx512",
             Isa::Avx512Vnni => "avx512vnni",
             Isa::Avx512Bf16 => "avx512bf16",
@@ -90,6 +98,8 @@ impl Isa {
             Isa::Reference => true,
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Vnni => Isa::Avx2.is_supported() && is_x86_feature_detected!("avxvnni"),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => is_x86_feature_detected!("avx512f"),
             #[cfg(target_arch = "x86_64")]
@@ -140,7 +150,9 @@ impl Isa {
     pub fn arch(self) -> Option<&'static str> {
         match self {
             Isa::Reference => None,
-            Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => Some("x86_64"),
+            Isa::Avx2 | Isa::Avx2Vnni | Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => {
+                Some("x86_64")
+            }
             Isa::Neon | Isa::NeonDot | Isa::NeonI8mm | Isa::NeonBf16 => Some("aarch64"),
         }
     }

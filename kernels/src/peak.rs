@@ -223,7 +223,7 @@ impl Burst {
     pub fn for_fp32(isa: Isa) -> Option<Burst> {
         match isa {
             Isa::Reference => None,
-            Isa::Avx2 => Some(Burst::Vfmadd231psYmm),
+            Isa::Avx2 | Isa::Avx2Vnni => Some(Burst::Vfmadd231psYmm),
             Isa::Avx512 | Isa::Avx512Vnni | Isa::Avx512Bf16 => Some(Burst::Vfmadd231psZmm),
             Isa::Neon | Isa::NeonDot | Isa::NeonI8mm | Isa::NeonBf16 => Some(Burst::Fmla),
         }
@@ -251,17 +251,19 @@ impl Burst {
     /// The instruction an int8 path runs its products on:
     ///
     /// * `Avx512Vnni` — `vpdpbusd zmm`;
+    /// * `AvxVnni` — `vpdpbusd ymm` (AVX-VNNI, VEX);
+    /// * `Avx2Maddubs` — `vpmaddubsw` + `vpmaddwd` on ymm (7-bit activations);
     /// * `Avx2Widen` — `vpmaddwd` (+ `vpaddd`) on ymm, i16 operands widened from 8 bits;
     /// * `NeonWiden` — `smlal`; `NeonSdot` — `sdot`; `NeonI8mm` — `usmmla`;
-    /// * `Reference` — none.
+    /// * the scalar models (`Reference`, `ReferenceMaddubs`) — none.
     ///
-    /// Ready for new paths: [`Burst::VpmaddubswVpmaddwdYmm`] (an AVX2 kernel on `vpmaddubsw`)
-    /// and [`Burst::VpdpbusdYmm`] (an AVX-VNNI kernel). A new [`I8Path`] variant gets its arm
-    /// here (the match is exhaustive on purpose).
+    /// A new [`I8Path`] variant gets its arm here (the match is exhaustive on purpose).
     pub fn for_int8(path: I8Path) -> Option<Burst> {
         match path {
-            I8Path::Reference => None,
+            I8Path::Reference | I8Path::ReferenceMaddubs => None,
             I8Path::Avx2Widen => Some(Burst::VpmaddwdYmm),
+            I8Path::Avx2Maddubs => Some(Burst::VpmaddubswVpmaddwdYmm),
+            I8Path::AvxVnni => Some(Burst::VpdpbusdYmm),
             I8Path::Avx512Vnni => Some(Burst::VpdpbusdZmm),
             I8Path::NeonWiden => Some(Burst::Smlal),
             I8Path::NeonSdot => Some(Burst::Sdot),

@@ -21,14 +21,15 @@
 use crate::attention::{self, AttentionScratch, AttentionShape};
 use crate::dispatch::{isa, Isa};
 use crate::gemm::bf16::{bf16_driver, Bf16Scratch, PackedBf16};
-use crate::gemm::int8::{i8_driver, PackedI8};
+use crate::gemm::int8::{i8_driver, PackedI8, U7, U8};
 use crate::gemm::pack::AlignedBuf;
 use crate::gemm::ukr::bf16_reference::ReferenceBf16_4x16;
-use crate::gemm::ukr::i8_reference::ReferenceI8_4x16;
+use crate::gemm::ukr::i8_reference::{ReferenceI8_4x16, ReferenceMaddubsI8_4x16};
 use crate::gemm::ukr::reference::Reference4x16;
 use crate::gemm::ukr::MicroKernel;
 use crate::gemm::{packed_driver, strided_driver, Epi, MatMut, MatRef, PackedMatrix};
 use crate::ops::{reference, Ops};
+use std::sync::OnceLock;
 
 // ---------------------------------------------------------------------------------------------
 // Block sizes: the deepest k block (loop 2 of `gemm`) each kernel is registered with below.
@@ -143,8 +144,20 @@ impl Bf16Path {
 pub enum I8Path {
     /// Scalar: the fallback and the test oracle.
     Reference,
+    /// Scalar model of `vpmaddubsw` + `vpmaddwd` (each int16 sum of two u8·s8 products
+    /// saturated, then the pairs added in i32): the oracle of [`I8Path::Avx2Maddubs`], runs
+    /// anywhere, never a level's path. On its 7-bit activations it never saturates, so it
+    /// computes [`I8Path::Reference`]'s integers.
+    ReferenceMaddubs,
     /// AVX2: int8/uint8 widened to int16, `vpmaddwd` (CPUs without AVX512_VNNI).
     Avx2Widen,
+    /// AVX2: `vpmaddubsw` (u8·s8 pairs into saturating int16) + `vpmaddwd` by ones (into
+    /// i32), on activations quantized to 7 bits (levels 0..=127) so that no pair sum can
+    /// saturate: exact, at twice the multiply rate of [`I8Path::Avx2Widen`].
+    Avx2Maddubs,
+    /// AVX-VNNI: the 256-bit VEX `vpdpbusd`, four u8·i8 products per i32 lane and instruction
+    /// (AVX2 CPUs with AVX-VNNI: Alder Lake and later client cores, E-core Xeons).
+    AvxVnni,
     /// AVX512_VNNI `vpdpbusd`: four u8·i8 products per i32 lane and instruction.
     Avx512Vnni,
     /// aarch64 Advanced SIMD: uint8/int8 widened to int16, `smlal` by element (CPUs without
@@ -159,18 +172,65 @@ pub enum I8Path {
 
 impl I8Path {
     /// Every path, lowest first (x86-64's, then aarch64's).
-    pub const ALL: [I8Path; 6] = [
+    pub const ALL: [I8Path; 9] = [
         I8Path::Reference,
+        I8Path::ReferenceMaddubs,
         I8Path::Avx2Widen,
+        I8Path::Avx2Maddubs,
+        I8Path::AvxVnni,
         I8Path::Avx512Vnni,
         I8Path::NeonWiden,
         I8Path::NeonSdot,
         I8Path::NeonI8mm,
     ];
 
-    /// The path an ISA level runs.
+    /// The name `BERTQA_INT8_PATH` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            I8Path::Reference => "reference",
+            I8Path::ReferenceMaddubs => "referencemaddubs",
+            I8Path::Avx2Widen => "avx2widen",
+            I8Path::Avx2Maddubs => "avx2maddubs",
+            I8Path::AvxVnni => "avxvnni",
+            I8Path::Avx512Vnni => "avx512vnni",
+            I8Path::NeonWiden => "neonwiden",
+            I8Path::NeonSdot => "neonsdot",
+            I8Path::NeonI8mm => "neoni8mm",
+        }
+    }
+
+    /// Parses a `BERTQA_INT8_PATH` value.
+    pub fn from_name(s: &str) -> Option<I8Path> {
+        I8Path::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// The path an ISA level runs: the table's, or, for every level, the one
+    /// `BERTQA_INT8_PATH` names (read once; to compare paths on one level, e.g.
+    /// `BERTQA_ISA=avx2 BERTQA_INT8_PATH=avx2widen`).
+    ///
+    /// # Panics
+    /// On first use, if `BERTQA_INT8_PATH` names an unknown path or one this CPU lacks.
     pub fn for_isa(isa: Isa) -> I8Path {
-        of(isa).int8
+        path_override().unwrap_or(of(isa).int8)
+    }
+
+    /// The scalar path whose integers this path reproduces bit for bit for any A (its test
+    /// oracle): [`I8Path::ReferenceMaddubs`] for the `vpmaddubsw` path, else
+    /// [`I8Path::Reference`].
+    pub fn oracle(self) -> I8Path {
+        match self {
+            I8Path::ReferenceMaddubs | I8Path::Avx2Maddubs => I8Path::ReferenceMaddubs,
+            _ => I8Path::Reference,
+        }
+    }
+
+    /// The largest level the path's activations are quantized to: 255 (`gemm::int8::U8`), or
+    /// 127 (`U7`) for the paths on `vpmaddubsw`, whose int16 pair sums would saturate on 8-bit
+    /// activations.
+    pub fn activation_levels(self) -> u8 {
+        int8(self).levels
     }
 
     /// The ISA level whose CPU support the path needs.
@@ -248,6 +308,33 @@ pub(crate) struct I8Entry {
     pub isa: Isa,
     pub name: &'static str,
     pub gemm: GemmI8,
+    /// The largest activation level the kernel takes (`U8`, or `U7` for `vpmaddubsw`).
+    pub levels: u8,
+}
+
+/// The int8 path `BERTQA_INT8_PATH` names, if set (read once).
+fn path_override() -> Option<I8Path> {
+    static PATH: OnceLock<Option<I8Path>> = OnceLock::new();
+    *PATH.get_or_init(|| match std::env::var("BERTQA_INT8_PATH") {
+        Ok(v) if !v.trim().is_empty() => {
+            let want = I8Path::from_name(&v).unwrap_or_else(|| {
+                panic!(
+                    "BERTQA_INT8_PATH={v:?}: expected one of {}",
+                    I8Path::ALL.map(I8Path::name).join(", ")
+                )
+            });
+            assert!(
+                want.is_supported(),
+                "BERTQA_INT8_PATH={v}: this CPU does not support {want:?}"
+            );
+            eprintln!(
+                "bertqa-kernels: int8 on {} (BERTQA_INT8_PATH)",
+                want.kernel_name()
+            );
+            Some(want)
+        }
+        _ => None,
+    })
 }
 
 const REFERENCE_KERNELS: Entry = Entry {
@@ -273,7 +360,10 @@ mod x86 {
     use crate::gemm::ukr::{avx2::Avx2_6x16, avx512::Avx512_12x32};
     use crate::ops::{avx2, avx512};
 
-    pub(super) static AVX2: Entry = Entry {
+    /// AVX2 + FMA: the fp32 kernels of both AVX2 levels.
+    pub(super) static AVX2: Entry = AVX2_F32;
+
+    const AVX2_F32: Entry = Entry {
         gemm_name: Avx2_6x16::NAME,
         gemm_packed: packed_driver::<Avx2_6x16, KC>,
         gemm_strided: strided_driver::<Avx2_6x16, KC>,
@@ -288,6 +378,12 @@ mod x86 {
         },
         bf16: Bf16Path::Avx2Widen,
         int8: I8Path::Avx2Widen,
+    };
+
+    /// AVX2 + AVX-VNNI: AVX2's fp32 and bf16 kernels, int8 on the 256-bit `vpdpbusd`.
+    pub(super) static AVX2_VNNI: Entry = Entry {
+        int8: I8Path::AvxVnni,
+        ..AVX2_F32
     };
 
     /// AVX-512F: the fp32 kernels of every AVX-512 level.
@@ -358,6 +454,27 @@ mod x86 {
             isa: Isa::Avx2,
             name: K::NAME,
             gemm: i8_driver::<K, KC_I8>,
+            levels: U8,
+        }
+    };
+
+    pub(super) static I8_AVX2_MADDUBS: I8Entry = {
+        use crate::gemm::ukr::i8_avx2::Avx2I8Maddubs_4x16 as K;
+        I8Entry {
+            isa: Isa::Avx2,
+            name: K::NAME,
+            gemm: i8_driver::<K, KC_I8>,
+            levels: U7,
+        }
+    };
+
+    pub(super) static I8_AVX_VNNI: I8Entry = {
+        use crate::gemm::ukr::i8_avxvnni::AvxVnniI8_6x16 as K;
+        I8Entry {
+            isa: Isa::Avx2Vnni,
+            name: K::NAME,
+            gemm: i8_driver::<K, KC_I8>,
+            levels: U8,
         }
     };
 
@@ -367,6 +484,7 @@ mod x86 {
             isa: Isa::Avx512Vnni,
             name: K::NAME,
             gemm: i8_driver::<K, KC_I8>,
+            levels: U8,
         }
     };
 }
@@ -393,6 +511,15 @@ const I8_REFERENCE_KERNELS: I8Entry = I8Entry {
     isa: Isa::Reference,
     name: ReferenceI8_4x16::NAME,
     gemm: i8_driver::<ReferenceI8_4x16, KC_I8>,
+    levels: U8,
+};
+
+/// The scalar model of `vpmaddubsw`: the `Avx2Maddubs` path's oracle, on every target.
+static I8_REFERENCE_MADDUBS: I8Entry = I8Entry {
+    isa: Isa::Reference,
+    name: ReferenceMaddubsI8_4x16::NAME,
+    gemm: i8_driver::<ReferenceMaddubsI8_4x16, KC_I8>,
+    levels: U7,
 };
 
 static REFERENCE: Entry = REFERENCE_KERNELS;
@@ -474,6 +601,7 @@ mod aarch64 {
             isa: Isa::Neon,
             name: K::NAME,
             gemm: i8_driver::<K, KC_I8>,
+            levels: U8,
         }
     };
 
@@ -483,6 +611,7 @@ mod aarch64 {
             isa: Isa::NeonDot,
             name: K::NAME,
             gemm: i8_driver::<K, KC_I8>,
+            levels: U8,
         }
     };
 
@@ -492,6 +621,7 @@ mod aarch64 {
             isa: Isa::NeonI8mm,
             name: K::NAME,
             gemm: i8_driver::<K, KC_I8>,
+            levels: U8,
         }
     };
 
@@ -543,6 +673,8 @@ pub(crate) fn of(isa: Isa) -> &'static Entry {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => &x86::AVX2,
         #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Vnni => &x86::AVX2_VNNI,
+        #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => &x86::AVX512,
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512Vnni => &x86::AVX512_VNNI,
@@ -587,8 +719,13 @@ pub(crate) fn bf16(path: Bf16Path) -> &'static Bf16Entry {
 pub(crate) fn int8(path: I8Path) -> &'static I8Entry {
     match path {
         I8Path::Reference => &I8_REFERENCE,
+        I8Path::ReferenceMaddubs => &I8_REFERENCE_MADDUBS,
         #[cfg(target_arch = "x86_64")]
         I8Path::Avx2Widen => &x86::I8_AVX2,
+        #[cfg(target_arch = "x86_64")]
+        I8Path::Avx2Maddubs => &x86::I8_AVX2_MADDUBS,
+        #[cfg(target_arch = "x86_64")]
+        I8Path::AvxVnni => &x86::I8_AVX_VNNI,
         #[cfg(target_arch = "x86_64")]
         I8Path::Avx512Vnni => &x86::I8_AVX512_VNNI,
         #[cfg(target_arch = "aarch64")]
@@ -618,6 +755,16 @@ mod tests {
             assert!(k.bf16.is_supported() && k.int8.is_supported(), "{isa}");
         }
         assert_eq!(of(Isa::Reference).gemm_name, Reference4x16::NAME);
+        // vpmaddubsw's paths take 7-bit activations, every other path 8-bit ones; no level
+        // runs the scalar model.
+        for path in I8Path::ALL {
+            let seven = matches!(path, I8Path::Avx2Maddubs | I8Path::ReferenceMaddubs);
+            let want = if seven { U7 } else { U8 };
+            assert_eq!(path.activation_levels(), want, "{path:?}");
+        }
+        for isa in Isa::ALL {
+            assert_ne!(of(isa).int8, I8Path::ReferenceMaddubs, "{isa}");
+        }
         for path in Bf16Path::ALL {
             assert_eq!(bf16(path).name, path.kernel_name());
             // A supported path has kernels of its own (the other architecture's never is).
@@ -626,6 +773,14 @@ mod tests {
             }
         }
         for path in I8Path::ALL {
+            assert_eq!(I8Path::from_name(path.name()), Some(path));
+            // A path and its oracle quantize alike, so their results compare bit for bit.
+            assert_eq!(
+                path.activation_levels(),
+                path.oracle().activation_levels(),
+                "{path:?}"
+            );
+            assert_eq!(path.oracle().isa(), Isa::Reference);
             assert_eq!(int8(path).name, path.kernel_name());
             assert!(
                 path.kernel_name() != "unavailable" || !path.is_supported(),

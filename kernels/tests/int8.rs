@@ -1,9 +1,14 @@
 //! int8 GEMM: every path this CPU has against the scalar reference kernel, and the reference
 //! against exact arithmetic.
 //!
-//! * **Integer sums are equal bit for bit** on every path (`gemm_i8_sums_with`), for k below,
-//!   at and above the k block (partial sums kept in C between blocks), edge tiles included,
-//!   with the extreme values 0/255 and ±127 and −128 in B.
+//! * **Integer sums are equal bit for bit** on every path to its oracle (`I8Path::oracle`: the
+//!   reference, or for `vpmaddubsw` its saturating scalar model) for k below, at and above the
+//!   k block (partial sums kept in C between blocks), edge tiles included, on 8-bit and on
+//!   7-bit activations with their extremes (0/255, 0/127) and ±127 in B; and to exact
+//!   arithmetic on the activations each path takes (`I8Path::activation_levels`).
+//! * The `vpmaddubsw` path on 7-bit activations never saturates: all-extreme inputs at
+//!   k = 4096 (127 against ±127 and −128) give the exact sums; on 8-bit ones its model does
+//!   saturate, and the SIMD kernel with it.
 //! * The dequantized products and the bias / bias+residual epilogues are equal bit for bit too
 //!   (the same fp32 operations in the same order); GELU epilogues within 4e-6·(1+|x|) (each
 //!   ISA's GELU is within 2e-6 of the exact one, docs/numerics.md).
@@ -15,10 +20,11 @@
 mod common;
 
 use bertqa_kernels::gemm::int8::{
-    a_stride, dequantize, padded_k, quantize_row, quantize_row_reference, quantize_rows,
+    a_stride, dequantize, padded_k, quantize_row, quantize_row_reference, quantize_rows, U7, U8,
 };
-use bertqa_kernels::{Epilogue, I8Kernels, I8Path, PackedI8, KC_I8};
+use bertqa_kernels::{Epilogue, I8Kernels, I8Path, I8Scratch, PackedI8, KC_I8};
 use common::{erf, Rng};
+use std::sync::Arc;
 
 fn paths() -> Vec<I8Path> {
     common::report_skipped();
@@ -37,6 +43,26 @@ fn weights(n: usize, k: usize, rng: &mut Rng) -> Vec<f32> {
     rng.vec(n * k)
 }
 
+/// The exact product of quantized A (rows of `padded_k(k)` bytes) and B, in i64.
+fn exact_sums(m: usize, k: usize, a: &[u8], b: &PackedI8) -> Vec<i64> {
+    let (n, kp) = (b.n(), padded_k(k));
+    let mut out = vec![0i64; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            out[i * n + j] = (0..k)
+                .map(|p| a[i * kp + p] as i64 * b.get(j, p) as i64)
+                .sum();
+        }
+    }
+    out
+}
+
+fn sums(path: I8Path, m: usize, a: &[u8], b: &PackedI8) -> Vec<i32> {
+    let mut c = vec![-1i32; m * b.n()];
+    I8Kernels::of(path).sums(m, a, b, &mut c);
+    c
+}
+
 #[test]
 fn integer_sums_are_equal_on_every_path() {
     let mut rng = Rng(0x1a78);
@@ -48,29 +74,26 @@ fn integer_sums_are_equal_on_every_path() {
                 }
                 let packed = PackedI8::pack(&weights(n, k, &mut rng), n, k);
                 let kp = padded_k(k);
-                // uint8 rows with the extremes present.
-                let a: Vec<u8> = (0..m * kp)
-                    .map(|i| match i % 7 {
-                        0 => 255,
-                        1 => 0,
-                        _ => (rng.next() >> 56) as u8,
-                    })
-                    .collect();
-                let mut want = vec![0i32; m * n];
-                I8Kernels::of(I8Path::Reference).sums(m, &a, &packed, &mut want);
-                // The reference against i64 arithmetic.
-                for i in 0..m {
-                    for j in 0..n {
-                        let exact: i64 = (0..k)
-                            .map(|p| a[i * kp + p] as i64 * packed.get(j, p) as i64)
-                            .sum();
-                        assert_eq!(want[i * n + j] as i64, exact, "reference {m}x{n}x{k}");
+                for max in [U8, U7] {
+                    // Rows of levels 0..=max with the extremes present.
+                    let a: Vec<u8> = (0..m * kp)
+                        .map(|i| match i % 7 {
+                            0 => max,
+                            1 => 0,
+                            _ => ((rng.next() >> 40) % (max as u64 + 1)) as u8,
+                        })
+                        .collect();
+                    let exact = exact_sums(m, k, &a, &packed);
+                    for path in paths() {
+                        let want = sums(path.oracle(), m, &a, &packed);
+                        if max <= path.activation_levels() {
+                            // The oracle on the activations this path takes: exact.
+                            let want64: Vec<i64> = want.iter().map(|&v| v as i64).collect();
+                            assert_eq!(want64, exact, "{:?} {m}x{n}x{k} ≤ {max}", path.oracle());
+                        }
+                        let got = sums(path, m, &a, &packed);
+                        assert_eq!(got, want, "{path:?} {m}x{n}x{k} ≤ {max}: sums differ");
                     }
-                }
-                for path in paths() {
-                    let mut got = vec![-1i32; m * n];
-                    I8Kernels::of(path).sums(m, &a, &packed, &mut got);
-                    assert_eq!(got, want, "{path:?} {m}x{n}x{k}: sums differ");
                 }
             }
         }
@@ -83,22 +106,90 @@ fn integer_sums_are_equal_on_every_path() {
 
 #[test]
 fn extreme_weights_do_not_saturate() {
-    // A = 255 everywhere, B = −127 or +127 everywhere: the largest sums a layer can have
-    // (k = 4096: ±132,648,960), where int16 pair sums (vpmaddubsw) would saturate.
+    // A = the path's top level everywhere, B = −127 or +127 everywhere: the largest sums a
+    // layer can have (k = 4096: ±132,648,960 on 8 bits), where int16 pair sums of 8-bit
+    // activations (vpmaddubsw) would saturate.
     let (m, n, k) = (13, 40, 4096);
     let b: Vec<f32> = (0..n * k)
         .map(|i| if (i / k) % 2 == 0 { 1.0 } else { -1.0 })
         .collect();
     let packed = PackedI8::pack(&b, n, k);
-    let a = vec![255u8; m * k];
     for path in paths() {
-        let mut got = vec![0i32; m * n];
-        I8Kernels::of(path).sums(m, &a, &packed, &mut got);
+        let max = path.activation_levels();
+        let got = sums(path, m, &vec![max; m * k], &packed);
         for (idx, &v) in got.iter().enumerate() {
             let sign = if (idx % n) % 2 == 0 { 1 } else { -1 };
-            assert_eq!(v, sign * 255 * 127 * k as i32, "{path:?} element {idx}");
+            assert_eq!(
+                v,
+                sign * max as i32 * 127 * k as i32,
+                "{path:?} element {idx}"
+            );
         }
     }
+}
+
+/// Panels of n×k int8 weights, all `v` in the columns where `col(j)`, else `−v`, through
+/// `from_shared` (so −128, which `pack` never produces, can be tested too).
+fn constant_panels(n: usize, k: usize, v: i8, col: impl Fn(usize) -> bool) -> PackedI8 {
+    let kp = padded_k(k);
+    let mut panels = vec![0i8; PackedI8::panel_len(n, k)];
+    let mut col_sums = vec![0i32; n];
+    for j in 0..n {
+        let x = if col(j) { v } else { v.saturating_neg() };
+        for p in 0..k {
+            panels[(j / 32) * 32 * kp + (p / 4) * 128 + (j % 32) * 4 + p % 4] = x;
+        }
+        col_sums[j] = x as i32 * k as i32;
+    }
+    PackedI8::from_shared(n, k, Arc::new(panels), vec![1.0; n], col_sums)
+}
+
+#[test]
+fn maddubs_never_saturates_on_7_bit_activations() {
+    // All-extreme inputs at k = 4096: A = 127 everywhere against B = ±127 and against −128 /
+    // +127 (which pack never produces, but a file could hold): every pair sum is at its
+    // largest, |127·128·2| = 32,512 < 32,767. The saturating model and the kernel must give
+    // the plain i32 sums.
+    let (m, n, k) = (13, 40, 4096);
+    for (v, what) in [(127i8, "±127"), (-128, "−128/127")] {
+        let packed = constant_panels(n, k, v, |j| j % 3 != 1);
+        let a = vec![U7; m * k];
+        let exact = exact_sums(m, k, &a, &packed);
+        for path in [I8Path::ReferenceMaddubs, I8Path::Avx2Maddubs] {
+            if !path.is_supported() {
+                continue;
+            }
+            let got: Vec<i64> = sums(path, m, &a, &packed)
+                .into_iter()
+                .map(|v| v as i64)
+                .collect();
+            assert_eq!(got, exact, "{path:?} {what}");
+        }
+    }
+    // The model does saturate where the instruction does (8-bit activations: ±255·127·2 =
+    // ±64,770 → 32,767 or −32,768 per pair), and the kernel with it, bit for bit.
+    let packed = constant_panels(n, k, 127, |j| j % 2 == 0);
+    let a = vec![U8; m * k];
+    let model = sums(I8Path::ReferenceMaddubs, m, &a, &packed);
+    for (idx, &v) in model.iter().enumerate() {
+        let pair = if (idx % n) % 2 == 0 { 32_767 } else { -32_768 };
+        assert_eq!(v, 2 * pair * (k as i32 / 4), "model element {idx}");
+    }
+    if I8Path::Avx2Maddubs.is_supported() {
+        assert_eq!(sums(I8Path::Avx2Maddubs, m, &a, &packed), model);
+    }
+}
+
+#[test]
+#[should_panic(expected = "this path needs 0..=255")]
+fn a_quantization_serves_only_paths_of_its_levels() {
+    let (m, n, k) = (3, 8, 16);
+    let packed = PackedI8::pack(&vec![0.5; n * k], n, k);
+    let a = vec![1.0f32; m * k];
+    let mut scratch = I8Scratch::default();
+    I8Kernels::of(I8Path::ReferenceMaddubs).quantize(&mut scratch, m, k, &a);
+    let mut c = vec![0.0; m * n];
+    I8Kernels::of(I8Path::Reference).gemm_quantized(&mut scratch, &packed, &mut c, Epilogue::None);
 }
 
 struct Case {
@@ -167,8 +258,8 @@ fn dequantized_results_match_the_reference() {
         let case = Case::new(m, n, k, &mut rng);
         let packed = PackedI8::pack(&case.b, n, k);
         for kind in 0..4 {
-            let want = case.run(I8Path::Reference, &packed, kind);
             for path in paths() {
+                let want = case.run(path.oracle(), &packed, kind);
                 let got = case.run(path, &packed, kind);
                 for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
                     if kind == 2 {
@@ -204,8 +295,15 @@ fn padded_activation_rows_give_the_same_products() {
     let packed = PackedI8::pack(&case.b, n, k);
     let mut q = vec![0u8; m * k];
     let (mut scale, mut zp) = (vec![0.0f32; m], vec![0i32; m]);
-    quantize_rows(&case.a, k, &mut q, &mut scale, &mut zp);
     for path in paths() {
+        quantize_rows(
+            &case.a,
+            k,
+            &mut q,
+            &mut scale,
+            &mut zp,
+            path.activation_levels(),
+        );
         let mut sums = vec![0i32; m * n];
         I8Kernels::of(path).sums(m, &q, &packed, &mut sums);
         let got = case.run(path, &packed, 0);
@@ -238,10 +336,14 @@ fn reference_is_within_the_quantization_bound() {
         let packed = PackedI8::pack(&case.b, n, k);
         let kp = padded_k(k);
         let mut q = vec![0u8; kp];
-        for kind in [0u32, 1, 2, 3] {
-            let got = case.run(I8Path::Reference, &packed, kind);
+        for (kind, path) in [0u32, 1, 2, 3]
+            .into_iter()
+            .flat_map(|kind| [I8Path::Reference, I8Path::ReferenceMaddubs].map(|p| (kind, p)))
+        {
+            let got = case.run(path, &packed, kind);
             for i in 0..m {
-                let rq = quantize_row(&case.a[i * k..(i + 1) * k], &mut q);
+                let row = &case.a[i * k..(i + 1) * k];
+                let rq = quantize_row(row, &mut q, path.activation_levels());
                 for j in 0..n {
                     let sw = packed.scales()[j] as f64;
                     let (mut dot, mut bound) = (0.0f64, 0.0f64);
@@ -267,7 +369,7 @@ fn reference_is_within_the_quantization_bound() {
                     let g = got[i * n + j] as f64;
                     assert!(
                         (g - want).abs() <= tol,
-                        "{m}x{n}x{k} kind {kind} ({i},{j}): {g} vs {want} (bound {tol})"
+                        "{path:?} {m}x{n}x{k} kind {kind} ({i},{j}): {g} vs {want} (bound {tol})"
                     );
                 }
             }
@@ -289,11 +391,12 @@ fn results_do_not_depend_on_the_thread_count() {
                 .install(|| case.run(path, &packed, 3))
         };
         let (one, three) = (run(1), run(3));
+        let same = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same(&one, &three), "{path:?}");
+        // And equal to the oracle's (bias+residual: no GELU, so bit for bit).
         assert!(
-            one.iter()
-                .zip(&three)
-                .all(|(a, b)| a.to_bits() == b.to_bits()),
-            "{path:?}"
+            same(&one, &case.run(path.oracle(), &packed, 3)),
+            "{path:?} vs oracle"
         );
     }
 }
@@ -303,7 +406,7 @@ fn quantization_round_trips_within_half_a_step() {
     let mut rng = Rng(3);
     let row: Vec<f32> = (0..333).map(|_| rng.f() * 3.0 - 0.5).collect();
     let mut q = vec![7u8; 340];
-    let rq = quantize_row(&row, &mut q);
+    let rq = quantize_row(&row, &mut q, U8);
     assert!(rq.scale > 0.0 && (0..=255).contains(&rq.zero_point));
     for (&x, &v) in row.iter().zip(&q) {
         let back = rq.scale * (v as i32 - rq.zero_point) as f32;
@@ -315,11 +418,11 @@ fn quantization_round_trips_within_half_a_step() {
     assert!(q[333..].iter().all(|&v| v == 0), "padding is zeroed");
     // 0.0 is exactly representable (its level is the zero point).
     let mut one = [0u8; 1];
-    quantize_row(&[0.0], &mut one);
+    quantize_row(&[0.0], &mut one, U8);
     assert_eq!(one[0], 0);
     let with_zero = [0.0f32, 1.0, -0.3];
     let mut q3 = [0u8; 3];
-    let r3 = quantize_row(&with_zero, &mut q3);
+    let r3 = quantize_row(&with_zero, &mut q3, U8);
     assert_eq!(q3[0] as i32, r3.zero_point);
 }
 
@@ -327,43 +430,57 @@ fn quantization_round_trips_within_half_a_step() {
 fn quantization_of_awkward_rows() {
     let mut q = vec![0u8; 8];
     // All zeros: scale 1, zero point 0, all levels 0.
-    let r = quantize_row(&[0.0; 8], &mut q);
+    let r = quantize_row(&[0.0; 8], &mut q, U8);
     assert_eq!((r.scale, r.zero_point), (1.0, 0));
     assert!(q.iter().all(|&v| v == 0));
     // A constant positive row: range [0, c]; c maps to 255 and back exactly enough.
-    let r = quantize_row(&[2.5; 8], &mut q);
+    let r = quantize_row(&[2.5; 8], &mut q, U8);
     assert_eq!(r.zero_point, 0);
     assert!(q.iter().all(|&v| v == 255));
     assert!((r.scale * 255.0 - 2.5).abs() < 1e-6);
-    // A constant negative row: zero point 255, values at level 0.
-    let r = quantize_row(&[-4.0; 8], &mut q);
-    assert_eq!(r.zero_point, 255);
-    assert!(q.iter().all(|&v| v == 0));
+    // On 7 bits: the top level is 127.
+    let r = quantize_row(&[2.5; 8], &mut q, U7);
+    assert_eq!(r.zero_point, 0);
+    assert!(q.iter().all(|&v| v == 127));
+    assert!((r.scale * 127.0 - 2.5).abs() < 1e-6);
+    // A constant negative row: zero point at the top level, values at level 0.
+    for max in [U8, U7] {
+        let r = quantize_row(&[-4.0; 8], &mut q, max);
+        assert_eq!(r.zero_point, max as i32);
+        assert!(q.iter().all(|&v| v == 0));
+    }
     // One huge outlier: it is represented, small values collapse to the zero point.
     let mut row = [0.01f32; 8];
     row[3] = 1.0e6;
-    let r = quantize_row(&row, &mut q);
+    let r = quantize_row(&row, &mut q, U8);
     assert_eq!(q[3], 255);
     assert!(q
         .iter()
         .enumerate()
         .all(|(i, &v)| i == 3 || v as i32 == r.zero_point));
     // NaN and infinities: finite levels, no panic.
-    let r = quantize_row(&[f32::NAN, 1.0, -1.0, 0.5], &mut q[..4]);
-    assert!(r.scale.is_finite());
-    let _ = quantize_row(&[f32::INFINITY, 1.0, f32::NEG_INFINITY], &mut q[..3]);
+    for max in [U8, U7] {
+        let r = quantize_row(&[f32::NAN, 1.0, -1.0, 0.5], &mut q[..4], max);
+        assert!(r.scale.is_finite());
+        assert!(q[..4].iter().all(|&v| v <= max));
+        let _ = quantize_row(&[f32::INFINITY, 1.0, f32::NEG_INFINITY], &mut q[..3], max);
+        assert!(q[..3].iter().all(|&v| v <= max));
+    }
     // Many rows at once equal row by row.
     let mut rng = Rng(11);
     let (rows, k) = (70, 1001);
     let src = rng.vec(rows * k);
     let kp = padded_k(k);
     let (mut dst, mut sc, mut zp) = (vec![0u8; rows * kp], vec![0.0; rows], vec![0; rows]);
-    quantize_rows(&src, k, &mut dst, &mut sc, &mut zp);
-    let mut one = vec![0u8; kp];
-    for i in 0..rows {
-        let r = quantize_row(&src[i * k..(i + 1) * k], &mut one);
-        assert_eq!((r.scale, r.zero_point), (sc[i], zp[i]));
-        assert_eq!(&one[..], &dst[i * kp..(i + 1) * kp]);
+    for max in [U8, U7] {
+        quantize_rows(&src, k, &mut dst, &mut sc, &mut zp, max);
+        let mut one = vec![0u8; kp];
+        for i in 0..rows {
+            let r = quantize_row(&src[i * k..(i + 1) * k], &mut one, max);
+            assert_eq!((r.scale, r.zero_point), (sc[i], zp[i]));
+            assert_eq!(&one[..], &dst[i * kp..(i + 1) * kp]);
+            assert!(one.iter().all(|&v| v <= max));
+        }
     }
 }
 
@@ -382,16 +499,18 @@ fn simd_quantization_equals_the_scalar_one() {
                 3 if len > 2 => row[len - 1] = f32::INFINITY,
                 _ => {}
             }
-            let (mut a, mut b) = (vec![9u8; len + 3], vec![7u8; len + 3]);
-            let (qa, qb) = (
-                quantize_row(&row, &mut a),
-                quantize_row_reference(&row, &mut b),
-            );
-            assert_eq!(
-                (qa.scale.to_bits(), qa.zero_point),
-                (qb.scale.to_bits(), qb.zero_point)
-            );
-            assert_eq!(a, b, "len {len} case {case}");
+            for max in [U8, U7] {
+                let (mut a, mut b) = (vec![9u8; len + 3], vec![7u8; len + 3]);
+                let (qa, qb) = (
+                    quantize_row(&row, &mut a, max),
+                    quantize_row_reference(&row, &mut b, max),
+                );
+                assert_eq!(
+                    (qa.scale.to_bits(), qa.zero_point),
+                    (qb.scale.to_bits(), qb.zero_point)
+                );
+                assert_eq!(a, b, "len {len} case {case} max {max}");
+            }
         }
     }
 }

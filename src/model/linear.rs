@@ -7,7 +7,8 @@ use super::{params, LinearScratch, Precision};
 use crate::error::{Error, Result};
 use crate::load::weights::Checkpoint;
 use bertqa_kernels::{
-    gemm_bf16_in, gemm_i8_quantized, gemm_packed_in, Epilogue, PackedBf16, PackedI8, PackedMatrix,
+    gemm_bf16_in, gemm_i8_quantized, gemm_packed_in, quantize_i8, Epilogue, I8Kernels, PackedBf16,
+    PackedI8, PackedMatrix,
 };
 
 /// A linear layer's weight, packed for the GEMM of its precision.
@@ -221,7 +222,7 @@ impl Linear {
     /// the profile times it apart); other precisions do nothing.
     pub(crate) fn quantize(&self, m: usize, x: &[f32], scratch: &mut LinearScratch) {
         if let Weight::Int8(w) = &self.weight {
-            scratch.i8.quantize(m, w.k(), x);
+            quantize_i8(&mut scratch.i8, m, w.k(), x);
         }
     }
 
@@ -239,8 +240,8 @@ impl Linear {
             Weight::F32(w) => gemm_packed_in(&mut scratch.f32, m, x, w, y, epilogue),
             Weight::Bf16(w) => gemm_bf16_in(&mut scratch.a16, m, x, w, y, epilogue),
             Weight::Int8(w) => {
-                if !scratch.i8.holds(m, w.k(), x) {
-                    scratch.i8.quantize(m, w.k(), x);
+                if !I8Kernels::current().holds(&scratch.i8, m, w.k(), x) {
+                    quantize_i8(&mut scratch.i8, m, w.k(), x);
                 }
                 gemm_i8_quantized(&mut scratch.i8, w, y, epilogue)
             }

@@ -9,9 +9,12 @@
 //!   hold `(B[j, 4g], …, B[j, 4g+3])`; k is padded to a multiple of 4 with zeros. The column
 //!   sums `Σ_p q_B[j, p]` are computed then too.
 //! * **A** (activations) is quantized per call and **per row** (per token), asymmetrically to
-//!   uint8 ([`quantize_row`]): the row's range `[min(0, min x), max(0, max x)]` is cut into 255
-//!   steps of `s_i`, with the zero point `z_i` the uint8 that 0.0 maps to, so
-//!   `x ≈ s_i·(q − z_i)`. A GELU output row (−0.17 … tens) uses all 256 levels, not half.
+//!   uint8 ([`quantize_row`]): the row's range `[min(0, min x), max(0, max x)]` is cut into
+//!   `max` steps of `s_i` (`max` = [`U8`] = 255 levels above 0 on most paths; [`U7`] = 127 on the
+//!   AVX2 `vpmaddubsw` path, see below), with the zero point `z_i` the level that 0.0 maps to,
+//!   so `x ≈ s_i·(q − z_i)`, `q` in `0..=max`. A GELU output row (−0.17 … tens) uses all the
+//!   levels, not half. Each path says which `max` it needs (`I8Path::activation_levels`), and
+//!   a quantization is only consumed by a path of the same `max` (checked).
 //! * The micro-kernels sum `Σ_p q_A[i, p]·q_B[j, p]` in i32 — exactly: every path computes the
 //!   same integers (`kernels/tests/int8.rs` checks them bit for bit). The zero point is taken
 //!   out with the column sums, `Σ_p (q_A − z_i)·q_B = Σ_p q_A·q_B − z_i·Σ_p q_B` (the algebra of
@@ -22,8 +25,13 @@
 //! i32 cannot overflow for k ≤ [`MAX_K`]: |Σ| ≤ 255·128·k < 2³¹. Between k blocks (k >
 //! [`KC_I8`](crate::KC_I8)) the partial i32 sums are kept in C's memory (as bits), so the blocking never
 //! changes the result. No instruction in any path saturates (`vpdpbusd`, not `vpdpbusds`;
-//! `vpmaddwd` on widened int16, never `vpmaddubsw`; on aarch64 `usmmla`, `sdot` and `smlal`
-//! wrap like i32 addition).
+//! `vpmaddwd` on widened int16; on aarch64 `usmmla`, `sdot` and `smlal` wrap like i32
+//! addition) — or can: `vpmaddubsw` (the AVX2 `Avx2Maddubs` path) saturates its int16 sums of
+//! two u8·s8 products, which for full-range operands reach 255·127·2 = 64,770 > 32,767; with
+//! activations of 7 bits ([`U7`], `q_A` ≤ 127) a pair is at most 127·128·2 = 32,512 for any
+//! int8 weight, so it never does, and that path computes the same exact integers (its scalar
+//! model, `i8_reference::ReferenceMaddubsI8_4x16`, saturates as the instruction does, and the
+//! tests show it equal to exact sums on extreme 7-bit inputs).
 //!
 //! On aarch64 the same panels feed FEAT_I8MM `usmmla` (u8 × s8, the scheme's own pair: B's
 //! 4-k groups of two k steps zipped into the 8-k column pairs it multiplies), FEAT_DotProd
@@ -40,6 +48,13 @@ use std::sync::Arc;
 
 /// Largest k the int8 GEMM accepts (255·128·k stays below 2³¹).
 pub const MAX_K: usize = 1 << 16;
+
+/// Activations on 8 bits: levels `0..=255` (every path but `Avx2Maddubs`).
+pub const U8: u8 = 255;
+
+/// Activations on 7 bits: levels `0..=127`, so that no `vpmaddubsw` pair sum (u8·s8 + u8·s8)
+/// can exceed 127·128·2 = 32,512 < 32,767 (`Avx2Maddubs`).
+pub const U7: u8 = 127;
 
 /// k rounded up to the int8 group of 4.
 pub fn padded_k(k: usize) -> usize {
@@ -60,38 +75,40 @@ pub fn dequantize(sum: i32, row_zp: i32, col_sum: i32, row_scale: f32, col_scale
     (sum.wrapping_sub(row_zp.wrapping_mul(col_sum)) as f32) * (row_scale * col_scale)
 }
 
-/// The quantization of one activation row: `x ≈ scale·(q − zero_point)`.
+/// The quantization of one activation row: `x ≈ scale·(q − zero_point)`, `q` in `0..=max`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RowQuant {
-    /// Step between uint8 levels (1 for an all-zero row).
+    /// Step between levels (1 for an all-zero row).
     pub scale: f32,
-    /// The uint8 level of 0.0.
+    /// The level of 0.0.
     pub zero_point: i32,
 }
 
-/// Quantizes `src` into `dst[..src.len()]` (uint8, see the [module docs](self)) and zeroes the
-/// rest of `dst`. NaN becomes level 0 of its row (the weights were checked for NaN at load, so
-/// activations only carry one if the input did); ±∞ stretch the range.
+/// Quantizes `src` into `dst[..src.len()]` (levels `0..=max`, see the [module docs](self);
+/// `max` is [`U8`] or [`U7`]) and zeroes the rest of `dst`. NaN becomes level 0 of its row
+/// (the weights were checked for NaN at load, so activations only carry one if the input did);
+/// ±∞ stretch the range.
 ///
 /// # Panics
-/// If `dst` is shorter than `src`.
-pub fn quantize_row(src: &[f32], dst: &mut [u8]) -> RowQuant {
+/// If `dst` is shorter than `src`, or `max` is 0.
+pub fn quantize_row(src: &[f32], dst: &mut [u8], max: u8) -> RowQuant {
     assert!(
         dst.len() >= src.len(),
         "quantize_row: dst is shorter than src"
     );
+    assert!(max > 0, "quantize_row: max level 0");
     #[cfg(target_arch = "x86_64")]
     {
         if Isa::Avx512.is_supported() && std::is_x86_feature_detected!("avx512bw") {
             // SAFETY: AVX-512F and BW are present (checked).
-            return unsafe { quantize_row_avx512(src, dst) };
+            return unsafe { quantize_row_avx512(src, dst, max) };
         }
         if Isa::Avx2.is_supported() {
             // SAFETY: AVX2 and FMA are present (checked).
-            return unsafe { quantize_row_avx2(src, dst) };
+            return unsafe { quantize_row_avx2(src, dst, max) };
         }
     }
-    quantize_row_scalar(src, dst)
+    quantize_row_scalar(src, dst, max)
 }
 
 /// [`quantize_row`] in AVX-512: the scalar code's operations lane by lane (`vminps` /
@@ -103,7 +120,7 @@ pub fn quantize_row(src: &[f32], dst: &mut [u8]) -> RowQuant {
 /// AVX-512F and AVX-512BW must be present.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn quantize_row_avx512(src: &[f32], dst: &mut [u8]) -> RowQuant {
+unsafe fn quantize_row_avx512(src: &[f32], dst: &mut [u8], max: u8) -> RowQuant {
     use std::arch::x86_64::*;
     let n = src.len();
     let (full, rem) = (n / 16 * 16, n % 16);
@@ -123,10 +140,10 @@ unsafe fn quantize_row_avx512(src: &[f32], dst: &mut [u8]) -> RowQuant {
         lo = _mm512_min_ps(v, lo);
         hi = _mm512_max_ps(v, hi);
     }
-    let q = row_params(_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi));
+    let q = row_params(_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi), max);
     let inv = _mm512_set1_ps(1.0 / q.scale);
     let zp = _mm512_set1_ps(q.zero_point as f32);
-    let (zero, top) = (_mm512_setzero_ps(), _mm512_set1_ps(255.0));
+    let (zero, top) = (_mm512_setzero_ps(), _mm512_set1_ps(max as f32));
     let level = |v: __m512| {
         let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
             _mm512_mul_ps(v, inv),
@@ -157,17 +174,18 @@ unsafe fn quantize_row_avx512(src: &[f32], dst: &mut [u8]) -> RowQuant {
 /// AVX2 and FMA must be present.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn quantize_row_avx2(src: &[f32], dst: &mut [u8]) -> RowQuant {
-    quantize_row_scalar(src, dst)
+unsafe fn quantize_row_avx2(src: &[f32], dst: &mut [u8], max: u8) -> RowQuant {
+    quantize_row_scalar(src, dst, max)
 }
 
-/// Scale and zero point of a row whose range, 0 included, is `[lo, hi]`.
+/// Scale and zero point of a row whose range, 0 included, is `[lo, hi]`, on levels `0..=max`.
 #[inline(always)]
-fn row_params(lo: f32, hi: f32) -> RowQuant {
+fn row_params(lo: f32, hi: f32, max: u8) -> RowQuant {
     let range = hi - lo;
+    let top = max as f32;
     if range > 0.0 {
-        let scale = range / 255.0;
-        let zero_point = (-lo / scale).round_ties_even().clamp(0.0, 255.0);
+        let scale = range / top;
+        let zero_point = (-lo / scale).round_ties_even().clamp(0.0, top);
         RowQuant {
             scale,
             zero_point: zero_point as i32,
@@ -182,7 +200,7 @@ fn row_params(lo: f32, hi: f32) -> RowQuant {
 
 /// The quantization every path computes (the oracle of the AVX-512 one).
 #[inline(always)]
-fn quantize_row_scalar(src: &[f32], dst: &mut [u8]) -> RowQuant {
+fn quantize_row_scalar(src: &[f32], dst: &mut [u8], max: u8) -> RowQuant {
     // Range in 16 independent lanes (min and max are exact, so the lane split cannot change
     // the result, and the loop vectorises).
     const L: usize = 16;
@@ -201,33 +219,41 @@ fn quantize_row_scalar(src: &[f32], dst: &mut [u8]) -> RowQuant {
     }
     let lo = lo.into_iter().fold(0.0f32, f32::min);
     let hi = hi.into_iter().fold(0.0f32, f32::max);
-    let q = row_params(lo, hi);
-    let (inv, zp) = (1.0 / q.scale, q.zero_point as f32);
+    let q = row_params(lo, hi, max);
+    let (inv, zp, top) = (1.0 / q.scale, q.zero_point as f32, max as f32);
     let (head, pad) = dst.split_at_mut(src.len());
     for (d, &x) in head.iter_mut().zip(src) {
-        *d = ((x * inv).round_ties_even() + zp).clamp(0.0, 255.0) as u8;
+        *d = ((x * inv).round_ties_even() + zp).clamp(0.0, top) as u8;
     }
     pad.fill(0);
     q
 }
 
 /// [`quantize_row`] on the scalar path (tests: the oracle of the SIMD one).
-pub fn quantize_row_reference(src: &[f32], dst: &mut [u8]) -> RowQuant {
+pub fn quantize_row_reference(src: &[f32], dst: &mut [u8], max: u8) -> RowQuant {
     assert!(
         dst.len() >= src.len(),
         "quantize_row: dst is shorter than src"
     );
-    quantize_row_scalar(src, dst)
+    assert!(max > 0, "quantize_row: max level 0");
+    quantize_row_scalar(src, dst, max)
 }
 
 /// Quantizes `rows = src.len() / k` rows of `k` floats into `dst` (rows of `padded_k(k)`
-/// bytes) and their scales and zero points; row blocks in parallel when large (the result does
-/// not depend on the split).
+/// bytes, levels `0..=max`) and their scales and zero points; row blocks in parallel when
+/// large (the result does not depend on the split).
 ///
 /// # Panics
-/// If the lengths do not match.
-pub fn quantize_rows(src: &[f32], k: usize, dst: &mut [u8], scale: &mut [f32], zp: &mut [i32]) {
-    quantize_rows_strided(src, k, dst, padded_k(k), scale, zp)
+/// If the lengths do not match, or `max` is 0.
+pub fn quantize_rows(
+    src: &[f32],
+    k: usize,
+    dst: &mut [u8],
+    scale: &mut [f32],
+    zp: &mut [i32],
+    max: u8,
+) {
+    quantize_rows_strided(src, k, dst, padded_k(k), scale, zp, max)
 }
 
 /// [`quantize_rows`] into rows `kp ≥ padded_k(k)` bytes apart (the bytes past `k` zeroed).
@@ -238,6 +264,7 @@ fn quantize_rows_strided(
     kp: usize,
     scale: &mut [f32],
     zp: &mut [i32],
+    max: u8,
 ) {
     let rows = scale.len();
     assert!(
@@ -255,7 +282,7 @@ fn quantize_rows_strided(
             .zip(sc.iter_mut())
             .zip(z.iter_mut())
         {
-            let q = quantize_row(sr, dr);
+            let q = quantize_row(sr, dr, max);
             (*sc, *z) = (q.scale, q.zero_point);
         }
     };
@@ -456,8 +483,9 @@ pub struct I8Scratch {
     a: AlignedBuf<u8>,
     scale: Vec<f32>,
     zp: Vec<i32>,
-    /// (rows, k, address of the source) of what [`I8Scratch::quantize`] last stored.
-    held: (usize, usize, usize),
+    /// (rows, k, address of the source, max level) of what [`I8Scratch::quantize`] last
+    /// stored.
+    held: (usize, usize, usize, u8),
 }
 
 impl std::fmt::Debug for I8Scratch {
@@ -479,30 +507,32 @@ impl I8Scratch {
         self.len() == 0
     }
 
-    /// Quantizes A [m×k] (row-major, row stride k) per row into the buffers, for the next
-    /// [`gemm_i8_quantized`](crate::gemm_i8_quantized), which consumes it.
+    /// Quantizes A [m×k] (row-major, row stride k) per row to levels `0..=max` into the
+    /// buffers, for the next product of a path with that `max`
+    /// ([`I8Kernels::quantize`](crate::I8Kernels::quantize) passes its path's,
+    /// [`quantize_i8`](crate::quantize_i8) the current one's), which consumes it.
     ///
     /// # Panics
-    /// If `a` is shorter than m×k.
-    pub fn quantize(&mut self, m: usize, k: usize, a: &[f32]) {
+    /// If `a` is shorter than m×k, or `max` is 0.
+    pub fn quantize(&mut self, m: usize, k: usize, a: &[f32], max: u8) {
         assert!(
             a.len() >= m * k,
             "I8Scratch::quantize: a is shorter than m×k"
         );
         let (aq, scale, zp) = self.get(m, k);
-        quantize_rows_strided(&a[..m * k], k, aq, a_stride(k), scale, zp);
-        self.held = (m, k, a.as_ptr() as usize);
+        quantize_rows_strided(&a[..m * k], k, aq, a_stride(k), scale, zp, max);
+        self.held = (m, k, a.as_ptr() as usize, max);
     }
 
     /// Whether the buffers hold a quantization of `a` [m×k] (the same shape and start
-    /// address) that no product has consumed yet.
-    pub fn holds(&self, m: usize, k: usize, a: &[f32]) -> bool {
-        self.held == (m, k, a.as_ptr() as usize)
+    /// address) to levels `0..=max` that no product has consumed yet.
+    pub fn holds(&self, m: usize, k: usize, a: &[f32], max: u8) -> bool {
+        self.held == (m, k, a.as_ptr() as usize, max)
     }
 
     /// Buffers for m rows of k: (quantized rows, scales, zero points), grown if needed.
     fn get(&mut self, m: usize, k: usize) -> (&mut [u8], &mut [f32], &mut [i32]) {
-        self.held = (0, 0, 0);
+        self.held = (0, 0, 0, 0);
         let len = m * a_stride(k);
         if self.a.as_slice().len() < len {
             self.a.set_len(len);
@@ -525,20 +555,25 @@ impl I8Scratch {
 /// stride) and the epilogue with its dequantization.
 ///
 /// # Panics
-/// If `scratch` holds no quantization of that k, `c` is shorter than m×n, or an epilogue
-/// operand has the wrong length.
+/// If `scratch` holds no quantization of that k to levels `0..=max` (the consuming path's),
+/// `c` is shorter than m×n, or an epilogue operand has the wrong length.
 pub(crate) fn quantized_operands<'a>(
     scratch: &'a mut I8Scratch,
     b: &'a PackedI8,
     c: &[f32],
     epilogue: Epilogue<'a>,
+    max: u8,
 ) -> Option<(usize, &'a [u8], usize, Epi<'a>)> {
-    let (m, k, addr) = std::mem::take(&mut scratch.held);
+    let (m, k, addr, held_max) = std::mem::take(&mut scratch.held);
     let n = b.n();
     assert!(
         k == b.k() && (addr != 0 || m == 0 || k == 0),
         "gemm_i8_quantized: no quantized A of k = {} (quantize first)",
         b.k()
+    );
+    assert!(
+        held_max == max || m == 0 || k == 0,
+        "gemm_i8_quantized: A was quantized to 0..={held_max}, this path needs 0..={max}"
     );
     assert!(c.len() >= m * n, "gemm_i8: c is shorter than m×n");
     let mut epi = Epi::from_epilogue(epilogue, m, n);

@@ -42,6 +42,8 @@ pub mod bf16_neonbf16;
 pub mod i8_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod i8_avx512;
+#[cfg(target_arch = "x86_64")]
+pub mod i8_avxvnni;
 #[cfg(target_arch = "aarch64")]
 pub mod i8_neon;
 #[cfg(target_arch = "aarch64")]
