@@ -372,7 +372,7 @@ impl I8Kernels {
 
     /// The largest activation level this path's kernel takes ([`I8Path::activation_levels`]).
     pub fn activation_levels(self) -> u8 {
-        self.entry.levels
+        self.path.activation_levels()
     }
 
     /// Quantizes A [m×k] (row-major) per row into `scratch` to this path's levels, for its
@@ -381,13 +381,13 @@ impl I8Kernels {
     /// # Panics
     /// If `a` is shorter than m×k.
     pub fn quantize(self, scratch: &mut I8Scratch, m: usize, k: usize, a: &[f32]) {
-        scratch.quantize(m, k, a, self.entry.levels)
+        scratch.quantize(m, k, a, self.path.activation_levels())
     }
 
     /// Whether `scratch` holds an unconsumed quantization of `a` [m×k] for this path
     /// ([`I8Scratch::holds`] at its levels).
     pub fn holds(self, scratch: &I8Scratch, m: usize, k: usize, a: &[f32]) -> bool {
-        scratch.holds(m, k, a, self.entry.levels)
+        scratch.holds(m, k, a, self.path.activation_levels())
     }
 
     /// C[m×n] = dequant(A·q(B)ᵀ) then the epilogue, for the A [m×k] that `scratch` holds
@@ -405,7 +405,7 @@ impl I8Kernels {
         epilogue: Epilogue,
     ) {
         if let Some((m, a, rs, epi)) =
-            quantized_operands(scratch, b, c, epilogue, self.entry.levels)
+            quantized_operands(scratch, b, c, epilogue, self.path.activation_levels())
         {
             (self.entry.gemm)(m, a, rs, b, c, epi)
         }

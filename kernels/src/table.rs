@@ -229,10 +229,7 @@ impl I8Path {
     /// The largest level the path's activations are quantized to: 255 (`gemm::int8::U8`), or
     /// 127 (`U7`) for the paths on `vpmaddubsw`, whose int16 pair sums would saturate on 8-bit
     /// activations.
-    ///
-    /// A property of the path on every architecture (the other architecture's paths answer too,
-    /// though their entry here is a placeholder); each entry below states it beside its kernel,
-    /// and the table's test checks the two agree.
+    /// A property of the path, the same on every architecture.
     pub fn activation_levels(self) -> u8 {
         match self {
             I8Path::Avx2Maddubs | I8Path::ReferenceMaddubs => U7,
@@ -315,8 +312,6 @@ pub(crate) struct I8Entry {
     pub isa: Isa,
     pub name: &'static str,
     pub gemm: GemmI8,
-    /// The largest activation level the kernel takes (`U8`, or `U7` for `vpmaddubsw`).
-    pub levels: u8,
 }
 
 /// The int8 path `BERTQA_INT8_PATH` names, if set (read once).
@@ -461,7 +456,6 @@ mod x86 {
             isa: Isa::Avx2,
             name: K::NAME,
             gemm: i8_driver::<K, KC_I8>,
-            levels: U8,
         }
     };
 
@@ -471,7 +465,6 @@ mod x86 {
             isa: Isa::Avx2,
             name: K::NAME,
             gemm: i8_driver::<K, KC_I8>,
-            levels: U7,
         }
     };
 
@@ -481,7 +474,6 @@ mod x86 {
             isa: Isa::Avx2Vnni,
             name: K::NAME,
             gemm: i8_driver::<K, KC_I8>,
-            levels: U8,
         }
     };
 
@@ -491,7 +483,6 @@ mod x86 {
             isa: Isa::Avx512Vnni,
             name: K::NAME,
             gemm: i8_driver::<K, KC_I8>,
-            levels: U8,
         }
     };
 }
@@ -518,7 +509,6 @@ const I8_REFERENCE_KERNELS: I8Entry = I8Entry {
     isa: Isa::Reference,
     name: ReferenceI8_4x16::NAME,
     gemm: i8_driver::<ReferenceI8_4x16, KC_I8>,
-    levels: U8,
 };
 
 /// The scalar model of `vpmaddubsw`: the `Avx2Maddubs` path's oracle, on every target.
@@ -526,7 +516,6 @@ static I8_REFERENCE_MADDUBS: I8Entry = I8Entry {
     isa: Isa::Reference,
     name: ReferenceMaddubsI8_4x16::NAME,
     gemm: i8_driver::<ReferenceMaddubsI8_4x16, KC_I8>,
-    levels: U7,
 };
 
 static REFERENCE: Entry = REFERENCE_KERNELS;
@@ -608,7 +597,6 @@ mod aarch64 {
             isa: Isa::Neon,
             name: K::NAME,
             gemm: i8_driver::<K, KC_I8>,
-            levels: U8,
         }
     };
 
@@ -618,7 +606,6 @@ mod aarch64 {
             isa: Isa::NeonDot,
             name: K::NAME,
             gemm: i8_driver::<K, KC_I8>,
-            levels: U8,
         }
     };
 
@@ -628,7 +615,6 @@ mod aarch64 {
             isa: Isa::NeonI8mm,
             name: K::NAME,
             gemm: i8_driver::<K, KC_I8>,
-            levels: U8,
         }
     };
 
@@ -768,9 +754,6 @@ mod tests {
             let seven = matches!(path, I8Path::Avx2Maddubs | I8Path::ReferenceMaddubs);
             let want = if seven { U7 } else { U8 };
             assert_eq!(path.activation_levels(), want, "{path:?}");
-            if int8(path).name != "unavailable" {
-                assert_eq!(int8(path).levels, want, "{path:?}");
-            }
         }
         for isa in Isa::ALL {
             assert_ne!(of(isa).int8, I8Path::ReferenceMaddubs, "{isa}");
