@@ -15,7 +15,7 @@
 use bertqa_kernels::dispatch::{isa, Isa};
 use bertqa_kernels::{
     Bf16Kernels, Bf16Path, Epilogue, I8Kernels, I8Path, Kernels, MatMut, MatRef, PackedBf16,
-    PackedI8, PackedMatrix,
+    PackedMatrix,
 };
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
@@ -54,7 +54,6 @@ fn bench_packed(cr: &mut Criterion) {
             let b = rand_vec(n * k, 2);
             let pb = PackedMatrix::pack(&b, n, k);
             let pb16 = PackedBf16::pack(&b, n, k);
-            let pb8 = PackedI8::pack(&b, n, k);
             let mut c = vec![0.0f32; m * n];
             let mut g = cr.benchmark_group(format!("gemm_packed/{m}x{n}x{k}"));
             g.throughput(Throughput::Elements(2 * (m * n * k) as u64));
@@ -87,6 +86,8 @@ fn bench_packed(cr: &mut Criterion) {
                     .into_iter()
                     .filter(|p| p.is_supported() && *p != I8Path::Reference)
                 {
+                    // Each path on its own packing (7-bit weights for vpmaddubsw).
+                    let pb8 = I8Kernels::of(path).pack(&b, n, k);
                     g.bench_function(
                         BenchmarkId::new(path.kernel_name(), format!("t{threads}")),
                         |bch| {

@@ -14,7 +14,7 @@
 mod common;
 
 use bertqa_kernels::{
-    gemm_bf16_in, gemm_i8_quantized, quantize_i8, Bf16Scratch, I8Scratch, PackedBf16, PackedI8,
+    gemm_bf16_in, gemm_i8_quantized, pack_i8, quantize_i8, Bf16Scratch, I8Scratch, PackedBf16, PackedI8,
 };
 use bertqa_kernels::{peak, Epilogue};
 use common::{pin_to_cpu, rand_vec, thread_cpu_seconds};
@@ -159,13 +159,13 @@ fn main() {
                         1
                     };
                     let pbs: Vec<PackedI8> =
-                        (0..copies).map(|_| PackedI8::pack(&b, n, k)).collect();
+                        (0..copies).map(|_| pack_i8(&b, n, k)).collect();
                     let mut next = 0;
                     let (mut s1, mut s2) = (I8Scratch::default(), I8Scratch::default());
-                    let mut quant = || quantize_i8(&mut s1, m, k, black_box(&a));
+                    let mut quant = || quantize_i8(&mut s1, m, black_box(&a), &pbs[0]);
                     let mut full = || {
-                        quantize_i8(&mut s2, m, k, black_box(&a));
                         next = (next + 1) % copies;
+                        quantize_i8(&mut s2, m, black_box(&a), &pbs[next]);
                         gemm_i8_quantized(&mut s2, black_box(&pbs[next]), &mut c, epi())
                     };
                     let t = median_interleaved(&mut [&mut quant, &mut full], budget, threads == 1);

@@ -364,30 +364,42 @@ impl I8Kernels {
         c: &mut [f32],
         epilogue: Epilogue,
     ) {
-        let k = b.k();
-        assert!(a.len() >= m * k, "gemm_i8: a is shorter than m×k");
-        self.quantize(scratch, m, k, a);
+        assert!(a.len() >= m * b.k(), "gemm_i8: a is shorter than m×k");
+        self.quantize(scratch, m, a, b);
         self.gemm_quantized(scratch, b, c, epilogue)
     }
 
-    /// The largest activation level this path's kernel takes ([`I8Path::activation_levels`]).
-    pub fn activation_levels(self) -> u8 {
-        self.path.activation_levels()
+    /// Quantizes B [n×k] (row-major fp32, PyTorch's `Linear.weight`) per column of C to the
+    /// levels this path packs to ([`I8Path::weight_levels`]) and packs it. Any path computes
+    /// with any [`PackedI8`]; this one's own packing is the one it is fastest and most
+    /// accurate on.
+    ///
+    /// # Panics
+    /// As [`PackedI8::pack`].
+    pub fn pack(self, b: &[f32], n: usize, k: usize) -> PackedI8 {
+        PackedI8::pack_to(b, n, k, self.path.weight_levels())
     }
 
-    /// Quantizes A [m×k] (row-major) per row into `scratch` to this path's levels, for its
-    /// next [`I8Kernels::gemm_quantized`].
+    /// The largest activation level this path's kernel takes against `b`
+    /// ([`I8Path::activation_levels`] of its [`PackedI8::levels`]).
+    pub fn activation_levels(self, b: &PackedI8) -> u8 {
+        self.path.activation_levels(b.levels())
+    }
+
+    /// Quantizes A [m×k] (row-major, k = `b.k()`) per row into `scratch` to the levels this
+    /// path takes against `b`, for its next [`I8Kernels::gemm_quantized`] with `b` (or a
+    /// matrix of the same k and levels).
     ///
     /// # Panics
     /// If `a` is shorter than m×k.
-    pub fn quantize(self, scratch: &mut I8Scratch, m: usize, k: usize, a: &[f32]) {
-        scratch.quantize(m, k, a, self.path.activation_levels())
+    pub fn quantize(self, scratch: &mut I8Scratch, m: usize, a: &[f32], b: &PackedI8) {
+        scratch.quantize(m, b.k(), a, self.activation_levels(b))
     }
 
-    /// Whether `scratch` holds an unconsumed quantization of `a` [m×k] for this path
-    /// ([`I8Scratch::holds`] at its levels).
-    pub fn holds(self, scratch: &I8Scratch, m: usize, k: usize, a: &[f32]) -> bool {
-        scratch.holds(m, k, a, self.path.activation_levels())
+    /// Whether `scratch` holds an unconsumed quantization of `a` [m×k] for a product of this
+    /// path with `b` ([`I8Scratch::holds`] at its levels).
+    pub fn holds(self, scratch: &I8Scratch, m: usize, a: &[f32], b: &PackedI8) -> bool {
+        scratch.holds(m, b.k(), a, self.activation_levels(b))
     }
 
     /// C[m×n] = dequant(A·q(B)ᵀ) then the epilogue, for the A [m×k] that `scratch` holds
@@ -405,7 +417,7 @@ impl I8Kernels {
         epilogue: Epilogue,
     ) {
         if let Some((m, a, rs, epi)) =
-            quantized_operands(scratch, b, c, epilogue, self.path.activation_levels())
+            quantized_operands(scratch, b, c, epilogue, self.activation_levels(b))
         {
             (self.entry.gemm)(m, a, rs, b, c, epi)
         }
@@ -414,7 +426,7 @@ impl I8Kernels {
     /// The integer product alone: `c[i·n + j] = Σ_p a[i·kp + p]·q_B[j, p]` (wrapping i32),
     /// for A already quantized (rows of `kp = padded_k(k)` bytes). The int8 kernels' test
     /// oracle: every path must give the same integers as its [`I8Path::oracle`] for any A,
-    /// and as exact arithmetic for A within its [`I8Kernels::activation_levels`].
+    /// and as exact arithmetic for A within its [`I8Kernels::activation_levels`] against `b`.
     ///
     /// # Panics
     /// If a slice is shorter than its shape requires.
@@ -516,12 +528,21 @@ pub fn gemm_i8_in(
     I8Kernels::current().gemm_in(scratch, m, a, b, c, epilogue)
 }
 
-/// [`I8Kernels::quantize`] on the current level's path: what [`gemm_i8_quantized`] consumes.
+/// [`I8Kernels::quantize`] on the current level's path: what [`gemm_i8_quantized`] with `b`
+/// consumes.
 ///
 /// # Panics
 /// As [`I8Kernels::quantize`].
-pub fn quantize_i8(scratch: &mut I8Scratch, m: usize, k: usize, a: &[f32]) {
-    I8Kernels::current().quantize(scratch, m, k, a)
+pub fn quantize_i8(scratch: &mut I8Scratch, m: usize, a: &[f32], b: &PackedI8) {
+    I8Kernels::current().quantize(scratch, m, a, b)
+}
+
+/// B [n×k] quantized and packed for the current level's int8 path ([`I8Kernels::pack`]).
+///
+/// # Panics
+/// As [`PackedI8::pack`].
+pub fn pack_i8(b: &[f32], n: usize, k: usize) -> PackedI8 {
+    I8Kernels::current().pack(b, n, k)
 }
 
 /// [`I8Kernels::gemm_quantized`] on the current level's path.

@@ -35,7 +35,7 @@ mod table;
 pub use api::{
     add_layer_norm, attention, attention_bf16, gelu, gemm_bf16, gemm_bf16_in, gemm_i8, gemm_i8_in,
     gemm_i8_quantized, gemm_packed, gemm_packed_in, gemm_strided, layer_norm, masked_softmax,
-    quantize_i8, softmax_unnormalized, Bf16Kernels, I8Kernels, Kernels,
+    pack_i8, quantize_i8, softmax_unnormalized, Bf16Kernels, I8Kernels, Kernels,
 };
 pub use attention::{AttentionScratch, AttentionShape};
 pub use dispatch::Isa;

@@ -21,7 +21,7 @@
 use crate::attention::{self, AttentionScratch, AttentionShape};
 use crate::dispatch::{isa, Isa};
 use crate::gemm::bf16::{bf16_driver, Bf16Scratch, PackedBf16};
-use crate::gemm::int8::{i8_driver, PackedI8, U7, U8};
+use crate::gemm::int8::{i8_driver, PackedI8, U7, U8, W7, W8};
 use crate::gemm::pack::AlignedBuf;
 use crate::gemm::ukr::bf16_reference::ReferenceBf16_4x16;
 use crate::gemm::ukr::i8_reference::{ReferenceI8_4x16, ReferenceMaddubsI8_4x16};
@@ -146,14 +146,16 @@ pub enum I8Path {
     Reference,
     /// Scalar model of `vpmaddubsw` + `vpmaddwd` (each int16 sum of two u8·s8 products
     /// saturated, then the pairs added in i32): the oracle of [`I8Path::Avx2Maddubs`], runs
-    /// anywhere, never a level's path. On its 7-bit activations it never saturates, so it
-    /// computes [`I8Path::Reference`]'s integers.
+    /// anywhere, never a level's path. On the operands its levels allow it never saturates,
+    /// so it computes [`I8Path::Reference`]'s integers.
     ReferenceMaddubs,
     /// AVX2: int8/uint8 widened to int16, `vpmaddwd` (CPUs without AVX512_VNNI).
     Avx2Widen,
     /// AVX2: `vpmaddubsw` (u8·s8 pairs into saturating int16) + `vpmaddwd` by ones (into
-    /// i32), on activations quantized to 7 bits (levels 0..=127) so that no pair sum can
-    /// saturate: exact, at twice the multiply rate of [`I8Path::Avx2Widen`].
+    /// i32), on weights packed to 7 bits (−63..=63, [`I8Path::weight_levels`]) — or, for
+    /// weights of 8 bits, on activations quantized to 7 bits ([`I8Path::activation_levels`])
+    /// — so that no pair sum can saturate: exact, at twice the multiply rate of
+    /// [`I8Path::Avx2Widen`].
     Avx2Maddubs,
     /// AVX-VNNI: the 256-bit VEX `vpdpbusd`, four u8·i8 products per i32 lane and instruction
     /// (AVX2 CPUs with AVX-VNNI: Alder Lake and later client cores, E-core Xeons).
@@ -226,13 +228,25 @@ impl I8Path {
         }
     }
 
-    /// The largest level the path's activations are quantized to: 255 (`gemm::int8::U8`), or
-    /// 127 (`U7`) for the paths on `vpmaddubsw`, whose int16 pair sums would saturate on 8-bit
-    /// activations.
-    /// A property of the path, the same on every architecture.
-    pub fn activation_levels(self) -> u8 {
+    /// The levels each side of 0 the path quantizes weights to when it packs them
+    /// ([`I8Kernels::pack`](crate::I8Kernels::pack)): 63 (`gemm::int8::W7`) for the paths on
+    /// `vpmaddubsw`, whose int16 pair sums would saturate on 8-bit weights against 8-bit
+    /// activations, else 127 (`W8`). A property of the path, the same on every architecture.
+    pub fn weight_levels(self) -> u8 {
         match self {
-            I8Path::Avx2Maddubs | I8Path::ReferenceMaddubs => U7,
+            I8Path::Avx2Maddubs | I8Path::ReferenceMaddubs => W7,
+            _ => W8,
+        }
+    }
+
+    /// The largest level the path quantizes activations to for a product with weights of
+    /// `weight_levels` ([`PackedI8::levels`]): 255 (`gemm::int8::U8`), except on the paths on
+    /// `vpmaddubsw` against weights of more than 63 levels (a file packed for another CPU),
+    /// where it is 127 (`U7`) so that no int16 pair sum can saturate (255·63·2 and 127·128·2
+    /// are both below 32,767).
+    pub fn activation_levels(self, weight_levels: u8) -> u8 {
+        match self {
+            I8Path::Avx2Maddubs | I8Path::ReferenceMaddubs if weight_levels > W7 => U7,
             _ => U8,
         }
     }
@@ -379,7 +393,7 @@ mod x86 {
             softmax_unnormalized: avx2::softmax_unnormalized,
         },
         bf16: Bf16Path::Avx2Widen,
-        int8: I8Path::Avx2Widen,
+        int8: I8Path::Avx2Maddubs,
     };
 
     /// AVX2 + AVX-VNNI: AVX2's fp32 and bf16 kernels, int8 on the 256-bit `vpdpbusd`.
@@ -403,8 +417,9 @@ mod x86 {
             softmax_unnormalized: avx512::softmax_unnormalized,
         },
         bf16: Bf16Path::Avx512Widen,
-        // Without VNNI the 512-bit widening adds nothing over AVX2's `vpmaddwd`.
-        int8: I8Path::Avx2Widen,
+        // Without VNNI: AVX2's `vpmaddubsw` kernel (a 512-bit one would be faster still;
+        // Skylake-SP/Cascade Lake-less-VNNI CPUs are the only ones left in this case).
+        int8: I8Path::Avx2Maddubs,
     };
 
     pub(super) static AVX512: Entry = AVX512_F32;
@@ -748,12 +763,22 @@ mod tests {
             assert!(k.bf16.is_supported() && k.int8.is_supported(), "{isa}");
         }
         assert_eq!(of(Isa::Reference).gemm_name, Reference4x16::NAME);
-        // vpmaddubsw's paths take 7-bit activations, every other path 8-bit ones; no level
-        // runs the scalar model.
+        // vpmaddubsw's paths pack 7-bit weights and take 8-bit activations against them, or
+        // 7-bit activations against 8-bit weights; every other path packs 8-bit weights and
+        // takes 8-bit activations against any. No level runs the scalar model.
         for path in I8Path::ALL {
-            let seven = matches!(path, I8Path::Avx2Maddubs | I8Path::ReferenceMaddubs);
-            let want = if seven { U7 } else { U8 };
-            assert_eq!(path.activation_levels(), want, "{path:?}");
+            let maddubs = matches!(path, I8Path::Avx2Maddubs | I8Path::ReferenceMaddubs);
+            let (w, a8) = if maddubs { (W7, U7) } else { (W8, U8) };
+            assert_eq!(path.weight_levels(), w, "{path:?}");
+            assert_eq!(path.activation_levels(path.weight_levels()), U8, "{path:?}");
+            assert_eq!(path.activation_levels(W8), a8, "{path:?}");
+            // No int16 pair sum of vpmaddubsw can saturate at the levels a path pairs.
+            if maddubs {
+                for wl in [W7, W8] {
+                    let pair = 2 * path.activation_levels(wl) as i32 * (wl as i32 + 1);
+                    assert!(pair <= i16::MAX as i32, "{path:?} {wl}: {pair}");
+                }
+            }
         }
         for isa in Isa::ALL {
             assert_ne!(of(isa).int8, I8Path::ReferenceMaddubs, "{isa}");
@@ -768,11 +793,14 @@ mod tests {
         for path in I8Path::ALL {
             assert_eq!(I8Path::from_name(path.name()), Some(path));
             // A path and its oracle quantize alike, so their results compare bit for bit.
-            assert_eq!(
-                path.activation_levels(),
-                path.oracle().activation_levels(),
-                "{path:?}"
-            );
+            assert_eq!(path.weight_levels(), path.oracle().weight_levels(), "{path:?}");
+            for wl in [W7, W8] {
+                assert_eq!(
+                    path.activation_levels(wl),
+                    path.oracle().activation_levels(wl),
+                    "{path:?}"
+                );
+            }
             assert_eq!(path.oracle().isa(), Isa::Reference);
             assert_eq!(int8(path).name, path.kernel_name());
             assert!(

@@ -4,11 +4,13 @@
 //! * **Integer sums are equal bit for bit** on every path to its oracle (`I8Path::oracle`: the
 //!   reference, or for `vpmaddubsw` its saturating scalar model) for k below, at and above the
 //!   k block (partial sums kept in C between blocks), edge tiles included, on 8-bit and on
-//!   7-bit activations with their extremes (0/255, 0/127) and ±127 in B; and to exact
-//!   arithmetic on the activations each path takes (`I8Path::activation_levels`).
-//! * The `vpmaddubsw` path on 7-bit activations never saturates: all-extreme inputs at
-//!   k = 4096 (127 against ±127 and −128) give the exact sums; on 8-bit ones its model does
-//!   saturate, and the SIMD kernel with it.
+//!   7-bit activations with their extremes (0/255, 0/127) against weights of 8 and of 7 bits
+//!   (±127, ±63); and to exact arithmetic on the activations each path takes against those
+//!   weights (`I8Path::activation_levels`).
+//! * The `vpmaddubsw` path never saturates at the levels it pairs: all-extreme inputs at
+//!   k = 4096 (7-bit activations, 127, against ±127 and −128; 8-bit ones, 255, against its own
+//!   7-bit weights ±63 and against −64) give the exact sums; on 8-bit activations against
+//!   8-bit weights its model does saturate, and the SIMD kernel with it.
 //! * The dequantized products and the bias / bias+residual epilogues are equal bit for bit too
 //!   (the same fp32 operations in the same order); GELU epilogues within 4e-6·(1+|x|) (each
 //!   ISA's GELU is within 2e-6 of the exact one, docs/numerics.md).
@@ -21,6 +23,7 @@ mod common;
 
 use bertqa_kernels::gemm::int8::{
     a_stride, dequantize, padded_k, quantize_row, quantize_row_reference, quantize_rows, U7, U8,
+    W7, W8,
 };
 use bertqa_kernels::{Epilogue, I8Kernels, I8Path, I8Scratch, PackedI8, KC_I8};
 use common::{erf, Rng};
@@ -72,9 +75,10 @@ fn integer_sums_are_equal_on_every_path() {
                 if m * n * k > 4_000_000 && !(m == 13 && n == 33) {
                     continue;
                 }
-                let packed = PackedI8::pack(&weights(n, k, &mut rng), n, k);
+                let b = weights(n, k, &mut rng);
                 let kp = padded_k(k);
-                for max in [U8, U7] {
+                for (wl, max) in [W8, W7].into_iter().flat_map(|w| [(w, U8), (w, U7)]) {
+                    let packed = PackedI8::pack_to(&b, n, k, wl);
                     // Rows of levels 0..=max with the extremes present.
                     let a: Vec<u8> = (0..m * kp)
                         .map(|i| match i % 7 {
@@ -86,13 +90,14 @@ fn integer_sums_are_equal_on_every_path() {
                     let exact = exact_sums(m, k, &a, &packed);
                     for path in paths() {
                         let want = sums(path.oracle(), m, &a, &packed);
-                        if max <= path.activation_levels() {
+                        if max <= path.activation_levels(wl) {
                             // The oracle on the activations this path takes: exact.
                             let want64: Vec<i64> = want.iter().map(|&v| v as i64).collect();
-                            assert_eq!(want64, exact, "{:?} {m}x{n}x{k} ≤ {max}", path.oracle());
+                            let what = format!("{:?} {m}x{n}x{k} ±{wl} ≤ {max}", path.oracle());
+                            assert_eq!(want64, exact, "{what}");
                         }
                         let got = sums(path, m, &a, &packed);
-                        assert_eq!(got, want, "{path:?} {m}x{n}x{k} ≤ {max}: sums differ");
+                        assert_eq!(got, want, "{path:?} {m}x{n}x{k} ±{wl} ≤ {max}: sums differ");
                     }
                 }
             }
@@ -106,24 +111,25 @@ fn integer_sums_are_equal_on_every_path() {
 
 #[test]
 fn extreme_weights_do_not_saturate() {
-    // A = the path's top level everywhere, B = −127 or +127 everywhere: the largest sums a
-    // layer can have (k = 4096: ±132,648,960 on 8 bits), where int16 pair sums of 8-bit
-    // activations (vpmaddubsw) would saturate.
+    // A = the path's top level everywhere, B = −w or +w everywhere (its own packing and 8-bit
+    // weights): the largest sums a layer can have (k = 4096: ±132,648,960 on 8 bits), where
+    // int16 pair sums of 8-bit operands (vpmaddubsw) would saturate.
     let (m, n, k) = (13, 40, 4096);
     let b: Vec<f32> = (0..n * k)
         .map(|i| if (i / k) % 2 == 0 { 1.0 } else { -1.0 })
         .collect();
-    let packed = PackedI8::pack(&b, n, k);
     for path in paths() {
-        let max = path.activation_levels();
-        let got = sums(path, m, &vec![max; m * k], &packed);
-        for (idx, &v) in got.iter().enumerate() {
-            let sign = if (idx % n) % 2 == 0 { 1 } else { -1 };
-            assert_eq!(
-                v,
-                sign * max as i32 * 127 * k as i32,
-                "{path:?} element {idx}"
-            );
+        for packed in [PackedI8::pack(&b, n, k), I8Kernels::of(path).pack(&b, n, k)] {
+            let (wl, max) = (packed.levels(), path.activation_levels(packed.levels()));
+            let got = sums(path, m, &vec![max; m * k], &packed);
+            for (idx, &v) in got.iter().enumerate() {
+                let sign = if (idx % n) % 2 == 0 { 1 } else { -1 };
+                assert_eq!(
+                    v,
+                    sign * max as i32 * wl as i32 * k as i32,
+                    "{path:?} ±{wl} element {idx}"
+                );
+            }
         }
     }
 }
@@ -141,19 +147,26 @@ fn constant_panels(n: usize, k: usize, v: i8, col: impl Fn(usize) -> bool) -> Pa
         }
         col_sums[j] = x as i32 * k as i32;
     }
-    PackedI8::from_shared(n, k, Arc::new(panels), vec![1.0; n], col_sums)
+    let levels = v.unsigned_abs().min(W8);
+    PackedI8::from_shared(n, k, levels, Arc::new(panels), vec![1.0; n], col_sums)
 }
 
 #[test]
-fn maddubs_never_saturates_on_7_bit_activations() {
+fn maddubs_never_saturates_at_its_levels() {
     // All-extreme inputs at k = 4096: A = 127 everywhere against B = ±127 and against −128 /
     // +127 (which pack never produces, but a file could hold): every pair sum is at its
-    // largest, |127·128·2| = 32,512 < 32,767. The saturating model and the kernel must give
-    // the plain i32 sums.
+    // largest, |127·128·2| = 32,512 < 32,767; A = 255 against the path's own 7-bit weights,
+    // ±63, and against −64 / +64: |255·64·2| = 32,640. The saturating model and the kernel
+    // must give the plain i32 sums.
     let (m, n, k) = (13, 40, 4096);
-    for (v, what) in [(127i8, "±127"), (-128, "−128/127")] {
+    for (v, top, what) in [
+        (127i8, U7, "U7 ±127"),
+        (-128, U7, "U7 −128/127"),
+        (63, U8, "U8 ±63"),
+        (-64, U8, "U8 −64/64"),
+    ] {
         let packed = constant_panels(n, k, v, |j| j % 3 != 1);
-        let a = vec![U7; m * k];
+        let a = vec![top; m * k];
         let exact = exact_sums(m, k, &a, &packed);
         for path in [I8Path::ReferenceMaddubs, I8Path::Avx2Maddubs] {
             if !path.is_supported() {
@@ -187,7 +200,8 @@ fn a_quantization_serves_only_paths_of_its_levels() {
     let packed = PackedI8::pack(&vec![0.5; n * k], n, k);
     let a = vec![1.0f32; m * k];
     let mut scratch = I8Scratch::default();
-    I8Kernels::of(I8Path::ReferenceMaddubs).quantize(&mut scratch, m, k, &a);
+    // vpmaddubsw's model against 8-bit weights: 7-bit activations, which no other path takes.
+    I8Kernels::of(I8Path::ReferenceMaddubs).quantize(&mut scratch, m, &a, &packed);
     let mut c = vec![0.0; m * n];
     I8Kernels::of(I8Path::Reference).gemm_quantized(&mut scratch, &packed, &mut c, Epilogue::None);
 }
@@ -256,22 +270,24 @@ fn dequantized_results_match_the_reference() {
         (4, 8, 0),
     ] {
         let case = Case::new(m, n, k, &mut rng);
-        let packed = PackedI8::pack(&case.b, n, k);
+        let packings = [PackedI8::pack(&case.b, n, k), PackedI8::pack_to(&case.b, n, k, W7)];
         for kind in 0..4 {
-            for path in paths() {
-                let want = case.run(path.oracle(), &packed, kind);
-                let got = case.run(path, &packed, kind);
+            for (path, packed) in paths().into_iter().flat_map(|p| packings.iter().map(move |b| (p, b))) {
+                let want = case.run(path.oracle(), packed, kind);
+                let got = case.run(path, packed, kind);
                 for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
                     if kind == 2 {
                         assert!(
                             (g - w).abs() <= 4e-6 * (1.0 + w.abs()),
-                            "{path:?} {m}x{n}x{k} GELU: element {i}: {g} vs {w}"
+                            "{path:?} ±{} {m}x{n}x{k} GELU: element {i}: {g} vs {w}",
+                            packed.levels()
                         );
                     } else {
                         assert_eq!(
                             g.to_bits(),
                             w.to_bits(),
-                            "{path:?} {m}x{n}x{k} kind {kind}: element {i}: {g} vs {w}"
+                            "{path:?} ±{} {m}x{n}x{k} kind {kind}: element {i}: {g} vs {w}",
+                            packed.levels()
                         );
                     }
                 }
@@ -292,17 +308,17 @@ fn padded_activation_rows_give_the_same_products() {
     assert_eq!(a_stride(1024), 1024);
     let mut rng = Rng(0x9ad);
     let case = Case::new(m, n, k, &mut rng);
-    let packed = PackedI8::pack(&case.b, n, k);
     let mut q = vec![0u8; m * k];
     let (mut scale, mut zp) = (vec![0.0f32; m], vec![0i32; m]);
     for path in paths() {
+        let packed = I8Kernels::of(path).pack(&case.b, n, k);
         quantize_rows(
             &case.a,
             k,
             &mut q,
             &mut scale,
             &mut zp,
-            path.activation_levels(),
+            I8Kernels::of(path).activation_levels(&packed),
         );
         let mut sums = vec![0i32; m * n];
         I8Kernels::of(path).sums(m, &q, &packed, &mut sums);
@@ -333,17 +349,19 @@ fn reference_is_within_the_quantization_bound() {
     let mut rng = Rng(42);
     for &(m, n, k) in &[(5, 33, 769), (13, 17, 64), (1, 1, 3), (4, 64, 1537)] {
         let case = Case::new(m, n, k, &mut rng);
-        let packed = PackedI8::pack(&case.b, n, k);
         let kp = padded_k(k);
         let mut q = vec![0u8; kp];
-        for (kind, path) in [0u32, 1, 2, 3]
-            .into_iter()
-            .flat_map(|kind| [I8Path::Reference, I8Path::ReferenceMaddubs].map(|p| (kind, p)))
-        {
+        // Each scalar path on 8-bit weights and on its own packing (maddubs: 7-bit ones).
+        for (kind, path, wl) in [0u32, 1, 2, 3].into_iter().flat_map(|kind| {
+            [I8Path::Reference, I8Path::ReferenceMaddubs]
+                .into_iter()
+                .flat_map(move |p| [(kind, p, W8), (kind, p, p.weight_levels())])
+        }) {
+            let packed = PackedI8::pack_to(&case.b, n, k, wl);
             let got = case.run(path, &packed, kind);
             for i in 0..m {
                 let row = &case.a[i * k..(i + 1) * k];
-                let rq = quantize_row(row, &mut q, path.activation_levels());
+                let rq = quantize_row(row, &mut q, path.activation_levels(wl));
                 for j in 0..n {
                     let sw = packed.scales()[j] as f64;
                     let (mut dot, mut bound) = (0.0f64, 0.0f64);
@@ -381,8 +399,8 @@ fn reference_is_within_the_quantization_bound() {
 fn results_do_not_depend_on_the_thread_count() {
     let mut rng = Rng(7);
     let case = Case::new(200, 300, 1500, &mut rng);
-    let packed = PackedI8::pack(&case.b, 300, 1500);
     for path in paths() {
+        let packed = I8Kernels::of(path).pack(&case.b, 300, 1500);
         let run = |threads: usize| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)

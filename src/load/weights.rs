@@ -31,16 +31,22 @@ pub struct ReadOptions {
     pub plan: LayerPlan,
     /// Check every tensor taken for NaN and infinity.
     pub validate: bool,
+    /// int8 linear layers: the levels each side of 0 their weights are quantized to (127 or
+    /// 63, `PackedI8::levels`) — what a checkpoint is packed to, or what a packed file says
+    /// its panels hold.
+    pub int8_weight_levels: u8,
 }
 
 impl ReadOptions {
-    /// A Hugging Face checkpoint read into `precision` and `plan`.
+    /// A Hugging Face checkpoint read into `precision` and `plan` (int8 weights packed to the
+    /// levels the CPU's int8 path prefers, `I8Path::weight_levels`).
     pub fn checkpoint(precision: Precision, plan: LayerPlan, validate: bool) -> Self {
         ReadOptions {
             packed: false,
             precision,
             plan,
             validate,
+            int8_weight_levels: bertqa_kernels::I8Path::current().weight_levels(),
         }
     }
 }
@@ -155,6 +161,11 @@ impl Checkpoint {
     /// The precision the linear layers are packed into.
     pub(crate) fn precision(&self) -> Precision {
         self.read.precision
+    }
+
+    /// The levels each side of 0 of int8 linear weights ([`ReadOptions::int8_weight_levels`]).
+    pub(crate) fn int8_weight_levels(&self) -> u8 {
+        self.read.int8_weight_levels
     }
 
     /// Takes the BF16 tensor `name` (canonical) as raw bf16 bits, checking its shape (and, when

@@ -81,13 +81,15 @@ impl Linear {
             return Ok(Self::from_bf16_bits(&one_or_concat(&bits), bias, out, inp));
         }
         let w: Vec<&[f32]> = w32.iter().map(|t| t.data()).collect();
-        Ok(Self::from_parts(
-            &one_or_concat(&w),
-            bias,
-            out,
-            inp,
-            precision,
-        ))
+        let w = one_or_concat(&w);
+        let weight = match precision {
+            Precision::Bf16 => Weight::Bf16(PackedBf16::pack(&w, out, inp)),
+            Precision::Int8 => {
+                Weight::Int8(PackedI8::pack_to(&w, out, inp, ck.int8_weight_levels()))
+            }
+            Precision::F32 => Weight::F32(PackedMatrix::pack(&w, out, inp)),
+        };
+        Ok(Linear { weight, bias })
     }
 
     /// A packed file's `{prefix}.packed` (fp32 panels), `{prefix}.packed_bf16` (bf16 pair
@@ -127,15 +129,6 @@ impl Linear {
             }
         };
         Ok(Linear { weight, bias })
-    }
-
-    fn from_parts(w: &[f32], bias: Vec<f32>, out: usize, inp: usize, precision: Precision) -> Self {
-        let weight = match precision {
-            Precision::Bf16 => Weight::Bf16(PackedBf16::pack(w, out, inp)),
-            Precision::Int8 => Weight::Int8(PackedI8::pack(w, out, inp)),
-            Precision::F32 => Weight::F32(PackedMatrix::pack(w, out, inp)),
-        };
-        Linear { weight, bias }
     }
 
     /// The int8 panels, scales and column sums of a packed file. The column sums are stored
@@ -184,8 +177,17 @@ impl Linear {
                 index: j,
             });
         }
-        let w = PackedI8::from_shared(out, inp, std::sync::Arc::new(panels), scales, col_sums);
+        let levels = ck.int8_weight_levels();
+        let panels = std::sync::Arc::new(panels);
+        let w = PackedI8::from_shared(out, inp, levels, panels, scales, col_sums);
         if ck.validating() {
+            // Values beyond the recorded levels could saturate a `vpmaddubsw` product.
+            let top = w.max_magnitude();
+            if top > levels {
+                return Err(ck.format_error(format!(
+                    "{prefix}.packed_i8 holds ±{top}, beyond the ±{levels} the file records"
+                )));
+            }
             if let Some(j) = w
                 .recompute_col_sums()
                 .iter()
@@ -222,7 +224,7 @@ impl Linear {
     /// the profile times it apart); other precisions do nothing.
     pub(crate) fn quantize(&self, m: usize, x: &[f32], scratch: &mut LinearScratch) {
         if let Weight::Int8(w) = &self.weight {
-            quantize_i8(&mut scratch.i8, m, w.k(), x);
+            quantize_i8(&mut scratch.i8, m, x, w);
         }
     }
 
@@ -240,8 +242,8 @@ impl Linear {
             Weight::F32(w) => gemm_packed_in(&mut scratch.f32, m, x, w, y, epilogue),
             Weight::Bf16(w) => gemm_bf16_in(&mut scratch.a16, m, x, w, y, epilogue),
             Weight::Int8(w) => {
-                if !I8Kernels::current().holds(&scratch.i8, m, w.k(), x) {
-                    quantize_i8(&mut scratch.i8, m, w.k(), x);
+                if !I8Kernels::current().holds(&scratch.i8, m, x, w) {
+                    quantize_i8(&mut scratch.i8, m, x, w);
                 }
                 gemm_i8_quantized(&mut scratch.i8, w, y, epilogue)
             }

@@ -267,6 +267,21 @@ impl Bert {
         self.precision
     }
 
+    /// The levels each side of 0 of the model's int8 weights (127 or 63,
+    /// [`bertqa_kernels::PackedI8::levels`]), or `None` if no linear layer is int8.
+    pub fn int8_weight_levels(&self) -> Option<u8> {
+        let mut levels = None;
+        let _ = self.visit_params(&mut |_, param| {
+            if let params::Param::Linear { linear, .. } = param {
+                if let Weight::Int8(w) = &linear.weight {
+                    levels = levels.or(Some(w.levels()));
+                }
+            }
+            Ok(())
+        });
+        levels
+    }
+
     /// Which precision each GEMM of a layer runs in.
     pub fn plan(&self) -> LayerPlan {
         self.plan
@@ -277,8 +292,17 @@ impl Bert {
     pub fn kernels_description(&self) -> String {
         let kernels = bertqa_kernels::Kernels::current();
         let mut parts = Vec::new();
-        if self.plan.uses(Precision::Int8) {
-            parts.push(format!("int8 GEMM on {}", kernels.int8().name()));
+        if let Some(levels) = self.int8_weight_levels() {
+            let int8 = kernels.int8();
+            // Bits of each operand: ±127 and 0..=255 are 8, ±63 and 0..=127 are 7.
+            let bits = |top: u8| 8 - top.leading_zeros();
+            let activations = int8.path().activation_levels(levels);
+            parts.push(format!(
+                "int8 GEMM on {} ({}-bit weights, {}-bit activations)",
+                int8.name(),
+                bits(levels) + 1,
+                bits(activations),
+            ));
         }
         if self.plan.uses(Precision::Bf16) {
             parts.push(format!("bf16 on {}", kernels.bf16().name()));

@@ -10,7 +10,10 @@
 //!   written before it are read as uncased, unless their vocabulary holds upper-case tokens);
 //! * `precision` metadata = `fp32` (also when absent), `bf16` or `int8`: the precision the model
 //!   was converted in; `plan` (int8 files) = its [`LayerPlan`](super::LayerPlan), e.g.
-//!   `qkv=int8,out=int8,up=int8,down=bf16,attn=bf16`;
+//!   `qkv=int8,out=int8,up=int8,down=bf16,attn=bf16`; `int8_weight_levels` (int8 files) = the
+//!   levels each side of 0 the int8 weights were quantized to, `127` (also when absent: files
+//!   written before it) or `63` (7-bit weights, what CPUs whose int8 runs on `vpmaddubsw`
+//!   pack to; `bertqa_kernels::PackedI8::levels`);
 //! * `{linear}.packed`, F32, shape `[⌈n/panel⌉·panel·k]` (fp32 files and the QA head), or
 //!   `{linear}.packed_bf16`, BF16, shape `[⌈n/panel⌉·panel·⌈k/2⌉·2]` (bf16 files, pair
 //!   panels of `bertqa_kernels::PackedBf16`), or `{linear}.packed_i8`, I8, shape
@@ -38,6 +41,8 @@ use std::path::Path;
 
 /// `format` metadata value of a packed file.
 pub const FORMAT: &str = "bertqa-packed";
+/// Metadata key of an int8 file's weight levels.
+const INT8_WEIGHT_LEVELS: &str = "int8_weight_levels";
 const VERSION: &str = "1";
 
 impl Bert {
@@ -62,6 +67,9 @@ impl Bert {
         metadata.insert("precision".to_string(), self.precision().name().to_string());
         if self.precision() == Precision::Int8 {
             metadata.insert("plan".to_string(), self.plan().name());
+            if let Some(levels) = self.int8_weight_levels() {
+                metadata.insert(INT8_WEIGHT_LEVELS.to_string(), levels.to_string());
+            }
         }
         // Every parameter under its table name: the panels first (each a multiple of 128
         // bytes, so each starts on a cache line), then the rest in table order. The int8
@@ -220,11 +228,25 @@ impl Bert {
                 Some(Tokenizer::with_settings(vocab, settings))
             }
         };
+        // Files written before the key: 8-bit weights, the only kind there was.
+        let int8_weight_levels = match meta.get(INT8_WEIGHT_LEVELS) {
+            None => bertqa_kernels::gemm::int8::W8,
+            Some(v) => v
+                .parse::<u8>()
+                .ok()
+                .filter(|l| (1..=bertqa_kernels::gemm::int8::W8).contains(l))
+                .ok_or_else(|| {
+                    format_error(format!(
+                        "{INT8_WEIGHT_LEVELS} {v:?} in the metadata: expected 1..=127"
+                    ))
+                })?,
+        };
         let read = ReadOptions {
             packed: true,
             precision,
             plan,
             validate: options.validate_values,
+            int8_weight_levels,
         };
         let mut ck = Checkpoint::from_file(file, read)?;
         let model = Bert::build(config, &mut ck)?;

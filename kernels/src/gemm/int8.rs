@@ -2,19 +2,22 @@
 //! fp32 epilogues.
 //!
 //! * **B** (weights, [n×k] as PyTorch's `Linear.weight`) is quantized once, at pack time,
-//!   symmetrically per output column j: `s_j = max_p |B[j, p]| / 127`,
-//!   `q_B[j, p] = round(B[j, p] / s_j)` in −127..=127 (never −128), packed into
+//!   symmetrically per output column j to `w` levels each side of 0 ([`W8`] = 127, or [`W7`] =
+//!   63 for the AVX2 `vpmaddubsw` path, see below): `s_j = max_p |B[j, p]| / w`,
+//!   `q_B[j, p] = round(B[j, p] / s_j)` in −w..=w (never −128), packed into
 //!   [`PackedI8`]: the 32-wide panels of [`PackedMatrix`](super::PackedMatrix) with **groups of
 //!   4 consecutive k** per column — the operand layout of `vpdpbusd`, whose 32-bit lanes each
 //!   hold `(B[j, 4g], …, B[j, 4g+3])`; k is padded to a multiple of 4 with zeros. The column
-//!   sums `Σ_p q_B[j, p]` are computed then too.
+//!   sums `Σ_p q_B[j, p]` are computed then too, and the matrix records its `w`
+//!   ([`PackedI8::levels`]).
 //! * **A** (activations) is quantized per call and **per row** (per token), asymmetrically to
 //!   uint8 ([`quantize_row`]): the row's range `[min(0, min x), max(0, max x)]` is cut into
-//!   `max` steps of `s_i` (`max` = [`U8`] = 255 levels above 0 on most paths; [`U7`] = 127 on the
-//!   AVX2 `vpmaddubsw` path, see below), with the zero point `z_i` the level that 0.0 maps to,
-//!   so `x ≈ s_i·(q − z_i)`, `q` in `0..=max`. A GELU output row (−0.17 … tens) uses all the
-//!   levels, not half. Each path says which `max` it needs (`I8Path::activation_levels`), and
-//!   a quantization is only consumed by a path of the same `max` (checked).
+//!   `max` steps of `s_i` (`max` = [`U8`] = 255 levels above 0, except [`U7`] = 127 where the
+//!   `vpmaddubsw` path meets weights of 127 levels, see below), with the zero point `z_i` the
+//!   level that 0.0 maps to, so `x ≈ s_i·(q − z_i)`, `q` in `0..=max`. A GELU output row
+//!   (−0.17 … tens) uses all the levels, not half. A path says which `max` it needs against a
+//!   weight matrix (`I8Path::activation_levels`), and a quantization is only consumed by a
+//!   product of the same `max` (checked).
 //! * The micro-kernels sum `Σ_p q_A[i, p]·q_B[j, p]` in i32 — exactly: every path computes the
 //!   same integers (`kernels/tests/int8.rs` checks them bit for bit). The zero point is taken
 //!   out with the column sums, `Σ_p (q_A − z_i)·q_B = Σ_p q_A·q_B − z_i·Σ_p q_B` (the algebra of
@@ -27,11 +30,14 @@
 //! changes the result. No instruction in any path saturates (`vpdpbusd`, not `vpdpbusds`;
 //! `vpmaddwd` on widened int16; on aarch64 `usmmla`, `sdot` and `smlal` wrap like i32
 //! addition) — or can: `vpmaddubsw` (the AVX2 `Avx2Maddubs` path) saturates its int16 sums of
-//! two u8·s8 products, which for full-range operands reach 255·127·2 = 64,770 > 32,767; with
-//! activations of 7 bits ([`U7`], `q_A` ≤ 127) a pair is at most 127·128·2 = 32,512 for any
-//! int8 weight, so it never does, and that path computes the same exact integers (its scalar
-//! model, `i8_reference::ReferenceMaddubsI8_4x16`, saturates as the instruction does, and the
-//! tests show it equal to exact sums on extreme 7-bit inputs).
+//! two u8·s8 products, which for full-range operands reach 255·127·2 = 64,770 > 32,767. One of
+//! the two operands gives up a bit so that a pair never gets there: weights of 7 bits ([`W7`],
+//! |q_B| ≤ 63, the path's own packing) against 8-bit activations, 255·63·2 = 32,130; or, for
+//! weights packed to 127 levels (a packed file written for another CPU), activations of 7
+//! bits ([`U7`]), 127·128·2 = 32,512. Either way that path computes the same exact integers
+//! (its scalar model, `i8_reference::ReferenceMaddubsI8_4x16`, saturates as the instruction
+//! does, and the tests show it equal to exact sums on extreme inputs of both kinds). On SQuAD
+//! the 7-bit weights are the better half to give up (docs/accuracy.md).
 //!
 //! On aarch64 the same panels feed FEAT_I8MM `usmmla` (u8 × s8, the scheme's own pair: B's
 //! 4-k groups of two k steps zipped into the 8-k column pairs it multiplies), FEAT_DotProd
@@ -49,12 +55,20 @@ use std::sync::Arc;
 /// Largest k the int8 GEMM accepts (255·128·k stays below 2³¹).
 pub const MAX_K: usize = 1 << 16;
 
-/// Activations on 8 bits: levels `0..=255` (every path but `Avx2Maddubs`).
+/// Activations on 8 bits: levels `0..=255` (every path, but `Avx2Maddubs` against weights of
+/// 127 levels).
 pub const U8: u8 = 255;
 
 /// Activations on 7 bits: levels `0..=127`, so that no `vpmaddubsw` pair sum (u8·s8 + u8·s8)
-/// can exceed 127·128·2 = 32,512 < 32,767 (`Avx2Maddubs`).
+/// can exceed 127·128·2 = 32,512 < 32,767 (`Avx2Maddubs` against weights of [`W8`]).
 pub const U7: u8 = 127;
+
+/// Weights on 8 bits: `−127..=127` per column (every path but `Avx2Maddubs`).
+pub const W8: u8 = 127;
+
+/// Weights on 7 bits: `−63..=63` per column, so that no `vpmaddubsw` pair sum can exceed
+/// 255·63·2 = 32,130 < 32,767 with 8-bit activations (`Avx2Maddubs`'s own packing).
+pub const W7: u8 = 63;
 
 /// k rounded up to the int8 group of 4.
 pub fn padded_k(k: usize) -> usize {
@@ -312,16 +326,18 @@ enum Panels {
 }
 
 /// A weight matrix B [n×k] (PyTorch `Linear.weight` layout) quantized to int8 per output column
-/// and packed for [`gemm_i8`](crate::gemm_i8): 32-wide panels of 4-k groups, with its column scales and sums.
+/// and packed for [`gemm_i8`](crate::gemm_i8): 32-wide panels of 4-k groups, with its column
+/// scales and sums and its level count.
 ///
 /// ```text
 /// element (j, p) of q_B  ↦  panels[(j / 32)·kp·32 + (p / 4)·128 + (j % 32)·4 + p % 4],  kp = k rounded up to 4
-/// B[j, p] ≈ scales[j] · q_B[j, p],   col_sums[j] = Σ_p q_B[j, p]
+/// B[j, p] ≈ scales[j] · q_B[j, p],   col_sums[j] = Σ_p q_B[j, p],   |q_B[j, p]| ≤ levels
 /// ```
 #[derive(Clone)]
 pub struct PackedI8 {
     n: usize,
     k: usize,
+    levels: u8,
     panels: Panels,
     scales: Vec<f32>,
     col_sums: Vec<i32>,
@@ -332,13 +348,14 @@ impl std::fmt::Debug for PackedI8 {
         f.debug_struct("PackedI8")
             .field("n", &self.n)
             .field("k", &self.k)
+            .field("levels", &self.levels)
             .finish_non_exhaustive()
     }
 }
 
 impl PartialEq for PackedI8 {
     fn eq(&self, other: &Self) -> bool {
-        (self.n, self.k) == (other.n, other.k)
+        (self.n, self.k, self.levels) == (other.n, other.k, other.levels)
             && self.panels() == other.panels()
             && self.scales == other.scales
             && self.col_sums == other.col_sums
@@ -346,13 +363,28 @@ impl PartialEq for PackedI8 {
 }
 
 impl PackedI8 {
-    /// Quantizes B [n×k] (row-major fp32) per row of B (column of C) and packs it.
+    /// Quantizes B [n×k] (row-major fp32) per row of B (column of C) to 127 levels each side
+    /// ([`W8`]) and packs it. [`I8Kernels::pack`](crate::I8Kernels::pack) packs to the levels
+    /// a path prefers.
     ///
     /// # Panics
     /// If `b.len() != n * k` or `k > MAX_K`.
     pub fn pack(b: &[f32], n: usize, k: usize) -> Self {
+        Self::pack_to(b, n, k, W8)
+    }
+
+    /// [`PackedI8::pack`] to `levels` each side of 0 (1..=127: [`W8`], [`W7`]).
+    ///
+    /// # Panics
+    /// If `b.len() != n * k`, `k > MAX_K`, or `levels` is 0 or above 127.
+    pub fn pack_to(b: &[f32], n: usize, k: usize, levels: u8) -> Self {
         assert_eq!(b.len(), n * k, "PackedI8::pack: b is not n×k");
         assert!(k <= MAX_K, "PackedI8::pack: k = {k} > {MAX_K}");
+        assert!(
+            (1..=W8).contains(&levels),
+            "PackedI8::pack: {levels} levels"
+        );
+        let top = levels as f32;
         let kp = padded_k(k);
         let mut buf = AlignedBuf::<i8>::default();
         buf.set_len(Self::panel_len(n, k));
@@ -369,10 +401,10 @@ impl PackedI8 {
                     for (jj, (s, sum)) in sc.iter_mut().zip(cs.iter_mut()).enumerate() {
                         let row = &b[(jp * PANEL + jj) * k..][..k];
                         let amax = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-                        *s = amax / 127.0;
+                        *s = amax / top;
                         let inv = if amax > 0.0 { 1.0 / *s } else { 0.0 };
                         for (p, &x) in row.iter().enumerate() {
-                            let q = (x * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
+                            let q = (x * inv).round_ties_even().clamp(-top, top) as i8;
                             panel[(p / 4) * 4 * PANEL + jj * 4 + p % 4] = q;
                             *sum += q as i32;
                         }
@@ -382,6 +414,7 @@ impl PackedI8 {
         PackedI8 {
             n,
             k,
+            levels,
             panels: Panels::Owned(buf),
             scales,
             col_sums,
@@ -389,13 +422,16 @@ impl PackedI8 {
     }
 
     /// Uses panels already in the packed layout that live elsewhere (e.g. a memory-mapped
-    /// packed-weights file), without copying them, with their scales and column sums.
+    /// packed-weights file), without copying them, with their scales and column sums, packed
+    /// to `levels` each side of 0 — which the kernels trust: a `vpmaddubsw` product with
+    /// values beyond them can saturate ([`PackedI8::max_magnitude`] checks a file's).
     ///
     /// # Panics
-    /// If a length does not match `(n, k)` or `k > MAX_K`.
+    /// If a length does not match `(n, k)`, `k > MAX_K`, or `levels` is 0 or above 127.
     pub fn from_shared(
         n: usize,
         k: usize,
+        levels: u8,
         panels: Arc<dyn AsRef<[i8]> + Send + Sync>,
         scales: Vec<f32>,
         col_sums: Vec<i32>,
@@ -406,9 +442,14 @@ impl PackedI8 {
             "PackedI8::from_shared: length"
         );
         assert!(scales.len() == n && col_sums.len() == n && k <= MAX_K);
+        assert!(
+            (1..=W8).contains(&levels),
+            "PackedI8::from_shared: {levels} levels"
+        );
         PackedI8 {
             n,
             k,
+            levels,
             panels: Panels::Shared(panels),
             scales,
             col_sums,
@@ -436,6 +477,20 @@ impl PackedI8 {
             Panels::Owned(buf) => buf.as_slice(),
             Panels::Shared(shared) => (**shared).as_ref(),
         }
+    }
+
+    /// The levels each side of 0 the weights were quantized to: |q_B| ≤ `levels` ([`W8`] or
+    /// [`W7`]).
+    pub fn levels(&self) -> u8 {
+        self.levels
+    }
+
+    /// The largest |q_B| in the panels (to check a loaded file against its
+    /// [`PackedI8::levels`]).
+    pub fn max_magnitude(&self) -> u8 {
+        self.panels()
+            .iter()
+            .fold(0u8, |m, &v| m.max(v.unsigned_abs()))
     }
 
     /// Per-column scales `s_j`.
@@ -631,10 +686,28 @@ mod tests {
         let shared = PackedI8::from_shared(
             n,
             k,
+            W8,
             Arc::new(pm.panels().to_vec()),
             pm.scales().to_vec(),
             pm.col_sums().to_vec(),
         );
         assert_eq!(shared, pm);
+        assert_eq!(pm.max_magnitude(), W8);
+    }
+
+    #[test]
+    fn seven_bit_packing_uses_63_levels() {
+        let (n, k) = (5, 9);
+        let b: Vec<f32> = (0..n * k).map(|i| (i % 13) as f32 - 6.5).collect();
+        let pm = PackedI8::pack_to(&b, n, k, W7);
+        assert_eq!((pm.levels(), pm.max_magnitude()), (W7, W7));
+        for j in 0..n {
+            for p in 0..k {
+                let w = b[j * k + p];
+                let s = pm.scales()[j];
+                assert!((s * pm.get(j, p) as f32 - w).abs() <= s * 0.5 + 1e-6);
+            }
+        }
+        assert_ne!(pm, PackedI8::pack(&b, n, k));
     }
 }
