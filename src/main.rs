@@ -34,6 +34,11 @@ struct Cli {
     /// docs/accuracy.md chose).
     #[arg(long, global = true, value_name = "PLAN", value_parser = LayerPlan::parse)]
     int8_plan: Option<LayerPlan>,
+    /// With --precision int8: the int8 weights' bits, 8 (±127) or 7 (±63) (default: what this
+    /// CPU's int8 path packs to — 7 on AVX2 CPUs without VNNI, where int8 runs on
+    /// `vpmaddubsw`, else 8; docs/accuracy.md). For `convert`, to write a file for other CPUs.
+    #[arg(long, global = true, value_name = "7|8", value_parser = clap::value_parser!(u8).range(7..=8))]
+    int8_weight_bits: Option<u8>,
     /// More log output on stderr (-v: info, -vv: debug, -vvv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -133,6 +138,7 @@ fn main() -> ExitCode {
     let global = cli::Global {
         precision: cli.precision,
         int8_plan: cli.int8_plan,
+        int8_weight_bits: cli.int8_weight_bits,
     };
     let result = match &cli.command {
         Command::Synthesize(args) => cli::synthesize::run(args),

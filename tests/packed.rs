@@ -360,3 +360,95 @@ fn files_without_tokenizer_settings() {
     let (_, t) = Bert::load_packed_with(&path, &options).unwrap();
     assert_eq!(t.unwrap().settings(), TokenizerSettings::CASED);
 }
+
+/// The int8 weights' bits (`--int8-weight-bits`): a checkpoint packs to the bits asked for (by
+/// default the CPU's int8 path's), a packed file records them (`int8_weight_levels`) and keeps
+/// them — a file without the record is 8-bit, a bad record or panels beyond it are refused by
+/// name, and other bits than the file's are refused.
+#[test]
+fn int8_weight_bits_are_recorded_and_kept() {
+    use bertqa::{LoadOptions, Precision};
+    let dir = TempDir::new("packed-bits");
+    let batch = [Sequence::new(vec![
+        101, 2054, 2003, 1996, 3007, 102, 3000, 102,
+    ])];
+    let options = |bits| LoadOptions {
+        int8_weight_bits: Some(bits),
+        ..LoadOptions::with_precision(Precision::Int8)
+    };
+    let key = |levels: &str| format!("\"int8_weight_levels\":\"{levels}\"");
+    let mut files = Vec::new();
+    for (bits, levels) in [(7u8, 63u8), (8, 127)] {
+        let qa = QaModel::synthetic_with("tiny", 0, &options(bits)).unwrap();
+        assert_eq!(qa.bert().int8_weight_levels(), Some(levels));
+        assert!(
+            qa.bert()
+                .kernels_description()
+                .contains(&format!("{bits}-bit weights")),
+            "{}",
+            qa.bert().kernels_description()
+        );
+        let path = dir.path().join(format!("int8-{bits}.bqa"));
+        qa.save_packed(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let header = String::from_utf8_lossy(&bytes[..4096.min(bytes.len())]).to_string();
+        assert!(header.contains(&key(&levels.to_string())), "{header}");
+        let (bert, _) = Bert::load_packed(&path).unwrap();
+        assert_eq!(bert.int8_weight_levels(), Some(levels));
+        assert_eq!(
+            bert.forward(&batch).unwrap(),
+            qa.bert().forward(&batch).unwrap()
+        );
+        // The same bits asked for load; the other bits are refused.
+        Bert::load_packed_with(&path, &options(bits)).unwrap();
+        let other = 15 - bits;
+        let err = Bert::load_packed_with(&path, &options(other)).unwrap_err();
+        assert!(
+            matches!(err, bertqa::Error::Unsupported { .. })
+                && err.to_string().contains(&format!("--int8-weight-bits {other}")),
+            "{err}"
+        );
+        files.push((path, bytes, qa));
+    }
+    // 7-bit weights are not 8-bit ones.
+    assert_ne!(
+        files[0].2.bert().forward(&batch).unwrap(),
+        files[1].2.bert().forward(&batch).unwrap()
+    );
+    // Same-length edits of the header (the data offsets stay): a file written before the
+    // record is read as 8-bit; a record that is not 1..=127 is a format error; panels beyond
+    // their record are named when validating.
+    let edit = |bytes: &[u8], from: &str, to: &str| -> std::path::PathBuf {
+        assert_eq!(from.len(), to.len());
+        let at = bytes
+            .windows(from.len())
+            .position(|w| w == from.as_bytes())
+            .expect("header key");
+        let mut out = bytes.to_vec();
+        out[at..at + to.len()].copy_from_slice(to.as_bytes());
+        let p = dir.path().join("edited.bqa");
+        std::fs::write(&p, out).unwrap();
+        p
+    };
+    let (_, bytes8, qa8) = &files[1];
+    let old = edit(bytes8, &key("127"), "\"int8_weight_levelz\":\"127\"");
+    let (bert, _) = Bert::load_packed(&old).unwrap();
+    assert_eq!(bert.int8_weight_levels(), Some(127));
+    assert_eq!(
+        bert.forward(&batch).unwrap(),
+        qa8.bert().forward(&batch).unwrap()
+    );
+    let bad = edit(bytes8, &key("127"), &key("12x"));
+    let err = Bert::load_packed(&bad).unwrap_err();
+    assert!(
+        matches!(err, bertqa::Error::Format { .. }) && err.to_string().contains("int8_weight_levels"),
+        "{err}"
+    );
+    let low = edit(bytes8, &key("127"), &key("063"));
+    let strict = LoadOptions::with_precision(Precision::Int8);
+    let err = Bert::load_packed_with(&low, &strict).unwrap_err();
+    assert!(
+        err.to_string().contains("beyond the ±63 the file records"),
+        "{err}"
+    );
+}

@@ -92,6 +92,7 @@ impl ModelArgs {
             validate_values: !self.no_validate && !packed,
             precision: global.precision,
             int8_plan: global.int8_plan,
+            int8_weight_bits: global.int8_weight_bits,
             tokenizer: self.tokenizer_settings(),
         }
     }
@@ -147,7 +148,8 @@ impl ModelArgs {
     }
 }
 
-/// The global options that decide how a model is loaded (`--precision`, `--int8-plan`),
+/// The global options that decide how a model is loaded (`--precision`, `--int8-plan`,
+/// `--int8-weight-bits`),
 /// handed by `main` to every subcommand that loads one.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Global {
@@ -155,6 +157,8 @@ pub struct Global {
     pub precision: Option<Precision>,
     /// `--int8-plan`.
     pub int8_plan: Option<LayerPlan>,
+    /// `--int8-weight-bits`.
+    pub int8_weight_bits: Option<u8>,
 }
 
 /// Feature and extraction settings; defaults are the model card's, as `QaOptions::default()`

@@ -98,6 +98,11 @@ pub struct LoadOptions {
     /// With [`Precision::Int8`]: which GEMMs run in int8 (default
     /// [`LayerPlan::INT8_DEFAULT`]). A packed file must already be in this plan.
     pub int8_plan: Option<LayerPlan>,
+    /// With [`Precision::Int8`]: the bits of the int8 weights, 8 (−127..=127 per column) or 7
+    /// (−63..=63). `None`: what this CPU's int8 path packs to (7 where it runs on
+    /// `vpmaddubsw` — AVX2 CPUs without VNNI, `I8Path::weight_levels` — else 8). Every path
+    /// runs either; a packed file must already have the bits asked for.
+    pub int8_weight_bits: Option<u8>,
     /// The tokenizer's normalisation, instead of what the model directory's tokenizer files
     /// (or a packed file's record) say: for a directory that lacks them
     /// (`bertqa --cased` / `--uncased`). Read by loaders that build a tokenizer
@@ -122,6 +127,41 @@ impl LoadOptions {
     /// attention.
     pub fn resolve(&self) -> Result<(Precision, LayerPlan)> {
         self.resolve_with(None)
+    }
+
+    /// The levels each side of 0 that int8 weights are quantized to ([`LoadOptions::int8_weight_bits`]:
+    /// 127 for 8 bits, 63 for 7).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for bits other than 7 or 8, or bits asked for without the int8
+    /// precision.
+    pub fn int8_weight_levels(&self) -> Result<u8> {
+        use bertqa_kernels::gemm::int8::{W7, W8};
+        match self.int8_weight_bits {
+            Some(_) if self.precision != Some(Precision::Int8) => Err(Error::Unsupported {
+                message: "int8 weight bits need precision int8".into(),
+            }),
+            None => Ok(bertqa_kernels::I8Path::current().weight_levels()),
+            Some(8) => Ok(W8),
+            Some(7) => Ok(W7),
+            Some(bits) => Err(Error::Unsupported {
+                message: format!("int8 weights have 7 or 8 bits, not {bits}"),
+            }),
+        }
+    }
+
+    /// How a Hugging Face checkpoint is read under these options: the precision and plan of
+    /// [`LoadOptions::resolve`], the int8 weight levels of
+    /// [`LoadOptions::int8_weight_levels`], validation.
+    ///
+    /// # Errors
+    /// Those of both.
+    pub fn checkpoint_read(&self) -> Result<ReadOptions> {
+        let (precision, plan) = self.resolve()?;
+        Ok(ReadOptions {
+            int8_weight_levels: self.int8_weight_levels()?,
+            ..ReadOptions::checkpoint(precision, plan, self.validate_values)
+        })
     }
 
     /// The one place that decides a model's precision and plan: for a checkpoint (`stored`
@@ -223,10 +263,9 @@ impl Bert {
     /// [`Bert::from_checkpoint`].
     pub fn load(dir: &Path, options: &LoadOptions) -> Result<Self> {
         let start = std::time::Instant::now();
-        let (precision, plan) = options.resolve()?;
+        let read = options.checkpoint_read()?;
         let config = BertConfig::from_file(&dir.join("config.json"))?;
         let file = SafeTensors::open(&dir.join("model.safetensors"))?;
-        let read = ReadOptions::checkpoint(precision, plan, options.validate_values);
         let ck = Checkpoint::from_file(file, read)?;
         let mut model = Self::from_checkpoint(config, ck)?;
         // Linear weights were packed (copied) above; copy the rest too (embeddings, ~10% of the

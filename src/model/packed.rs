@@ -241,6 +241,19 @@ impl Bert {
                     ))
                 })?,
         };
+        if let Some(bits) = options.int8_weight_bits {
+            let want = options.int8_weight_levels()?;
+            if want != int8_weight_levels {
+                return Err(Error::Unsupported {
+                    message: format!(
+                        "{} is packed with int8 weights of ±{int8_weight_levels}, not the \
+                         {bits}-bit ±{want}; convert the checkpoint again with \
+                         --int8-weight-bits {bits}",
+                        path.display()
+                    ),
+                });
+            }
+        }
         let read = ReadOptions {
             packed: true,
             precision,

@@ -147,9 +147,11 @@ impl Bert {
     /// # Errors
     /// As [`Bert::synthetic_as`], and those of [`LoadOptions::resolve`].
     pub fn synthetic_with(preset: &str, seed: u64, options: &LoadOptions) -> Result<Self> {
-        let (precision, plan) = options.resolve()?;
+        let read = ReadOptions {
+            validate: false,
+            ..options.checkpoint_read()?
+        };
         let config = BertConfig::preset(preset)?;
-        let read = ReadOptions::checkpoint(precision, plan, false);
         let ck = Checkpoint::from_tensors(tensors(&config, seed), read)?;
         Self::from_checkpoint(config, ck)
     }
