@@ -87,48 +87,12 @@ fn large_int8_matches_pytorch_fp32() {
     }
 }
 
-/// The int8 check above again on each other int8 path this CPU can run (each ISA level's own,
-/// through `BERTQA_ISA` in a child process: e.g. the AVX2 `vpmaddubsw` path on its 7-bit
-/// weights and AVX-VNNI on a CPU whose default is AVX-512 VNNI), held to the same bound. The
-/// scalar path is left out (minutes at this shape; its integers are the SIMD paths', checked
-/// bit for bit in `kernels/tests/int8.rs`).
+/// The int8 check above again on each other int8 path this CPU can run
+/// (`common::run_on_every_int8_path`: e.g. the AVX2 `vpmaddubsw` path on its 7-bit weights and
+/// AVX-VNNI on a CPU whose default is AVX-512 VNNI), held to the same bound.
 #[test]
 fn large_int8_matches_pytorch_fp32_on_every_path() {
-    use bertqa_kernels::{dispatch::Isa, I8Path};
-    if std::env::var_os("BERTQA_ISA").is_some() {
-        // A child, or a run pinned to one level: that level's path is the one tested above.
-        return;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let mut seen = vec![I8Path::current()];
-    for level in Isa::supported() {
-        let path = I8Path::for_isa(level);
-        if seen.contains(&path) || path.oracle() == path {
-            continue;
-        }
-        seen.push(path);
-        let out = std::process::Command::new(&exe)
-            .args([
-                "--exact",
-                "large_int8_matches_pytorch_fp32",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("BERTQA_ISA", level.name())
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "BERTQA_ISA={level} ({path:?}): {text}");
-        assert!(text.contains("1 passed"), "BERTQA_ISA={level}: ran no test: {text}");
-        for line in text.lines().filter(|l| l.starts_with("large int8")) {
-            eprintln!("{} ({level}): {line}", path.kernel_name());
-        }
-    }
-    eprintln!(
-        "int8 paths checked against PyTorch: {:?}",
-        seen.iter().map(|p| p.kernel_name()).collect::<Vec<_>>()
-    );
+    common::run_on_every_int8_path("large_int8_matches_pytorch_fp32", "large int8");
 }
 
 /// Padding must not matter: each padded row, cut to its real tokens and run without padding in

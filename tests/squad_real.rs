@@ -300,13 +300,51 @@ fn dev_slice_bf16_close_to_fp32() {
 
 /// The int8 precision (its default plan) on the real QA model, on the CI slice. On the full dev
 /// set it gives F1 69.45 vs fp32 69.53 (−0.08) with the same text on 95.7 % of the questions
-/// (docs/accuracy.md). The bounds — ≥ 93 % the same text, |ΔF1| ≤ 1.0 on the slice — leave
-/// room for the slice's sampling noise (σ(F1) ≈ 0.3 for the questions that change) while a
-/// broken quantization (a wrong scale, zero point or layout) costs tens of points.
+/// with 8-bit operands, F1 69.67 (+0.14) and 93.45 % with the 7-bit weights of AVX2 CPUs
+/// (docs/accuracy.md). The bounds — the same text on [`int8_min_same`] of the slice, |ΔF1| ≤
+/// 1.0 — leave room for the slice's sampling noise (σ(F1) ≈ 0.3 for the questions that change)
+/// while a broken quantization (a wrong scale, zero point or layout) costs tens of points.
 #[test]
 fn dev_slice_int8_close_to_fp32() {
     let load = bertqa::LoadOptions::with_precision(bertqa::Precision::Int8);
-    slice_close_to_fp32("dev_slice_int8_close_to_fp32", load, 0.93, 1.0);
+    let (Some(dir), Some(dev)) = (
+        env_path("BERTQA_QA_MODEL", "dev_slice_int8_close_to_fp32"),
+        env_path("BERTQA_SQUAD_DEV", "dev_slice_int8_close_to_fp32"),
+    ) else {
+        return;
+    };
+    let model = QaModel::load_with(&dir, &load).unwrap();
+    model_slice_close_to_fp32(&model, &dev, int8_min_same(&model), 1.0);
+}
+
+/// The int8 slice check again on each other int8 path this CPU can run
+/// (`common::run_on_every_int8_path`: on an AVX-512 CI machine, AVX2's `vpmaddubsw` path on its
+/// 7-bit weights), to that path's bound.
+#[test]
+fn dev_slice_int8_close_to_fp32_on_every_path() {
+    if std::env::var_os("BERTQA_QA_MODEL").is_none() || std::env::var_os("BERTQA_SQUAD_DEV").is_none()
+    {
+        // The plain test says it skipped.
+        return;
+    }
+    common::run_on_every_int8_path("dev_slice_int8_close_to_fp32", "int8:");
+}
+
+/// The share of an int8 model's answers that must be fp32's text on the CI slice: 93 % where
+/// both operands of its GEMMs have 8 bits (full dev set: 95.7 %), 91.5 % where one has 7 — the
+/// `vpmaddubsw` path of AVX2 CPUs without VNNI, on 7-bit weights (full set 93.45 %, this slice
+/// 92.73 %) or, for weights packed to 8 bits, 7-bit activations (full set 93.32 %). The coarser
+/// step changes more answers (for the better on F1, with 7-bit weights); 91.5 % is about 3σ of
+/// the slice's sampling noise (σ ≈ 0.7 % at p ≈ 0.93, n = 1,390) below the full-set figure.
+fn int8_min_same(model: &QaModel) -> f64 {
+    use bertqa_kernels::gemm::int8::{U8, W8};
+    let weights = model.bert().int8_weight_levels().unwrap_or(W8);
+    let activations = bertqa_kernels::I8Path::current().activation_levels(weights);
+    if weights < W8 || activations < U8 {
+        0.915
+    } else {
+        0.93
+    }
 }
 
 /// The small model bundled in `models/minilm-squad.bqa` (minilm-squad converted with
@@ -321,5 +359,5 @@ fn dev_slice_bundled_model_close_to_fp32() {
     };
     let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/minilm-squad.bqa");
     let model = QaModel::load(&bundled).unwrap();
-    model_slice_close_to_fp32(&model, &dev, 0.93, 1.0);
+    model_slice_close_to_fp32(&model, &dev, int8_min_same(&model), 1.0);
 }

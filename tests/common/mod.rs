@@ -244,3 +244,42 @@ pub fn squad_fixture(name: &str) -> PathBuf {
         .join("tests/fixtures/squad")
         .join(name)
 }
+
+/// Runs `test` of this test binary again in a child process for each int8 path this CPU has
+/// besides the one it runs by default (each ISA level's own, through `BERTQA_ISA`; the scalar
+/// path left out: minutes at real shapes, and its integers are the SIMD paths', checked bit
+/// for bit in `kernels/tests/int8.rs`); asserts each child passed and echoes the lines of its
+/// output that start with `echo`. Does nothing in a child, or in a run pinned to one level
+/// (`BERTQA_ISA` set: that level's path is the one the plain test covers). Returns the
+/// kernels the test ran on, the default first.
+#[allow(dead_code)]
+pub fn run_on_every_int8_path(test: &str, echo: &str) -> Vec<&'static str> {
+    use bertqa_kernels::{dispatch::Isa, I8Path};
+    if std::env::var_os("BERTQA_ISA").is_some() {
+        return Vec::new();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut seen = vec![I8Path::current()];
+    for level in Isa::supported() {
+        let path = I8Path::for_isa(level);
+        if seen.contains(&path) || path.oracle() == path {
+            continue;
+        }
+        seen.push(path);
+        let out = std::process::Command::new(&exe)
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .env("BERTQA_ISA", level.name())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{test}, BERTQA_ISA={level} ({path:?}): {text}");
+        assert!(text.contains("1 passed"), "{test}, BERTQA_ISA={level}: ran no test: {text}");
+        for line in text.lines().filter(|l| l.starts_with(echo)) {
+            eprintln!("{} ({level}): {line}", path.kernel_name());
+        }
+    }
+    let kernels: Vec<_> = seen.iter().map(|p| p.kernel_name()).collect();
+    eprintln!("{test} ran on the int8 paths {kernels:?}");
+    kernels
+}
