@@ -100,32 +100,68 @@ unsafe fn tile_r<const R: usize, const DIRECT: bool>(
             _mm_prefetch::<_MM_HINT_T0>(c.wrapping_add(i * rs_c) as *const i8);
         }
     }
-    let (mut a, mut b) = (a, b);
-    // Prefetch B (one 64-byte line per k step) PF_ROWS steps ahead, then the next tile's B.
-    let main = kc.saturating_sub(PF_ROWS);
-    let mut pf = b.wrapping_add(PF_ROWS * PANEL);
+    // A(i, p) is at `a + p·step + i·row`: packed, step MR and row 1; row-major (DIRECT), step 1
+    // and row a_rs. Rows 0..3 are addressed from `a0`, rows 3.. from `a3`, so each broadcast is
+    // one addressing mode (base + row·{0, 1, 2} + constant) and a k step moves two pointers.
+    let (step, row) = if DIRECT { (1, a_rs) } else { (MR, 1) };
+    let mut a0 = a;
+    let mut a3 = a.wrapping_add(3 * row);
+    let mut b = b;
     let mut l2 = L2Prefetch::new(epi, kc);
-    for p in 0..kc {
-        l2.step();
-        if p == main {
-            pf = epi.next_b.cast();
-        }
-        _mm_prefetch::<_MM_HINT_T0>(pf as *const i8);
-        pf = pf.wrapping_add(PANEL);
-        // SAFETY: p < kc, so b..b+16 is within row p of the B panel; A(i, p) for i < R is a[i]
-        // (packed step p) or a[i·a_rs] (row-major, `a` advanced p columns): inside A (contract).
-        unsafe {
-            let b0 = _mm256_loadu_ps(b);
-            let b1 = _mm256_loadu_ps(b.add(8));
-            for i in 0..R {
-                let av = _mm256_broadcast_ss(&*a.add(if DIRECT { i * a_rs } else { i }));
-                c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
-                c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
+    // One k step `u` steps past the pointers: B's 16 floats, R broadcasts, 2·R FMAs, one L1
+    // prefetch of B (`pf`, one 64-byte line per k step) and maybe one L2 prefetch.
+    macro_rules! k_step {
+        ($u:expr, $pf:expr) => {{
+            let u: usize = $u;
+            l2.step();
+            _mm_prefetch::<_MM_HINT_T0>($pf.wrapping_add(u * PANEL) as *const i8);
+            // SAFETY: the step is < kc, so b + u·PANEL .. +16 is within that row of the B
+            // panel; A(i, p) for i < R is inside A (contract), at a0/a3 + u·step + (i mod 3)·row.
+            unsafe {
+                let bp = b.add(u * PANEL);
+                let b0 = _mm256_loadu_ps(bp);
+                let b1 = _mm256_loadu_ps(bp.add(8));
+                for i in 0..R {
+                    let src = if i < 3 { a0.add(i * row) } else { a3.add((i - 3) * row) };
+                    let av = _mm256_broadcast_ss(&*src.add(u * step));
+                    c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
+                    c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
+                }
             }
-            a = a.add(if DIRECT { 1 } else { MR });
-            b = b.add(PANEL);
-        }
+        }};
     }
+    // The first kc − PF_ROWS steps prefetch B PF_ROWS steps ahead, the last PF_ROWS the next
+    // tile's B from its start; each part unrolled by 4 (the loop's pointer updates and branch
+    // once per 4 steps: with 12 FMAs per step the loop is otherwise bound by its own issue).
+    // (Two expansions, not a loop over the parts: a loop there keeps the accumulators in
+    // memory.)
+    macro_rules! part {
+        ($steps:expr, $pf:expr) => {{
+            let (mut left, mut pf): (usize, *const f32) = ($steps, $pf);
+            while left >= 4 {
+                k_step!(0, pf);
+                k_step!(1, pf);
+                k_step!(2, pf);
+                k_step!(3, pf);
+                a0 = a0.wrapping_add(4 * step);
+                a3 = a3.wrapping_add(4 * step);
+                b = b.wrapping_add(4 * PANEL);
+                pf = pf.wrapping_add(4 * PANEL);
+                left -= 4;
+            }
+            while left > 0 {
+                k_step!(0, pf);
+                a0 = a0.wrapping_add(step);
+                a3 = a3.wrapping_add(step);
+                b = b.wrapping_add(PANEL);
+                pf = pf.wrapping_add(PANEL);
+                left -= 1;
+            }
+        }};
+    }
+    let main = kc.saturating_sub(PF_ROWS);
+    part!(main, b.wrapping_add(PF_ROWS * PANEL));
+    part!(kc - main, epi.next_b.cast::<f32>());
     // SAFETY: forwarded contract: the C tile, bias and residual are as `store_tile` needs.
     unsafe { store_tile::<R>(&c0, &c1, c, rs_c, cols, epi) }
 }
