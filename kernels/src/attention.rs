@@ -31,7 +31,6 @@ use crate::gemm::pack::{pack_b_into, AlignedBuf, Elem, PANEL};
 use crate::gemm::ukr::{MicroKernel, StridedKernel};
 use crate::gemm::{driver, driver_raw, AOperand, CPtr, Epi};
 use crate::ops::Ops;
-use rayon::prelude::*;
 use std::sync::Mutex;
 
 /// Heads, head width, the softmax scale and the sequences of one attention call.
@@ -399,28 +398,28 @@ pub(crate) fn run<K: AttnKernel, const KC: usize>(
     let kv = &mut K::kv_mut(scratch).as_mut_slice()[..shape.heads * per_head];
 
     // Phase 1: K (transposed) and V of every (head, sequence) into B panels.
-    kv.par_chunks_mut(per_head)
-        .enumerate()
-        .for_each(|(head, out)| {
-            let (mut row0, mut off) = (0, 0);
-            for &len in shape.lens {
-                let (kdst, vdst) = out[off..off + shape.packed_len(len, g)]
-                    .split_at_mut(shape.packed_k_len(len, g));
-                let base = row0 * 3 * h + head * d;
-                // Kᵀ: element (p, j) = K[j][p] at qkv[(row0 + j)·3H + H + head·d + p].
-                K::pack(d, len, &qkv[base + h..], 1, 3 * h, kdst);
-                // V: element (p, j) = V[p][j] at qkv[(row0 + p)·3H + 2H + head·d + j].
-                K::pack(len, d, &qkv[base + 2 * h..], 3 * h, 1, vdst);
-                row0 += len;
-                off += shape.packed_len(len, g);
-            }
-        });
+    crate::team::for_each_chunk_mut(kv, per_head, |head, out| {
+        let (mut row0, mut off) = (0, 0);
+        for &len in shape.lens {
+            let (kdst, vdst) = out[off..off + shape.packed_len(len, g)]
+                .split_at_mut(shape.packed_k_len(len, g));
+            let base = row0 * 3 * h + head * d;
+            // Kᵀ: element (p, j) = K[j][p] at qkv[(row0 + j)·3H + H + head·d + p].
+            K::pack(d, len, &qkv[base + h..], 1, 3 * h, kdst);
+            // V: element (p, j) = V[p][j] at qkv[(row0 + p)·3H + 2H + head·d + j].
+            K::pack(len, d, &qkv[base + 2 * h..], 3 * h, 1, vdst);
+            row0 += len;
+            off += shape.packed_len(len, g);
+        }
+    });
     if K::CONVERT {
         // Q of every token rounded once, (tokens, H) at row stride H.
         let q = &mut K::q_mut(scratch).as_mut_slice()[..shape.tokens() * h];
-        q.par_chunks_mut(h)
-            .zip(qkv.par_chunks(3 * h))
-            .for_each(|(dst, src)| K::round(&src[..h], dst));
+        crate::team::for_each_chunk_mut(q, 16 * h, |i, dst| {
+            for (t, dst) in dst.chunks_exact_mut(h).enumerate() {
+                K::round(&qkv[(16 * i + t) * 3 * h..][..h], dst);
+            }
+        });
     }
     let (kv, q_conv, strips_conv) = K::buffers(scratch);
     let kv = &kv[..shape.heads * per_head];
@@ -529,7 +528,7 @@ pub(crate) fn run<K: AttnKernel, const KC: usize>(
         }
     };
     let tasks = shape.heads * tasks_per_head;
-    (0..tasks).into_par_iter().for_each(task);
+    crate::team::for_each(tasks, task);
 }
 
 /// The scalar oracle of [`attention`](fn@crate::attention): the formula of the module docs, plainly (f32 dot products

@@ -31,6 +31,7 @@ pub mod math;
 pub mod ops;
 pub mod peak;
 mod table;
+pub mod team;
 
 pub use api::{
     add_layer_norm, attention, attention_bf16, gelu, gemm_bf16, gemm_bf16_in, gemm_i8, gemm_i8_in,

@@ -13,8 +13,8 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     // What the CPU has: instruction-set levels and their detection.
     &["dispatch"],
-    // Leaves: thread pinning, scalar and vector exp/erf.
-    &["affinity", "math"],
+    // Leaves: thread pinning, scalar and vector exp/erf, the pass's worker team.
+    &["affinity", "math", "team"],
     // Row operations (LayerNorm, GELU, softmax) per level.
     &["ops"],
     // Packing, blocking, micro-kernels and the GEMM drivers.

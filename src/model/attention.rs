@@ -15,7 +15,6 @@
 use super::{Linear, Norm, Workspace};
 use bertqa_kernels::layer_norm;
 use bertqa_kernels::{attention, attention_bf16, AttentionShape, Epilogue};
-use rayon::prelude::*;
 
 pub(crate) struct Attention {
     /// (3H, H) packed, bias (3H): query, key, value stacked.
@@ -88,8 +87,9 @@ impl Norm {
     /// independent, so the result does not depend on the split).
     pub(crate) fn apply(&self, x: &mut [f32]) {
         let h = self.h();
-        x.par_chunks_mut(16 * h)
-            .for_each(|rows| layer_norm(rows, self.gamma.data(), self.beta.data(), self.eps));
+        bertqa_kernels::team::for_each_chunk_mut(x, 16 * h, |_, rows| {
+            layer_norm(rows, self.gamma.data(), self.beta.data(), self.eps)
+        });
     }
 
     pub(crate) fn h(&self) -> usize {

@@ -40,7 +40,7 @@ fn run_counted<R: Send>(counter: &AtomicUsize, pass: impl FnOnce() -> R + Send) 
     let alone = counter.fetch_add(1, Ordering::AcqRel) == 0;
     let _member = Member(counter);
     if alone {
-        rayon::scope(|_| pass())
+        rayon::scope(|_| bertqa_kernels::team::run(pass))
     } else {
         pass()
     }

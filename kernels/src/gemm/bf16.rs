@@ -287,10 +287,9 @@ fn round_rows_into<T: RoundedA>(src: &[f32], k: usize, dst: &mut [T], kp: usize)
     };
     const ROWS: usize = 16;
     if rows * k >= 1 << 16 {
-        use rayon::prelude::*;
-        src.par_chunks(ROWS * k)
-            .zip(dst.par_chunks_mut(ROWS * kp))
-            .for_each(block);
+        crate::team::for_each_chunk_mut(dst, ROWS * kp, |i, d| {
+            block((&src[i * ROWS * k..][..d.len() / kp * k], d))
+        });
     } else {
         block((src, dst));
     }

@@ -307,12 +307,18 @@ fn quantize_rows_strided(
     }
     const ROWS: usize = 8;
     if rows * k >= 1 << 16 {
-        use rayon::prelude::*;
-        src.par_chunks(ROWS * k)
-            .zip(dst.par_chunks_mut(ROWS * kp))
-            .zip(scale.par_chunks_mut(ROWS))
-            .zip(zp.par_chunks_mut(ROWS))
-            .for_each(block);
+        use crate::team::Chunks;
+        let (d, sc, z) = (
+            Chunks::new(dst, ROWS * kp),
+            Chunks::new(scale, ROWS),
+            Chunks::new(zp, ROWS),
+        );
+        crate::team::for_each(sc.count(), |i| {
+            // SAFETY: for_each gives each block index to one call, and block i of the three
+            // outputs is taken only here.
+            let (d, sc, z) = unsafe { (d.get(i), sc.get(i), z.get(i)) };
+            block((((&src[i * ROWS * k..][..sc.len() * k], d), sc), z))
+        });
     } else {
         block((((src, dst), scale), zp));
     }

@@ -44,7 +44,6 @@ pub mod int8;
 pub use bf16::PackedBf16;
 pub use pack::{PackedMatrix, LINE, PANEL};
 
-use rayon::prelude::*;
 use ukr::{MicroKernel, QuantTile, StridedKernel, TileEpi};
 
 /// What is applied to each element of C after the product, while the tile is hot.
@@ -436,7 +435,7 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel, const KC: usize>(
     };
     let items = m_items * n_items;
     if items > 1 && threads > 1 {
-        (0..items).into_par_iter().for_each(run_item);
+        crate::team::for_each(items, run_item);
     } else {
         (0..items).for_each(run_item);
     }

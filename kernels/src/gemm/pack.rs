@@ -103,10 +103,9 @@ pub(crate) fn copy_rows<T: Copy + Send + Sync>(src: &[T], k: usize, dst: &mut [T
         }
     };
     if src.len() >= 1 << 18 {
-        use rayon::prelude::*;
-        src.par_chunks(ROWS * k)
-            .zip(dst.par_chunks_mut(ROWS * rs))
-            .for_each(block);
+        crate::team::for_each_chunk_mut(dst, ROWS * rs, |i, d| {
+            block((&src[i * ROWS * k..][..d.len() / rs * k], d))
+        });
     } else {
         block((src, dst));
     }
