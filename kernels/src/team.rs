@@ -190,7 +190,7 @@ fn wait_until(ready: impl Fn() -> bool) {
     let mut spins = 0u32;
     while !ready() {
         spins = spins.wrapping_add(1);
-        if spins % 64 == 0 && start.elapsed() > limit {
+        if spins.is_multiple_of(64) && start.elapsed() > limit {
             std::thread::yield_now();
         } else {
             std::hint::spin_loop();
@@ -250,7 +250,7 @@ impl Shared {
                 return Some(g);
             }
             spins = spins.wrapping_add(1);
-            if spins % 64 == 0 && start.elapsed() >= limit {
+            if spins.is_multiple_of(64) && start.elapsed() >= limit {
                 break;
             }
             std::hint::spin_loop();
@@ -301,13 +301,26 @@ impl Shared {
     }
 }
 
+/// Whether passes run as teams: yes, unless `BERTQA_TEAM=off` (read once; then every loop is
+/// a rayon fork-join, as before the team — to compare the two).
+pub fn enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        !matches!(std::env::var("BERTQA_TEAM").as_deref().map(str::trim), Ok("off" | "0"))
+    })
+}
+
 /// Runs `pass` with the current rayon pool's other workers as its team (see the
 /// [module docs](self)): every [`for_each`] that `pass` calls on this thread is shared with
-/// them. Serially, as a plain call, on a pool of one thread, inside another team's pass or
-/// inside an item.
+/// them. As a plain call on a pool of one thread, inside another team's pass or inside an
+/// item, or with the team off ([`enabled`]).
 pub fn run<R: Send>(pass: impl FnOnce() -> R + Send) -> R {
     let threads = rayon::current_num_threads();
-    if threads <= 1 || IN_ITEM.with(Cell::get) || !TEAM.with(Cell::get).is_null() {
+    if threads <= 1
+        || IN_ITEM.with(Cell::get)
+        || !TEAM.with(Cell::get).is_null()
+        || !enabled()
+    {
         return pass();
     }
     let shared = Shared::new(threads);
@@ -359,7 +372,7 @@ pub fn for_each(n: usize, f: impl Fn(usize) + Sync) {
     } else if rayon::current_num_threads() > 1 {
         use rayon::prelude::*;
         let f = &f;
-        (0..n).into_par_iter().for_each(|i| f(i));
+        (0..n).into_par_iter().for_each(f);
     } else {
         (0..n).for_each(f);
     }

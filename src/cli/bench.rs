@@ -80,11 +80,16 @@ pub fn run(args: &BenchArgs, global: &super::Global) -> Result<(), Error> {
     pass(&mut ws)?; // warm-up: sizes the workspace
     ws.set_profiling(profile);
     let mut ms = Vec::with_capacity(iters);
+    let (threads0, team0) = (threads_now(), bertqa_kernels::team::stats());
+    let wall = std::time::Instant::now();
     for _ in 0..iters {
         let t = std::time::Instant::now();
         pass(&mut ws)?;
         ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
+    let wall_s = wall.elapsed().as_secs_f64();
+    let (threads1, team1) = (threads_now(), bertqa_kernels::team::stats());
+    let execution = Execution::between(&threads0, &threads1, wall_s, iters, team0, team1);
     let stages: Vec<(&str, f64)> = ws
         .stage_times()
         .entries()
@@ -93,7 +98,7 @@ pub fn run(args: &BenchArgs, global: &super::Global) -> Result<(), Error> {
         .collect();
     ms.sort_by(f64::total_cmp);
     let pick = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
-    let (median, p90, min) = (pick(0.5), pick(0.9), ms[0]);
+    let (median, p90, min, max) = (pick(0.5), pick(0.9), ms[0], ms[ms.len() - 1]);
     let flop = c.forward_flop(seq) * batch as f64;
     let gflops = flop / (median * 1e-3) / 1e9;
     let threads = rayon::current_num_threads();
@@ -131,7 +136,8 @@ pub fn run(args: &BenchArgs, global: &super::Global) -> Result<(), Error> {
     if json {
         println!(
             "{}",
-            serde_json::json!({"median_ms": median, "p90_ms": p90, "min_ms": min, "gflops": gflops,
+            serde_json::json!({"median_ms": median, "p90_ms": p90, "min_ms": min, "max_ms": max, "gflops": gflops,
+                "execution": execution.as_ref().map(Execution::json),
                 "gflop_per_forward": flop / 1e9, "seq": seq, "batch": batch, "iters": iters,
                 "threads": threads, "isa": bertqa_kernels::dispatch::isa().name(), "load_s": load_s,
                 "precision": precision.name(), "kernels": bert.kernels_description(),
@@ -146,6 +152,9 @@ pub fn run(args: &BenchArgs, global: &super::Global) -> Result<(), Error> {
             bert.kernels_description(),
             flop / 1e9
         );
+        if let Some(e) = &execution {
+            println!("  {}", e.line(max / median));
+        }
         if profile {
             let total: f64 = stages.iter().map(|(_, v)| v).sum();
             for (name, v) in &stages {
@@ -154,4 +163,101 @@ pub fn run(args: &BenchArgs, global: &super::Global) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// CPU time (clock ticks) and context switches of each thread of this process, by thread id
+/// (Linux `/proc/self/task`; empty elsewhere).
+fn threads_now() -> Vec<(u64, u64, u64)> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in dir.flatten() {
+        let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse::<u64>().ok()) else {
+            continue;
+        };
+        let path = entry.path();
+        // stat: fields 14 and 15 (utime, stime) after the parenthesised name.
+        let ticks = std::fs::read_to_string(path.join("stat")).ok().and_then(|st| {
+            let rest = &st[st.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        });
+        let switches = std::fs::read_to_string(path.join("status")).ok().map(|st| {
+            st.lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>()
+        });
+        if let (Some(t), Some(c)) = (ticks, switches) {
+            out.push((tid, t, c));
+        }
+    }
+    out
+}
+
+/// How the timed passes used the threads: busy time per thread, context switches, the
+/// worker team's sections and parks (kernels::team), per forward.
+struct Execution {
+    /// CPU seconds of each thread busy during the timed passes over their wall time, busiest
+    /// first (threads under 1 %: left out).
+    busy: Vec<f64>,
+    switches_per_forward: f64,
+    sections_per_forward: f64,
+    parks_per_forward: f64,
+}
+
+impl Execution {
+    fn between(
+        a: &[(u64, u64, u64)],
+        b: &[(u64, u64, u64)],
+        wall_s: f64,
+        iters: usize,
+        team0: (u64, u64),
+        team1: (u64, u64),
+    ) -> Option<Self> {
+        if b.is_empty() || wall_s <= 0.0 {
+            return None;
+        }
+        // Clock ticks are USER_HZ = 100 per second on Linux.
+        let mut busy = Vec::new();
+        let mut switches = 0;
+        for &(tid, t1, c1) in b {
+            let (t0, c0) = a
+                .iter()
+                .find(|x| x.0 == tid)
+                .map_or((0, 0), |x| (x.1, x.2));
+            let share = t1.saturating_sub(t0) as f64 / 100.0 / wall_s;
+            if share >= 0.01 {
+                busy.push(share);
+            }
+            switches += c1.saturating_sub(c0);
+        }
+        busy.sort_by(|x, y| y.total_cmp(x));
+        let per = |v: u64| v as f64 / iters as f64;
+        Some(Execution {
+            busy,
+            switches_per_forward: per(switches),
+            sections_per_forward: per(team1.0 - team0.0),
+            parks_per_forward: per(team1.1 - team0.1),
+        })
+    }
+
+    fn line(&self, max_over_median: f64) -> String {
+        let busy: Vec<String> = self.busy.iter().map(|b| format!("{:.0} %", 100.0 * b)).collect();
+        format!(
+            "execution: slowest/median {max_over_median:.3}; threads busy {} of the wall time; \
+             per forward {:.0} context switches, {:.0} team sections, {:.1} helper parks",
+            busy.join(" / "),
+            self.switches_per_forward,
+            self.sections_per_forward,
+            self.parks_per_forward
+        )
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({"busy": self.busy, "switches_per_forward": self.switches_per_forward,
+            "team_sections_per_forward": self.sections_per_forward,
+            "team_parks_per_forward": self.parks_per_forward})
+    }
 }
