@@ -204,14 +204,16 @@ fi
 for cpu in "${KERNEL_CPUS[@]}"; do
   for pm in "${models[@]}"; do
     p=${pm%%:*} model=${pm#*:}
+    rc=0
     out=$(QEMU_CPU=$cpu "$BIN" -v --precision "$p" ask --model "$model" --question "$QUESTION" \
-      --context-file examples/context.txt 2>&1)
-    kernels=$(grep -o '([^()]* kernels)' <<<"$out" | tail -1)
-    answer=$(grep -v '^bertqa: ' <<<"$out" | head -1)
+      --context-file examples/context.txt 2>&1) || rc=$?
+    # The load line's last parenthesis: "… in 0.09 s (… int8 GEMM on K (8-bit weights, …), … kernels)".
+    kernels=$(grep -o ' s (.* kernels)$' <<<"$out" | tail -1 | cut -c4- || true)
+    answer=$(grep -v '^bertqa: ' <<<"$out" | head -1 || true)
     printf '%-15s %-5s %-6s %s\n' "$cpu" "$p" "$answer" "$kernels"
-    if [ "$answer" != 1843 ]; then
+    if [ "$rc" != 0 ] || [ "$answer" != 1843 ]; then
       echo "$out" >&2
-      echo "QEMU_CPU=$cpu --precision $p answered '$answer', not 1843" >&2
+      echo "QEMU_CPU=$cpu --precision $p: exit status $rc, answered '$answer', not 1843" >&2
       exit 1
     fi
   done

@@ -245,10 +245,14 @@ impl Execution {
 
     fn line(&self, max_over_median: f64) -> String {
         let busy: Vec<String> = self.busy.iter().map(|b| format!("{:.0} %", 100.0 * b)).collect();
+        let busy = if busy.is_empty() {
+            "too short to measure (clock ticks of 10 ms)".to_string()
+        } else {
+            format!("{} of the wall time", busy.join(" / "))
+        };
         format!(
-            "execution: slowest/median {max_over_median:.3}; threads busy {} of the wall time; \
+            "execution: slowest/median {max_over_median:.3}; threads busy {busy}; \
              per forward {:.0} context switches, {:.0} team sections, {:.1} helper parks",
-            busy.join(" / "),
             self.switches_per_forward,
             self.sections_per_forward,
             self.parks_per_forward
