@@ -157,7 +157,9 @@ class Bertqa:
         cmd = self._base() + ["bench", "--model", self.model, "--seq", str(seq),
                               "--iters", str(iters), "--json"]
         r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-        self.info = {k: r.get(k) for k in ("isa", "kernels", "threads", "load_s")}
+        # "execution": how the last round used its threads (busy shares, context switches,
+        # team sections and parks per forward: docs/performance.md).
+        self.info = {k: r.get(k) for k in ("isa", "kernels", "threads", "load_s", "execution")}
         samples = {1: [r["median_ms"]], 2: [r["min_ms"], r["p90_ms"]],
                    3: [r["min_ms"], r["median_ms"], r["p90_ms"]]}[iters]
         return samples
