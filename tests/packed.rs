@@ -405,7 +405,9 @@ fn int8_weight_bits_are_recorded_and_kept() {
         let err = Bert::load_packed_with(&path, &options(other)).unwrap_err();
         assert!(
             matches!(err, bertqa::Error::Unsupported { .. })
-                && err.to_string().contains(&format!("--int8-weight-bits {other}")),
+                && err
+                    .to_string()
+                    .contains(&format!("--int8-weight-bits {other}")),
             "{err}"
         );
         files.push((path, bytes, qa));
@@ -441,7 +443,8 @@ fn int8_weight_bits_are_recorded_and_kept() {
     let bad = edit(bytes8, &key("127"), &key("12x"));
     let err = Bert::load_packed(&bad).unwrap_err();
     assert!(
-        matches!(err, bertqa::Error::Format { .. }) && err.to_string().contains("int8_weight_levels"),
+        matches!(err, bertqa::Error::Format { .. })
+            && err.to_string().contains("int8_weight_levels"),
         "{err}"
     );
     let low = edit(bytes8, &key("127"), &key("063"));

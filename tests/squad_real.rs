@@ -322,7 +322,8 @@ fn dev_slice_int8_close_to_fp32() {
 /// 7-bit weights), to that path's bound.
 #[test]
 fn dev_slice_int8_close_to_fp32_on_every_path() {
-    if std::env::var_os("BERTQA_QA_MODEL").is_none() || std::env::var_os("BERTQA_SQUAD_DEV").is_none()
+    if std::env::var_os("BERTQA_QA_MODEL").is_none()
+        || std::env::var_os("BERTQA_SQUAD_DEV").is_none()
     {
         // The plain test says it skipped.
         return;

@@ -14,7 +14,8 @@
 mod common;
 
 use bertqa_kernels::{
-    gemm_bf16_in, gemm_i8_quantized, pack_i8, quantize_i8, Bf16Scratch, I8Scratch, PackedBf16, PackedI8,
+    gemm_bf16_in, gemm_i8_quantized, pack_i8, quantize_i8, Bf16Scratch, I8Scratch, PackedBf16,
+    PackedI8,
 };
 use bertqa_kernels::{peak, Epilogue};
 use common::{pin_to_cpu, rand_vec, thread_cpu_seconds};
@@ -158,8 +159,7 @@ fn main() {
                     } else {
                         1
                     };
-                    let pbs: Vec<PackedI8> =
-                        (0..copies).map(|_| pack_i8(&b, n, k)).collect();
+                    let pbs: Vec<PackedI8> = (0..copies).map(|_| pack_i8(&b, n, k)).collect();
                     let mut next = 0;
                     let (mut s1, mut s2) = (I8Scratch::default(), I8Scratch::default());
                     let mut quant = || quantize_i8(&mut s1, m, black_box(&a), &pbs[0]);

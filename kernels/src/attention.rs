@@ -401,8 +401,8 @@ pub(crate) fn run<K: AttnKernel, const KC: usize>(
     crate::team::for_each_chunk_mut(kv, per_head, |head, out| {
         let (mut row0, mut off) = (0, 0);
         for &len in shape.lens {
-            let (kdst, vdst) = out[off..off + shape.packed_len(len, g)]
-                .split_at_mut(shape.packed_k_len(len, g));
+            let (kdst, vdst) =
+                out[off..off + shape.packed_len(len, g)].split_at_mut(shape.packed_k_len(len, g));
             let base = row0 * 3 * h + head * d;
             // Kᵀ: element (p, j) = K[j][p] at qkv[(row0 + j)·3H + H + head·d + p].
             K::pack(d, len, &qkv[base + h..], 1, 3 * h, kdst);

@@ -793,7 +793,11 @@ mod tests {
         for path in I8Path::ALL {
             assert_eq!(I8Path::from_name(path.name()), Some(path));
             // A path and its oracle quantize alike, so their results compare bit for bit.
-            assert_eq!(path.weight_levels(), path.oracle().weight_levels(), "{path:?}");
+            assert_eq!(
+                path.weight_levels(),
+                path.oracle().weight_levels(),
+                "{path:?}"
+            );
             for wl in [W7, W8] {
                 assert_eq!(
                     path.activation_levels(wl),

@@ -295,7 +295,11 @@ impl Shared {
         self.section.store(std::ptr::null_mut(), Ordering::SeqCst);
         // No helper may still hold the pointer once this returns (see `help`).
         wait_until(|| self.busy.load(Ordering::SeqCst) == 0);
-        if let Some(p) = section.panic.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        if let Some(p) = section
+            .panic
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+        {
             resume_unwind(p);
         }
     }
@@ -306,7 +310,10 @@ impl Shared {
 pub fn enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| {
-        !matches!(std::env::var("BERTQA_TEAM").as_deref().map(str::trim), Ok("off" | "0"))
+        !matches!(
+            std::env::var("BERTQA_TEAM").as_deref().map(str::trim),
+            Ok("off" | "0")
+        )
     })
 }
 
@@ -316,11 +323,7 @@ pub fn enabled() -> bool {
 /// item, or with the team off ([`enabled`]).
 pub fn run<R: Send>(pass: impl FnOnce() -> R + Send) -> R {
     let threads = rayon::current_num_threads();
-    if threads <= 1
-        || IN_ITEM.with(Cell::get)
-        || !TEAM.with(Cell::get).is_null()
-        || !enabled()
-    {
+    if threads <= 1 || IN_ITEM.with(Cell::get) || !TEAM.with(Cell::get).is_null() || !enabled() {
         return pass();
     }
     let shared = Shared::new(threads);

@@ -270,9 +270,15 @@ fn dequantized_results_match_the_reference() {
         (4, 8, 0),
     ] {
         let case = Case::new(m, n, k, &mut rng);
-        let packings = [PackedI8::pack(&case.b, n, k), PackedI8::pack_to(&case.b, n, k, W7)];
+        let packings = [
+            PackedI8::pack(&case.b, n, k),
+            PackedI8::pack_to(&case.b, n, k, W7),
+        ];
         for kind in 0..4 {
-            for (path, packed) in paths().into_iter().flat_map(|p| packings.iter().map(move |b| (p, b))) {
+            for (path, packed) in paths()
+                .into_iter()
+                .flat_map(|p| packings.iter().map(move |b| (p, b)))
+            {
                 let want = case.run(path.oracle(), packed, kind);
                 let got = case.run(path, packed, kind);
                 for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {

@@ -173,16 +173,22 @@ fn threads_now() -> Vec<(u64, u64, u64)> {
     };
     let mut out = Vec::new();
     for entry in dir.flatten() {
-        let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse::<u64>().ok()) else {
+        let Some(tid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<u64>().ok())
+        else {
             continue;
         };
         let path = entry.path();
         // stat: fields 14 and 15 (utime, stime) after the parenthesised name.
-        let ticks = std::fs::read_to_string(path.join("stat")).ok().and_then(|st| {
-            let rest = &st[st.rfind(')')? + 2..];
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        });
+        let ticks = std::fs::read_to_string(path.join("stat"))
+            .ok()
+            .and_then(|st| {
+                let rest = &st[st.rfind(')')? + 2..];
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+            });
         let switches = std::fs::read_to_string(path.join("status")).ok().map(|st| {
             st.lines()
                 .filter(|l| l.contains("ctxt_switches:"))
@@ -223,10 +229,7 @@ impl Execution {
         let mut busy = Vec::new();
         let mut switches = 0;
         for &(tid, t1, c1) in b {
-            let (t0, c0) = a
-                .iter()
-                .find(|x| x.0 == tid)
-                .map_or((0, 0), |x| (x.1, x.2));
+            let (t0, c0) = a.iter().find(|x| x.0 == tid).map_or((0, 0), |x| (x.1, x.2));
             let share = t1.saturating_sub(t0) as f64 / 100.0 / wall_s;
             if share >= 0.01 {
                 busy.push(share);
@@ -244,7 +247,11 @@ impl Execution {
     }
 
     fn line(&self, max_over_median: f64) -> String {
-        let busy: Vec<String> = self.busy.iter().map(|b| format!("{:.0} %", 100.0 * b)).collect();
+        let busy: Vec<String> = self
+            .busy
+            .iter()
+            .map(|b| format!("{:.0} %", 100.0 * b))
+            .collect();
         let busy = if busy.is_empty() {
             "too short to measure (clock ticks of 10 ms)".to_string()
         } else {
@@ -253,9 +260,7 @@ impl Execution {
         format!(
             "execution: slowest/median {max_over_median:.3}; threads busy {busy}; \
              per forward {:.0} context switches, {:.0} team sections, {:.1} helper parks",
-            self.switches_per_forward,
-            self.sections_per_forward,
-            self.parks_per_forward
+            self.switches_per_forward, self.sections_per_forward, self.parks_per_forward
         )
     }
 

@@ -273,8 +273,14 @@ pub fn run_on_every_int8_path(test: &str, echo: &str) -> Vec<&'static str> {
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string()
             + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{test}, BERTQA_ISA={level} ({path:?}): {text}");
-        assert!(text.contains("1 passed"), "{test}, BERTQA_ISA={level}: ran no test: {text}");
+        assert!(
+            out.status.success(),
+            "{test}, BERTQA_ISA={level} ({path:?}): {text}"
+        );
+        assert!(
+            text.contains("1 passed"),
+            "{test}, BERTQA_ISA={level}: ran no test: {text}"
+        );
         for line in text.lines().filter(|l| l.starts_with(echo)) {
             eprintln!("{} ({level}): {line}", path.kernel_name());
         }

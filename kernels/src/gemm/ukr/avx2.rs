@@ -122,7 +122,11 @@ unsafe fn tile_r<const R: usize, const DIRECT: bool>(
                 let b0 = _mm256_loadu_ps(bp);
                 let b1 = _mm256_loadu_ps(bp.add(8));
                 for i in 0..R {
-                    let src = if i < 3 { a0.add(i * row) } else { a3.add((i - 3) * row) };
+                    let src = if i < 3 {
+                        a0.add(i * row)
+                    } else {
+                        a3.add((i - 3) * row)
+                    };
                     let av = _mm256_broadcast_ss(&*src.add(u * step));
                     c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
                     c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
