@@ -184,16 +184,25 @@ struct Shared {
     wake: Condvar,
 }
 
-/// Waits, spinning then yielding, until `ready()`.
-fn wait_until(ready: impl Fn() -> bool) {
+/// Spins (`pause`) until `ready()`, for at most [`spin_limit`]; whether it got ready.
+fn spin_until(ready: impl Fn() -> bool) -> bool {
     let (start, limit) = (Instant::now(), spin_limit());
     let mut spins = 0u32;
     while !ready() {
         spins = spins.wrapping_add(1);
-        if spins.is_multiple_of(64) && start.elapsed() > limit {
+        if spins.is_multiple_of(64) && start.elapsed() >= limit {
+            return false;
+        }
+        std::hint::spin_loop();
+    }
+    true
+}
+
+/// Waits, spinning then yielding, until `ready()`.
+fn wait_until(ready: impl Fn() -> bool) {
+    if !spin_until(&ready) {
+        while !ready() {
             std::thread::yield_now();
-        } else {
-            std::hint::spin_loop();
         }
     }
 }
@@ -239,21 +248,11 @@ impl Shared {
     /// Waits for a generation other than `seen`: spins for [`spin_limit`], then parks. `None`
     /// once the pass is over.
     fn next_section(&self, seen: usize) -> Option<usize> {
-        let (start, limit) = (Instant::now(), spin_limit());
-        let mut spins = 0u32;
-        loop {
-            if self.done.load(Ordering::Acquire) {
-                return None;
-            }
-            let g = self.generation.load(Ordering::Acquire);
-            if g != seen {
-                return Some(g);
-            }
-            spins = spins.wrapping_add(1);
-            if spins.is_multiple_of(64) && start.elapsed() >= limit {
-                break;
-            }
-            std::hint::spin_loop();
+        let changed =
+            || self.done.load(Ordering::Acquire) || self.generation.load(Ordering::Acquire) != seen;
+        if spin_until(changed) {
+            return (!self.done.load(Ordering::Acquire))
+                .then(|| self.generation.load(Ordering::Acquire));
         }
         PARKS.fetch_add(1, Ordering::Relaxed);
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
