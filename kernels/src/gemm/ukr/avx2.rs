@@ -92,8 +92,12 @@ unsafe fn tile_r<const R: usize, const DIRECT: bool>(
     cols: usize,
     epi: &TileEpi,
 ) {
-    let mut c0 = [_mm256_setzero_ps(); R];
-    let mut c1 = [_mm256_setzero_ps(); R];
+    // The accumulators are twelve named variables, not arrays indexed in a loop: an array of
+    // them is kept in memory by some monomorphisations (the row-major and short-row ones; every
+    // FMA then stored its result to the stack, which cost attention a third of its time).
+    let z = _mm256_setzero_ps();
+    let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21) = (z, z, z, z, z, z);
+    let (mut c30, mut c31, mut c40, mut c41, mut c50, mut c51) = (z, z, z, z, z, z);
     if !epi.first {
         // Start fetching the C tile now; it is read only after the k loop.
         for i in 0..R {
@@ -108,6 +112,23 @@ unsafe fn tile_r<const R: usize, const DIRECT: bool>(
     let mut a3 = a.wrapping_add(3 * row);
     let mut b = b;
     let mut l2 = L2Prefetch::new(epi, kc);
+    // Row `i` of a k step: one broadcast of A(i, p), two FMAs into the row's accumulators.
+    macro_rules! row {
+        ($i:literal, $x:ident, $y:ident, $u:expr, $b0:expr, $b1:expr) => {
+            if R > $i {
+                let src = if $i < 3 {
+                    a0.wrapping_add($i * row)
+                } else {
+                    a3.wrapping_add(($i - 3) * row)
+                };
+                // SAFETY: A(i, p) for i < R is inside A (contract), at a0/a3 + u·step +
+                // (i mod 3)·row.
+                let av = unsafe { _mm256_broadcast_ss(&*src.add($u * step)) };
+                $x = _mm256_fmadd_ps(av, $b0, $x);
+                $y = _mm256_fmadd_ps(av, $b1, $y);
+            }
+        };
+    }
     // One k step `u` steps past the pointers: B's 16 floats, R broadcasts, 2·R FMAs, one L1
     // prefetch of B (`pf`, one 64-byte line per k step) and maybe one L2 prefetch.
     macro_rules! k_step {
@@ -115,23 +136,17 @@ unsafe fn tile_r<const R: usize, const DIRECT: bool>(
             let u: usize = $u;
             l2.step();
             _mm_prefetch::<_MM_HINT_T0>($pf.wrapping_add(u * PANEL) as *const i8);
-            // SAFETY: the step is < kc, so b + u·PANEL .. +16 is within that row of the B
-            // panel; A(i, p) for i < R is inside A (contract), at a0/a3 + u·step + (i mod 3)·row.
-            unsafe {
+            // SAFETY: the step is < kc, so b + u·PANEL .. +16 is within that row of the B panel.
+            let (b0, b1) = unsafe {
                 let bp = b.add(u * PANEL);
-                let b0 = _mm256_loadu_ps(bp);
-                let b1 = _mm256_loadu_ps(bp.add(8));
-                for i in 0..R {
-                    let src = if i < 3 {
-                        a0.add(i * row)
-                    } else {
-                        a3.add((i - 3) * row)
-                    };
-                    let av = _mm256_broadcast_ss(&*src.add(u * step));
-                    c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
-                    c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
-                }
-            }
+                (_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8)))
+            };
+            row!(0, c00, c01, u, b0, b1);
+            row!(1, c10, c11, u, b0, b1);
+            row!(2, c20, c21, u, b0, b1);
+            row!(3, c30, c31, u, b0, b1);
+            row!(4, c40, c41, u, b0, b1);
+            row!(5, c50, c51, u, b0, b1);
         }};
     }
     // The first kc − PF_ROWS steps prefetch B PF_ROWS steps ahead, the last PF_ROWS the next
@@ -166,6 +181,8 @@ unsafe fn tile_r<const R: usize, const DIRECT: bool>(
     let main = kc.saturating_sub(PF_ROWS);
     part!(main, b.wrapping_add(PF_ROWS * PANEL));
     part!(kc - main, epi.next_b.cast::<f32>());
+    let c0: [__m256; R] = std::array::from_fn(|i| [c00, c10, c20, c30, c40, c50][i]);
+    let c1: [__m256; R] = std::array::from_fn(|i| [c01, c11, c21, c31, c41, c51][i]);
     // SAFETY: forwarded contract: the C tile, bias and residual are as `store_tile` needs.
     unsafe { store_tile::<R>(&c0, &c1, c, rs_c, cols, epi) }
 }
