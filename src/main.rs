@@ -30,8 +30,10 @@ struct Cli {
     precision: Option<Precision>,
     /// With --precision int8: which GEMMs run in int8 — a preset (all, down-bf16, qkv-bf16,
     /// attn-fp32, small: all and the word embeddings) or a list such as
-    /// `qkv=int8,out=int8,up=int8,down=bf16,attn=bf16,emb=int8` (default: the plan
-    /// docs/accuracy.md chose).
+    /// `qkv=int8,out=int8,up=int8,down=bf16,attn=bf16,emb=int8` (default: `all`'s GEMMs,
+    /// chosen in docs/accuracy.md, with attention in bf16 on CPUs that multiply bf16 natively,
+    /// else fp32). A packed file keeps its GEMMs; attention (no weights) follows this option,
+    /// else the CPU.
     #[arg(long, global = true, value_name = "PLAN", value_parser = LayerPlan::parse)]
     int8_plan: Option<LayerPlan>,
     /// With --precision int8: the int8 weights' bits, 8 (±127) or 7 (±63) (default: what this

@@ -112,6 +112,21 @@ impl Bf16Path {
         }
     }
 
+    /// Whether the path multiplies bf16 in hardware (`vdpbf16ps`, `bfdot`, `bfmmla`) rather
+    /// than widening it to fp32 for the FMAs (or modelling it in scalar code): only then can
+    /// bf16 products be faster than fp32 ones — a widening path does fp32's multiply-adds and
+    /// the widening on top (it saves memory traffic, which weights need and attention does not).
+    pub fn is_native(self) -> bool {
+        match self {
+            Bf16Path::Avx512Bf16 | Bf16Path::NeonBfdot | Bf16Path::NeonBfmmla => true,
+            Bf16Path::Reference
+            | Bf16Path::ReferenceArm
+            | Bf16Path::Avx2Widen
+            | Bf16Path::Avx512Widen
+            | Bf16Path::NeonWiden => false,
+        }
+    }
+
     /// The path an ISA level runs.
     pub fn for_isa(isa: Isa) -> Bf16Path {
         of(isa).bf16

@@ -16,8 +16,10 @@ pub enum Precision {
     #[default]
     F32,
     /// Weights stored as bf16 (half the memory), activations rounded to bf16 at each GEMM
-    /// input (Q, K, P and V too), fp32 accumulation (`vdpbf16ps` where the CPU has AVX512_BF16, else bf16 widened
-    /// to fp32 in the kernel). See docs/numerics.md for what it costs in accuracy.
+    /// input, fp32 accumulation (`vdpbf16ps` where the CPU has AVX512_BF16, else bf16 widened
+    /// to fp32 in the kernel); attention's Q, K, P and V too where the CPU multiplies bf16
+    /// natively ([`LayerPlan::default_attention`]). See docs/numerics.md for what it costs in
+    /// accuracy.
     Bf16,
     /// int8 weights (symmetric, one scale per output column) and uint8 activations quantized
     /// per token at each GEMM input, exact i32 sums (`vpdpbusd` where the CPU has AVX512_VNNI,
@@ -152,8 +154,10 @@ impl LayerPlan {
         ..LayerPlan::INT8_ALL
     };
 
-    /// What `--precision int8` runs: the fastest plan within 0.5 F1 of fp32 on the real QA
-    /// model (docs/accuracy.md).
+    /// The GEMMs `--precision int8` runs in int8: the fastest plan within 0.5 F1 of fp32 on
+    /// the real QA model (docs/accuracy.md), with attention in bf16 as on the CPUs that
+    /// multiply bf16 natively. [`LayerPlan::default_for`] is what a load without a plan
+    /// runs: this, with attention in [`LayerPlan::default_attention`].
     pub const INT8_DEFAULT: LayerPlan = LayerPlan::INT8_ALL;
 
     /// Named plans for `--int8-plan`.
@@ -165,12 +169,31 @@ impl LayerPlan {
         ("small", LayerPlan::INT8_SMALL),
     ];
 
-    /// The plan a precision runs by default.
+    /// The plan a precision runs by default on this CPU: fp32 throughout; bf16 or
+    /// [`LayerPlan::INT8_DEFAULT`]'s GEMMs with attention in [`LayerPlan::default_attention`].
     pub fn default_for(p: Precision) -> LayerPlan {
         match p {
             Precision::F32 => LayerPlan::uniform(Precision::F32, Precision::F32),
-            Precision::Bf16 => LayerPlan::uniform(Precision::Bf16, Precision::Bf16),
-            Precision::Int8 => LayerPlan::INT8_DEFAULT,
+            Precision::Bf16 => LayerPlan::uniform(Precision::Bf16, Self::default_attention()),
+            Precision::Int8 => LayerPlan {
+                attention: Self::default_attention(),
+                ..LayerPlan::INT8_DEFAULT
+            },
+        }
+    }
+
+    /// The precision of attention's products in the bf16 and int8 defaults on this CPU: bf16
+    /// where its bf16 path multiplies bf16 in hardware (`Bf16Path::is_native`: AVX512_BF16,
+    /// FEAT_BF16), else fp32 — a widening kernel does fp32's multiply-adds plus the widening,
+    /// and attention's operands (Q, K, V, P) are rounded on every call, so there bf16 only
+    /// costs time and accuracy (docs/performance.md: int8 with fp32 attention 0.92× the time on
+    /// MiniLM at 384 tokens, 0.95× on BERT-large, AVX2 level). Attention has no weights, so
+    /// a plan may set it either way, and a packed file's may be overridden.
+    pub fn default_attention() -> Precision {
+        if bertqa_kernels::Bf16Path::current().is_native() {
+            Precision::Bf16
+        } else {
+            Precision::F32
         }
     }
 
@@ -211,7 +234,7 @@ impl LayerPlan {
 
     /// Parses a preset name or a comma-separated list of `gemm=precision` (gemm: `qkv`, `out`,
     /// `up`, `down`, `attn`, and `emb` for the word embeddings: fp32 or int8), each starting
-    /// from [`LayerPlan::INT8_DEFAULT`].
+    /// from this CPU's default ([`LayerPlan::default_for`] int8).
     ///
     /// # Errors
     /// A message naming what is wrong (unknown name, key or precision; int8 attention).
@@ -223,7 +246,7 @@ impl LayerPlan {
         {
             return Ok(*p);
         }
-        let mut plan = LayerPlan::INT8_DEFAULT;
+        let mut plan = LayerPlan::default_for(Precision::Int8);
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let Some((key, value)) = part.split_once('=') else {
                 return Err(format!(

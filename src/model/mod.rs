@@ -96,7 +96,8 @@ pub struct LoadOptions {
     /// already be in the precision asked for.
     pub precision: Option<Precision>,
     /// With [`Precision::Int8`]: which GEMMs run in int8 (default
-    /// [`LayerPlan::INT8_DEFAULT`]). A packed file must already be in this plan.
+    /// [`LayerPlan::default_for`] int8). A packed file must already be in this plan, but for
+    /// attention's precision, which this may change.
     pub int8_plan: Option<LayerPlan>,
     /// With [`Precision::Int8`]: the bits of the int8 weights, 8 (−127..=127 per column) or 7
     /// (−63..=63). `None`: what this CPU's int8 path packs to (7 where it runs on
@@ -167,7 +168,9 @@ impl LoadOptions {
     /// The one place that decides a model's precision and plan: for a checkpoint (`stored`
     /// `None`), what these options ask for ([`LoadOptions::resolve`]); for a packed file, the
     /// precision and plan it was converted in (`stored`, with the file's path for messages),
-    /// which these options may repeat but not change — a packed file is not converted again.
+    /// which these options may repeat but not change — a packed file is not converted again —
+    /// save attention's precision (no weights): the plan's asked for, else
+    /// [`LayerPlan::default_attention`], whatever the file records.
     ///
     /// # Errors
     /// As [`LoadOptions::resolve`]; [`Error::Unsupported`] when the options ask a packed
@@ -188,6 +191,20 @@ impl LoadOptions {
                     ),
                 });
             }
+            // Attention has no weights: its precision is the plan's asked for, else this
+            // CPU's default — what the file records is only what it was converted with.
+            let attention = self
+                .int8_plan
+                .map_or_else(LayerPlan::default_attention, |p| p.attention);
+            if attention == Precision::Int8 {
+                return Err(Error::Unsupported {
+                    message: "attention's products run in fp32 or bf16, not int8".into(),
+                });
+            }
+            let plan = match precision {
+                Precision::F32 => plan,
+                _ => LayerPlan { attention, ..plan },
+            };
             if let Some(want) = self.int8_plan.filter(|&p| p != plan) {
                 return Err(Error::Unsupported {
                     message: format!(
