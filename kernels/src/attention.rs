@@ -11,11 +11,12 @@
 //! 1. **Pack K and V once** per (head, sequence) into the GEMM's 32-wide B panels: Kᵀ (d × len,
 //!    a transpose, done with AVX-512 gathers where available) for the scores, V (len × d, a copy
 //!    of 32-float rows) for the context. Every query block of the head reuses them.
-//! 2. **Per (head, sequence, block of rows)**: for each MR-row strip of queries, S = Q·Kᵀ into an
-//!    MR × len scratch that stays in L1 (the scale applied in the GEMM's epilogue), the softmax
-//!    of its rows, then ctx = S·V written straight into the heads' columns of `ctx` — no scores
-//!    matrix, no head-major copy. Q and S are the micro-kernel's broadcast operand, read in
-//!    place. Unmasked sequences (batches are not padded, so the usual case) leave the softmax
+//! 2. **Per (head, sequence, block of up to 4 micro-kernel strips of query rows)**: S = Q·Kᵀ
+//!    into the block's rows × len scratch (the scale applied in the micro-kernel's epilogue),
+//!    the softmax of its rows, then ctx = S·V written straight into the heads' columns of `ctx`
+//!    — no scores matrix, no head-major copy. Q and S are the micro-kernel's broadcast operand,
+//!    read in place; each K and V tile is read from L2 once per block and from L1 by each of
+//!    its strips (`block_product`; P·V in k blocks of `PV_KB`). Unmasked sequences (batches are not padded, so the usual case) leave the softmax
 //!    unnormalised and divide the d-wide context rows by the sums instead of the len-wide
 //!    probability rows.
 //!
@@ -28,8 +29,8 @@
 
 use crate::gemm::bf16::{round_slice, to_bf16};
 use crate::gemm::pack::{pack_b_into, AlignedBuf, Elem, PANEL};
-use crate::gemm::ukr::{MicroKernel, StridedKernel};
-use crate::gemm::{driver, driver_raw, AOperand, CPtr, Epi};
+use crate::gemm::ukr::{MicroKernel, QuantTile, StridedKernel, TileEpi};
+use crate::gemm::CPtr;
 use crate::ops::Ops;
 use std::sync::Mutex;
 
@@ -77,8 +78,14 @@ impl AttentionShape<'_> {
     }
 }
 
-/// Rows of queries per task of phase 2, in micro-kernel strips.
+/// Rows of queries per task of phase 2, in micro-kernel strips: the strips of a task share
+/// each K and V tile from L1 ([`block_product`]).
 const STRIPS_PER_TASK: usize = 4;
+
+/// Deepest k block of P·V (k = the sequence's length): the block's probabilities (rows × PV_KB)
+/// and one V tile (PV_KB × NR) stay in L1 while every strip of the task reads them. A
+/// constant, like the GEMMs' KC, so that results do not depend on the machine.
+const PV_KB: usize = 128;
 
 /// Buffers of [`attention`](fn@crate::attention): packed K and V of every (head, sequence), and one MR × longest
 /// scores strip per worker thread. Sized by [`AttentionScratch::prepare`] (grown, never shrunk),
@@ -115,6 +122,9 @@ fn strip_stride(len: usize) -> usize {
 
 /// The largest micro-kernel row count of any ISA (strips are sized for it).
 const MAX_MR: usize = 12;
+
+/// The most query rows of one task (one scores block).
+const MAX_ROWS: usize = STRIPS_PER_TASK * MAX_MR;
 
 impl AttentionScratch {
     /// Empty scratch; [`attention`](fn@crate::attention) sizes it on first use.
@@ -162,13 +172,13 @@ fn grow<T: Elem>(buf: &mut AlignedBuf<T>, len: usize) {
     }
 }
 
-/// One MR × longest strip per worker thread of the current pool.
+/// One scores block (MAX_ROWS × longest) per worker thread of the current pool.
 fn grow_strips<T: Copy + Default>(strips: &mut Vec<Mutex<Vec<T>>>, shape: &AttentionShape) {
     let threads = rayon::current_num_threads().max(1);
     if strips.len() < threads {
         strips.resize_with(threads, Default::default);
     }
-    let strip = MAX_MR * strip_stride(shape.longest());
+    let strip = MAX_ROWS * strip_stride(shape.longest());
     for s in strips {
         let s = s.get_mut().unwrap_or_else(|e| e.into_inner());
         if s.len() < strip {
@@ -379,6 +389,96 @@ pub(crate) fn check(qkv: &[f32], shape: &AttentionShape, keep: &[bool], ctx: &[f
     t > 0 && h > 0
 }
 
+/// C (m × n at row stride `rs_c`) = alpha · A·B on micro-kernel `K`, for attention's two
+/// products: A row-major at stride `a_rs` (Q or the probabilities, read in place), B packed
+/// panels (Kᵀ or V), k cut into blocks of at most `kb` (a multiple of `K::K_GROUP`). Unlike
+/// `gemm::driver` (A's strip kept in L1, B streamed from L2 once per strip: right for weights,
+/// which no other strip shares), the loops run k block → B tile → strip, so each B tile is read
+/// from L2 once and then from L1 by every strip of the block: K and V are shared by all the
+/// query rows of a head.
+///
+/// # Safety
+/// As `gemm::driver_raw`: `c + i·rs_c + j` is valid for reads and writes for `i < m, j < n`, with
+/// no other access to those elements during the call.
+#[allow(clippy::too_many_arguments)]
+unsafe fn block_product<K: MicroKernel>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[K::A],
+    a_rs: usize,
+    bp: &[K::B],
+    c: CPtr,
+    rs_c: usize,
+    alpha: f32,
+    kb: usize,
+) {
+    assert!(K::supported(), "{}: CPU lacks the instruction set", K::NAME);
+    assert!(k.is_multiple_of(K::K_GROUP) && kb.is_multiple_of(K::K_GROUP) && kb > 0);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (m_tiles, n_panels) = (m.div_ceil(K::MR), n.div_ceil(PANEL));
+    assert!(a_rs >= k && a.len() >= (m - 1) * a_rs + k);
+    assert!(bp.len() >= n_panels * PANEL * k && rs_c >= n);
+    for (pc, kc) in crate::gemm::blocking::k_blocks(k, kb, K::K_GROUP) {
+        for jr in 0..n_panels {
+            let panel = bp.as_ptr().wrapping_add(jr * PANEL * k + pc * PANEL);
+            for sub in (0..PANEL).step_by(K::NR) {
+                let j0 = jr * PANEL + sub;
+                if j0 >= n {
+                    break;
+                }
+                let cols = K::NR.min(n - j0);
+                let b = panel.wrapping_add(sub * K::K_GROUP);
+                // The tile after this one's strips: the panel's next NR columns, or the next
+                // panel's first (only prefetched).
+                let next_b = if sub + K::NR < PANEL {
+                    b.wrapping_add(K::NR * K::K_GROUP)
+                } else {
+                    panel.wrapping_add(PANEL * k)
+                };
+                for ir in 0..m_tiles {
+                    let i0 = ir * K::MR;
+                    let tepi = TileEpi {
+                        first: pc == 0,
+                        last: pc + kc == k,
+                        alpha,
+                        bias: std::ptr::null(),
+                        gelu: false,
+                        residual: std::ptr::null(),
+                        rs_res: 0,
+                        next_b: if ir + 1 < m_tiles { b } else { next_b }.cast(),
+                        l2_next: std::ptr::null(),
+                        l2_lines: 0,
+                        quant: QuantTile::NONE,
+                    };
+                    // SAFETY: K is supported and kc a multiple of K_GROUP (asserted; k_blocks
+                    // starts blocks at multiples of it). A's rows i0..i0 + rows hold columns
+                    // pc..pc + kc (a_rs ≥ k, length asserted); `b` starts at k row pc of B
+                    // panel jr, NR·K_GROUP-element groups g < kc / K_GROUP inside `bp`
+                    // (length asserted, sub + NR ≤ PANEL). 1 ≤ rows ≤ MR, 1 ≤ cols ≤ NR; the C
+                    // tile (i0.., j0..) is inside C (rs_c ≥ n and the caller's contract), read
+                    // only after an earlier k block wrote it. `next_b` is only prefetched.
+                    unsafe {
+                        K::tile(
+                            kc,
+                            a.as_ptr().add(i0 * a_rs + pc),
+                            a_rs,
+                            b,
+                            c.get().add(i0 * rs_c + j0),
+                            rs_c,
+                            K::MR.min(m - i0),
+                            cols,
+                            &tepi,
+                        )
+                    };
+                }
+            }
+        }
+    }
+}
+
 /// Attention (see the [module docs](self)) on micro-kernel `K` with k blocks of at most `KC`
 /// and the row operations `ops`: the kernel table's `attention`. The caller has checked the
 /// slices ([`check`]).
@@ -457,73 +557,51 @@ pub(crate) fn run<K: AttnKernel, const KC: usize>(
         let mut strip_conv =
             K::CONVERT.then(|| strips_conv[slot].lock().unwrap_or_else(|e| e.into_inner()));
         let ls = strip_stride(len);
-        let first = rest * rows_per_task;
-        for i0 in (first..len.min(first + rows_per_task)).step_by(K::MR) {
-            let rows = K::MR.min(len - i0);
-            let s = &mut strip[..rows * ls];
-            let q = if K::CONVERT {
-                AOperand::RowMajor {
-                    data: &q_conv[(row0 + i0) * h + head * d..],
-                    rs: h,
-                }
-            } else {
-                AOperand::RowMajor {
-                    data: K::in_place(&qkv[(row0 + i0) * 3 * h + head * d..]),
-                    rs: 3 * h,
-                }
-            };
-            // S (rows × len) = scale·Q·Kᵀ
-            driver::<K, KC>(
-                rows,
-                len,
-                dp,
-                q,
-                kpan,
-                s,
-                ls,
-                Epi::scaled(shape.scale),
-                false,
-            );
-            let mut inv = [1.0f32; MAX_MR];
-            for (r, inv) in s.chunks_exact_mut(ls).zip(&mut inv) {
-                if all_keep {
-                    *inv = 1.0 / ops.softmax_unnormalized(&mut r[..len]);
-                } else {
-                    ops.masked_softmax(&mut r[..len], 1.0, keep);
-                }
-            }
-            // ctx rows (row0 + i0..) × columns head·d.. (rows × d) = S·V
-            let p = match strip_conv.as_deref_mut() {
-                Some(conv) => {
-                    // P rounded, the pad column of an odd len zero.
-                    let conv = &mut conv[..rows * ls];
-                    for (src, dst) in s.chunks_exact(ls).zip(conv.chunks_exact_mut(ls)) {
-                        K::round(&src[..len], &mut dst[..len]);
-                        dst[len..lenp].fill(Default::default());
-                    }
-                    AOperand::RowMajor {
-                        data: &*conv,
-                        rs: ls,
-                    }
-                }
-                None => AOperand::RowMajor {
-                    data: K::in_place(s),
-                    rs: ls,
-                },
-            };
-            let c = CPtr(cptr.get().wrapping_add((row0 + i0) * h + head * d));
-            // SAFETY: rows row0+i0.. (< tokens) at stride H ≥ d, columns head·d..head·d+d
-            // (≤ H) are inside `ctx` (length checked: ≥ tokens·H). Tasks cover disjoint
-            // (head, rows) pairs and this strip's rows belong to this task only, so no other
-            // thread touches these elements; `ctx` stays mutably borrowed until all tasks end.
-            unsafe { driver_raw::<K, KC>(rows, d, lenp, p, vpan, c, h, Epi::scaled(1.0), false) };
+        let i0 = rest * rows_per_task;
+        let rows = rows_per_task.min(len - i0);
+        let s = &mut strip[..rows * ls];
+        let (q, q_rs) = if K::CONVERT {
+            (&q_conv[(row0 + i0) * h + head * d..], h)
+        } else {
+            (K::in_place(&qkv[(row0 + i0) * 3 * h + head * d..]), 3 * h)
+        };
+        let sp = CPtr(s.as_mut_ptr());
+        // S (rows × len) = scale·Q·Kᵀ, in one k block (d).
+        // SAFETY: `s` holds rows × ls ≥ rows × len floats and is this task's alone.
+        unsafe { block_product::<K>(rows, len, dp, q, q_rs, kpan, sp, ls, shape.scale, dp) };
+        let mut inv = [1.0f32; MAX_ROWS];
+        for (r, inv) in s.chunks_exact_mut(ls).zip(&mut inv) {
             if all_keep {
-                for (r, &inv) in inv[..rows].iter().enumerate() {
-                    // SAFETY: row r < rows of the block the driver just wrote (see above):
-                    // d floats inside `ctx`, touched by this task only.
-                    let out = unsafe { std::slice::from_raw_parts_mut(c.get().add(r * h), d) };
-                    out.iter_mut().for_each(|v| *v *= inv);
+                *inv = 1.0 / ops.softmax_unnormalized(&mut r[..len]);
+            } else {
+                ops.masked_softmax(&mut r[..len], 1.0, keep);
+            }
+        }
+        // ctx rows (row0 + i0..) × columns head·d.. (rows × d) = S·V
+        let p: &[K::A] = match strip_conv.as_deref_mut() {
+            Some(conv) => {
+                // P rounded, the pad column of an odd len zero.
+                let conv = &mut conv[..rows * ls];
+                for (src, dst) in s.chunks_exact(ls).zip(conv.chunks_exact_mut(ls)) {
+                    K::round(&src[..len], &mut dst[..len]);
+                    dst[len..lenp].fill(Default::default());
                 }
+                &*conv
+            }
+            None => K::in_place(s),
+        };
+        let c = CPtr(cptr.get().wrapping_add((row0 + i0) * h + head * d));
+        // SAFETY: rows row0+i0.. (< tokens) at stride H ≥ d, columns head·d..head·d+d
+        // (≤ H) are inside `ctx` (length checked: ≥ tokens·H). Tasks cover disjoint
+        // (head, rows) pairs, so no other thread touches these elements; `ctx` stays
+        // mutably borrowed until all tasks end.
+        unsafe { block_product::<K>(rows, d, lenp, p, ls, vpan, c, h, 1.0, PV_KB) };
+        if all_keep {
+            for (r, &inv) in inv[..rows].iter().enumerate() {
+                // SAFETY: row r < rows of the block just written (see above): d floats
+                // inside `ctx`, touched by this task only.
+                let out = unsafe { std::slice::from_raw_parts_mut(c.get().add(r * h), d) };
+                out.iter_mut().for_each(|v| *v *= inv);
             }
         }
     };
@@ -709,6 +787,7 @@ mod tests {
         case_bf16(2, 64, &[97, 33], false, 4);
         case_bf16(4, 64, &[48, 49, 47, 12], true, 5);
         case_bf16(1, 64, &[385], false, 7);
+        case_bf16(3, 32, &[200, 77], false, 8);
     }
 
     #[test]
@@ -720,6 +799,8 @@ mod tests {
         case(4, 64, &[48, 49, 47, 12], true, 5);
         case(2, 40, &[130], true, 6);
         case(1, 64, &[385], false, 7);
+        // MiniLM's heads; P·V in two k blocks, a last block of a partial strip.
+        case(3, 32, &[200, 77], false, 8);
     }
 
     #[test]

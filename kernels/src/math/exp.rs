@@ -31,7 +31,9 @@ pub fn exp_f32(x: f32) -> f32 {
         p = p.mul_add(r, c);
     }
     let y = (p * r).mul_add(r, r) + 1.0;
-    y * 2f32.powi(n as i32)
+    // 2ⁿ built in the exponent field (n ∈ [−126, 127] after the clamp), as the SIMD versions
+    // do: `powi` is a libm call.
+    y * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
 /// AVX-512 version.

@@ -1,7 +1,8 @@
 //! AVX2+FMA versions of the row-wise ops (`layer_norm_avx2`, `masked_softmax_avx2`,
 //! `gelu_avx2`): the AVX-512 ones ([`super::avx512`]) at 8 lanes. Layer-norm statistics in f64
 //! (4 lanes of f64 per step); softmax with the shared f32 exp, GELU with the shared erf. Tails
-//! shorter than a vector use masked loads/stores (GELU) or scalar loops.
+//! shorter than a vector use masked loads/stores (GELU, the unnormalised softmax) or scalar
+//! loops.
 
 use std::arch::x86_64::*;
 
@@ -254,7 +255,9 @@ pub unsafe fn masked_softmax(row: &mut [f32], scale: f32, keep: &[bool]) {
     }
 }
 
-/// Unnormalised softmax of one row (see [`softmax_unnormalized`](crate::softmax_unnormalized)); scalar tail.
+/// Unnormalised softmax of one row (see [`softmax_unnormalized`](crate::softmax_unnormalized)); the tail
+/// shorter than a vector in one masked step (a scalar exp per element cost as much as the rest
+/// of a 200-wide row's).
 ///
 /// # Safety
 /// The CPU supports avx2 and fma.
@@ -263,15 +266,29 @@ pub unsafe fn softmax_unnormalized(row: &mut [f32]) -> f32 {
     let n = row.len();
     let full = n / 8 * 8;
     let p = row.as_mut_ptr();
-    let mut vmax = _mm256_set1_ps(f32::NEG_INFINITY);
+    let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((n - full) as i32), lanes);
+    let ninf = _mm256_set1_ps(f32::NEG_INFINITY);
+    // Four running maxima: one is a chain of `vmaxps` latencies, as long as the exp pass.
+    let mut vm = [ninf; 4];
     let mut i = 0;
+    while i + 32 <= full {
+        for (u, m) in vm.iter_mut().enumerate() {
+            // SAFETY: i + 8u + 8 ≤ i + 32 ≤ n.
+            *m = _mm256_max_ps(*m, unsafe { _mm256_loadu_ps(p.add(i + 8 * u)) });
+        }
+        i += 32;
+    }
     while i < full {
         // SAFETY: i + 8 ≤ n.
-        vmax = _mm256_max_ps(vmax, unsafe { _mm256_loadu_ps(p.add(i)) });
+        vm[0] = _mm256_max_ps(vm[0], unsafe { _mm256_loadu_ps(p.add(i)) });
         i += 8;
     }
-    let max = row[full..].iter().fold(hmax_ps(vmax), |m, &v| m.max(v));
-    let mv = _mm256_set1_ps(max);
+    let mut vmax = _mm256_max_ps(_mm256_max_ps(vm[0], vm[1]), _mm256_max_ps(vm[2], vm[3]));
+    // SAFETY: the mask limits the load to lanes full..n, inside `row` (none when n = full).
+    let t = unsafe { _mm256_maskload_ps(p.add(full), tail) };
+    vmax = _mm256_max_ps(vmax, _mm256_blendv_ps(ninf, t, _mm256_castsi256_ps(tail)));
+    let mv = _mm256_set1_ps(hmax_ps(vmax));
     let mut vsum = _mm256_setzero_ps();
     let mut i = 0;
     while i < full {
@@ -283,10 +300,11 @@ pub unsafe fn softmax_unnormalized(row: &mut [f32]) -> f32 {
         }
         i += 8;
     }
-    let mut sum = hsum_ps(vsum);
-    for v in &mut row[full..] {
-        *v = exp_f32(*v - max);
-        sum += *v;
+    if full < n {
+        let e = _mm256_and_ps(exp_v(_mm256_sub_ps(t, mv)), _mm256_castsi256_ps(tail));
+        // SAFETY: as the tail's load.
+        unsafe { _mm256_maskstore_ps(p.add(full), tail, e) };
+        vsum = _mm256_add_ps(vsum, e);
     }
-    sum
+    hsum_ps(vsum)
 }
