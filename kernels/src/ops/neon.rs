@@ -247,13 +247,22 @@ pub unsafe fn softmax_unnormalized(row: &mut [f32]) -> f32 {
     let n = row.len();
     let full = n / 4 * 4;
     let p = row.as_mut_ptr();
-    let mut vmax = vdupq_n_f32(f32::NEG_INFINITY);
+    // Four running maxima: one is a chain of `fmaxnm` latencies as long as the exp pass.
+    let mut vm = [vdupq_n_f32(f32::NEG_INFINITY); 4];
     let mut i = 0;
+    while i + 16 <= full {
+        for (u, m) in vm.iter_mut().enumerate() {
+            // SAFETY: i + 4u + 4 ≤ i + 16 ≤ n.
+            *m = vmaxnmq_f32(*m, unsafe { vld1q_f32(p.add(i + 4 * u)) });
+        }
+        i += 16;
+    }
     while i < full {
         // SAFETY: i + 4 ≤ n.
-        vmax = vmaxnmq_f32(vmax, unsafe { vld1q_f32(p.add(i)) });
+        vm[0] = vmaxnmq_f32(vm[0], unsafe { vld1q_f32(p.add(i)) });
         i += 4;
     }
+    let vmax = vmaxnmq_f32(vmaxnmq_f32(vm[0], vm[1]), vmaxnmq_f32(vm[2], vm[3]));
     let max = row[full..]
         .iter()
         .fold(vmaxnmvq_f32(vmax), |m, &v| m.max(v));
