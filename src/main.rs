@@ -32,8 +32,8 @@ struct Cli {
     /// attn-fp32, small: all and the word embeddings) or a list such as
     /// `qkv=int8,out=int8,up=int8,down=bf16,attn=bf16,emb=int8` (default: `all`'s GEMMs,
     /// chosen in docs/accuracy.md, with attention in bf16 on CPUs that multiply bf16 natively,
-    /// else fp32). A packed file keeps its GEMMs; attention (no weights) follows this option,
-    /// else the CPU.
+    /// else fp32). A packed file runs the plan it records; this may change only its attention
+    /// (no weights).
     #[arg(long, global = true, value_name = "PLAN", value_parser = LayerPlan::parse)]
     int8_plan: Option<LayerPlan>,
     /// With --precision int8: the int8 weights' bits, 8 (±127) or 7 (±63) (default: what this

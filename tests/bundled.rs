@@ -28,16 +28,7 @@ fn the_committed_file_loads_as_recorded() {
     let model = QaModel::load(&path).unwrap();
     let bert = model.bert();
     assert_eq!(bert.precision(), Precision::Int8);
-    // The GEMMs and the word embeddings as recorded; attention (no weights) in this CPU's
-    // default precision.
-    let attention = LayerPlan::default_attention();
-    assert_eq!(
-        bert.plan(),
-        LayerPlan {
-            attention,
-            ..LayerPlan::INT8_SMALL
-        }
-    );
+    assert_eq!(bert.plan(), LayerPlan::INT8_SMALL);
     assert_eq!(model.tokenizer().settings(), TokenizerSettings::UNCASED);
     let c = bert.config();
     assert_eq!(

@@ -197,6 +197,26 @@ fn int8_packed_file_round_trips_bit_exactly() {
         matches!(err, bertqa::Error::Unsupported { .. }) && err.to_string().contains("plan"),
         "{err}"
     );
+    // ... but attention's precision (no weights) may change: the file's GEMMs, the asked-for
+    // attention, the same logits as the model loaded in that plan.
+    for attention in [Precision::F32, Precision::Bf16] {
+        let plan = LayerPlan {
+            attention,
+            ..qa.bert().plan()
+        };
+        let options = LoadOptions {
+            int8_plan: Some(plan),
+            ..LoadOptions::with_precision(Precision::Int8)
+        };
+        let (bert, _) = Bert::load_packed_with(&p8, &options).unwrap();
+        assert_eq!(bert.plan(), plan);
+        let fresh = Bert::synthetic_with("tiny", 0, &options).unwrap();
+        assert_eq!(
+            bert.forward(&batch).unwrap(),
+            fresh.forward(&batch).unwrap(),
+            "{plan}"
+        );
+    }
     // A column sum that does not match its panels is named when validating.
     let name = "encoder.layer.1.output.dense.colsum_i8";
     let t = st.tensor(name).unwrap();

@@ -70,9 +70,10 @@ impl Kernels {
         self.entry.gemm_name
     }
 
-    /// The bf16 path this level runs.
+    /// The bf16 path this level runs ([`Bf16Path::for_isa`]: the table's, but widening on
+    /// Intel's AVX512_BF16 CPUs, unless `BERTQA_BF16_PATH` names another).
     pub fn bf16(self) -> Bf16Kernels {
-        Bf16Kernels::of(self.entry.bf16)
+        Bf16Kernels::of(Bf16Path::for_isa(self.isa))
     }
 
     /// The int8 path this level runs ([`I8Path::for_isa`]: the table's, unless

@@ -127,9 +127,55 @@ impl Bf16Path {
         }
     }
 
-    /// The path an ISA level runs.
+    /// The name `BERTQA_BF16_PATH` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bf16Path::Reference => "reference",
+            Bf16Path::ReferenceArm => "referencearm",
+            Bf16Path::Avx2Widen => "avx2widen",
+            Bf16Path::Avx512Widen => "avx512widen",
+            Bf16Path::Avx512Bf16 => "avx512bf16",
+            Bf16Path::NeonWiden => "neonwiden",
+            Bf16Path::NeonBfdot => "neonbfdot",
+            Bf16Path::NeonBfmmla => "neonbfmmla",
+        }
+    }
+
+    /// Parses a `BERTQA_BF16_PATH` value.
+    pub fn from_name(s: &str) -> Option<Bf16Path> {
+        Bf16Path::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// The path an ISA level runs: the table's, except that the `avx512bf16` level of an Intel
+    /// CPU runs [`Bf16Path::Avx512Widen`] — its `vdpbf16ps` multiplies at half the rate of its
+    /// fp32 FMAs ([`crate::dispatch::cpu_is_intel`]; BERT-large bf16 at 128 tokens, 2 threads:
+    /// 443 ms on `vdpbf16ps`, 299–308 ms widened, fp32 325–332 ms). Both compute
+    /// [`Bf16Path::Reference`]'s results bit for bit, so this is a choice of speed only. For
+    /// every level, `BERTQA_BF16_PATH` names another (read once).
+    ///
+    /// # Panics
+    /// On first use, if `BERTQA_BF16_PATH` names an unknown path or one this CPU lacks.
     pub fn for_isa(isa: Isa) -> Bf16Path {
-        of(isa).bf16
+        static OVERRIDE: OnceLock<Option<Bf16Path>> = OnceLock::new();
+        let chosen = *OVERRIDE.get_or_init(|| {
+            env_path(
+                "BERTQA_BF16_PATH",
+                &Bf16Path::ALL,
+                Bf16Path::name,
+                Bf16Path::from_name,
+                |p| (p.is_supported(), p.kernel_name()),
+                "bf16",
+            )
+        });
+        match (chosen, of(isa).bf16) {
+            (Some(p), _) => p,
+            (None, Bf16Path::Avx512Bf16) if crate::dispatch::cpu_is_intel() => {
+                Bf16Path::Avx512Widen
+            }
+            (None, p) => p,
+        }
     }
 
     /// The ISA level whose CPU support the path needs and whose row operations (softmax,
@@ -346,26 +392,43 @@ pub(crate) struct I8Entry {
 /// The int8 path `BERTQA_INT8_PATH` names, if set (read once).
 fn path_override() -> Option<I8Path> {
     static PATH: OnceLock<Option<I8Path>> = OnceLock::new();
-    *PATH.get_or_init(|| match std::env::var("BERTQA_INT8_PATH") {
+    *PATH.get_or_init(|| {
+        env_path(
+            "BERTQA_INT8_PATH",
+            &I8Path::ALL,
+            I8Path::name,
+            I8Path::from_name,
+            |p| (p.is_supported(), p.kernel_name()),
+            "int8",
+        )
+    })
+}
+
+/// The path the environment variable `var` names (`None` when unset or empty), logged once.
+///
+/// # Panics
+/// If it names an unknown path or one this CPU lacks.
+fn env_path<P: Copy + std::fmt::Debug>(
+    var: &str,
+    all: &[P],
+    name: fn(P) -> &'static str,
+    from_name: fn(&str) -> Option<P>,
+    supported_and_kernel: fn(P) -> (bool, &'static str),
+    what: &str,
+) -> Option<P> {
+    match std::env::var(var) {
         Ok(v) if !v.trim().is_empty() => {
-            let want = I8Path::from_name(&v).unwrap_or_else(|| {
-                panic!(
-                    "BERTQA_INT8_PATH={v:?}: expected one of {}",
-                    I8Path::ALL.map(I8Path::name).join(", ")
-                )
+            let want = from_name(&v).unwrap_or_else(|| {
+                let names: Vec<_> = all.iter().map(|&p| name(p)).collect();
+                panic!("{var}={v:?}: expected one of {}", names.join(", "))
             });
-            assert!(
-                want.is_supported(),
-                "BERTQA_INT8_PATH={v}: this CPU does not support {want:?}"
-            );
-            eprintln!(
-                "bertqa-kernels: int8 on {} (BERTQA_INT8_PATH)",
-                want.kernel_name()
-            );
+            let (supported, kernel) = supported_and_kernel(want);
+            assert!(supported, "{var}={v}: this CPU does not support {want:?}");
+            eprintln!("bertqa-kernels: {what} on {kernel} ({var})");
             Some(want)
         }
         _ => None,
-    })
+    }
 }
 
 const REFERENCE_KERNELS: Entry = Entry {

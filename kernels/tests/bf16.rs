@@ -218,6 +218,27 @@ fn arm_paths_match_their_model_at_the_edges() {
     }
 }
 
+/// The `avx512bf16` level runs `vdpbf16ps` on AMD CPUs and the widening kernel on Intel ones,
+/// whose `vdpbf16ps` multiplies at half their FMA rate; both reproduce the same oracle, so the
+/// choice changes speed, not results (unless `BERTQA_BF16_PATH` overrides it).
+#[test]
+fn intel_avx512bf16_runs_the_widening_kernel() {
+    use bertqa_kernels::dispatch::{cpu_is_intel, Isa};
+    if !Isa::Avx512Bf16.is_supported() || std::env::var_os("BERTQA_BF16_PATH").is_some() {
+        eprintln!("no avx512bf16 level here (or BERTQA_BF16_PATH set): nothing to check");
+        return;
+    }
+    let path = Bf16Path::for_isa(Isa::Avx512Bf16);
+    let want = if cpu_is_intel() {
+        Bf16Path::Avx512Widen
+    } else {
+        Bf16Path::Avx512Bf16
+    };
+    assert_eq!(path, want);
+    assert!(path.is_supported());
+    assert_eq!(path.oracle(), Bf16Path::Avx512Bf16.oracle());
+}
+
 /// `gemm_bf16` runs the current level's path (the table's entry: `bfmmla` for neonbf16,
 /// `vdpbf16ps` for avx512bf16, …), bit for bit its model.
 #[test]

@@ -97,7 +97,8 @@ pub struct LoadOptions {
     pub precision: Option<Precision>,
     /// With [`Precision::Int8`]: which GEMMs run in int8 (default
     /// [`LayerPlan::default_for`] int8). A packed file must already be in this plan, but for
-    /// attention's precision, which this may change.
+    /// attention's precision (no weights), which this may change; without it a packed file runs
+    /// the plan it records.
     pub int8_plan: Option<LayerPlan>,
     /// With [`Precision::Int8`]: the bits of the int8 weights, 8 (−127..=127 per column) or 7
     /// (−63..=63). `None`: what this CPU's int8 path packs to (7 where it runs on
@@ -169,8 +170,7 @@ impl LoadOptions {
     /// `None`), what these options ask for ([`LoadOptions::resolve`]); for a packed file, the
     /// precision and plan it was converted in (`stored`, with the file's path for messages),
     /// which these options may repeat but not change — a packed file is not converted again —
-    /// save attention's precision (no weights): the plan's asked for, else
-    /// [`LayerPlan::default_attention`], whatever the file records.
+    /// save attention's precision (no weights), which a plan asked for may change.
     ///
     /// # Errors
     /// As [`LoadOptions::resolve`]; [`Error::Unsupported`] when the options ask a packed
@@ -191,11 +191,9 @@ impl LoadOptions {
                     ),
                 });
             }
-            // Attention has no weights: its precision is the plan's asked for, else this
-            // CPU's default — what the file records is only what it was converted with.
-            let attention = self
-                .int8_plan
-                .map_or_else(LayerPlan::default_attention, |p| p.attention);
+            // Attention has no weights: the plan asked for may change its precision; else the
+            // file's own.
+            let attention = self.int8_plan.map_or(plan.attention, |p| p.attention);
             if attention == Precision::Int8 {
                 return Err(Error::Unsupported {
                     message: "attention's products run in fp32 or bf16, not int8".into(),
