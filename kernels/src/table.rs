@@ -151,7 +151,7 @@ impl Bf16Path {
     /// The path an ISA level runs: the table's, except that the `avx512bf16` level of an Intel
     /// CPU runs [`Bf16Path::Avx512Widen`] — its `vdpbf16ps` multiplies at half the rate of its
     /// fp32 FMAs ([`crate::dispatch::cpu_is_intel`]; BERT-large bf16 at 128 tokens, 2 threads:
-    /// 443 ms on `vdpbf16ps`, 299–308 ms widened, fp32 325–332 ms). Both compute
+    /// 427–441 ms on `vdpbf16ps`, 306 ms widened, fp32 319–326 ms). Both compute
     /// [`Bf16Path::Reference`]'s results bit for bit, so this is a choice of speed only. For
     /// every level, `BERTQA_BF16_PATH` names another (read once).
     ///

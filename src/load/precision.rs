@@ -16,8 +16,8 @@ pub enum Precision {
     #[default]
     F32,
     /// Weights stored as bf16 (half the memory), activations rounded to bf16 at each GEMM
-    /// input, fp32 accumulation (`vdpbf16ps` where the CPU has AVX512_BF16, else bf16 widened
-    /// to fp32 in the kernel); attention's Q, K, P and V too where the CPU multiplies bf16
+    /// input, fp32 accumulation (`vdpbf16ps` on AMD CPUs with AVX512_BF16, else bf16 widened
+    /// to fp32 in the kernel: `Bf16Path::for_isa`); attention's Q, K, P and V too where the CPU multiplies bf16
     /// natively ([`LayerPlan::default_attention`]). See docs/numerics.md for what it costs in
     /// accuracy.
     Bf16,
