@@ -161,11 +161,16 @@ pub unsafe fn gelu(x: &mut [f32]) {
     let mut i = 0;
     while i < n {
         let left = (n - i).min(8) as i32;
-        let k = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), lanes);
-        // SAFETY: the mask limits the load and store to lanes i..min(i+8, n), inside `x`.
+        // SAFETY: i + 8 ≤ n for a whole vector (plain load and store: a masked store is slow
+        // on AMD), else the mask limits both to lanes i..n, inside `x`.
         unsafe {
-            let v = _mm256_maskload_ps(p.add(i), k);
-            _mm256_maskstore_ps(p.add(i), k, gelu_v(v));
+            if left == 8 {
+                _mm256_storeu_ps(p.add(i), gelu_v(_mm256_loadu_ps(p.add(i))));
+            } else {
+                let k = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), lanes);
+                let v = _mm256_maskload_ps(p.add(i), k);
+                _mm256_maskstore_ps(p.add(i), k, gelu_v(v));
+            }
         }
         i += 8;
     }

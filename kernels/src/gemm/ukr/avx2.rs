@@ -76,6 +76,45 @@ pub(crate) fn mask(cols: usize, half: usize) -> (__m256i, bool) {
     (_mm256_cmpgt_epi32(_mm256_set1_epi32(c), lanes), c > 0)
 }
 
+/// 8 floats at `p`: a plain load when all 8 are inside the tile (`full`), else the lanes
+/// of `mk` only (the rest 0).
+///
+/// # Safety
+/// AVX2; the lanes read (all, or those of `mk`) are readable.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn load8(p: *const f32, mk: __m256i, full: bool) -> __m256 {
+    // SAFETY: forwarded.
+    unsafe {
+        if full {
+            _mm256_loadu_ps(p)
+        } else {
+            _mm256_maskload_ps(p, mk)
+        }
+    }
+}
+
+/// Stores `v` at `p`: a plain store when all 8 floats are inside the tile (`full`), else the
+/// lanes of `mk` only. (`vmaskmovps` to memory is several µops on Intel cores and microcoded
+/// on AMD's Zen cores, per the published instruction tables; a tile's 12 stores are then not
+/// small next to a k = 32 tile's 384 FMAs — attention's Q·Kᵀ on 32-wide heads. Not measured
+/// on an AMD core: on this project's Intel Xeon plain and masked stores time the same.)
+///
+/// # Safety
+/// AVX2; the lanes written (all, or those of `mk`) are writable.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn store8(p: *mut f32, mk: __m256i, full: bool, v: __m256) {
+    // SAFETY: forwarded.
+    unsafe {
+        if full {
+            _mm256_storeu_ps(p, v)
+        } else {
+            _mm256_maskstore_ps(p, mk, v)
+        }
+    }
+}
+
 /// # Safety
 /// The [`MicroKernel::tile`] contract with `rows = R`.
 #[inline]
@@ -205,18 +244,20 @@ pub(crate) unsafe fn store_tile<const R: usize>(
     epi: &TileEpi,
 ) {
     let m = [mask(cols, 0), mask(cols, 1)];
+    // Whether each half's 8 columns are all inside the tile: plain loads and stores.
+    let full = [cols >= 8, cols >= 16];
     let scale = epi.last && epi.alpha != 1.0;
     let alpha = _mm256_set1_ps(epi.alpha);
     let mut bias = [_mm256_setzero_ps(); 2];
     let has_bias = epi.last && !epi.bias.is_null();
     if has_bias {
         for h in 0..2 {
-            // SAFETY: masked load reads only the first `cols` bias floats, which exist.
-            bias[h] = unsafe { _mm256_maskload_ps(epi.bias.add(8 * h), m[h].0) };
+            // SAFETY: reads only the first `cols` bias floats, which exist.
+            bias[h] = unsafe { load8(epi.bias.add(8 * h), m[h].0, full[h]) };
         }
     }
     // Phase 1, straight from the registers: v = acc (+ C) (·alpha) (+ bias) → C. Masked
-    // loads/stores with an all-zero mask touch nothing.
+    // loads/stores (edge columns only) with an all-zero mask touch nothing.
     for i in 0..R {
         for h in 0..2 {
             let mk = m[h].0;
@@ -225,7 +266,7 @@ pub(crate) unsafe fn store_tile<const R: usize>(
             let cp = unsafe { c.add(i * rs_c + 8 * h) };
             if !epi.first {
                 // SAFETY: as above; C is readable when not `first`.
-                v = _mm256_add_ps(unsafe { _mm256_maskload_ps(cp, mk) }, v);
+                v = _mm256_add_ps(unsafe { load8(cp, mk, full[h]) }, v);
             }
             if scale {
                 v = _mm256_mul_ps(v, alpha);
@@ -233,8 +274,8 @@ pub(crate) unsafe fn store_tile<const R: usize>(
             if has_bias {
                 v = _mm256_add_ps(v, bias[h]);
             }
-            // SAFETY: masked store inside the writable C tile.
-            unsafe { _mm256_maskstore_ps(cp, mk, v) };
+            // SAFETY: inside the writable C tile (masked to cols unless the half is full).
+            unsafe { store8(cp, mk, full[h], v) };
         }
     }
     // Phase 2, only for the FFN epilogues: GELU and residual on the tile, now in L1.
@@ -249,18 +290,17 @@ pub(crate) unsafe fn store_tile<const R: usize>(
                 // which phase 1 has just written.
                 let cp = unsafe { c.add(i * rs_c + 8 * h) };
                 // SAFETY: as above.
-                let mut v = unsafe { _mm256_maskload_ps(cp, mk) };
+                let mut v = unsafe { load8(cp, mk, full[h]) };
                 if epi.gelu {
                     v = gelu(v);
                 }
                 if !epi.residual.is_null() {
                     // SAFETY: the residual tile has the same rows × cols, masked to cols.
-                    let r =
-                        unsafe { _mm256_maskload_ps(epi.residual.add(i * epi.rs_res + 8 * h), mk) };
+                    let r = unsafe { load8(epi.residual.add(i * epi.rs_res + 8 * h), mk, full[h]) };
                     v = _mm256_add_ps(v, r);
                 }
-                // SAFETY: masked store inside the writable C tile.
-                unsafe { _mm256_maskstore_ps(cp, mk, v) };
+                // SAFETY: inside the writable C tile (as in phase 1).
+                unsafe { store8(cp, mk, full[h], v) };
             }
         }
     }

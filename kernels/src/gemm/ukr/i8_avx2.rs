@@ -23,7 +23,7 @@
 
 use std::arch::x86_64::*;
 
-use super::avx2::{mask, store_tile as store_f32_tile};
+use super::avx2::{load8, mask, store8, store_tile as store_f32_tile};
 use super::{L2Prefetch, MicroKernel, TileEpi};
 use crate::gemm::pack::PANEL;
 
@@ -241,16 +241,18 @@ pub(crate) unsafe fn store_tile<const R: usize, const H: usize>(
 ) {
     const { assert!(H == 1 || H == 2) };
     let m = [mask(cols, 0).0, mask(cols, 1).0];
+    // Whether each half's 8 columns are all inside the tile: plain loads and stores (`store8`).
+    let full = [cols >= 8, cols >= 16];
     let q = &epi.quant;
     let deq = epi.last && q.is_some();
     let mut col_sum = [_mm256_setzero_si256(); 2];
     let mut col_scale = [_mm256_setzero_ps(); 2];
     if deq {
         for h in 0..H {
-            // SAFETY: masked loads read only the first `cols` entries, which exist.
+            // SAFETY: the loads read only the first `cols` entries, which exist.
             unsafe {
-                col_sum[h] = _mm256_maskload_epi32(q.col_sum.add(8 * h), m[h]);
-                col_scale[h] = _mm256_maskload_ps(q.col_scale.add(8 * h), m[h]);
+                col_sum[h] = _mm256_castps_si256(load8(q.col_sum.add(8 * h).cast(), m[h], full[h]));
+                col_scale[h] = load8(q.col_scale.add(8 * h), m[h], full[h]);
             }
         }
     }
@@ -264,7 +266,8 @@ pub(crate) unsafe fn store_tile<const R: usize, const H: usize>(
             let cp = c.wrapping_add(i * rs_c + 8 * h) as *mut i32;
             if !epi.first {
                 // SAFETY: as above; C is readable when not `first`.
-                v = _mm256_add_epi32(v, unsafe { _mm256_maskload_epi32(cp, m[h]) });
+                let old = unsafe { load8(cp.cast(), m[h], full[h]) };
+                v = _mm256_add_epi32(v, _mm256_castps_si256(old));
             }
             if deq {
                 // SAFETY: non-null quant operands hold `rows` row entries.
@@ -273,8 +276,8 @@ pub(crate) unsafe fn store_tile<const R: usize, const H: usize>(
                 let s = _mm256_mul_ps(_mm256_set1_ps(sa), col_scale[h]);
                 f[h][i] = _mm256_mul_ps(_mm256_cvtepi32_ps(v), s);
             } else {
-                // SAFETY: masked store inside the writable C tile.
-                unsafe { _mm256_maskstore_epi32(cp, m[h], v) };
+                // SAFETY: inside the writable C tile (masked to cols unless the half is full).
+                unsafe { store8(cp.cast(), m[h], full[h], _mm256_castsi256_ps(v)) };
             }
         }
     }
