@@ -16,9 +16,9 @@
 //!    the softmax of its rows, then ctx = S·V written straight into the heads' columns of `ctx`
 //!    — no scores matrix, no head-major copy. Q and S are the micro-kernel's broadcast operand,
 //!    read in place; each K and V tile is read from L2 once per block and from L1 by each of
-//!    its strips (`block_product`; P·V in k blocks of `PV_KB`). Unmasked sequences (batches are not padded, so the usual case) leave the softmax
-//!    unnormalised and divide the d-wide context rows by the sums instead of the len-wide
-//!    probability rows.
+//!    its strips (`block_product`; P·V in k blocks of `PV_KB`). Unmasked sequences (batches
+//!    are not padded, so the usual case) leave the softmax unnormalised and divide the d-wide
+//!    context rows by the sums instead of the len-wide probability rows.
 //!
 //! Results are bit-identical whatever the thread count: every output element is computed by the
 //! same sequence of micro-kernel calls whichever task runs it.

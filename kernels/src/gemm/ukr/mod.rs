@@ -166,8 +166,10 @@ impl L2Prefetch {
     }
 
     /// Four k steps at once (for a k loop unrolled by 4): the same lines as four [`Self::step`]s,
-    /// one counter update and branch instead of four.
+    /// one counter update and branch instead of four. (Only the AVX2 fp32 kernel's loop is
+    /// unrolled so.)
     #[inline(always)]
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn step4(&mut self) {
         self.acc += 4 * self.lines;
         while self.acc >= self.kc {
