@@ -164,7 +164,6 @@ impl Bf16Path {
                 "BERTQA_BF16_PATH",
                 &Bf16Path::ALL,
                 Bf16Path::name,
-                Bf16Path::from_name,
                 |p| (p.is_supported(), p.kernel_name()),
                 "bf16",
             )
@@ -397,14 +396,14 @@ fn path_override() -> Option<I8Path> {
             "BERTQA_INT8_PATH",
             &I8Path::ALL,
             I8Path::name,
-            I8Path::from_name,
             |p| (p.is_supported(), p.kernel_name()),
             "int8",
         )
     })
 }
 
-/// The path the environment variable `var` names (`None` when unset or empty), logged once.
+/// The path of `all` whose `name` the environment variable `var` holds (any case; `None` when
+/// unset or empty), logged.
 ///
 /// # Panics
 /// If it names an unknown path or one this CPU lacks.
@@ -412,16 +411,17 @@ fn env_path<P: Copy + std::fmt::Debug>(
     var: &str,
     all: &[P],
     name: fn(P) -> &'static str,
-    from_name: fn(&str) -> Option<P>,
     supported_and_kernel: fn(P) -> (bool, &'static str),
     what: &str,
 ) -> Option<P> {
     match std::env::var(var) {
         Ok(v) if !v.trim().is_empty() => {
-            let want = from_name(&v).unwrap_or_else(|| {
-                let names: Vec<_> = all.iter().map(|&p| name(p)).collect();
-                panic!("{var}={v:?}: expected one of {}", names.join(", "))
-            });
+            let want = (all.iter().copied())
+                .find(|&p| name(p).eq_ignore_ascii_case(v.trim()))
+                .unwrap_or_else(|| {
+                    let names: Vec<_> = all.iter().map(|&p| name(p)).collect();
+                    panic!("{var}={v:?}: expected one of {}", names.join(", "))
+                });
             let (supported, kernel) = supported_and_kernel(want);
             assert!(supported, "{var}={v}: this CPU does not support {want:?}");
             eprintln!("bertqa-kernels: {what} on {kernel} ({var})");
