@@ -5,8 +5,9 @@
 
 use std::arch::x86_64::*;
 
-use super::{L2Prefetch, MicroKernel, StridedKernel, TileEpi};
-use crate::gemm::pack::{pack_a, AlignedBuf, LINE, PANEL};
+use super::x86_loop::k_loop;
+use super::{MicroKernel, StridedKernel, TileEpi};
+use crate::gemm::pack::{pack_a, AlignedBuf, PANEL};
 use crate::math::erf::avx512::gelu;
 
 /// AVX-512F 12×32 kernel.
@@ -14,10 +15,6 @@ pub struct Avx512_12x32;
 
 const MR: usize = 12;
 const NR: usize = 32;
-/// How many k steps ahead the B panel is prefetched into L1.
-const PF_ROWS: usize = 32;
-/// f32s of one cache line: a 32-float B row spans two lines.
-const LINE_F32: usize = LINE / 4;
 
 impl MicroKernel for Avx512_12x32 {
     const MR: usize = MR;
@@ -83,7 +80,6 @@ pub(crate) fn mask(cols: usize, half: usize) -> __mmask16 {
 /// The [`MicroKernel::tile`] contract with `rows = R`.
 #[inline]
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::needless_range_loop)] // `h` indexes masks, bias and the accumulator pair alike
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile_r<const R: usize, const DIRECT: bool>(
     kc: usize,
@@ -95,47 +91,31 @@ unsafe fn tile_r<const R: usize, const DIRECT: bool>(
     cols: usize,
     epi: &TileEpi,
 ) {
-    let mut c0 = [_mm512_setzero_ps(); R];
-    let mut c1 = [_mm512_setzero_ps(); R];
-    if !epi.first {
-        // Start fetching the C tile now; it is read only after the k loop.
-        for i in 0..R {
-            let row = c.wrapping_add(i * rs_c) as *const i8;
-            _mm_prefetch::<_MM_HINT_T0>(row);
-            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(64));
-        }
-    }
-    let (mut a, mut b) = (a, b);
-    // Prefetch B PF_ROWS k-steps ahead; over the last PF_ROWS steps, the first rows of the next
-    // tile's B micro-panel instead (prefetches are hints: they never fault).
-    let main = kc.saturating_sub(PF_ROWS);
-    let mut pf = b.wrapping_add(PF_ROWS * PANEL);
-    let mut l2 = L2Prefetch::new(epi, kc);
-    for p in 0..kc {
-        l2.step();
-        if p == main {
-            pf = epi.next_b.cast();
-        }
-        _mm_prefetch::<_MM_HINT_T0>(pf as *const i8);
-        _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(LINE_F32) as *const i8);
-        pf = pf.wrapping_add(PANEL);
-        if !DIRECT {
-            _mm_prefetch::<_MM_HINT_T0>(a.wrapping_add(PF_ROWS * MR) as *const i8);
-        }
-        // SAFETY: p < kc, so b..b+32 is row p of the B panel; A(i, p) for i < R is a[i] (packed
-        // step p) or a[i·a_rs] (row-major, `a` advanced p columns): inside A by the contract.
-        unsafe {
-            let b0 = _mm512_loadu_ps(b);
-            let b1 = _mm512_loadu_ps(b.add(16));
-            for i in 0..R {
-                let av = _mm512_set1_ps(*a.add(if DIRECT { i * a_rs } else { i }));
-                c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
-                c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
-            }
-            a = a.add(if DIRECT { 1 } else { MR });
-            b = b.add(PANEL);
-        }
-    }
+    // A(i, p) is at `a + p·step + i·row`: packed, step MR and row 1; row-major (DIRECT), step 1
+    // and row a_rs.
+    let (step, row) = if DIRECT { (1, a_rs) } else { (MR, 1) };
+    // SAFETY: `k_loop` passes the B row of a step < kc, inside the panel (contract).
+    let load = |bp: *const f32| unsafe { (_mm512_loadu_ps(bp), _mm512_loadu_ps(bp.add(16))) };
+    let update = |x, y, ap: *const f32, &(b0, b1): &(__m512, __m512)| {
+        // SAFETY: `k_loop` passes A(i, step) of a row i < R and a step < kc, inside A.
+        let av = _mm512_set1_ps(unsafe { *ap });
+        (_mm512_fmadd_ps(av, b0, x), _mm512_fmadd_ps(av, b1, y))
+    };
+    let zero = _mm512_setzero_ps();
+    // SAFETY: forwarded contract: kc steps of A (at that step and row) and of the B panel
+    // (PANEL floats a step) are inside A and B; the C tile is rows × cols at rs_c.
+    let (c0, c1) = unsafe {
+        k_loop::<R, 2, _, _, _, _>(
+            kc,
+            (a, step, row, !DIRECT),
+            (b, PANEL),
+            (c, rs_c),
+            epi,
+            zero,
+            load,
+            update,
+        )
+    };
     // SAFETY: forwarded contract: the C tile, bias and residual are as `store_tile` needs.
     unsafe { store_tile::<R>(&c0, &c1, c, rs_c, cols, epi) }
 }

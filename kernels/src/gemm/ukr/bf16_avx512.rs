@@ -15,13 +15,12 @@
 use std::arch::x86_64::*;
 
 use super::avx512::store_tile;
-use super::{L2Prefetch, MicroKernel, TileEpi};
-use crate::gemm::pack::{LINE, PANEL};
+use super::x86_loop::k_loop;
+use super::{MicroKernel, TileEpi};
+use crate::gemm::pack::PANEL;
 
 const MR: usize = 12;
 const NR: usize = 32;
-/// How many pair steps ahead the B panel is prefetched into L1 (each is 128 bytes).
-const PF_PAIRS: usize = 16;
 
 /// `vdpbf16ps` 12×32 kernel.
 #[allow(non_camel_case_types)]
@@ -84,56 +83,6 @@ bf16_kernel!(
     is_x86_feature_detected!("avx512f")
 );
 
-/// The pair-step loop of both kernels: `$step(acc0, acc1, a_pair, b0, b1)` updates row i's two
-/// accumulators from its broadcast A pair and the pair row's two B vectors (prepared once per
-/// pair step by `$prep`).
-macro_rules! pair_loop {
-    ($kc:ident, $a:ident, $a_rs:ident, $b:ident, $c:ident, $rs_c:ident, $cols:ident, $epi:ident,
-     |$b0:ident, $b1:ident| $prep:expr, |$acc0:ident, $acc1:ident, $ap:ident, $ops:ident| $step:expr) => {{
-        let mut c0 = [_mm512_setzero_ps(); R];
-        let mut c1 = [_mm512_setzero_ps(); R];
-        if !$epi.first {
-            // Start fetching the C tile now; it is read only after the k loop.
-            for i in 0..R {
-                let row = $c.wrapping_add(i * $rs_c) as *const i8;
-                _mm_prefetch::<_MM_HINT_T0>(row);
-                _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(LINE));
-            }
-        }
-        let pairs = $kc / 2;
-        let mut b = $b;
-        // Prefetch B PF_PAIRS pair steps ahead; over the last ones, the next tile's B.
-        let main = pairs.saturating_sub(PF_PAIRS);
-        let mut pf = b.wrapping_add(PF_PAIRS * 2 * PANEL) as *const i8;
-        let mut l2 = L2Prefetch::new($epi, pairs);
-        for q in 0..pairs {
-            l2.step();
-            if q == main {
-                pf = $epi.next_b as *const i8;
-            }
-            _mm_prefetch::<_MM_HINT_T0>(pf);
-            _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(LINE));
-            pf = pf.wrapping_add(2 * PANEL * 2);
-            // SAFETY: q < kc/2, so b..b+64 is pair row q of the B panel (two 64-byte vectors);
-            // A(i, 2q..2q+2) are the two elements at a + i·a_rs + 2q, inside row i of A
-            // (contract).
-            unsafe {
-                let $b0 = _mm512_loadu_si512(b as *const __m512i);
-                let $b1 = _mm512_loadu_si512(b.add(NR) as *const __m512i);
-                let $ops = $prep;
-                for i in 0..R {
-                    let $ap = $a.add(i * $a_rs + 2 * q);
-                    let ($acc0, $acc1) = (&mut c0[i], &mut c1[i]);
-                    $step;
-                }
-                b = b.add(2 * PANEL);
-            }
-        }
-        // SAFETY: forwarded contract: the C tile, bias and residual are as `store_tile` needs.
-        unsafe { store_tile::<R>(&c0, &c1, $c, $rs_c, $cols, $epi) }
-    }};
-}
-
 /// # Safety
 /// The [`MicroKernel::tile`] contract with `rows = R`, A row-major; AVX512_BF16 present.
 #[inline]
@@ -149,30 +98,29 @@ unsafe fn tile_dp<const R: usize>(
     cols: usize,
     epi: &TileEpi,
 ) {
-    pair_loop!(
-        kc,
-        a,
-        a_rs,
-        b,
-        c,
-        rs_c,
-        cols,
-        epi,
-        |b0, b1| {
-            // (Inside the loop's unsafe block: __m512i and __m512bh are both 512 bits of plain
-            // data, so the transmutes reinterpret the pair lanes as bf16 pairs.)
-            (
-                std::mem::transmute::<__m512i, __m512bh>(b0),
-                std::mem::transmute::<__m512i, __m512bh>(b1),
-            )
-        },
-        |acc0, acc1, ap, ops| {
+    // SAFETY: `k_loop` passes a pair row of the B panel (two 64-byte vectors) of a pair step
+    // q < kc/2 (contract). __m512i and __m512bh are both 512 bits of plain data: the
+    // transmutes reinterpret the lanes as bf16 pairs.
+    let load = |bp: *const u16| unsafe {
+        (
+            std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(bp.cast())),
+            std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(bp.add(NR).cast())),
+        )
+    };
+    let update = |x, y, ap: *const u16, &(b0, b1): &(__m512bh, __m512bh)| {
+        // SAFETY: `k_loop` passes the pair A(i, 2q..2q+2) of a row i < R and a pair step
+        // q < kc/2, inside row i of A (contract); the transmute as in `load`.
+        let av = unsafe {
             let w = (ap as *const u32).read_unaligned();
-            let av = std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(w as i32));
-            *acc0 = _mm512_dpbf16_ps(*acc0, av, ops.0);
-            *acc1 = _mm512_dpbf16_ps(*acc1, av, ops.1);
-        }
-    )
+            std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(w as i32))
+        };
+        (_mm512_dpbf16_ps(x, av, b0), _mm512_dpbf16_ps(y, av, b1))
+    };
+    // SAFETY: forwarded contract: kc/2 pair steps of A (2 elements a step, row a_rs) and of the
+    // B panel (2·PANEL elements a step) are inside A and B; avx512f present.
+    let (c0, c1) = unsafe { pair_steps::<R, _, _>(kc, a, a_rs, b, c, rs_c, epi, load, update) };
+    // SAFETY: forwarded contract: the C tile, bias and residual are as `store_tile` needs.
+    unsafe { store_tile::<R>(&c0, &c1, c, rs_c, cols, epi) }
 }
 
 /// # Safety
@@ -190,31 +138,67 @@ unsafe fn tile_widen<const R: usize>(
     cols: usize,
     epi: &TileEpi,
 ) {
-    pair_loop!(
-        kc,
-        a,
-        a_rs,
-        b,
-        c,
-        rs_c,
-        cols,
-        epi,
-        |b0, b1| {
-            let hi = _mm512_set1_epi32(0xFFFF_0000u32 as i32);
+    let load = |bp: *const u16| {
+        // SAFETY: as in `tile_dp`.
+        let (b0, b1) = unsafe {
             (
-                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(b0)),
-                _mm512_castsi512_ps(_mm512_and_si512(b0, hi)),
-                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(b1)),
-                _mm512_castsi512_ps(_mm512_and_si512(b1, hi)),
+                _mm512_loadu_si512(bp.cast()),
+                _mm512_loadu_si512(bp.add(NR).cast()),
             )
-        },
-        |acc0, acc1, ap, ops| {
-            // A is already widened (bf16 values as fp32): two broadcasts from memory, folded
-            // into the FMAs.
-            let a_even = _mm512_set1_ps(*ap);
-            let a_odd = _mm512_set1_ps(*ap.add(1));
-            *acc0 = _mm512_fmadd_ps(a_even, ops.0, _mm512_fmadd_ps(a_odd, ops.1, *acc0));
-            *acc1 = _mm512_fmadd_ps(a_even, ops.2, _mm512_fmadd_ps(a_odd, ops.3, *acc1));
-        }
-    )
+        };
+        let hi = _mm512_set1_epi32(0xFFFF_0000u32 as i32);
+        (
+            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(b0)),
+            _mm512_castsi512_ps(_mm512_and_si512(b0, hi)),
+            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(b1)),
+            _mm512_castsi512_ps(_mm512_and_si512(b1, hi)),
+        )
+    };
+    let update = |x, y, ap: *const f32, ops: &(__m512, __m512, __m512, __m512)| {
+        // A is already widened (bf16 values as fp32): two broadcasts from memory, folded
+        // into the FMAs.
+        // SAFETY: as in `tile_dp`.
+        let (a_even, a_odd) = unsafe { (_mm512_set1_ps(*ap), _mm512_set1_ps(*ap.add(1))) };
+        (
+            _mm512_fmadd_ps(a_even, ops.0, _mm512_fmadd_ps(a_odd, ops.1, x)),
+            _mm512_fmadd_ps(a_even, ops.2, _mm512_fmadd_ps(a_odd, ops.3, y)),
+        )
+    };
+    // SAFETY: as in `tile_dp`.
+    let (c0, c1) = unsafe { pair_steps::<R, _, _>(kc, a, a_rs, b, c, rs_c, epi, load, update) };
+    // SAFETY: forwarded contract: the C tile, bias and residual are as `store_tile` needs.
+    unsafe { store_tile::<R>(&c0, &c1, c, rs_c, cols, epi) }
+}
+
+/// Both kernels' k loop: `kc / 2` pair steps of the shared 12×32 loop (`avx512::k_loop`),
+/// A row-major at `a_rs`, 2 elements a step; B 2·PANEL bf16 (128 bytes) a step.
+///
+/// # Safety
+/// As `avx512::k_loop` with those steps.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn pair_steps<const R: usize, A, Ops>(
+    kc: usize,
+    a: *const A,
+    a_rs: usize,
+    b: *const u16,
+    c: *mut f32,
+    rs_c: usize,
+    epi: &TileEpi,
+    load: impl Fn(*const u16) -> Ops,
+    update: impl Fn(__m512, __m512, *const A, &Ops) -> (__m512, __m512),
+) -> ([__m512; R], [__m512; R]) {
+    // SAFETY: forwarded; a zero vector needs only SSE's registers in the caller's AVX-512.
+    unsafe {
+        k_loop::<R, 2, __m512, A, u16, Ops>(
+            kc / 2,
+            (a, 2, a_rs, false),
+            (b, 2 * PANEL),
+            (c, rs_c),
+            epi,
+            _mm512_setzero_ps(),
+            load,
+            update,
+        )
+    }
 }

@@ -12,13 +12,12 @@
 use std::arch::x86_64::*;
 
 use super::avx512::{mask, store_tile as store_f32_tile};
-use super::{L2Prefetch, MicroKernel, TileEpi};
-use crate::gemm::pack::{LINE, PANEL};
+use super::x86_loop::k_loop;
+use super::{MicroKernel, TileEpi};
+use crate::gemm::pack::PANEL;
 
 const MR: usize = 12;
 const NR: usize = 32;
-/// How many groups ahead the B panel is prefetched into L1 (each is 128 bytes).
-const PF_GROUPS: usize = 16;
 
 /// AVX512_VNNI 12×32 int8 kernel.
 #[allow(non_camel_case_types)]
@@ -72,44 +71,37 @@ unsafe fn tile_vnni<const R: usize>(
     cols: usize,
     epi: &TileEpi,
 ) {
-    let mut c0 = [_mm512_setzero_si512(); R];
-    let mut c1 = [_mm512_setzero_si512(); R];
-    if !epi.first {
-        // Start fetching the C tile (the partial sums) now; it is read only after the k loop.
-        for i in 0..R {
-            let row = c.wrapping_add(i * rs_c) as *const i8;
-            _mm_prefetch::<_MM_HINT_T0>(row);
-            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(LINE));
-        }
-    }
-    let groups = kc / 4;
-    let mut bp = b;
-    // Prefetch B PF_GROUPS groups ahead; over the last ones, the next tile's B.
-    let main = groups.saturating_sub(PF_GROUPS);
-    let mut pf = b.wrapping_add(PF_GROUPS * 4 * PANEL);
-    let mut l2 = L2Prefetch::new(epi, groups);
-    for g in 0..groups {
-        l2.step();
-        if g == main {
-            pf = epi.next_b as *const i8;
-        }
-        _mm_prefetch::<_MM_HINT_T0>(pf);
-        _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(LINE));
-        pf = pf.wrapping_add(4 * PANEL);
-        // SAFETY: g < kc/4, so bp..bp+128 is group row g of the B panel (two 64-byte vectors);
-        // A(i, 4g..4g+4) are the four bytes at a + i·a_rs + 4g, inside row i of A (contract).
-        unsafe {
-            let b0 = _mm512_loadu_si512(bp as *const __m512i);
-            let b1 = _mm512_loadu_si512(bp.add(64) as *const __m512i);
-            for i in 0..R {
-                let w = (a.add(i * a_rs + 4 * g) as *const u32).read_unaligned();
-                let av = _mm512_set1_epi32(w as i32);
-                c0[i] = _mm512_dpbusd_epi32(c0[i], av, b0);
-                c1[i] = _mm512_dpbusd_epi32(c1[i], av, b1);
-            }
-            bp = bp.add(4 * PANEL);
-        }
-    }
+    // SAFETY: `k_loop` passes a group row of the B panel (two 64-byte vectors) of a group
+    // g < kc/4 (contract).
+    let load = |bp: *const i8| unsafe {
+        (
+            _mm512_loadu_si512(bp.cast()),
+            _mm512_loadu_si512(bp.add(64).cast()),
+        )
+    };
+    let update = |x, y, ap: *const u8, &(b0, b1): &(__m512i, __m512i)| {
+        // SAFETY: `k_loop` passes the group A(i, 4g..4g+4) of a row i < R and a group
+        // g < kc/4, inside row i of A (contract).
+        let av = _mm512_set1_epi32(unsafe { (ap as *const u32).read_unaligned() } as i32);
+        (
+            _mm512_dpbusd_epi32(x, av, b0),
+            _mm512_dpbusd_epi32(y, av, b1),
+        )
+    };
+    // SAFETY: forwarded contract: kc/4 groups of A (4 bytes a group, row a_rs) and of the B
+    // panel (4·PANEL bytes a group) are inside A and B; avx512f present.
+    let (c0, c1) = unsafe {
+        k_loop::<R, 2, __m512i, u8, i8, _>(
+            kc / 4,
+            (a, 4, a_rs, false),
+            (b, 4 * PANEL),
+            (c, rs_c),
+            epi,
+            _mm512_setzero_si512(),
+            load,
+            update,
+        )
+    };
     // SAFETY: forwarded contract: the C tile, bias, residual and quant operands.
     unsafe { store_tile::<R>(&c0, &c1, c, rs_c, cols, epi) }
 }

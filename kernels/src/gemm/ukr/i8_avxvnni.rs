@@ -17,13 +17,12 @@
 use std::arch::x86_64::*;
 
 use super::i8_avx2::store_tile;
-use super::{L2Prefetch, MicroKernel, TileEpi};
+use super::x86_loop::k_loop;
+use super::{MicroKernel, TileEpi};
 use crate::gemm::pack::PANEL;
 
 const MR: usize = 6;
 const NR: usize = 16;
-/// How many groups ahead the B panel is prefetched into L1 (one 64-byte line each).
-const PF_GROUPS: usize = 16;
 
 /// AVX-VNNI 6×16 int8 kernel.
 #[allow(non_camel_case_types)]
@@ -67,7 +66,6 @@ impl MicroKernel for AvxVnniI8_6x16 {
 /// present.
 #[inline]
 #[target_feature(enable = "avx2,fma,avxvnni")]
-#[allow(clippy::needless_range_loop)] // `i` indexes A's rows and both accumulator halves
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile_vnni<const R: usize>(
     kc: usize,
@@ -79,40 +77,38 @@ unsafe fn tile_vnni<const R: usize>(
     cols: usize,
     epi: &TileEpi,
 ) {
-    let mut acc = [[_mm256_setzero_si256(); R]; 2];
-    if !epi.first {
-        // Start fetching the C tile (the partial sums) now; it is read only after the k loop.
-        for i in 0..R {
-            _mm_prefetch::<_MM_HINT_T0>(c.wrapping_add(i * rs_c) as *const i8);
-        }
-    }
-    let groups = kc / 4;
-    let mut bp = b;
-    // Prefetch B PF_GROUPS groups ahead; over the last ones, the next tile's B.
-    let main = groups.saturating_sub(PF_GROUPS);
-    let mut pf = b.wrapping_add(PF_GROUPS * 4 * PANEL);
-    let mut l2 = L2Prefetch::new(epi, groups);
-    for g in 0..groups {
-        l2.step();
-        if g == main {
-            pf = epi.next_b as *const i8;
-        }
-        _mm_prefetch::<_MM_HINT_T0>(pf);
-        pf = pf.wrapping_add(4 * PANEL);
-        // SAFETY: g < kc/4, so bp..bp+64 is group row g of the tile's B (16 columns × 4 k);
-        // A(i, 4g..4g+4) are the four bytes at a + i·a_rs + 4g, inside row i of A (contract).
-        unsafe {
-            let b0 = _mm256_loadu_si256(bp as *const __m256i);
-            let b1 = _mm256_loadu_si256(bp.add(32) as *const __m256i);
-            for i in 0..R {
-                let w = (a.add(i * a_rs + 4 * g) as *const u32).read_unaligned();
-                let av = _mm256_set1_epi32(w as i32);
-                acc[0][i] = _mm256_dpbusd_avx_epi32(acc[0][i], av, b0);
-                acc[1][i] = _mm256_dpbusd_avx_epi32(acc[1][i], av, b1);
-            }
-            bp = bp.add(4 * PANEL);
-        }
-    }
+    // SAFETY: `k_loop` passes a group row of the tile's B (16 columns × 4 k, one 64-byte line)
+    // of a group g < kc/4 (contract).
+    let load = |bp: *const i8| unsafe {
+        (
+            _mm256_loadu_si256(bp.cast()),
+            _mm256_loadu_si256(bp.add(32).cast()),
+        )
+    };
+    let update = |x, y, ap: *const u8, &(b0, b1): &(__m256i, __m256i)| {
+        // SAFETY: `k_loop` passes the group A(i, 4g..4g+4) of a row i < R and a group
+        // g < kc/4, inside row i of A (contract).
+        let av = _mm256_set1_epi32(unsafe { (ap as *const u32).read_unaligned() } as i32);
+        (
+            _mm256_dpbusd_avx_epi32(x, av, b0),
+            _mm256_dpbusd_avx_epi32(y, av, b1),
+        )
+    };
+    // SAFETY: forwarded contract: kc/4 groups of A (4 bytes a group, row a_rs) and of the B
+    // panel (4·PANEL bytes a group) are inside A and B.
+    let (c0, c1) = unsafe {
+        k_loop::<R, 1, __m256i, u8, i8, _>(
+            kc / 4,
+            (a, 4, a_rs, false),
+            (b, 4 * PANEL),
+            (c, rs_c),
+            epi,
+            _mm256_setzero_si256(),
+            load,
+            update,
+        )
+    };
+    let acc = [c0, c1];
     // SAFETY: forwarded contract: the C tile, bias, residual and quant operands; AVX2 and FMA
     // are present.
     unsafe { store_tile::<R, 2>(&acc, c, rs_c, cols, epi) }

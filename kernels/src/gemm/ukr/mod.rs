@@ -52,6 +52,8 @@ pub mod i8_neondot;
 pub mod i8_neoni8mm;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
+#[cfg(target_arch = "x86_64")]
+mod x86_loop;
 use super::pack::{AlignedBuf, Elem, LINE};
 
 pub mod bf16_reference;
