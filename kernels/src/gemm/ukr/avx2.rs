@@ -4,8 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::x86_loop::k_loop;
-use super::{MicroKernel, StridedKernel, TileEpi};
+use super::{L2Prefetch, MicroKernel, StridedKernel, TileEpi};
 use crate::gemm::pack::{pack_a, AlignedBuf, PANEL};
 use crate::math::erf::avx2::gelu;
 
@@ -14,6 +13,8 @@ pub struct Avx2_6x16;
 
 const MR: usize = 6;
 const NR: usize = 16;
+/// How many k steps ahead the B panel is prefetched into L1.
+const PF_ROWS: usize = 32;
 
 impl MicroKernel for Avx2_6x16 {
     const MR: usize = MR;
@@ -130,31 +131,100 @@ unsafe fn tile_r<const R: usize, const DIRECT: bool>(
     cols: usize,
     epi: &TileEpi,
 ) {
+    // The accumulators are twelve named variables, not arrays indexed in a loop: an array of
+    // them is kept in memory by some monomorphisations (the row-major and short-row ones; every
+    // FMA then stored its result to the stack, which cost attention a third of its time).
+    let z = _mm256_setzero_ps();
+    let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21) = (z, z, z, z, z, z);
+    let (mut c30, mut c31, mut c40, mut c41, mut c50, mut c51) = (z, z, z, z, z, z);
+    if !epi.first {
+        // Start fetching the C tile now; it is read only after the k loop.
+        for i in 0..R {
+            _mm_prefetch::<_MM_HINT_T0>(c.wrapping_add(i * rs_c) as *const i8);
+        }
+    }
     // A(i, p) is at `a + p·step + i·row`: packed, step MR and row 1; row-major (DIRECT), step 1
-    // and row a_rs.
+    // and row a_rs. Rows 0..3 are addressed from `a0`, rows 3.. from `a3`, so each broadcast is
+    // one addressing mode (base + row·{0, 1, 2} + constant) and a k step moves two pointers.
     let (step, row) = if DIRECT { (1, a_rs) } else { (MR, 1) };
-    // SAFETY: `k_loop` passes the B row of a step < kc, inside the panel (contract).
-    let load = |bp: *const f32| unsafe { (_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8))) };
-    let update = |x, y, ap: *const f32, &(b0, b1): &(__m256, __m256)| {
-        // SAFETY: `k_loop` passes A(i, step) of a row i < R and a step < kc, inside A.
-        let av = unsafe { _mm256_broadcast_ss(&*ap) };
-        (_mm256_fmadd_ps(av, b0, x), _mm256_fmadd_ps(av, b1, y))
-    };
-    // SAFETY: forwarded contract: kc steps of A (at that step and row) and of the B panel
-    // (PANEL floats a step, the tile's 16 read) are inside A and B; the C tile is rows × cols
-    // at rs_c.
-    let (c0, c1) = unsafe {
-        k_loop::<R, 1, _, _, _, _>(
-            kc,
-            (a, step, row, !DIRECT),
-            (b, PANEL),
-            (c, rs_c),
-            epi,
-            _mm256_setzero_ps(),
-            load,
-            update,
-        )
-    };
+    let mut a0 = a;
+    let mut a3 = a.wrapping_add(3 * row);
+    let mut b = b;
+    let mut l2 = L2Prefetch::new(epi, kc);
+    // Row `i` of a k step: one broadcast of A(i, p), two FMAs into the row's accumulators.
+    macro_rules! row {
+        ($i:literal, $x:ident, $y:ident, $u:expr, $b0:expr, $b1:expr) => {
+            if R > $i {
+                let src = if $i < 3 {
+                    a0.wrapping_add($i * row)
+                } else {
+                    a3.wrapping_add(($i - 3) * row)
+                };
+                // SAFETY: A(i, p) for i < R is inside A (contract), at a0/a3 + u·step +
+                // (i mod 3)·row.
+                let av = unsafe { _mm256_broadcast_ss(&*src.add($u * step)) };
+                $x = _mm256_fmadd_ps(av, $b0, $x);
+                $y = _mm256_fmadd_ps(av, $b1, $y);
+            }
+        };
+    }
+    // One k step `u` steps past the pointers: B's 16 floats, R broadcasts, 2·R FMAs, one L1
+    // prefetch of B (`pf`, one 64-byte line per k step); the L2 prefetches' counter advances
+    // once per 4 steps (`L2Prefetch::step4`: its compare and branch per step cost 2–4 % of the
+    // forward pass, BERT-large and MiniLM on this level).
+    macro_rules! k_step {
+        ($u:expr, $pf:expr) => {{
+            let u: usize = $u;
+            _mm_prefetch::<_MM_HINT_T0>($pf.wrapping_add(u * PANEL) as *const i8);
+            // SAFETY: the step is < kc, so b + u·PANEL .. +16 is within that row of the B panel.
+            let (b0, b1) = unsafe {
+                let bp = b.add(u * PANEL);
+                (_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8)))
+            };
+            row!(0, c00, c01, u, b0, b1);
+            row!(1, c10, c11, u, b0, b1);
+            row!(2, c20, c21, u, b0, b1);
+            row!(3, c30, c31, u, b0, b1);
+            row!(4, c40, c41, u, b0, b1);
+            row!(5, c50, c51, u, b0, b1);
+        }};
+    }
+    // The first kc − PF_ROWS steps prefetch B PF_ROWS steps ahead, the last PF_ROWS the next
+    // tile's B from its start; each part unrolled by 4 (the loop's pointer updates and branch
+    // once per 4 steps: with 12 FMAs per step the loop is otherwise bound by its own issue).
+    // (Two expansions, not a loop over the parts: a loop there keeps the accumulators in
+    // memory.)
+    macro_rules! part {
+        ($steps:expr, $pf:expr) => {{
+            let (mut left, mut pf): (usize, *const f32) = ($steps, $pf);
+            while left >= 4 {
+                l2.step4();
+                k_step!(0, pf);
+                k_step!(1, pf);
+                k_step!(2, pf);
+                k_step!(3, pf);
+                a0 = a0.wrapping_add(4 * step);
+                a3 = a3.wrapping_add(4 * step);
+                b = b.wrapping_add(4 * PANEL);
+                pf = pf.wrapping_add(4 * PANEL);
+                left -= 4;
+            }
+            while left > 0 {
+                l2.step();
+                k_step!(0, pf);
+                a0 = a0.wrapping_add(step);
+                a3 = a3.wrapping_add(step);
+                b = b.wrapping_add(PANEL);
+                pf = pf.wrapping_add(PANEL);
+                left -= 1;
+            }
+        }};
+    }
+    let main = kc.saturating_sub(PF_ROWS);
+    part!(main, b.wrapping_add(PF_ROWS * PANEL));
+    part!(kc - main, epi.next_b.cast::<f32>());
+    let c0: [__m256; R] = std::array::from_fn(|i| [c00, c10, c20, c30, c40, c50][i]);
+    let c1: [__m256; R] = std::array::from_fn(|i| [c01, c11, c21, c31, c41, c51][i]);
     // SAFETY: forwarded contract: the C tile, bias and residual are as `store_tile` needs.
     unsafe { store_tile::<R>(&c0, &c1, c, rs_c, cols, epi) }
 }

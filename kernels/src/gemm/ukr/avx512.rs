@@ -107,7 +107,7 @@ unsafe fn tile_r<const R: usize, const DIRECT: bool>(
     let (c0, c1) = unsafe {
         k_loop::<R, 2, _, _, _, _>(
             kc,
-            (a, step, row, !DIRECT),
+            (a, step, row),
             (b, PANEL),
             (c, rs_c),
             epi,

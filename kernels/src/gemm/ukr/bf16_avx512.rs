@@ -192,7 +192,7 @@ unsafe fn pair_steps<const R: usize, A, Ops>(
     unsafe {
         k_loop::<R, 2, __m512, A, u16, Ops>(
             kc / 2,
-            (a, 2, a_rs, false),
+            (a, 2, a_rs),
             (b, 2 * PANEL),
             (c, rs_c),
             epi,

@@ -93,7 +93,7 @@ unsafe fn tile_vnni<const R: usize>(
     let (c0, c1) = unsafe {
         k_loop::<R, 2, __m512i, u8, i8, _>(
             kc / 4,
-            (a, 4, a_rs, false),
+            (a, 4, a_rs),
             (b, 4 * PANEL),
             (c, rs_c),
             epi,

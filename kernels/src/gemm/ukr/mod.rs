@@ -168,8 +168,8 @@ impl L2Prefetch {
     }
 
     /// Four k steps at once (for a k loop unrolled by 4): the same lines as four [`Self::step`]s,
-    /// one counter update and branch instead of four. (Only the AVX2 fp32 kernel's loop is
-    /// unrolled so.)
+    /// one counter update and branch instead of four (the AVX2 fp32 kernel and the k loop of
+    /// `x86_loop`).
     #[inline(always)]
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn step4(&mut self) {

@@ -1,6 +1,8 @@
-//! The k loop of the x86-64 broadcast kernels (fp32 AVX2 6×16 and AVX-512 12×32, the AVX-512
-//! bf16 ones, int8 AVX-512 VNNI and AVX-VNNI): up to 12 rows × two vectors of accumulators,
-//! generic over the vector type and over what a k step does with B and A.
+//! The k loop of the x86-64 broadcast kernels (fp32 AVX-512 12×32, the AVX-512 bf16 ones, int8
+//! AVX-512 VNNI and AVX-VNNI 6×16): up to 12 rows × two vectors of accumulators, generic over
+//! the vector type and over what a k step does with B and A. (The AVX2 fp32 kernel has its
+//! own loop of the same shape: on this loop it measured 1–2 % slower, BERT-large and MiniLM on
+//! the `avx2` level, for reasons not found — the k loops' instructions are the same.)
 //!
 //! Why one loop, written so: (1) the accumulators are named variables, not an indexed array —
 //! some monomorphisations of an array kept it in memory, every update then storing to the
@@ -23,11 +25,11 @@ use crate::gemm::pack::{LINE, PANEL};
 /// its two accumulators are updated from A(i, step) (`update(c_i0, c_i1, &A(i, step), &ops)`).
 /// Returns the accumulators of rows `0..R` (first vector, second vector).
 ///
-/// `a` = (A, step, row, prefetch): A(i, s) is at `A + s·step + i·row` (elements); prefetch
-/// (packed A, contiguous) pulls A into L1 ahead of use. `b` = (B, elements per step); `c` =
+/// `a` = (A, step, row): A(i, s) is at `A + s·step + i·row` (elements; A is not prefetched:
+/// prefetching a packed A ahead like B measured 2 % slower on the AVX2 level, neutral on
+/// AVX-512, BERT-large 128 tokens). `b` = (B, elements per step); `c` =
 /// (C, rs_c) only to prefetch the C tile (its first `LINES` lines a row) when `!epi.first`. B
-/// is prefetched 2 KiB of the tile's data ahead; over the last of those steps, the next
-/// tile's (`epi.next_b`).
+/// is prefetched 32 steps ahead; over the last 32 steps, the next tile's (`epi.next_b`).
 ///
 /// # Safety
 /// `load` is called with `B + s·b_step` and `update` with `A + s·step + i·row` for `s <
@@ -37,7 +39,7 @@ use crate::gemm::pack::{LINE, PANEL};
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn k_loop<const R: usize, const LINES: usize, Acc: Copy, A, B, Ops>(
     steps: usize,
-    (a, step, row, prefetch_a): (*const A, usize, usize, bool),
+    (a, step, row): (*const A, usize, usize),
     (b, b_step): (*const B, usize),
     (c, rs_c): (*const f32, usize),
     epi: &TileEpi,
@@ -48,8 +50,9 @@ pub(crate) unsafe fn k_loop<const R: usize, const LINES: usize, Acc: Copy, A, B,
     const { assert!(R <= 12 && (LINES == 1 || LINES == 2)) };
     /// Bytes of a k step of B: one row of a panel.
     const STEP_BYTES: usize = PANEL * 4;
-    // How many k steps ahead B is prefetched into L1: 32 lines of the tile's data.
-    let pf_steps = 32 / LINES;
+    // How many k steps ahead B is prefetched into L1 (16 and 32 measured the same for the
+    // AVX-512 fp32 kernel, m = 16…384, `gemm_table --isa avx512 --threads 1`).
+    let pf_steps = 32;
     debug_assert_eq!(b_step * std::mem::size_of::<B>(), STEP_BYTES);
     if !epi.first {
         // Start fetching the C tile now; it is read only after the k loop.
@@ -131,15 +134,6 @@ pub(crate) unsafe fn k_loop<const R: usize, const LINES: usize, Acc: Copy, A, B,
             let (mut left, mut pf): (usize, *const i8) = ($steps, $pf);
             while left >= 4 {
                 l2.step4();
-                if prefetch_a {
-                    // Packed A (R·step elements a step, contiguous): 4 steps' worth, as far
-                    // ahead as B.
-                    let pa = a0.wrapping_add(pf_steps * step) as *const i8;
-                    for off in (0..4 * step * std::mem::size_of::<A>()).step_by(LINE) {
-                        // SAFETY: a hint; never faults.
-                        unsafe { _mm_prefetch::<_MM_HINT_T0>(pa.wrapping_add(off)) };
-                    }
-                }
                 k_step!(0, pf);
                 k_step!(1, pf);
                 k_step!(2, pf);
