@@ -63,38 +63,42 @@ mod x86 {
         (flop * calls) as f64 / best / 1e9
     }
 
-    fn row<K: MicroKernel>(kc: usize, burst: Burst, packed: bool) {
-        if !K::supported() || !burst.is_supported() {
+    fn row<K: MicroKernel>(kc: usize, burst: Option<Burst>, packed: bool) {
+        if !K::supported() || !burst.is_none_or(Burst::is_supported) {
             println!("{:<34} (not on this CPU)", K::NAME);
             return;
         }
-        let (r, peak) = (rate::<K>(kc, packed), burst.peak(1));
-        println!(
-            "{:<34} {:<7} {:>8.1} {:>6.1} %   {} ({:.1})",
-            K::NAME,
-            if packed { "packed" } else { "rows" },
-            r,
-            100.0 * r / peak,
-            burst.name(),
-            peak
-        );
+        let r = rate::<K>(kc, packed);
+        let layout = if packed { "packed" } else { "rows" };
+        match burst {
+            Some(b) => {
+                let peak = b.peak(1);
+                let pct = 100.0 * r / peak;
+                println!(
+                    "{:<34} {layout:<7} {r:>8.1} {pct:>6.1} %   {b} ({peak:.1})",
+                    K::NAME
+                );
+            }
+            None => println!("{:<34} {layout:<7} {r:>8.1}", K::NAME),
+        }
     }
 
     pub fn main(kc: usize) {
         println!(
             "kc = {kc}, 1 thread; rate in GFLOP/s (int8: G ops/s), % of the instruction's peak"
         );
-        row::<ukr::avx2::Avx2_6x16>(kc, Burst::Vfmadd231psYmm, true);
-        row::<ukr::avx2::Avx2_6x16>(kc, Burst::Vfmadd231psYmm, false);
-        row::<ukr::avx512::Avx512_12x32>(kc, Burst::Vfmadd231psZmm, true);
-        row::<ukr::avx512::Avx512_12x32>(kc, Burst::Vfmadd231psZmm, false);
-        row::<ukr::bf16_avx2::Avx2Bf16Widen_4x16>(kc, Burst::Vfmadd231psYmm, false);
-        row::<ukr::bf16_avx512::Avx512Bf16Widen_12x32>(kc, Burst::Vfmadd231psZmm, false);
-        row::<ukr::bf16_avx512::Avx512Bf16_12x32>(kc, Burst::Vdpbf16psZmm, false);
-        row::<ukr::i8_avx2::Avx2I8Widen_4x8>(kc, Burst::VpmaddwdYmm, false);
-        row::<ukr::i8_avx2::Avx2I8Maddubs_4x16>(kc, Burst::VpmaddubswVpmaddwdYmm, false);
-        row::<ukr::i8_avxvnni::AvxVnniI8_6x16>(kc, Burst::VpdpbusdYmm, false);
-        row::<ukr::i8_avx512::Avx512VnniI8_12x32>(kc, Burst::VpdpbusdZmm, false);
+        row::<ukr::avx2::Avx2_6x16>(kc, Some(Burst::Vfmadd231psYmm), true);
+        row::<ukr::avx2::Avx2_6x16>(kc, Some(Burst::Vfmadd231psYmm), false);
+        row::<ukr::avx512::Avx512_12x32>(kc, Some(Burst::Vfmadd231psZmm), true);
+        row::<ukr::avx512::Avx512_12x32>(kc, Some(Burst::Vfmadd231psZmm), false);
+        row::<ukr::bf16_avx2::Avx2Bf16Widen_4x16>(kc, Some(Burst::Vfmadd231psYmm), false);
+        row::<ukr::bf16_avx512::Avx512Bf16Widen_12x32>(kc, Some(Burst::Vfmadd231psZmm), false);
+        row::<ukr::bf16_avx512::Avx512Bf16_12x32>(kc, Some(Burst::Vdpbf16psZmm), false);
+        row::<ukr::i8_avx2::Avx2I8Widen_4x8>(kc, Some(Burst::VpmaddwdYmm), false);
+        row::<ukr::i8_avx2::Avx2I8Maddubs_4x16>(kc, Some(Burst::VpmaddubswVpmaddwdYmm), false);
+        row::<ukr::i8_avxvnni::AvxVnniI8_6x16>(kc, Some(Burst::VpdpbusdYmm), false);
+        row::<ukr::i8_avx512::Avx512VnniI8_12x32>(kc, Some(Burst::VpdpbusdZmm), false);
+        row::<ukr::i8_amx::AmxI8_32x32>(kc, None, false);
     }
 }
 

@@ -248,6 +248,64 @@ pub fn isa() -> Isa {
     })
 }
 
+/// Whether this CPU and OS can run AMX int8 tiles (`tdpbusd`), checked once: CPUID leaf 7
+/// reports AMX-TILE and AMX-INT8, the OS has enabled the tile state in XCR0 (XTILECFG and
+/// XTILEDATA, bits 17 and 18), and — Linux 5.16 and later keep the 8 KiB of tile data off
+/// until a process asks — `arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)` granted this
+/// process the tile data. False off x86-64 Linux, or if any step says no; `BERTQA_NO_AMX=1`
+/// makes it false too (to compare against the VNNI path, or if the tiles misbehave).
+pub fn amx_int8() -> bool {
+    static AMX: OnceLock<bool> = OnceLock::new();
+    *AMX.get_or_init(|| {
+        if std::env::var_os("BERTQA_NO_AMX").is_some_and(|v| v == "1") {
+            return false;
+        }
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        {
+            use std::arch::x86_64::{__cpuid, __cpuid_count};
+            // CPUID leaves 0, 1 and 7 exist on every x86-64 CPU that reports max leaf ≥ 7.
+            if __cpuid(0).eax < 7 {
+                return false;
+            }
+            let osxsave = __cpuid(1).ecx >> 27 & 1 == 1;
+            let l7 = __cpuid_count(7, 0);
+            let (tile, int8) = (l7.edx >> 24 & 1 == 1, l7.edx >> 25 & 1 == 1);
+            if !(osxsave && tile && int8) {
+                return false;
+            }
+            // SAFETY: XGETBV with ECX = 0 is available when CPUID reports OSXSAVE (checked
+            // above); it reads XCR0 and touches nothing else.
+            let xcr0 = unsafe { std::arch::x86_64::_xgetbv(0) };
+            if xcr0 >> 17 & 3 != 3 {
+                return false;
+            }
+            const SYS_ARCH_PRCTL: i64 = 158;
+            const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
+            const XFEATURE_XTILEDATA: i64 = 18;
+            let ret: i64;
+            // SAFETY: the arch_prctl system call with ARCH_REQ_XCOMP_PERM only asks the kernel
+            // to allow this process the tile-data state; it reads no memory and returns 0 or a
+            // negative errno in RAX. `syscall` clobbers RCX and R11 (declared) and nothing else.
+            unsafe {
+                std::arch::asm!(
+                    "syscall",
+                    inlateout("rax") SYS_ARCH_PRCTL => ret,
+                    in("rdi") ARCH_REQ_XCOMP_PERM,
+                    in("rsi") XFEATURE_XTILEDATA,
+                    lateout("rcx") _,
+                    lateout("r11") _,
+                    options(nostack)
+                )
+            };
+            ret == 0
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+        {
+            false
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -265,6 +265,7 @@ impl Burst {
             I8Path::Avx2Maddubs => Some(Burst::VpmaddubswVpmaddwdYmm),
             I8Path::AvxVnni => Some(Burst::VpdpbusdYmm),
             I8Path::Avx512Vnni => Some(Burst::VpdpbusdZmm),
+            I8Path::Amx => None,
             I8Path::NeonWiden => Some(Burst::Smlal),
             I8Path::NeonSdot => Some(Burst::Sdot),
             I8Path::NeonI8mm => Some(Burst::Usmmla),

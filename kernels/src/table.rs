@@ -53,6 +53,14 @@ pub const KC_BF16: usize = 1024;
 /// numerics: integer sums do not depend on the blocking.
 pub const KC_I8: usize = 1024;
 
+/// Deepest k block of the AMX int8 kernel: 4096, every k of BERT-large in one block. Each
+/// tile call ends in a 4 KiB trip of its sums through memory and the VNNI epilogue, which is
+/// not small next to a block's `tdpbusd` work; in the model (`bertqa --threads 2 --precision
+/// int8 bench --synthetic large --seq 384`, Sapphire-Rapids-class Xeon, session 12) KC 256 /
+/// 512 / 1024 / 4096 took 334–350 / 238–266 / 215–222 / 205 ms. Integer sums do not depend on
+/// the blocking.
+pub const KC_AMX: usize = 4096;
+
 // ---------------------------------------------------------------------------------------------
 // The paths: how a level runs its bf16 and int8 products.
 
@@ -222,6 +230,11 @@ pub enum I8Path {
     AvxVnni,
     /// AVX512_VNNI `vpdpbusd`: four u8·i8 products per i32 lane and instruction.
     Avx512Vnni,
+    /// AMX-INT8 `tdpbusd` (Intel Sapphire Rapids and later Xeons): a 16×16 i32 block += a
+    /// 16 × 64 u8 tile times a 64 × 16 s8 tile per instruction, the products and sums of
+    /// `vpdpbusd`. The path of the AVX-512 VNNI levels wherever the CPU has AMX-INT8 and the
+    /// OS grants the tiles (`dispatch::amx_int8`).
+    Amx,
     /// aarch64 Advanced SIMD: uint8/int8 widened to int16, `smlal` by element (CPUs without
     /// FEAT_DotProd).
     NeonWiden,
@@ -234,13 +247,14 @@ pub enum I8Path {
 
 impl I8Path {
     /// Every path, lowest first (x86-64's, then aarch64's).
-    pub const ALL: [I8Path; 9] = [
+    pub const ALL: [I8Path; 10] = [
         I8Path::Reference,
         I8Path::ReferenceMaddubs,
         I8Path::Avx2Widen,
         I8Path::Avx2Maddubs,
         I8Path::AvxVnni,
         I8Path::Avx512Vnni,
+        I8Path::Amx,
         I8Path::NeonWiden,
         I8Path::NeonSdot,
         I8Path::NeonI8mm,
@@ -255,6 +269,7 @@ impl I8Path {
             I8Path::Avx2Maddubs => "avx2maddubs",
             I8Path::AvxVnni => "avxvnni",
             I8Path::Avx512Vnni => "avx512vnni",
+            I8Path::Amx => "amx",
             I8Path::NeonWiden => "neonwiden",
             I8Path::NeonSdot => "neonsdot",
             I8Path::NeonI8mm => "neoni8mm",
@@ -275,7 +290,10 @@ impl I8Path {
     /// # Panics
     /// On first use, if `BERTQA_INT8_PATH` names an unknown path or one this CPU lacks.
     pub fn for_isa(isa: Isa) -> I8Path {
-        path_override().unwrap_or(of(isa).int8)
+        path_override().unwrap_or_else(|| match of(isa).int8 {
+            I8Path::Avx512Vnni if I8Path::Amx.is_supported() => I8Path::Amx,
+            p => p,
+        })
     }
 
     /// The scalar path whose integers this path reproduces bit for bit for any A (its test
@@ -326,9 +344,10 @@ impl I8Path {
         int8(self).name
     }
 
-    /// Whether this CPU can run the path.
+    /// Whether this CPU can run the path (for [`I8Path::Amx`], also whether the OS grants
+    /// the tiles: `dispatch::amx_int8`).
     pub fn is_supported(self) -> bool {
-        self.isa().is_supported()
+        self.isa().is_supported() && (self != I8Path::Amx || crate::dispatch::amx_int8())
     }
 }
 
@@ -567,6 +586,16 @@ mod x86 {
             isa: Isa::Avx2Vnni,
             name: K::NAME,
             gemm: i8_driver::<K, KC_I8>,
+        }
+    };
+
+    /// AMX (`tdpbusd`), k blocks of `KC_AMX`.
+    pub(super) static I8_AMX: I8Entry = {
+        use crate::gemm::ukr::i8_amx::AmxI8_32x32 as K;
+        I8Entry {
+            isa: Isa::Avx512Vnni,
+            name: K::NAME,
+            gemm: i8_driver::<K, KC_AMX>,
         }
     };
 
@@ -814,6 +843,8 @@ pub(crate) fn int8(path: I8Path) -> &'static I8Entry {
         I8Path::AvxVnni => &x86::I8_AVX_VNNI,
         #[cfg(target_arch = "x86_64")]
         I8Path::Avx512Vnni => &x86::I8_AVX512_VNNI,
+        #[cfg(target_arch = "x86_64")]
+        I8Path::Amx => &x86::I8_AMX,
         #[cfg(target_arch = "aarch64")]
         I8Path::NeonWiden => &aarch64::I8_NEON_WIDEN,
         #[cfg(target_arch = "aarch64")]

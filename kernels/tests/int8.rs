@@ -37,7 +37,7 @@ fn paths() -> Vec<I8Path> {
         .collect()
 }
 
-const M: &[usize] = &[1, 2, 3, 4, 5, 11, 12, 13, 25];
+const M: &[usize] = &[1, 2, 3, 4, 5, 11, 12, 13, 25, 32, 65];
 const N: &[usize] = &[1, 7, 8, 9, 16, 31, 32, 33, 64, 97];
 const K: &[usize] = &[0, 1, 3, 4, 5, 64, 255, KC_I8, KC_I8 + 4, 2 * KC_I8 + 9];
 
@@ -268,6 +268,7 @@ fn dequantized_results_match_the_reference() {
         (25, 64, 2057),
         (37, 17, 3),
         (4, 8, 0),
+        (70, 40, 520), // AMX: two full 32-row tiles and an edge, 12-row epilogue pieces
     ] {
         let case = Case::new(m, n, k, &mut rng);
         let packings = [

@@ -39,6 +39,8 @@ pub mod bf16_neon;
 #[cfg(target_arch = "aarch64")]
 pub mod bf16_neonbf16;
 #[cfg(target_arch = "x86_64")]
+pub mod i8_amx;
+#[cfg(target_arch = "x86_64")]
 pub mod i8_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod i8_avx512;
