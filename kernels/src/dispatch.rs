@@ -252,14 +252,11 @@ pub fn isa() -> Isa {
 /// reports AMX-TILE and AMX-INT8, the OS has enabled the tile state in XCR0 (XTILECFG and
 /// XTILEDATA, bits 17 and 18), and — Linux 5.16 and later keep the 8 KiB of tile data off
 /// until a process asks — `arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)` granted this
-/// process the tile data. False off x86-64 Linux, or if any step says no; `BERTQA_NO_AMX=1`
-/// makes it false too (to compare against the VNNI path, or if the tiles misbehave).
+/// process the tile data. False off x86-64 Linux, or if any step says no.
+/// (`BERTQA_INT8_PATH=avx512vnni` runs the VNNI path on such a CPU, to compare.)
 pub fn amx_int8() -> bool {
     static AMX: OnceLock<bool> = OnceLock::new();
     *AMX.get_or_init(|| {
-        if std::env::var_os("BERTQA_NO_AMX").is_some_and(|v| v == "1") {
-            return false;
-        }
         #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
         {
             use std::arch::x86_64::{__cpuid, __cpuid_count};

@@ -59,7 +59,8 @@ pub const KC_I8: usize = 1024;
 /// int8 bench --synthetic large --seq 384`, Sapphire-Rapids-class Xeon, session 12) KC 256 /
 /// 512 / 1024 / 4096 took 334–350 / 238–266 / 215–222 / 205 ms. Integer sums do not depend on
 /// the blocking.
-pub const KC_AMX: usize = 4096;
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) const KC_AMX: usize = 4096;
 
 // ---------------------------------------------------------------------------------------------
 // The paths: how a level runs its bf16 and int8 products.
