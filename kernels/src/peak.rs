@@ -35,6 +35,9 @@ pub enum Burst {
     Vdpbf16psZmm,
     /// x86-64 AVX512_VNNI `vpdpbusd` on zmm: 16 lanes × 4 u8·s8 products per instruction.
     VpdpbusdZmm,
+    /// x86-64 AMX-INT8 `tdpbusd` on 16 × 64-byte tiles: 16·16·64 u8·s8 products per
+    /// instruction (four C tiles in turn, their sources in registers; no tile loads).
+    TdpbusdAmx,
     /// x86-64 AVX-VNNI (`avxvnni`, VEX-encoded) `vpdpbusd` on ymm: 8 lanes × 4 u8·s8 products
     /// per instruction (Intel Alder Lake and later clients, Sierra Forest, Zen 5).
     VpdpbusdYmm,
@@ -60,11 +63,12 @@ pub enum Burst {
 
 impl Burst {
     /// Every burst, x86-64's then aarch64's.
-    pub const ALL: [Burst; 13] = [
+    pub const ALL: [Burst; 14] = [
         Burst::Vfmadd231psYmm,
         Burst::Vfmadd231psZmm,
         Burst::Vdpbf16psZmm,
         Burst::VpdpbusdZmm,
+        Burst::TdpbusdAmx,
         Burst::VpdpbusdYmm,
         Burst::VpmaddwdYmm,
         Burst::VpmaddubswVpmaddwdYmm,
@@ -83,6 +87,7 @@ impl Burst {
             Burst::Vfmadd231psZmm => "vfmadd231ps zmm",
             Burst::Vdpbf16psZmm => "vdpbf16ps zmm",
             Burst::VpdpbusdZmm => "vpdpbusd zmm",
+            Burst::TdpbusdAmx => "tdpbusd (AMX)",
             Burst::VpdpbusdYmm => "vpdpbusd ymm (AVX-VNNI)",
             Burst::VpmaddwdYmm => "vpmaddwd+vpaddd ymm",
             Burst::VpmaddubswVpmaddwdYmm => "vpmaddubsw+vpmaddwd ymm",
@@ -138,6 +143,8 @@ impl Burst {
             Burst::VpdpbusdYmm => {
                 is_x86_feature_detected!("avx2") && is_x86_feature_detected!("avxvnni")
             }
+            #[cfg(target_arch = "x86_64")]
+            Burst::TdpbusdAmx => crate::dispatch::amx_int8(),
             #[cfg(target_arch = "aarch64")]
             Burst::Fmla | Burst::Smlal => std::arch::is_aarch64_feature_detected!("neon"),
             #[cfg(target_arch = "aarch64")]
@@ -184,6 +191,9 @@ impl Burst {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
             Burst::VpdpbusdYmm => unsafe { x86::burst_vpdpbusd_ymm(now) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above (`amx_int8`: the CPU has AMX-INT8 and the OS granted the tiles).
+            Burst::TdpbusdAmx => unsafe { x86::burst_tdpbusd(now) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
             Burst::VpmaddwdYmm => unsafe { x86::burst_vpmaddwd_ymm(now) },
@@ -265,7 +275,7 @@ impl Burst {
             I8Path::Avx2Maddubs => Some(Burst::VpmaddubswVpmaddwdYmm),
             I8Path::AvxVnni => Some(Burst::VpdpbusdYmm),
             I8Path::Avx512Vnni => Some(Burst::VpdpbusdZmm),
-            I8Path::Amx => None,
+            I8Path::Amx => Some(Burst::TdpbusdAmx),
             I8Path::NeonWiden => Some(Burst::Smlal),
             I8Path::NeonSdot => Some(Burst::Sdot),
             I8Path::NeonI8mm => Some(Burst::Usmmla),
@@ -444,6 +454,47 @@ mod x86 {
                     options(nomem, nostack, preserves_flags))
             }
         })
+    }
+
+    /// AMX `tdpbusd`: 16 × 16 outputs × 64 products × 2 operations, on four C tiles in turn
+    /// (each instruction depends on the one four before it), the sources zero tiles.
+    ///
+    /// # Safety
+    /// The CPU must support AMX-INT8 and the OS must have granted this process the tile data
+    /// (`dispatch::amx_int8`).
+    pub(super) unsafe fn burst_tdpbusd(now: &dyn Fn() -> f64) -> f64 {
+        #[repr(C, align(64))]
+        struct Config([u8; 64]);
+        let mut cfg = Config([0; 64]);
+        cfg.0[0] = 1;
+        for t in 0..8 {
+            cfg.0[16 + 2 * t] = 64;
+            cfg.0[48 + t] = 16;
+        }
+        let iters: u64 = 500_000;
+        // SAFETY: AMX usable (contract); a valid palette-1 configuration; the tile
+        // instructions touch no memory but the configuration's 64 bytes.
+        unsafe {
+            asm!("ldtilecfg [{c}]", "tilezero tmm4", "tilezero tmm5", "tilezero tmm6",
+                "tilezero tmm7", c = in(reg) cfg.0.as_ptr(), options(nostack, readonly))
+        };
+        let t = now();
+        for _ in 0..iters {
+            // SAFETY: as above.
+            unsafe {
+                asm!(
+                    "tdpbusd tmm0, tmm4, tmm6",
+                    "tdpbusd tmm1, tmm4, tmm7",
+                    "tdpbusd tmm2, tmm5, tmm6",
+                    "tdpbusd tmm3, tmm5, tmm7",
+                    options(nomem, nostack, preserves_flags)
+                )
+            };
+        }
+        let dt = now() - t;
+        // SAFETY: as above.
+        unsafe { asm!("tilerelease", options(nomem, nostack)) };
+        (iters * 4 * 16 * 16 * 64 * 2) as f64 / dt / 1e9
     }
 
     /// AVX-VNNI `{vex} vpdpbusd ymm`: 8 lanes × 4 products × 2 operations.
