@@ -65,12 +65,14 @@ pub fn report_skipped() {
             let (name, isa) = (p.kernel_name(), p.isa());
             lines.push(format!("bf16 path {p:?} ({name}): CPU lacks {isa}"));
         }
-        for p in I8Path::ALL
-            .into_iter()
-            .filter(|p| lacking.contains(&p.isa()))
-        {
+        for p in I8Path::ALL.into_iter().filter(|p| !p.is_supported()) {
             let (name, isa) = (p.kernel_name(), p.isa());
-            lines.push(format!("int8 path {p:?} ({name}): CPU lacks {isa}"));
+            if lacking.contains(&isa) {
+                lines.push(format!("int8 path {p:?} ({name}): CPU lacks {isa}"));
+            } else {
+                // A path beyond its level's instructions (AMX: the tiles, and the OS's grant).
+                lines.push(format!("int8 path {p:?} ({name}): CPU or OS lacks it"));
+            }
         }
         if lines.is_empty() {
             let arch = std::env::consts::ARCH;
