@@ -11,7 +11,7 @@
 //! 4 (`L2Prefetch::step4`): one step per iteration left ~10 integer µops per 24 vector updates
 //! in the AVX-512 kernels, which share the two FMA ports with them — the fp32 kernel ran at
 //! 73–80 % of the `vfmadd231ps zmm` peak with its data in L1, and the fp32 forward pass of
-//! BERT-large took 1.11–1.13× its present time, int8 1.08× (Sapphire-Rapids-class Xeon,
+//! BERT-large took 1.09–1.12× its present time, int8 1.10× (Sapphire-Rapids-class Xeon,
 //! session 12; docs/kernels.md).
 
 use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
