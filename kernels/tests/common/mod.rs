@@ -71,7 +71,9 @@ pub fn report_skipped() {
                 lines.push(format!("int8 path {p:?} ({name}): CPU lacks {isa}"));
             } else if p == I8Path::Amx && cfg!(target_arch = "x86_64") {
                 // A path beyond its level's instructions: the tiles, and the OS's grant.
-                lines.push(format!("int8 path {p:?} ({name}): CPU or OS lacks AMX-INT8"));
+                lines.push(format!(
+                    "int8 path {p:?} ({name}): CPU or OS lacks AMX-INT8"
+                ));
             }
         }
         if lines.is_empty() {
