@@ -329,6 +329,32 @@ mod tests {
         );
     }
 
+    /// AMX is used only where the kernel lists the tile flags for the CPU (/proc/cpuinfo's
+    /// `amx_tile` and `amx_int8`; Linux shows them only with the OS's tile support). The
+    /// converse may fail legitimately (a kernel before 5.16 that cannot grant the tile data),
+    /// so only this direction is checked; on this project's Sapphire-Rapids-class Xeon both
+    /// hold.
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    #[test]
+    fn amx_only_where_proc_cpuinfo_lists_it() {
+        let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else {
+            return;
+        };
+        let Some(flags) = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags").and_then(|v| v.split(':').nth(1)))
+        else {
+            return;
+        };
+        let has = |f: &str| flags.split_whitespace().any(|x| x == f);
+        if amx_int8() {
+            assert!(
+                has("amx_tile") && has("amx_int8"),
+                "AMX used, not in {flags}"
+            );
+        }
+    }
+
     #[test]
     fn names_round_trip() {
         for i in Isa::ALL {
