@@ -307,19 +307,23 @@ pub fn amx_int8() -> bool {
 mod tests {
     use super::*;
 
+    /// The value of the first `/proc/cpuinfo` line starting with `name`, if there is one.
+    #[cfg(target_arch = "x86_64")]
+    fn cpuinfo_field(name: &str) -> Option<String> {
+        let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+        let value = info
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.split(':').nth(1)))?;
+        Some(value.to_owned())
+    }
+
     /// The CPUID vendor read against the kernel's own (`/proc/cpuinfo`), where there is one.
     /// x86-64 only: elsewhere the answer is false by definition, and an aarch64 build under
     /// qemu-user reads the x86 host's cpuinfo.
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn cpu_vendor_matches_proc_cpuinfo() {
-        let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else {
-            return;
-        };
-        let Some(vendor) = info.lines().find_map(|l| {
-            l.strip_prefix("vendor_id")
-                .and_then(|v| v.split(':').nth(1))
-        }) else {
+        let Some(vendor) = cpuinfo_field("vendor_id") else {
             return;
         };
         assert_eq!(
@@ -337,13 +341,7 @@ mod tests {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     #[test]
     fn amx_only_where_proc_cpuinfo_lists_it() {
-        let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else {
-            return;
-        };
-        let Some(flags) = info
-            .lines()
-            .find_map(|l| l.strip_prefix("flags").and_then(|v| v.split(':').nth(1)))
-        else {
+        let Some(flags) = cpuinfo_field("flags") else {
             return;
         };
         let has = |f: &str| flags.split_whitespace().any(|x| x == f);

@@ -463,14 +463,7 @@ mod x86 {
     /// The CPU must support AMX-INT8 and the OS must have granted this process the tile data
     /// (`dispatch::amx_int8`).
     pub(super) unsafe fn burst_tdpbusd(now: &dyn Fn() -> f64) -> f64 {
-        #[repr(C, align(64))]
-        struct Config([u8; 64]);
-        let mut cfg = Config([0; 64]);
-        cfg.0[0] = 1;
-        for t in 0..8 {
-            cfg.0[16 + 2 * t] = 64;
-            cfg.0[48 + t] = 16;
-        }
+        let cfg = &crate::gemm::ukr::i8_amx::CONFIG;
         let iters: u64 = 500_000;
         // SAFETY: AMX usable (contract); a valid palette-1 configuration; the tile
         // instructions touch no memory but the configuration's 64 bytes.

@@ -38,9 +38,10 @@ pub struct AmxI8_32x32;
 
 /// `ldtilecfg`'s 64-byte operand: palette 1, eight tiles of 16 rows × 64 bytes.
 #[repr(C, align(64))]
-struct TileConfig([u8; 64]);
+pub(crate) struct TileConfig(pub(crate) [u8; 64]);
 
-const CONFIG: TileConfig = {
+/// The tile layout of the kernel (and of the `tdpbusd` peak burst, `kernels::peak`).
+pub(crate) const CONFIG: TileConfig = {
     let mut c = [0u8; 64];
     c[0] = 1; // palette 1
     let mut t = 0;
@@ -197,7 +198,6 @@ unsafe fn tile_amx(
     while r0 < rows {
         let n = (rows - r0).min(12);
         let q = &epi.quant;
-        let offset = |p: *const f32, by: usize| if p.is_null() { p } else { p.wrapping_add(by) };
         let sub = TileEpi {
             residual: offset(epi.residual, r0 * epi.rs_res),
             quant: QuantTile {
@@ -219,6 +219,15 @@ unsafe fn tile_amx(
                 12 1 2 3 4 5 6 7 8 9 10 11)
         };
         r0 += n;
+    }
+}
+
+/// `p` advanced `by` elements, or null if it is null (an absent epilogue operand).
+fn offset<T>(p: *const T, by: usize) -> *const T {
+    if p.is_null() {
+        p
+    } else {
+        p.wrapping_add(by)
     }
 }
 
