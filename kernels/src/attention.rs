@@ -78,9 +78,16 @@ impl AttentionShape<'_> {
     }
 }
 
-/// Rows of queries per task of phase 2, in micro-kernel strips: the strips of a task share
-/// each K and V tile from L1 ([`block_product`]).
-const STRIPS_PER_TASK: usize = 4;
+/// Rows of queries per task of phase 2, at most: as many micro-kernel strips as fit (4 of the
+/// 12-row kernels, 1 of the 32-row AMX ones). The strips of a task share each K and V tile
+/// from L1 ([`block_product`]).
+const MAX_ROWS: usize = 48;
+
+/// Query rows per task for a kernel of `mr` rows: whole strips, at most [`MAX_ROWS`].
+const fn rows_per_task(mr: usize) -> usize {
+    let strips = MAX_ROWS / mr;
+    strips * mr
+}
 
 /// Deepest k block of P·V (k = the sequence's length): the block's probabilities (rows × PV_KB)
 /// and one V tile (PV_KB × NR) stay in L1 while every strip of the task reads them. A
@@ -119,12 +126,6 @@ impl std::fmt::Debug for AttentionScratch {
 fn strip_stride(len: usize) -> usize {
     len.next_multiple_of(16)
 }
-
-/// The largest micro-kernel row count of any ISA (strips are sized for it).
-const MAX_MR: usize = 12;
-
-/// The most query rows of one task (one scores block).
-const MAX_ROWS: usize = STRIPS_PER_TASK * MAX_MR;
 
 impl AttentionScratch {
     /// Empty scratch; [`attention`](fn@crate::attention) sizes it on first use.
@@ -355,7 +356,8 @@ macro_rules! bf16_attn_kernel {
 }
 bf16_attn_kernel!(
     crate::gemm::ukr::bf16_reference::ReferenceBf16_4x16,
-    crate::gemm::ukr::bf16_reference::ReferenceArmBf16_4x16
+    crate::gemm::ukr::bf16_reference::ReferenceArmBf16_4x16,
+    crate::gemm::ukr::bf16_reference::ReferenceAmxBf16_4x16
 );
 #[cfg(target_arch = "aarch64")]
 bf16_attn_kernel!(
@@ -366,7 +368,8 @@ bf16_attn_kernel!(
 bf16_attn_kernel!(
     crate::gemm::ukr::bf16_avx2::Avx2Bf16Widen_4x16,
     crate::gemm::ukr::bf16_avx512::Avx512Bf16Widen_12x32,
-    crate::gemm::ukr::bf16_avx512::Avx512Bf16_12x32
+    crate::gemm::ukr::bf16_avx512::Avx512Bf16_12x32,
+    crate::gemm::ukr::amx::AmxBf16_32x32
 );
 #[cfg(target_arch = "aarch64")]
 bf16_attn_kernel!(crate::gemm::ukr::bf16_neon::NeonBf16Widen_4x16);
@@ -490,7 +493,7 @@ pub(crate) fn run<K: AttnKernel, const KC: usize>(
     ctx: &mut [f32],
     scratch: &mut AttentionScratch,
 ) {
-    const { assert!(K::MR <= MAX_MR) };
+    const { assert!(K::MR <= MAX_ROWS) };
     K::prepare(scratch, shape);
     let (d, h) = (shape.head_dim, shape.hidden());
     let g = K::K_GROUP;
@@ -524,8 +527,8 @@ pub(crate) fn run<K: AttnKernel, const KC: usize>(
     let (kv, q_conv, strips_conv) = K::buffers(scratch);
     let kv = &kv[..shape.heads * per_head];
 
-    // Phase 2: tasks (head, sequence, block of STRIPS_PER_TASK·MR query rows).
-    let rows_per_task = STRIPS_PER_TASK * K::MR;
+    // Phase 2: tasks (head, sequence, block of `rows_per_task(MR)` query rows).
+    let rows_per_task = rows_per_task(K::MR);
     let tasks_per_head: usize = shape.lens.iter().map(|l| l.div_ceil(rows_per_task)).sum();
     let cptr = CPtr(ctx.as_mut_ptr());
     let strips = &scratch.strips;

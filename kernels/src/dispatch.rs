@@ -248,33 +248,44 @@ pub fn isa() -> Isa {
     })
 }
 
-/// Whether this CPU and OS can run AMX int8 tiles (`tdpbusd`), checked once: CPUID leaf 7
-/// reports AMX-TILE and AMX-INT8, the OS has enabled the tile state in XCR0 (XTILECFG and
-/// XTILEDATA, bits 17 and 18), and — Linux 5.16 and later keep the 8 KiB of tile data off
-/// until a process asks — `arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)` granted this
-/// process the tile data. False off x86-64 Linux, or if any step says no.
-/// (`BERTQA_INT8_PATH=avx512vnni` runs the VNNI path on such a CPU, to compare.)
+/// Whether this CPU and OS can run AMX int8 tiles (`tdpbusd`): [`amx_tiles`] and CPUID's
+/// AMX-INT8. (`BERTQA_INT8_PATH=avx512vnni` runs the VNNI path on such a CPU, to compare.)
 pub fn amx_int8() -> bool {
-    static AMX: OnceLock<bool> = OnceLock::new();
+    amx_tiles().is_some_and(|edx| edx >> 25 & 1 == 1)
+}
+
+/// Whether this CPU and OS can run AMX bf16 tiles (`tdpbf16ps`): [`amx_tiles`] and CPUID's
+/// AMX-BF16. (`BERTQA_BF16_PATH=avx512widen` runs the widening path on such a CPU, to compare.)
+pub fn amx_bf16() -> bool {
+    amx_tiles().is_some_and(|edx| edx >> 22 & 1 == 1)
+}
+
+/// CPUID leaf 7's EDX (which names the AMX instruction families) if this process may use the
+/// AMX tiles, checked once: CPUID reports AMX-TILE, the OS has enabled the tile state in XCR0
+/// (XTILECFG and XTILEDATA, bits 17 and 18), and — Linux 5.16 and later keep the 8 KiB of tile
+/// data off until a process asks — `arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`
+/// granted this process the tile data. None off x86-64 Linux, or if any step says no.
+fn amx_tiles() -> Option<u32> {
+    static AMX: OnceLock<Option<u32>> = OnceLock::new();
     *AMX.get_or_init(|| {
         #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
         {
             use std::arch::x86_64::{__cpuid, __cpuid_count};
             // CPUID leaves 0, 1 and 7 exist on every x86-64 CPU that reports max leaf ≥ 7.
             if __cpuid(0).eax < 7 {
-                return false;
+                return None;
             }
             let osxsave = __cpuid(1).ecx >> 27 & 1 == 1;
-            let l7 = __cpuid_count(7, 0);
-            let (tile, int8) = (l7.edx >> 24 & 1 == 1, l7.edx >> 25 & 1 == 1);
-            if !(osxsave && tile && int8) {
-                return false;
+            let edx = __cpuid_count(7, 0).edx;
+            let tile = edx >> 24 & 1 == 1;
+            if !(osxsave && tile) {
+                return None;
             }
             // SAFETY: XGETBV with ECX = 0 is available when CPUID reports OSXSAVE (checked
             // above); it reads XCR0 and touches nothing else.
             let xcr0 = unsafe { std::arch::x86_64::_xgetbv(0) };
             if xcr0 >> 17 & 3 != 3 {
-                return false;
+                return None;
             }
             const SYS_ARCH_PRCTL: i64 = 158;
             const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
@@ -294,11 +305,11 @@ pub fn amx_int8() -> bool {
                     options(nostack)
                 )
             };
-            ret == 0
+            (ret == 0).then_some(edx)
         }
         #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
         {
-            false
+            None
         }
     })
 }
@@ -348,7 +359,13 @@ mod tests {
         if amx_int8() {
             assert!(
                 has("amx_tile") && has("amx_int8"),
-                "AMX used, not in {flags}"
+                "AMX int8 used, not in {flags}"
+            );
+        }
+        if amx_bf16() {
+            assert!(
+                has("amx_tile") && has("amx_bf16"),
+                "AMX bf16 used, not in {flags}"
             );
         }
     }

@@ -38,6 +38,9 @@ pub enum Burst {
     /// x86-64 AMX-INT8 `tdpbusd` on 16 × 64-byte tiles: 16·16·64 u8·s8 products per
     /// instruction (four C tiles in turn, their sources in registers; no tile loads).
     TdpbusdAmx,
+    /// x86-64 AMX-BF16 `tdpbf16ps` on 16 × 64-byte tiles: 16·16·32 bf16 products per
+    /// instruction (as [`Burst::TdpbusdAmx`]).
+    Tdpbf16psAmx,
     /// x86-64 AVX-VNNI (`avxvnni`, VEX-encoded) `vpdpbusd` on ymm: 8 lanes × 4 u8·s8 products
     /// per instruction (Intel Alder Lake and later clients, Sierra Forest, Zen 5).
     VpdpbusdYmm,
@@ -63,12 +66,13 @@ pub enum Burst {
 
 impl Burst {
     /// Every burst, x86-64's then aarch64's.
-    pub const ALL: [Burst; 14] = [
+    pub const ALL: [Burst; 15] = [
         Burst::Vfmadd231psYmm,
         Burst::Vfmadd231psZmm,
         Burst::Vdpbf16psZmm,
         Burst::VpdpbusdZmm,
         Burst::TdpbusdAmx,
+        Burst::Tdpbf16psAmx,
         Burst::VpdpbusdYmm,
         Burst::VpmaddwdYmm,
         Burst::VpmaddubswVpmaddwdYmm,
@@ -88,6 +92,7 @@ impl Burst {
             Burst::Vdpbf16psZmm => "vdpbf16ps zmm",
             Burst::VpdpbusdZmm => "vpdpbusd zmm",
             Burst::TdpbusdAmx => "tdpbusd (AMX)",
+            Burst::Tdpbf16psAmx => "tdpbf16ps (AMX)",
             Burst::VpdpbusdYmm => "vpdpbusd ymm (AVX-VNNI)",
             Burst::VpmaddwdYmm => "vpmaddwd+vpaddd ymm",
             Burst::VpmaddubswVpmaddwdYmm => "vpmaddubsw+vpmaddwd ymm",
@@ -145,6 +150,8 @@ impl Burst {
             }
             #[cfg(target_arch = "x86_64")]
             Burst::TdpbusdAmx => crate::dispatch::amx_int8(),
+            #[cfg(target_arch = "x86_64")]
+            Burst::Tdpbf16psAmx => crate::dispatch::amx_bf16(),
             #[cfg(target_arch = "aarch64")]
             Burst::Fmla | Burst::Smlal => std::arch::is_aarch64_feature_detected!("neon"),
             #[cfg(target_arch = "aarch64")]
@@ -195,6 +202,9 @@ impl Burst {
             // SAFETY: as above (`amx_int8`: the CPU has AMX-INT8 and the OS granted the tiles).
             Burst::TdpbusdAmx => unsafe { x86::burst_tdpbusd(now) },
             #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above (`amx_bf16`: the CPU has AMX-BF16 and the OS granted the tiles).
+            Burst::Tdpbf16psAmx => unsafe { x86::burst_tdpbf16ps(now) },
+            #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
             Burst::VpmaddwdYmm => unsafe { x86::burst_vpmaddwd_ymm(now) },
             #[cfg(target_arch = "x86_64")]
@@ -241,17 +251,18 @@ impl Burst {
 
     /// The instruction a bf16 path runs its products on:
     ///
-    /// * `Avx512Bf16` — `vdpbf16ps zmm`;
+    /// * `Avx512Bf16` — `vdpbf16ps zmm`; `Amx` — `tdpbf16ps`;
     /// * `Avx2Widen` / `Avx512Widen` — the FMAs of the widening kernels, `vfmadd231ps` ymm /
     ///   zmm (the bf16 peak of a CPU without AVX512_BF16 is its FMA peak);
     /// * `NeonWiden` — `fmla`; `NeonBfdot` — `bfdot`; `NeonBfmmla` — `bfmmla`;
     /// * the scalar models — none.
     pub fn for_bf16(path: Bf16Path) -> Option<Burst> {
         match path {
-            Bf16Path::Reference | Bf16Path::ReferenceArm => None,
+            Bf16Path::Reference | Bf16Path::ReferenceArm | Bf16Path::ReferenceAmx => None,
             Bf16Path::Avx2Widen => Some(Burst::Vfmadd231psYmm),
             Bf16Path::Avx512Widen => Some(Burst::Vfmadd231psZmm),
             Bf16Path::Avx512Bf16 => Some(Burst::Vdpbf16psZmm),
+            Bf16Path::Amx => Some(Burst::Tdpbf16psAmx),
             Bf16Path::NeonWiden => Some(Burst::Fmla),
             Bf16Path::NeonBfdot => Some(Burst::Bfdot),
             Bf16Path::NeonBfmmla => Some(Burst::Bfmmla),
@@ -456,39 +467,62 @@ mod x86 {
         })
     }
 
-    /// AMX `tdpbusd`: 16 × 16 outputs × 64 products × 2 operations, on four C tiles in turn
-    /// (each instruction depends on the one four before it), the sources zero tiles.
-    ///
-    /// # Safety
-    /// The CPU must support AMX-INT8 and the OS must have granted this process the tile data
-    /// (`dispatch::amx_int8`).
-    pub(super) unsafe fn burst_tdpbusd(now: &dyn Fn() -> f64) -> f64 {
-        let cfg = &crate::gemm::ukr::i8_amx::CONFIG;
-        let iters: u64 = 500_000;
-        // SAFETY: AMX usable (contract); a valid palette-1 configuration; the tile
-        // instructions touch no memory but the configuration's 64 bytes.
-        unsafe {
-            asm!("ldtilecfg [{c}]", "tilezero tmm4", "tilezero tmm5", "tilezero tmm6",
-                "tilezero tmm7", c = in(reg) cfg.0.as_ptr(), options(nostack, readonly))
+    /// An AMX burst function: `$insn` on four C tiles in turn (each instruction depends on the
+    /// one four before it), the sources zero tiles; `$k` products per output and instruction,
+    /// 2 operations each.
+    macro_rules! amx_burst {
+        ($(#[$doc:meta])* $fn:ident, $insn:literal, $k:literal) => {
+            $(#[$doc])*
+            pub(super) unsafe fn $fn(now: &dyn Fn() -> f64) -> f64 {
+                let cfg = &crate::gemm::ukr::amx::CONFIG;
+                let iters: u64 = 500_000;
+                // SAFETY: AMX usable (contract); a valid palette-1 configuration; the tile
+                // instructions touch no memory but the configuration's 64 bytes.
+                unsafe {
+                    asm!("ldtilecfg [{c}]", "tilezero tmm4", "tilezero tmm5", "tilezero tmm6",
+                        "tilezero tmm7", c = in(reg) cfg.0.as_ptr(), options(nostack, readonly))
+                };
+                let t = now();
+                for _ in 0..iters {
+                    // SAFETY: as above.
+                    unsafe {
+                        asm!(
+                            concat!($insn, " tmm0, tmm4, tmm6"),
+                            concat!($insn, " tmm1, tmm4, tmm7"),
+                            concat!($insn, " tmm2, tmm5, tmm6"),
+                            concat!($insn, " tmm3, tmm5, tmm7"),
+                            options(nomem, nostack, preserves_flags)
+                        )
+                    };
+                }
+                let dt = now() - t;
+                // SAFETY: as above.
+                unsafe { asm!("tilerelease", options(nomem, nostack)) };
+                (iters * 4 * 16 * 16 * $k * 2) as f64 / dt / 1e9
+            }
         };
-        let t = now();
-        for _ in 0..iters {
-            // SAFETY: as above.
-            unsafe {
-                asm!(
-                    "tdpbusd tmm0, tmm4, tmm6",
-                    "tdpbusd tmm1, tmm4, tmm7",
-                    "tdpbusd tmm2, tmm5, tmm6",
-                    "tdpbusd tmm3, tmm5, tmm7",
-                    options(nomem, nostack, preserves_flags)
-                )
-            };
-        }
-        let dt = now() - t;
-        // SAFETY: as above.
-        unsafe { asm!("tilerelease", options(nomem, nostack)) };
-        (iters * 4 * 16 * 16 * 64 * 2) as f64 / dt / 1e9
     }
+
+    amx_burst!(
+        /// AMX `tdpbusd`: 16 × 16 outputs × 64 u8·s8 products × 2 operations.
+        ///
+        /// # Safety
+        /// The CPU must support AMX-INT8 and the OS must have granted this process the tile
+        /// data (`dispatch::amx_int8`).
+        burst_tdpbusd,
+        "tdpbusd",
+        64
+    );
+    amx_burst!(
+        /// AMX `tdpbf16ps`: 16 × 16 outputs × 32 bf16 products × 2 FLOP.
+        ///
+        /// # Safety
+        /// The CPU must support AMX-BF16 and the OS must have granted this process the tile
+        /// data (`dispatch::amx_bf16`).
+        burst_tdpbf16ps,
+        "tdpbf16ps",
+        32
+    );
 
     /// AVX-VNNI `{vex} vpdpbusd ymm`: 8 lanes × 4 products × 2 operations.
     ///

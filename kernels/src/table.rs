@@ -12,7 +12,7 @@
 //! block (`packed_driver::<Avx512_12x32, KC>`), so the only indirection is one call per
 //! product; the drivers assert at compile time that the kernel's tile fits the panels
 //! (`PANEL % NR == 0`, `KC % K_GROUP == 0`, in `gemm::driver_raw`) and attention that its MR
-//! fits the probability strips (`MR <= MAX_MR`), for every kernel named here.
+//! fits the probability strips (`MR <= MAX_ROWS`), for every kernel named here.
 //!
 //! A new ISA level is a new `Isa` variant (`dispatch.rs`: its name and CPU check), its kernel
 //! files, and one entry here; a new precision path is a variant of [`Bf16Path`] or
@@ -62,6 +62,12 @@ pub const KC_I8: usize = 1024;
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) const KC_AMX: usize = 4096;
 
+/// Deepest k block of the AMX bf16 kernel and of its scalar model (part of their numerics:
+/// `tdpbf16ps` chains restart at every chunk of 32 k from a block's start, see
+/// `gemm::ukr::bf16_reference::amx_chunk`): 4096, every k of BERT-large in one block, for the
+/// reason of [`KC_AMX`].
+pub(crate) const KC_AMX_BF16: usize = 4096;
+
 // ---------------------------------------------------------------------------------------------
 // The paths: how a level runs its bf16 and int8 products.
 
@@ -89,16 +95,26 @@ pub enum Bf16Path {
     /// aarch64 FEAT_BF16 `bfmmla`: a 2×4 by 4×2 bf16 block into 2×2 fp32 per instruction
     /// (16 multiply-adds), B's pair rows zipped into 4-k columns in registers.
     NeonBfmmla,
+    /// Scalar model of Intel AMX `tdpbf16ps` (chunks of 32 k: even and odd products in two
+    /// fused chains, then added; flush-to-zero; see `gemm::ukr::bf16_reference::amx_chunk`):
+    /// the test oracle of [`Bf16Path::Amx`], runs anywhere, never a level's path.
+    ReferenceAmx,
+    /// AMX-BF16 `tdpbf16ps` (Intel Sapphire Rapids and later Xeons): a 16×16 fp32 block += a
+    /// 16 × 32 bf16 tile times a 32 × 16 one per instruction. The path of the `avx512bf16`
+    /// level wherever the CPU has AMX-BF16 and the OS grants the tiles (`dispatch::amx_bf16`).
+    Amx,
 }
 
 impl Bf16Path {
     /// Every path: the scalar ones, then each architecture's, lowest first.
-    pub const ALL: [Bf16Path; 8] = [
+    pub const ALL: [Bf16Path; 10] = [
         Bf16Path::Reference,
         Bf16Path::ReferenceArm,
+        Bf16Path::ReferenceAmx,
         Bf16Path::Avx2Widen,
         Bf16Path::Avx512Widen,
         Bf16Path::Avx512Bf16,
+        Bf16Path::Amx,
         Bf16Path::NeonWiden,
         Bf16Path::NeonBfdot,
         Bf16Path::NeonBfmmla,
@@ -107,12 +123,13 @@ impl Bf16Path {
     /// The scalar path whose arithmetic this path reproduces bit for bit (GELU aside): its
     /// test oracle. `vdpbf16ps` and the widening kernels (exact products, one rounding per
     /// sum) match [`Bf16Path::Reference`]; `bfdot`/`bfmmla` match Arm's model,
-    /// [`Bf16Path::ReferenceArm`].
+    /// [`Bf16Path::ReferenceArm`]; `tdpbf16ps` matches [`Bf16Path::ReferenceAmx`].
     pub fn oracle(self) -> Bf16Path {
         match self {
             Bf16Path::ReferenceArm | Bf16Path::NeonBfdot | Bf16Path::NeonBfmmla => {
                 Bf16Path::ReferenceArm
             }
+            Bf16Path::ReferenceAmx | Bf16Path::Amx => Bf16Path::ReferenceAmx,
             Bf16Path::Reference
             | Bf16Path::Avx2Widen
             | Bf16Path::Avx512Widen
@@ -127,9 +144,13 @@ impl Bf16Path {
     /// the widening on top (it saves memory traffic, which weights need and attention does not).
     pub fn is_native(self) -> bool {
         match self {
-            Bf16Path::Avx512Bf16 | Bf16Path::NeonBfdot | Bf16Path::NeonBfmmla => true,
+            Bf16Path::Avx512Bf16
+            | Bf16Path::Amx
+            | Bf16Path::NeonBfdot
+            | Bf16Path::NeonBfmmla => true,
             Bf16Path::Reference
             | Bf16Path::ReferenceArm
+            | Bf16Path::ReferenceAmx
             | Bf16Path::Avx2Widen
             | Bf16Path::Avx512Widen
             | Bf16Path::NeonWiden => false,
@@ -141,6 +162,8 @@ impl Bf16Path {
         match self {
             Bf16Path::Reference => "reference",
             Bf16Path::ReferenceArm => "referencearm",
+            Bf16Path::ReferenceAmx => "referenceamx",
+            Bf16Path::Amx => "amx",
             Bf16Path::Avx2Widen => "avx2widen",
             Bf16Path::Avx512Widen => "avx512widen",
             Bf16Path::Avx512Bf16 => "avx512bf16",
@@ -179,6 +202,7 @@ impl Bf16Path {
         });
         match (chosen, of(isa).bf16) {
             (Some(p), _) => p,
+            (None, Bf16Path::Avx512Bf16) if Bf16Path::Amx.is_supported() => Bf16Path::Amx,
             (None, Bf16Path::Avx512Bf16) if crate::dispatch::cpu_is_intel() => {
                 Bf16Path::Avx512Widen
             }
@@ -202,9 +226,10 @@ impl Bf16Path {
         bf16(self).name
     }
 
-    /// Whether this CPU can run the path.
+    /// Whether this CPU can run the path (for [`Bf16Path::Amx`], also whether the OS grants
+    /// the tiles: `dispatch::amx_bf16`).
     pub fn is_supported(self) -> bool {
-        self.isa().is_supported()
+        self.isa().is_supported() && (self != Bf16Path::Amx || crate::dispatch::amx_bf16())
     }
 }
 
@@ -590,9 +615,20 @@ mod x86 {
         }
     };
 
+    /// AMX (`tdpbf16ps`), k blocks of `KC_AMX_BF16`.
+    pub(super) static BF16_AMX: Bf16Entry = {
+        use crate::gemm::ukr::amx::AmxBf16_32x32 as K;
+        Bf16Entry {
+            isa: Isa::Avx512Bf16,
+            name: K::NAME,
+            gemm: bf16_driver::<K, KC_AMX_BF16>,
+            attention: attention::run::<K, KC_AMX_BF16>,
+        }
+    };
+
     /// AMX (`tdpbusd`), k blocks of `KC_AMX`.
     pub(super) static I8_AMX: I8Entry = {
-        use crate::gemm::ukr::i8_amx::AmxI8_32x32 as K;
+        use crate::gemm::ukr::amx::AmxI8_32x32 as K;
         I8Entry {
             isa: Isa::Avx512Vnni,
             name: K::NAME,
@@ -625,6 +661,17 @@ static BF16_REFERENCE_ARM: Bf16Entry = {
         name: K::NAME,
         gemm: bf16_driver::<K, KC_BF16>,
         attention: attention::run::<K, KC_BF16>,
+    }
+};
+
+/// The scalar model of AMX `tdpbf16ps`: the AMX path's oracle, on every target, in its blocks.
+static BF16_REFERENCE_AMX: Bf16Entry = {
+    use crate::gemm::ukr::bf16_reference::ReferenceAmxBf16_4x16 as K;
+    Bf16Entry {
+        isa: Isa::Reference,
+        name: K::NAME,
+        gemm: bf16_driver::<K, KC_AMX_BF16>,
+        attention: attention::run::<K, KC_AMX_BF16>,
     }
 };
 
@@ -814,12 +861,15 @@ pub(crate) fn bf16(path: Bf16Path) -> &'static Bf16Entry {
     match path {
         Bf16Path::Reference => &BF16_REFERENCE,
         Bf16Path::ReferenceArm => &BF16_REFERENCE_ARM,
+        Bf16Path::ReferenceAmx => &BF16_REFERENCE_AMX,
         #[cfg(target_arch = "x86_64")]
         Bf16Path::Avx2Widen => &x86::BF16_AVX2,
         #[cfg(target_arch = "x86_64")]
         Bf16Path::Avx512Widen => &x86::BF16_AVX512_WIDEN,
         #[cfg(target_arch = "x86_64")]
         Bf16Path::Avx512Bf16 => &x86::BF16_AVX512_BF16,
+        #[cfg(target_arch = "x86_64")]
+        Bf16Path::Amx => &x86::BF16_AMX,
         #[cfg(target_arch = "aarch64")]
         Bf16Path::NeonWiden => &aarch64::BF16_NEON_WIDEN,
         #[cfg(target_arch = "aarch64")]

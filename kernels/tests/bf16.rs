@@ -8,13 +8,17 @@
 //!   too: the model follows the arithmetic of Intel's pseudo-code for the instruction (odd
 //!   product first, each sum rounded to nearest even), which AMD Zen 5 implements exactly
 //!   (this test, docs/numerics.md).
+//! * x86-64 with AMX-BF16: the `tdpbf16ps` path must equal its model
+//!   (`Bf16Path::ReferenceAmx`: per instruction, even and odd products in two fused chains from
+//!   zero, then added; denormals flushed; see `gemm::ukr::bf16_reference::amx_chunk`) **bit for
+//!   bit**, on ordinary and on edge data.
 //! * aarch64: the `bfdot` and `bfmmla` paths must equal the model of Arm's BFloat16 dot product
 //!   (`Bf16Path::ReferenceArm`: products, pair sums and accumulations rounded to odd, denormals
 //!   flushed; see `gemm::ukr::bf16_reference`) **bit for bit**, on ordinary data and on data
 //!   whose products and sums flush to zero, overflow and cancel.
 //! * GELU epilogues are compared within 4e-6·(1+|x|): each ISA's GELU is within 2e-6 of the
 //!   exact one (docs/numerics.md), the products before it are bit-identical.
-//! * Both models are within the dot-product bound 4·ε·(k+1)·Σ|a·b| (plus 2e-6 for GELU) of
+//! * All three models are within the dot-product bound 4·ε·(k+1)·Σ|a·b| (plus 2e-6 for GELU) of
 //!   the f64 product of the rounded operands: only fp32 accumulation error remains (round-to-odd
 //!   loses up to one ulp per operation where nearest-even loses half; the bound has room).
 
@@ -72,7 +76,7 @@ impl Case {
     }
 }
 
-const M: &[usize] = &[1, 2, 4, 5, 11, 12, 13, 25, 37];
+const M: &[usize] = &[1, 2, 4, 5, 11, 12, 13, 25, 32, 37, 65];
 const N: &[usize] = &[1, 15, 16, 17, 32, 33, 64, 97];
 // 2048: rows 4 KiB apart in bf16, rounded into rows one cache line further apart.
 const K: &[usize] = &[0, 1, 2, 3, 17, 64, 767, 768, 769, 1537, 2048];
@@ -149,14 +153,16 @@ fn every_path_matches_its_model() {
 /// Rows of A and columns of B in three classes — tiny (2⁻⁷⁶…2⁻⁶⁴), huge (2⁵⁵…2⁷⁵), spread
 /// (2⁻⁷⁰…2⁷⁰) — with either sign and some exact zeros: products and pair sums that flush to
 /// zero (< 2⁻¹²⁶; tiny·tiny flushes whole dot products) or overflow (≥ 2¹²⁸), ∞ − ∞, sums
-/// that cancel — the edges where the model's rules (round-to-odd, flush-to-zero, ∞, default
-/// NaN) decide. The NEON paths against the Arm model; the x86 paths are not run here (an FMA
-/// does not flush where `vdpbf16ps` does, docs/numerics.md).
+/// that cancel — the edges where the models' rules (round-to-odd, fused chains, flush-to-zero,
+/// ∞, default NaN) decide. The NEON paths against the Arm model, AMX against its model; the
+/// other x86 paths are not run here (an FMA does not flush where `vdpbf16ps` does,
+/// docs/numerics.md).
 #[test]
-fn arm_paths_match_their_model_at_the_edges() {
+fn flushing_paths_match_their_models_at_the_edges() {
+    const MODELS: [Bf16Path; 2] = [Bf16Path::ReferenceArm, Bf16Path::ReferenceAmx];
     let paths: Vec<Bf16Path> = paths()
         .into_iter()
-        .filter(|&p| p.oracle() == Bf16Path::ReferenceArm && p != Bf16Path::ReferenceArm)
+        .filter(|&p| MODELS.contains(&p.oracle()) && !MODELS.contains(&p))
         .collect();
     let mut rng = Rng(0xed9e);
     // `lines` rows (or columns) of `k` values, line l in class l % 3.
@@ -185,6 +191,7 @@ fn arm_paths_match_their_model_at_the_edges() {
         (12, 8, 8),
         (5, 33, 64),
         (25, 40, 17),
+        (33, 40, 70),
         (3, 9, 770),
     ] {
         let case = Case {
@@ -199,12 +206,14 @@ fn arm_paths_match_their_model_at_the_edges() {
         for kind in [0, 1] {
             check_paths(&case, k, &packed, kind, &paths);
         }
-        let model = case.run(Bf16Path::ReferenceArm, &packed, 0);
-        flushed += model.iter().filter(|v| **v == 0.0).count();
-        infinite += model.iter().filter(|v| v.is_infinite()).count();
-        nan += model.iter().filter(|v| v.is_nan()).count();
+        for model in MODELS {
+            let model = case.run(model, &packed, 0);
+            flushed += model.iter().filter(|v| **v == 0.0).count();
+            infinite += model.iter().filter(|v| v.is_infinite()).count();
+            nan += model.iter().filter(|v| v.is_nan()).count();
+        }
     }
-    eprintln!("edge data: {flushed} zeros, {infinite} ±∞, {nan} NaN among the model's results");
+    eprintln!("edge data: {flushed} zeros, {infinite} ±∞, {nan} NaN among the models' results");
     assert!(flushed > 0 && infinite > 0 && nan > 0);
     for path in &paths {
         eprintln!(
@@ -214,29 +223,35 @@ fn arm_paths_match_their_model_at_the_edges() {
         );
     }
     if paths.is_empty() {
-        eprintln!("no NEON bf16 path on this CPU: only the model ran on edge data");
+        eprintln!("no NEON or AMX bf16 path on this CPU: only the models ran on edge data");
     }
 }
 
-/// The `avx512bf16` level runs `vdpbf16ps` on AMD CPUs and the widening kernel on Intel ones,
-/// whose `vdpbf16ps` multiplies at half their FMA rate; both reproduce the same oracle, so the
-/// choice changes speed, not results (unless `BERTQA_BF16_PATH` overrides it).
+/// The `avx512bf16` level runs AMX `tdpbf16ps` where the CPU and OS have the tiles, else
+/// `vdpbf16ps` on AMD CPUs and the widening kernel on Intel ones, whose `vdpbf16ps` multiplies
+/// at half their FMA rate (those two reproduce the same oracle, so that choice changes speed,
+/// not results), unless `BERTQA_BF16_PATH` overrides it.
 #[test]
-fn intel_avx512bf16_runs_the_widening_kernel() {
-    use bertqa_kernels::dispatch::{cpu_is_intel, Isa};
+fn avx512bf16_runs_amx_else_the_vendors_kernel() {
+    use bertqa_kernels::dispatch::{amx_bf16, cpu_is_intel, Isa};
     if !Isa::Avx512Bf16.is_supported() || std::env::var_os("BERTQA_BF16_PATH").is_some() {
         eprintln!("no avx512bf16 level here (or BERTQA_BF16_PATH set): nothing to check");
         return;
     }
     let path = Bf16Path::for_isa(Isa::Avx512Bf16);
-    let want = if cpu_is_intel() {
+    let want = if amx_bf16() {
+        Bf16Path::Amx
+    } else if cpu_is_intel() {
         Bf16Path::Avx512Widen
     } else {
         Bf16Path::Avx512Bf16
     };
+    eprintln!("avx512bf16 level: bf16 path {path:?}");
     assert_eq!(path, want);
     assert!(path.is_supported());
-    assert_eq!(path.oracle(), Bf16Path::Avx512Bf16.oracle());
+    if path != Bf16Path::Amx {
+        assert_eq!(path.oracle(), Bf16Path::Avx512Bf16.oracle());
+    }
 }
 
 /// `gemm_bf16` runs the current level's path (the table's entry: `bfmmla` for neonbf16,
@@ -259,31 +274,33 @@ fn gemm_bf16_runs_the_levels_path() {
     assert!(c.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()));
 }
 
-/// The two models are different arithmetic (so bit-identity to the right one is a real
+/// The three models are different arithmetic (so bit-identity to the right one is a real
 /// check): on ordinary data most sums differ in their last bits, within a few ulp·k.
 #[test]
-fn the_two_models_differ_in_the_last_bits() {
+fn the_models_differ_in_the_last_bits() {
     let (m, n, k) = (5, 33, 769);
     let case = Case::new(m, n, k, &mut Rng(3));
     let packed = PackedBf16::pack(&case.b, n, k);
     let rne = case.run(Bf16Path::Reference, &packed, 0);
-    let odd = case.run(Bf16Path::ReferenceArm, &packed, 0);
-    let differ = rne
-        .iter()
-        .zip(&odd)
-        .filter(|(a, b)| a.to_bits() != b.to_bits())
-        .count();
-    let worst = rne
-        .iter()
-        .zip(&odd)
-        .map(|(a, b)| (a - b).abs() / a.abs().max(1e-3))
-        .fold(0.0f32, f32::max);
-    eprintln!(
-        "vdpbf16ps vs Arm model, {m}x{n}x{k}: {differ} of {} differ, max rel. {worst:e}",
-        m * n
-    );
-    assert!(differ > m * n / 2, "{differ}");
-    assert!(worst < 1e-4, "{worst}");
+    for other in [Bf16Path::ReferenceArm, Bf16Path::ReferenceAmx] {
+        let got = case.run(other, &packed, 0);
+        let differ = rne
+            .iter()
+            .zip(&got)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        let worst = rne
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| (a - b).abs() / a.abs().max(1e-3))
+            .fold(0.0f32, f32::max);
+        eprintln!(
+            "vdpbf16ps model vs {other:?}, {m}x{n}x{k}: {differ} of {} differ, max rel. {worst:e}",
+            m * n
+        );
+        assert!(differ > m * n / 2, "{other:?}: {differ}");
+        assert!(worst < 1e-4, "{other:?}: {worst}");
+    }
 }
 
 #[test]
@@ -294,7 +311,12 @@ fn both_models_are_the_exact_product_of_rounded_operands() {
         let case = Case::new(m, n, k, &mut rng);
         let packed = PackedBf16::pack(&case.b, n, k);
         for (kind, model) in (0..4).flat_map(|kind| {
-            [Bf16Path::Reference, Bf16Path::ReferenceArm].map(|model| (kind, model))
+            [
+                Bf16Path::Reference,
+                Bf16Path::ReferenceArm,
+                Bf16Path::ReferenceAmx,
+            ]
+            .map(|model| (kind, model))
         }) {
             let got = case.run(model, &packed, kind);
             for i in 0..m {

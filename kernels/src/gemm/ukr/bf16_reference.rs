@@ -45,6 +45,11 @@ pub struct ReferenceBf16_4x16;
 #[allow(non_camel_case_types)]
 pub struct ReferenceArmBf16_4x16;
 
+/// Scalar 4×16 kernel with Intel AMX `tdpbf16ps`'s arithmetic ([`amx_chunk`]) in the AMX
+/// kernel's chunks of k.
+#[allow(non_camel_case_types)]
+pub struct ReferenceAmxBf16_4x16;
+
 const MR: usize = 4;
 const NR: usize = 16;
 
@@ -189,7 +194,43 @@ pub fn arm_bfdot_add(acc: f32, a: [u16; 2], b: [u16; 2]) -> f32 {
     arm_add(acc, prod)
 }
 
-/// The tile both reference kernels share: `step(acc, a pair, b pair)` per pair step, k order.
+/// A and B of a reference tile as slices: A (row-major or packed, with A(i, p) at
+/// `a[i·at.0 + p·at.1]`) and B (kc/2 pair rows of 2·NR values at stride 2·PANEL).
+///
+/// # Safety
+/// The [`MicroKernel::tile`] contract with `K_GROUP = 2`.
+unsafe fn operands<'a>(
+    kc: usize,
+    a: *const u16,
+    a_rs: usize,
+    b: *const u16,
+    rows: usize,
+) -> (&'a [u16], (usize, usize), &'a [u16]) {
+    let pairs = kc / 2;
+    // A(i, p): packed a[p·MR + i] (a_rs = 0) or row-major a[i·a_rs + p].
+    let (a_len, a_at) = if a_rs == 0 {
+        (kc * MR, (1, MR))
+    } else {
+        (if kc == 0 { 0 } else { (rows - 1) * a_rs + kc }, (a_rs, 1))
+    };
+    let b_len = if pairs == 0 {
+        0
+    } else {
+        (pairs - 1) * 2 * PANEL + 2 * NR
+    };
+    // SAFETY: the caller guarantees A holds those elements (packed: kc·MR; row-major: rows
+    // rows of kc at stride a_rs) and `b` kc/2 pair rows of 2·NR values at stride 2·PANEL.
+    unsafe {
+        (
+            std::slice::from_raw_parts(a, a_len),
+            a_at,
+            std::slice::from_raw_parts(b, b_len),
+        )
+    }
+}
+
+/// The tile both pair-step reference kernels share: `step(acc, a pair, b pair)` per pair
+/// step, k order.
 ///
 /// # Safety
 /// The [`MicroKernel::tile`] contract with `K_GROUP = 2`.
@@ -207,28 +248,10 @@ unsafe fn tile_with(
     cols: usize,
     epi: &TileEpi,
 ) {
-    let pairs = kc / 2;
-    // A(i, p): packed a[p·MR + i] (a_rs = 0) or row-major a[i·a_rs + p].
-    let (a_len, a_at) = if a_rs == 0 {
-        (kc * MR, (1, MR))
-    } else {
-        (if kc == 0 { 0 } else { (rows - 1) * a_rs + kc }, (a_rs, 1))
-    };
-    let b_len = if pairs == 0 {
-        0
-    } else {
-        (pairs - 1) * 2 * PANEL + 2 * NR
-    };
-    // SAFETY: the caller guarantees A holds those elements (packed: kc·MR; row-major: rows
-    // rows of kc at stride a_rs) and `b` kc/2 pair rows of 2·NR values at stride 2·PANEL.
-    let (a, b) = unsafe {
-        (
-            std::slice::from_raw_parts(a, a_len),
-            std::slice::from_raw_parts(b, b_len),
-        )
-    };
+    // SAFETY: forwarded contract.
+    let (a, a_at, b) = unsafe { operands(kc, a, a_rs, b, rows) };
     let mut acc = [[0.0f32; NR]; MR];
-    for q in 0..pairs {
+    for q in 0..kc / 2 {
         let bq = &b[q * 2 * PANEL..q * 2 * PANEL + 2 * NR];
         for (i, row) in acc.iter_mut().enumerate().take(rows) {
             let ap = [
@@ -244,8 +267,91 @@ unsafe fn tile_with(
     unsafe { store_tile(&acc, rows, cols, c, rs_c, epi) }
 }
 
+/// Pairs of k per `tdpbf16ps` of the AMX kernel (a 64-byte tile row of A): its chunk.
+pub const AMX_CHUNK: usize = 16;
+
+/// `x` with a denormal flushed to a zero of its sign (AMX: every result, and C as read).
+#[inline(always)]
+fn flush(x: f32) -> f32 {
+    flush_input(x)
+}
+
+/// One link of `tdpbf16ps`'s fused chains: `acc + a·b` rounded once to nearest even, denormal
+/// inputs read as zero, a denormal result flushed.
+#[inline(always)]
+fn amx_fma(a: u16, b: u16, acc: f32) -> f32 {
+    let (x, y) = (arm_input(a), arm_input(b));
+    let p = x * y;
+    // A product of two bf16 values has ≤ 16 significant bits: exact in f32 when zero (an operand
+    // is) or finite and in the normal range, so `p + acc` rounds once, as the fused operation
+    // does. A product below 2⁻¹²⁶ or beyond f32 (unrounded, +2²⁰⁰ added to −∞ is −∞, not NaN),
+    // and ∞ or NaN operands, take the fused operation itself (slow without FMA; rare).
+    let exact = x == 0.0 || y == 0.0 || (p.abs() >= f32::MIN_POSITIVE && p.is_finite());
+    flush(if exact { p + acc } else { x.mul_add(y, acc) })
+}
+
+/// One AMX `tdpbf16ps` on one C element: the even-k and the odd-k products of a chunk of
+/// [`AMX_CHUNK`] pairs summed in two separate fused chains from +0, in k order, then
+/// `acc + (even + odd)` — each operation rounded to nearest even, denormal inputs (C
+/// included) read as zero and denormal results flushed. Found by measurement on a
+/// Sapphire-Rapids-class Xeon (the tests check it bit for bit on every AMX CPU they run on):
+/// Intel's pseudo-code for the instruction reads as `vdpbf16ps`'s pair steps, which the
+/// hardware does not follow.
+pub fn amx_chunk(acc: f32, pairs: impl IntoIterator<Item = ([u16; 2], [u16; 2])>) -> f32 {
+    let (mut even, mut odd) = (0.0f32, 0.0f32);
+    for (a, b) in pairs {
+        even = amx_fma(a[0], b[0], even);
+        odd = amx_fma(a[1], b[1], odd);
+    }
+    flush(flush(acc) + flush(even + odd))
+}
+
+/// The AMX model's tile: per C element, chunks of [`AMX_CHUNK`] pairs from the tile's first
+/// k ([`amx_chunk`]), the last one padded with zero pairs as the kernel pads it.
+///
+/// # Safety
+/// The [`MicroKernel::tile`] contract with `K_GROUP = 2`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_amx(
+    kc: usize,
+    a: *const u16,
+    a_rs: usize,
+    b: *const u16,
+    c: *mut f32,
+    rs_c: usize,
+    rows: usize,
+    cols: usize,
+    epi: &TileEpi,
+) {
+    // SAFETY: forwarded contract.
+    let (a, a_at, b) = unsafe { operands(kc, a, a_rs, b, rows) };
+    let pairs = kc / 2;
+    let mut acc = [[0.0f32; NR]; MR];
+    for q0 in (0..pairs).step_by(AMX_CHUNK) {
+        for (i, row) in acc.iter_mut().enumerate().take(rows) {
+            for (j, x) in row.iter_mut().enumerate() {
+                let pair = |q: usize| {
+                    if q < pairs {
+                        let bj = &b[q * 2 * PANEL + 2 * j..][..2];
+                        (
+                            [a[i * a_at.0 + 2 * q * a_at.1], a[i * a_at.0 + (2 * q + 1) * a_at.1]],
+                            [bj[0], bj[1]],
+                        )
+                    } else {
+                        ([0, 0], [0, 0])
+                    }
+                };
+                *x = amx_chunk(*x, (q0..q0 + AMX_CHUNK).map(pair));
+            }
+        }
+    }
+    // SAFETY: forwarded contract (C tile, bias, residual).
+    unsafe { store_tile(&acc, rows, cols, c, rs_c, epi) }
+}
+
 macro_rules! reference_bf16 {
-    ($ty:ident, $name:literal, $step:expr) => {
+    ($ty:ident, $name:literal, |$kc:ident, $a:ident, $a_rs:ident, $b:ident, $c:ident, $rs_c:ident,
+        $rows:ident, $cols:ident, $epi:ident| $body:block) => {
         impl MicroKernel for $ty {
             type A = u16;
             type B = u16;
@@ -259,20 +365,23 @@ macro_rules! reference_bf16 {
             }
 
             unsafe fn tile(
-                kc: usize,
-                a: *const u16,
-                a_rs: usize,
-                b: *const u16,
-                c: *mut f32,
-                rs_c: usize,
-                rows: usize,
-                cols: usize,
-                epi: &TileEpi,
-            ) {
-                // SAFETY: forwarded trait contract.
-                unsafe { tile_with($step, kc, a, a_rs, b, c, rs_c, rows, cols, epi) }
-            }
+                $kc: usize,
+                $a: *const u16,
+                $a_rs: usize,
+                $b: *const u16,
+                $c: *mut f32,
+                $rs_c: usize,
+                $rows: usize,
+                $cols: usize,
+                $epi: &TileEpi,
+            ) $body
         }
+    };
+    ($ty:ident, $name:literal, $step:expr) => {
+        reference_bf16!($ty, $name, |kc, a, a_rs, b, c, rs_c, rows, cols, epi| {
+            // SAFETY: forwarded trait contract.
+            unsafe { tile_with($step, kc, a, a_rs, b, c, rs_c, rows, cols, epi) }
+        });
     };
 }
 
@@ -285,6 +394,14 @@ reference_bf16!(
     ReferenceArmBf16_4x16,
     "gemm_ukr_reference_bf16arm_4x16",
     arm_bfdot_add
+);
+reference_bf16!(
+    ReferenceAmxBf16_4x16,
+    "gemm_ukr_reference_bf16amx_4x16",
+    |kc, a, a_rs, b, c, rs_c, rows, cols, epi| {
+        // SAFETY: forwarded trait contract.
+        unsafe { tile_amx(kc, a, a_rs, b, c, rs_c, rows, cols, epi) }
+    }
 );
 
 #[cfg(test)]

@@ -27,6 +27,8 @@
 //! out-of-bounds accesses. A and B are always full (zero-padded) panels, so they are read whole.
 
 #[cfg(target_arch = "x86_64")]
+pub mod amx;
+#[cfg(target_arch = "x86_64")]
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
@@ -38,8 +40,6 @@ pub mod bf16_avx512;
 pub mod bf16_neon;
 #[cfg(target_arch = "aarch64")]
 pub mod bf16_neonbf16;
-#[cfg(target_arch = "x86_64")]
-pub mod i8_amx;
 #[cfg(target_arch = "x86_64")]
 pub mod i8_avx2;
 #[cfg(target_arch = "x86_64")]
