@@ -99,6 +99,7 @@ mod x86 {
         row::<ukr::i8_avxvnni::AvxVnniI8_6x16>(kc, Some(Burst::VpdpbusdYmm), false);
         row::<ukr::i8_avx512::Avx512VnniI8_12x32>(kc, Some(Burst::VpdpbusdZmm), false);
         row::<ukr::amx::AmxI8_32x32>(kc, Some(Burst::TdpbusdAmx), false);
+        row::<ukr::amx::AmxBf16_32x32>(kc, Some(Burst::Tdpbf16psAmx), false);
     }
 }
 

@@ -144,10 +144,9 @@ impl Bf16Path {
     /// the widening on top (it saves memory traffic, which weights need and attention does not).
     pub fn is_native(self) -> bool {
         match self {
-            Bf16Path::Avx512Bf16
-            | Bf16Path::Amx
-            | Bf16Path::NeonBfdot
-            | Bf16Path::NeonBfmmla => true,
+            Bf16Path::Avx512Bf16 | Bf16Path::Amx | Bf16Path::NeonBfdot | Bf16Path::NeonBfmmla => {
+                true
+            }
             Bf16Path::Reference
             | Bf16Path::ReferenceArm
             | Bf16Path::ReferenceAmx

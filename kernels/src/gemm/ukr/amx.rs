@@ -85,7 +85,14 @@ trait AmxOp {
     /// # Safety
     /// The C, bias, residual and quant parts of the [`MicroKernel::tile`] contract for a
     /// `rows`-row tile.
-    unsafe fn store(sums: &[[u32; NR]], c: *mut f32, rs_c: usize, rows: usize, cols: usize, epi: &TileEpi);
+    unsafe fn store(
+        sums: &[[u32; NR]],
+        c: *mut f32,
+        rs_c: usize,
+        rows: usize,
+        cols: usize,
+        epi: &TileEpi,
+    );
 }
 
 /// The chunk instruction sequence of one multiply mnemonic.
@@ -124,9 +131,18 @@ impl AmxOp for Int8 {
     }
 
     #[inline(always)]
-    unsafe fn store(sums: &[[u32; NR]], c: *mut f32, rs_c: usize, rows: usize, cols: usize, epi: &TileEpi) {
+    unsafe fn store(
+        sums: &[[u32; NR]],
+        c: *mut f32,
+        rs_c: usize,
+        rows: usize,
+        cols: usize,
+        epi: &TileEpi,
+    ) {
         // SAFETY: forwarded.
-        unsafe { super::rows_dispatch!(store_i8, rows, (sums, c, rs_c, cols, epi), 12 1 2 3 4 5 6 7 8 9 10 11) }
+        unsafe {
+            super::rows_dispatch!(store_i8, rows, (sums, c, rs_c, cols, epi), 12 1 2 3 4 5 6 7 8 9 10 11)
+        }
     }
 }
 
@@ -137,9 +153,18 @@ impl AmxOp for Bf16 {
     }
 
     #[inline(always)]
-    unsafe fn store(sums: &[[u32; NR]], c: *mut f32, rs_c: usize, rows: usize, cols: usize, epi: &TileEpi) {
+    unsafe fn store(
+        sums: &[[u32; NR]],
+        c: *mut f32,
+        rs_c: usize,
+        rows: usize,
+        cols: usize,
+        epi: &TileEpi,
+    ) {
         // SAFETY: forwarded.
-        unsafe { super::rows_dispatch!(store_f32, rows, (sums, c, rs_c, cols, epi), 12 1 2 3 4 5 6 7 8 9 10 11) }
+        unsafe {
+            super::rows_dispatch!(store_f32, rows, (sums, c, rs_c, cols, epi), 12 1 2 3 4 5 6 7 8 9 10 11)
+        }
     }
 }
 
@@ -175,7 +200,17 @@ macro_rules! amx_kernel {
                 // stride a_rs·E, B's rows of 4 bytes of k per column); `supported` (the AMX
                 // tiles granted, AVX-512F/BW/VNNI).
                 unsafe {
-                    tile_amx::<$op>(kc * E, a.cast(), a_rs * E, b.cast(), c, rs_c, rows, cols, epi)
+                    tile_amx::<$op>(
+                        kc * E,
+                        a.cast(),
+                        a_rs * E,
+                        b.cast(),
+                        c,
+                        rs_c,
+                        rows,
+                        cols,
+                        epi,
+                    )
                 }
             }
         }

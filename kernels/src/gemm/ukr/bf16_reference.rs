@@ -334,7 +334,10 @@ unsafe fn tile_amx(
                     if q < pairs {
                         let bj = &b[q * 2 * PANEL + 2 * j..][..2];
                         (
-                            [a[i * a_at.0 + 2 * q * a_at.1], a[i * a_at.0 + (2 * q + 1) * a_at.1]],
+                            [
+                                a[i * a_at.0 + 2 * q * a_at.1],
+                                a[i * a_at.0 + (2 * q + 1) * a_at.1],
+                            ],
                             [bj[0], bj[1]],
                         )
                     } else {
