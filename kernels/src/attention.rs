@@ -16,7 +16,8 @@
 //!    the softmax of its rows, then ctx = S·V written straight into the heads' columns of `ctx`
 //!    — no scores matrix, no head-major copy. Q and S are the micro-kernel's broadcast operand,
 //!    read in place; each K and V tile is read from L2 once per block and from L1 by each of
-//!    its strips (`block_product`; P·V in k blocks of `PV_KB`). Unmasked sequences (batches
+//!    its strips (`block_product`; P·V in k blocks of the kernel's `PV`, [`PV_KB`] for the
+//!    register-tile kernels). Unmasked sequences (batches
 //!    are not padded, so the usual case) leave the softmax unnormalised and divide the d-wide
 //!    context rows by the sums instead of the len-wide probability rows.
 //!
@@ -89,10 +90,11 @@ const fn rows_per_task(mr: usize) -> usize {
     strips * mr
 }
 
-/// Deepest k block of P·V (k = the sequence's length): the block's probabilities (rows × PV_KB)
-/// and one V tile (PV_KB × NR) stay in L1 while every strip of the task reads them. A
-/// constant, like the GEMMs' KC, so that results do not depend on the machine.
-const PV_KB: usize = 128;
+/// Deepest k block of P·V (k = the sequence's length) of the register-tile kernels: the
+/// block's probabilities (rows × PV_KB) and one V tile (PV_KB × NR) stay in L1 while every
+/// strip of the task reads them. A constant per kernel (the table's `attention` entries pass it,
+/// or another), like the GEMMs' KC, so that results do not depend on the machine.
+pub(crate) const PV_KB: usize = 128;
 
 /// Buffers of [`attention`](fn@crate::attention): packed K and V of every (head, sequence), and one MR × longest
 /// scores strip per worker thread. Sized by [`AttentionScratch::prepare`] (grown, never shrunk),
@@ -482,10 +484,10 @@ unsafe fn block_product<K: MicroKernel>(
     }
 }
 
-/// Attention (see the [module docs](self)) on micro-kernel `K` with k blocks of at most `KC`
-/// and the row operations `ops`: the kernel table's `attention`. The caller has checked the
-/// slices ([`check`]).
-pub(crate) fn run<K: AttnKernel, const KC: usize>(
+/// Attention (see the [module docs](self)) on micro-kernel `K` with P·V in k blocks of at most
+/// `PV` (part of the numerics) and the row operations `ops`: the kernel table's `attention`.
+/// The caller has checked the slices ([`check`]).
+pub(crate) fn run<K: AttnKernel, const PV: usize>(
     ops: &Ops,
     qkv: &[f32],
     shape: &AttentionShape,
@@ -598,7 +600,7 @@ pub(crate) fn run<K: AttnKernel, const KC: usize>(
         // (≤ H) are inside `ctx` (length checked: ≥ tokens·H). Tasks cover disjoint
         // (head, rows) pairs, so no other thread touches these elements; `ctx` stays
         // mutably borrowed until all tasks end.
-        unsafe { block_product::<K>(rows, d, lenp, p, ls, vpan, c, h, 1.0, PV_KB) };
+        unsafe { block_product::<K>(rows, d, lenp, p, ls, vpan, c, h, 1.0, PV) };
         if all_keep {
             for (r, &inv) in inv[..rows].iter().enumerate() {
                 // SAFETY: row r < rows of the block just written (see above): d floats

@@ -18,7 +18,7 @@
 //! files, and one entry here; a new precision path is a variant of [`Bf16Path`] or
 //! [`I8Path`], its kernel files and an entry here (docs/kernels.md lists the files).
 
-use crate::attention::{self, AttentionScratch, AttentionShape};
+use crate::attention::{self, AttentionScratch, AttentionShape, PV_KB};
 use crate::dispatch::{isa, Isa};
 use crate::gemm::bf16::{bf16_driver, Bf16Scratch, PackedBf16};
 use crate::gemm::int8::{i8_driver, PackedI8, U7, U8, W7, W8};
@@ -62,10 +62,11 @@ pub const KC_I8: usize = 1024;
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) const KC_AMX: usize = 4096;
 
-/// Deepest k block of the AMX bf16 kernel and of its scalar model (part of their numerics:
-/// `tdpbf16ps` chains restart at every chunk of 32 k from a block's start, see
-/// `gemm::ukr::bf16_reference::amx_chunk`): 4096, every k of BERT-large in one block, for the
-/// reason of [`KC_AMX`].
+/// Deepest k block of the AMX bf16 kernel and of its scalar model, in the GEMMs and in
+/// attention's P·V (part of their numerics: `tdpbf16ps` chains restart at every chunk of 32 k
+/// from a block's start, see `gemm::ukr::bf16_reference::amx_chunk`): 4096, every k of
+/// BERT-large and every sequence in one block — each tile call ends in a trip of its sums
+/// through memory and the epilogue, as for [`KC_AMX`].
 pub(crate) const KC_AMX_BF16: usize = 4096;
 
 // ---------------------------------------------------------------------------------------------
@@ -479,7 +480,7 @@ const REFERENCE_KERNELS: Entry = Entry {
     gemm_name: Reference4x16::NAME,
     gemm_packed: packed_driver::<Reference4x16, KC>,
     gemm_strided: strided_driver::<Reference4x16, KC>,
-    attention: attention::run::<Reference4x16, KC>,
+    attention: attention::run::<Reference4x16, PV_KB>,
     ops: Ops {
         isa: Isa::Reference,
         layer_norm_row: reference::layer_norm,
@@ -505,7 +506,7 @@ mod x86 {
         gemm_name: Avx2_6x16::NAME,
         gemm_packed: packed_driver::<Avx2_6x16, KC>,
         gemm_strided: strided_driver::<Avx2_6x16, KC>,
-        attention: attention::run::<Avx2_6x16, KC>,
+        attention: attention::run::<Avx2_6x16, PV_KB>,
         ops: Ops {
             isa: Isa::Avx2,
             layer_norm_row: avx2::layer_norm_row,
@@ -529,7 +530,7 @@ mod x86 {
         gemm_name: Avx512_12x32::NAME,
         gemm_packed: packed_driver::<Avx512_12x32, KC>,
         gemm_strided: strided_driver::<Avx512_12x32, KC>,
-        attention: attention::run::<Avx512_12x32, KC>,
+        attention: attention::run::<Avx512_12x32, PV_KB>,
         ops: Ops {
             isa: Isa::Avx512,
             layer_norm_row: avx512::layer_norm_row,
@@ -563,7 +564,7 @@ mod x86 {
             isa: Isa::Avx2,
             name: K::NAME,
             gemm: bf16_driver::<K, KC_BF16>,
-            attention: attention::run::<K, KC_BF16>,
+            attention: attention::run::<K, PV_KB>,
         }
     };
 
@@ -573,7 +574,7 @@ mod x86 {
             isa: Isa::Avx512,
             name: K::NAME,
             gemm: bf16_driver::<K, KC_BF16>,
-            attention: attention::run::<K, KC_BF16>,
+            attention: attention::run::<K, PV_KB>,
         }
     };
 
@@ -583,7 +584,7 @@ mod x86 {
             isa: Isa::Avx512Bf16,
             name: K::NAME,
             gemm: bf16_driver::<K, KC_BF16>,
-            attention: attention::run::<K, KC_BF16>,
+            attention: attention::run::<K, PV_KB>,
         }
     };
 
@@ -649,7 +650,7 @@ const BF16_REFERENCE_KERNELS: Bf16Entry = Bf16Entry {
     isa: Isa::Reference,
     name: ReferenceBf16_4x16::NAME,
     gemm: bf16_driver::<ReferenceBf16_4x16, KC_BF16>,
-    attention: attention::run::<ReferenceBf16_4x16, KC_BF16>,
+    attention: attention::run::<ReferenceBf16_4x16, PV_KB>,
 };
 
 /// The scalar model of Arm's BFloat16 dot product: the NEON paths' oracle, on every target.
@@ -659,7 +660,7 @@ static BF16_REFERENCE_ARM: Bf16Entry = {
         isa: Isa::Reference,
         name: K::NAME,
         gemm: bf16_driver::<K, KC_BF16>,
-        attention: attention::run::<K, KC_BF16>,
+        attention: attention::run::<K, PV_KB>,
     }
 };
 
@@ -704,7 +705,7 @@ mod aarch64 {
         gemm_name: Neon6x16::NAME,
         gemm_packed: packed_driver::<Neon6x16, KC>,
         gemm_strided: strided_driver::<Neon6x16, KC>,
-        attention: attention::run::<Neon6x16, KC>,
+        attention: attention::run::<Neon6x16, PV_KB>,
         ops: Ops {
             isa: Isa::Neon,
             layer_norm_row: neon::layer_norm_row,
@@ -746,7 +747,7 @@ mod aarch64 {
             isa: Isa::NeonBf16,
             name: K::NAME,
             gemm: bf16_driver::<K, KC_BF16>,
-            attention: attention::run::<K, KC_BF16>,
+            attention: attention::run::<K, PV_KB>,
         }
     };
 
@@ -756,7 +757,7 @@ mod aarch64 {
             isa: Isa::NeonBf16,
             name: K::NAME,
             gemm: bf16_driver::<K, KC_BF16>,
-            attention: attention::run::<K, KC_BF16>,
+            attention: attention::run::<K, PV_KB>,
         }
     };
 
@@ -793,7 +794,7 @@ mod aarch64 {
             isa: Isa::Neon,
             name: K::NAME,
             gemm: bf16_driver::<K, KC_BF16>,
-            attention: attention::run::<K, KC_BF16>,
+            attention: attention::run::<K, PV_KB>,
         }
     };
 }
