@@ -36,29 +36,32 @@ mod x86 {
         let flop = 2 * K::MR * K::NR * kc;
         let calls = (2_000_000_000 / flop).max(1);
         let mut best = f64::MAX;
-        for _ in 0..5 {
-            let t = Instant::now();
-            for _ in 0..calls {
-                // SAFETY: the kernel is supported (checked by the caller); kc is a multiple of
-                // K_GROUP (≤ 4, kc a multiple of 4); A holds MR rows of kc + 64 elements (or
-                // an MR·kc packed panel), B kc / K_GROUP groups of a PANEL-wide panel, C the
-                // MR × NR tile at row stride NR; nothing else is read or written.
-                unsafe {
-                    K::tile(
-                        kc,
-                        a.as_ptr(),
-                        a_rs,
-                        b.as_ptr(),
-                        c.as_mut_ptr(),
-                        K::NR,
-                        K::MR,
-                        K::NR,
-                        &epi,
-                    )
-                };
+        K::session(|| {
+            for _ in 0..5 {
+                let t = Instant::now();
+                for _ in 0..calls {
+                    // SAFETY: the kernel is supported (checked by the caller), inside its session;
+                    // kc is a multiple of
+                    // K_GROUP (≤ 4, kc a multiple of 4); A holds MR rows of kc + 64 elements (or
+                    // an MR·kc packed panel), B kc / K_GROUP groups of a PANEL-wide panel, C the
+                    // MR × NR tile at row stride NR; nothing else is read or written.
+                    unsafe {
+                        K::tile(
+                            kc,
+                            a.as_ptr(),
+                            a_rs,
+                            b.as_ptr(),
+                            c.as_mut_ptr(),
+                            K::NR,
+                            K::MR,
+                            K::NR,
+                            &epi,
+                        )
+                    };
+                }
+                best = best.min(t.elapsed().as_secs_f64());
             }
-            best = best.min(t.elapsed().as_secs_f64());
-        }
+        });
         std::hint::black_box(&c);
         (flop * calls) as f64 / best / 1e9
     }

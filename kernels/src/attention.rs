@@ -426,62 +426,64 @@ unsafe fn block_product<K: MicroKernel>(
     let (m_tiles, n_panels) = (m.div_ceil(K::MR), n.div_ceil(PANEL));
     assert!(a_rs >= k && a.len() >= (m - 1) * a_rs + k);
     assert!(bp.len() >= n_panels * PANEL * k && rs_c >= n);
-    for (pc, kc) in crate::gemm::blocking::k_blocks(k, kb, K::K_GROUP) {
-        for jr in 0..n_panels {
-            let panel = bp.as_ptr().wrapping_add(jr * PANEL * k + pc * PANEL);
-            for sub in (0..PANEL).step_by(K::NR) {
-                let j0 = jr * PANEL + sub;
-                if j0 >= n {
-                    break;
-                }
-                let cols = K::NR.min(n - j0);
-                let b = panel.wrapping_add(sub * K::K_GROUP);
-                // The tile after this one's strips: the panel's next NR columns, or the next
-                // panel's first (only prefetched).
-                let next_b = if sub + K::NR < PANEL {
-                    b.wrapping_add(K::NR * K::K_GROUP)
-                } else {
-                    panel.wrapping_add(PANEL * k)
-                };
-                for ir in 0..m_tiles {
-                    let i0 = ir * K::MR;
-                    let tepi = TileEpi {
-                        first: pc == 0,
-                        last: pc + kc == k,
-                        alpha,
-                        bias: std::ptr::null(),
-                        gelu: false,
-                        residual: std::ptr::null(),
-                        rs_res: 0,
-                        next_b: if ir + 1 < m_tiles { b } else { next_b }.cast(),
-                        l2_next: std::ptr::null(),
-                        l2_lines: 0,
-                        quant: QuantTile::NONE,
+    K::session(|| {
+        for (pc, kc) in crate::gemm::blocking::k_blocks(k, kb, K::K_GROUP) {
+            for jr in 0..n_panels {
+                let panel = bp.as_ptr().wrapping_add(jr * PANEL * k + pc * PANEL);
+                for sub in (0..PANEL).step_by(K::NR) {
+                    let j0 = jr * PANEL + sub;
+                    if j0 >= n {
+                        break;
+                    }
+                    let cols = K::NR.min(n - j0);
+                    let b = panel.wrapping_add(sub * K::K_GROUP);
+                    // The tile after this one's strips: the panel's next NR columns, or the next
+                    // panel's first (only prefetched).
+                    let next_b = if sub + K::NR < PANEL {
+                        b.wrapping_add(K::NR * K::K_GROUP)
+                    } else {
+                        panel.wrapping_add(PANEL * k)
                     };
-                    // SAFETY: K is supported and kc a multiple of K_GROUP (asserted; k_blocks
-                    // starts blocks at multiples of it). A's rows i0..i0 + rows hold columns
-                    // pc..pc + kc (a_rs ≥ k, length asserted); `b` starts at k row pc of B
-                    // panel jr, NR·K_GROUP-element groups g < kc / K_GROUP inside `bp`
-                    // (length asserted, sub + NR ≤ PANEL). 1 ≤ rows ≤ MR, 1 ≤ cols ≤ NR; the C
-                    // tile (i0.., j0..) is inside C (rs_c ≥ n and the caller's contract), read
-                    // only after an earlier k block wrote it. `next_b` is only prefetched.
-                    unsafe {
-                        K::tile(
-                            kc,
-                            a.as_ptr().add(i0 * a_rs + pc),
-                            a_rs,
-                            b,
-                            c.get().add(i0 * rs_c + j0),
-                            rs_c,
-                            K::MR.min(m - i0),
-                            cols,
-                            &tepi,
-                        )
-                    };
+                    for ir in 0..m_tiles {
+                        let i0 = ir * K::MR;
+                        let tepi = TileEpi {
+                            first: pc == 0,
+                            last: pc + kc == k,
+                            alpha,
+                            bias: std::ptr::null(),
+                            gelu: false,
+                            residual: std::ptr::null(),
+                            rs_res: 0,
+                            next_b: if ir + 1 < m_tiles { b } else { next_b }.cast(),
+                            l2_next: std::ptr::null(),
+                            l2_lines: 0,
+                            quant: QuantTile::NONE,
+                        };
+                        // SAFETY: K is supported and kc a multiple of K_GROUP (asserted; k_blocks
+                        // starts blocks at multiples of it); inside `K::session`. A's rows i0..i0 + rows hold columns
+                        // pc..pc + kc (a_rs ≥ k, length asserted); `b` starts at k row pc of B
+                        // panel jr, NR·K_GROUP-element groups g < kc / K_GROUP inside `bp`
+                        // (length asserted, sub + NR ≤ PANEL). 1 ≤ rows ≤ MR, 1 ≤ cols ≤ NR; the C
+                        // tile (i0.., j0..) is inside C (rs_c ≥ n and the caller's contract), read
+                        // only after an earlier k block wrote it. `next_b` is only prefetched.
+                        unsafe {
+                            K::tile(
+                                kc,
+                                a.as_ptr().add(i0 * a_rs + pc),
+                                a_rs,
+                                b,
+                                c.get().add(i0 * rs_c + j0),
+                                rs_c,
+                                K::MR.min(m - i0),
+                                cols,
+                                &tepi,
+                            )
+                        };
+                    }
                 }
             }
         }
-    }
+    })
 }
 
 /// Attention (see the [module docs](self)) on micro-kernel `K` with P·V in k blocks of at most

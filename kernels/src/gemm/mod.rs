@@ -398,7 +398,7 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel, const KC: usize>(
                         }),
                     };
                     // SAFETY: K is supported (asserted above), kc is a multiple of K_GROUP
-                    // (k_blocks_for). `a` is the kc-deep slice of A panel `ir` (kc·MR
+                    // (k_blocks_for); the call is inside the item's `K::session` (below). `a` is the kc-deep slice of A panel `ir` (kc·MR
                     // elements, inside `ap` by the length assert), or row i0, column pc of a
                     // row-major A whose rows i0..i0+rows hold columns pc..pc+kc (length
                     // assert, rs ≥ k; a_rs = rs > 0 since rs ≥ k ≥ pc + kc > 0 whenever
@@ -433,6 +433,8 @@ pub(crate) unsafe fn driver_raw<K: MicroKernel, const KC: usize>(
             }
         }
     };
+    // An item's tile calls run in one kernel session (AMX: one tile configuration).
+    let run_item = |item: usize| K::session(|| run_item(item));
     let items = m_items * n_items;
     if items > 1 && threads > 1 {
         crate::team::for_each(items, run_item);

@@ -20,9 +20,9 @@
 //! in place (row stride `a_rs`) when all 32 rows exist; an edge tile (fewer rows) and the last
 //! chunk when kc is not a whole number of chunks go through stack buffers (the last chunk's
 //! missing k zero in A and in B), so nothing outside A's rows or B's kc rows is read. The tile
-//! configuration is loaded at the start of every call and released at its end (so the 8 KiB of
-//! tile state is not live between calls, and whatever else in the process uses the tiles finds
-//! them released). The sums leave the tiles through a 32×32 stack buffer into the AVX-512
+//! configuration is loaded once per run of calls (the kernel's `session`: a driver's work item,
+//! an attention block) and released at its end, so the 8 KiB of tile state is not live between
+//! runs, and whatever else in the process uses the tiles finds them released. The sums leave the tiles through a 32×32 stack buffer into the AVX-512
 //! kernels' epilogues (`i8_avx512::store_tile`: dequantize, then bias, GELU, residual;
 //! `avx512::store_tile` for bf16), 12 rows at a time.
 
@@ -67,6 +67,31 @@ pub(crate) const CONFIG: TileConfig = {
 
 #[repr(C, align(64))]
 struct Aligned<T>(T);
+
+/// The tiles configured as [`CONFIG`] on this thread, released on drop (a kernel's
+/// `session`: one `ldtilecfg` for a run of tile calls rather than one per call, which cost
+/// up to a third of a call's time at kc = 64 – 256, `examples/ukr_table`).
+struct Tiles;
+
+impl Tiles {
+    /// # Safety
+    /// The CPU has AMX and the OS granted this process the tile data.
+    unsafe fn configure() -> Tiles {
+        // SAFETY: AMX usable (contract); the configuration is a valid palette-1 layout.
+        unsafe {
+            asm!("ldtilecfg [{cfg}]", cfg = in(reg) CONFIG.0.as_ptr(), options(nostack, readonly))
+        };
+        Tiles
+    }
+}
+
+impl Drop for Tiles {
+    fn drop(&mut self) {
+        // SAFETY: the tiles were configured (`configure`, AMX usable); releasing them returns
+        // the tile state to its initial one.
+        unsafe { asm!("tilerelease", options(nostack)) };
+    }
+}
 
 /// The 32×32 sums as they leave the tiles: i32 (`tdpbusd`) or f32 (`tdpbf16ps`) bits.
 type Sums = [[u32; NR]; MR];
@@ -182,6 +207,16 @@ macro_rules! amx_kernel {
                 $supported
             }
 
+            fn session<R>(f: impl FnOnce() -> R) -> R {
+                if !Self::supported() {
+                    // No tile will run (the drivers assert support before any call).
+                    return f();
+                }
+                // SAFETY: AMX usable (`supported`).
+                let _tiles = unsafe { Tiles::configure() };
+                f()
+            }
+
             #[inline(always)]
             unsafe fn tile(
                 kc: usize,
@@ -241,7 +276,8 @@ amx_kernel!(
 ///
 /// # Safety
 /// The [`MicroKernel::tile`] contract in bytes, A row-major at `a_rs` bytes; the AMX tiles
-/// usable by this process and AVX-512F/BW/VNNI present.
+/// usable by this process and configured ([`Tiles`], the kernel's `session`); AVX-512F/BW/VNNI
+/// present.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 #[allow(clippy::too_many_arguments)]
@@ -268,16 +304,14 @@ unsafe fn tile_amx<Op: AmxOp>(
     let chunks = kb.div_ceil(CHUNK).max(1);
     let lines = epi.l2_lines;
     let mut l2 = epi.l2_next;
-    // SAFETY: AMX usable (contract); the configuration is a valid palette-1 layout.
+    // SAFETY: the tiles are configured (inside the kernel's `session`, contract).
     unsafe {
         asm!(
-            "ldtilecfg [{cfg}]",
             "tilezero tmm0",
             "tilezero tmm1",
             "tilezero tmm2",
             "tilezero tmm3",
-            cfg = in(reg) CONFIG.0.as_ptr(),
-            options(nostack, readonly)
+            options(nostack, nomem)
         )
     };
     let mut p = 0;
@@ -330,15 +364,13 @@ unsafe fn tile_amx<Op: AmxOp>(
     }
     let mut sums = MaybeUninit::<Aligned<Sums>>::uninit();
     let s = sums.as_mut_ptr().cast::<u32>();
-    // SAFETY: each store writes 16 rows × 64 bytes at stride 128 inside the 32 × 32 buffer;
-    // then the tile state is released.
+    // SAFETY: each store writes 16 rows × 64 bytes at stride 128 inside the 32 × 32 buffer.
     unsafe {
         asm!(
             "tilestored [{c0} + {st}*1], tmm0",
             "tilestored [{c1} + {st}*1], tmm1",
             "tilestored [{c2} + {st}*1], tmm2",
             "tilestored [{c3} + {st}*1], tmm3",
-            "tilerelease",
             c0 = in(reg) s,
             c1 = in(reg) s.add(16),
             c2 = in(reg) s.add(16 * NR),

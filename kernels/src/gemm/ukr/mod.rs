@@ -259,10 +259,21 @@ pub trait MicroKernel {
     /// Whether this CPU can run the kernel.
     fn supported() -> bool;
 
+    /// Runs `f`, a run of [`Self::tile`] calls on this thread (a driver's work item, an
+    /// attention block), inside whatever state the kernel keeps across its calls: the AMX
+    /// kernels load their tile configuration here once, instead of in every call, and release
+    /// the tiles when `f` returns (or unwinds). Nothing else on this thread may use that state
+    /// while `f` runs. The register-tile kernels keep none: `f()`.
+    #[inline(always)]
+    fn session<R>(f: impl FnOnce() -> R) -> R {
+        f()
+    }
+
     /// Computes one tile; see the [module docs](self).
     ///
     /// # Safety
-    /// * [`Self::supported`] is true; `kc` is a multiple of [`Self::K_GROUP`];
+    /// * [`Self::supported`] is true; `kc` is a multiple of [`Self::K_GROUP`]; the call is
+    ///   inside [`Self::session`];
     /// * `a_rs = 0`: `a` addresses `kc·MR` readable elements (packed); `a_rs > 0`:
     ///   `a + i·a_rs + p` is readable for `i < rows, p < kc`; `b` addresses rows
     ///   `g < kc / K_GROUP` of `NR·K_GROUP` readable elements at `b + g·PANEL·K_GROUP`;
