@@ -28,7 +28,6 @@
 
 use std::arch::asm;
 use std::arch::x86_64::*;
-use std::cell::{Cell, UnsafeCell};
 use std::mem::MaybeUninit;
 
 use super::{MicroKernel, QuantTile, TileEpi};
@@ -88,76 +87,9 @@ impl Tiles {
 
 impl Drop for Tiles {
     fn drop(&mut self) {
-        // The session's last epilogue (after a panic in the session, dropped instead: the
-        // caller's C is not used then).
-        let pending = PENDING.with(|p| p.take());
-        if let Some(p) = pending.filter(|_| !std::thread::panicking()) {
-            // SAFETY: recorded by a tile call of this session, whose contract keeps C and the
-            // epilogue operands valid until the session ends (now).
-            unsafe { p.run() };
-        }
         // SAFETY: the tiles were configured (`configure`, AMX usable); releasing them returns
         // the tile state to its initial one.
         unsafe { asm!("tilerelease", options(nostack)) };
-    }
-}
-
-/// A tile call's epilogue, left for the next call of the session (or its end) to run, so that
-/// it runs on the vector units while the tile unit computes the next tile: the sums of that
-/// call (in one of the thread's two [`SUMS`] buffers), C and the epilogue's operands.
-#[derive(Clone, Copy)]
-struct Pending {
-    /// The kernel's epilogue ([`AmxOp::store`]).
-    store: unsafe fn(&[[u32; NR]], *mut f32, usize, usize, usize, &TileEpi),
-    buf: usize,
-    c: *mut f32,
-    rs_c: usize,
-    rows: usize,
-    cols: usize,
-    epi: TileEpi,
-}
-
-thread_local! {
-    /// The epilogue the last tile call of this thread's session left (see [`Pending`]).
-    static PENDING: Cell<Option<Pending>> = const { Cell::new(None) };
-    /// Two 32 × 32 sums buffers per thread: the pending epilogue reads one while the tiles are
-    /// stored to the other.
-    static SUMS: UnsafeCell<[Aligned<Sums>; 2]> =
-        const { UnsafeCell::new([Aligned([[0; NR]; MR]), Aligned([[0; NR]; MR])]) };
-}
-
-impl Pending {
-    /// The epilogue, 12 rows at a time (the AVX-512 kernels', on registers loaded from the
-    /// sums).
-    ///
-    /// # Safety
-    /// The C, bias, residual and quant operands recorded are still valid and unused by anyone
-    /// else (the tile call's contract, until its session ends); AVX-512F present.
-    unsafe fn run(&self) {
-        let epi = &self.epi;
-        // SAFETY: the buffer is this thread's; no tile store into it is in flight (the tile
-        // calls store into the other one while this runs).
-        let sums = unsafe { &(*SUMS.with(|b| b.get()))[self.buf].0 };
-        let mut r0 = 0;
-        while r0 < self.rows {
-            let n = (self.rows - r0).min(12);
-            let q = &epi.quant;
-            let sub = TileEpi {
-                residual: offset(epi.residual, r0 * epi.rs_res),
-                quant: QuantTile {
-                    row_scale: offset(q.row_scale, r0),
-                    row_zp: offset(q.row_zp, r0),
-                    ..*q
-                },
-                ..*epi
-            };
-            // SAFETY: rows r0..r0 + n < rows of the C tile (and of residual / quant, offset
-            // alike): the contract's, for an n-row tile at row r0.
-            unsafe {
-                (self.store)(&sums[r0..r0 + n], self.c.add(r0 * self.rs_c), self.rs_c, n, self.cols, &sub)
-            };
-            r0 += n;
-        }
     }
 }
 
@@ -283,8 +215,6 @@ macro_rules! amx_kernel {
                 // SAFETY: AMX usable (`supported`).
                 let _tiles = unsafe { Tiles::configure() };
                 f()
-                // (`_tiles` drops here: the last tile call's epilogue runs, then the tiles are
-                // released.)
             }
 
             #[inline(always)]
@@ -384,10 +314,6 @@ unsafe fn tile_amx<Op: AmxOp>(
             options(nostack, nomem)
         )
     };
-    // The previous call's epilogue, on the vector units, while the tile unit starts on this
-    // call's chunks (they depend on nothing it writes).
-    let mut previous = PENDING.with(|p| p.take());
-    let buf = previous.map_or(0, |p| p.buf ^ 1);
     let mut p = 0;
     while p < full {
         let (ap, stride) = if rows == MR {
@@ -413,16 +339,6 @@ unsafe fn tile_amx<Op: AmxOp>(
         // panel, 64 bytes each of its 128 (contract). The tiles are configured above.
         unsafe { Op::chunk(ap, stride, b.wrapping_add(p / 4 * B_ROW)) };
         p += CHUNK;
-        if let Some(prev) = previous.take() {
-            // After the first chunk is issued, so the tile unit has work meanwhile.
-            // SAFETY: recorded by the previous tile call of this session (contract: its
-            // operands stay valid until the session ends).
-            unsafe { prev.run() };
-        }
-    }
-    if let Some(prev) = previous.take() {
-        // SAFETY: as above.
-        unsafe { prev.run() };
     }
     if full < kb {
         // The last kb − full (a multiple of 4, < 64) bytes: copies of A's and B's part, the
@@ -446,9 +362,8 @@ unsafe fn tile_amx<Op: AmxOp>(
         // SAFETY: both buffers hold the tiles' 32 × 64 and 16 × 128 bytes.
         unsafe { Op::chunk(a_buf, CHUNK, b_buf.0.as_ptr().cast()) };
     }
-    // SAFETY: the buffer is this thread's, and no epilogue reads it now (the previous call's
-    // ran above, from the other buffer).
-    let s = unsafe { (*SUMS.with(|b| b.get()))[buf].0.as_mut_ptr().cast::<u32>() };
+    let mut sums = MaybeUninit::<Aligned<Sums>>::uninit();
+    let s = sums.as_mut_ptr().cast::<u32>();
     // SAFETY: each store writes 16 rows × 64 bytes at stride 128 inside the 32 × 32 buffer.
     unsafe {
         asm!(
@@ -464,18 +379,27 @@ unsafe fn tile_amx<Op: AmxOp>(
             options(nostack)
         )
     };
-    // This call's epilogue runs in the next call of the session, or at its end.
-    PENDING.with(|p| {
-        p.set(Some(Pending {
-            store: Op::store,
-            buf,
-            c,
-            rs_c,
-            rows,
-            cols,
-            epi: *epi,
-        }))
-    });
+    // SAFETY: the four tile stores wrote all 32 × 32 sums.
+    let sums = unsafe { sums.assume_init() };
+    // The epilogue, 12 rows at a time (the AVX-512 kernel's, on registers loaded from the sums).
+    let mut r0 = 0;
+    while r0 < rows {
+        let n = (rows - r0).min(12);
+        let q = &epi.quant;
+        let sub = TileEpi {
+            residual: offset(epi.residual, r0 * epi.rs_res),
+            quant: QuantTile {
+                row_scale: offset(q.row_scale, r0),
+                row_zp: offset(q.row_zp, r0),
+                ..*q
+            },
+            ..*epi
+        };
+        // SAFETY: rows r0..r0 + n < rows of the C tile (and of residual / quant, offset
+        // alike): the contract's, for an n-row tile at row r0.
+        unsafe { Op::store(&sums.0[r0..r0 + n], c.add(r0 * rs_c), rs_c, n, cols, &sub) };
+        r0 += n;
+    }
 }
 
 /// `p` advanced `by` elements, or null if it is null (an absent epilogue operand).
