@@ -17,8 +17,17 @@ mod x86 {
     /// GFLOP/s of `K::tile` over `kc`, A row-major (`packed`: an MR-row packed panel), best of 5.
     fn rate<K: MicroKernel>(kc: usize, packed: bool) -> f64 {
         let a_rs = if packed { 0 } else { kc + 64 };
-        let a = vec![K::A::default(); K::MR * (kc + 64)];
-        let b = vec![K::B::default(); PANEL * kc];
+        let mut a = vec![K::A::default(); K::MR * (kc + 64)];
+        let mut b = vec![K::B::default(); PANEL * kc];
+        // Written, so that the operands are pages of their own: freshly zeroed ones all map the
+        // kernel's one zero page, which makes the kernels read a single 4 KiB (AMX figures then
+        // flipped between runs). 0x3C in every byte is a small finite value of every element type.
+        // SAFETY: A and B's element types (f32, u16, u8, i8) are plain data: any bytes are a
+        // valid value; the writes stay inside each vector's initialised length.
+        unsafe {
+            std::ptr::write_bytes(a.as_mut_ptr(), 0x3C, a.len());
+            std::ptr::write_bytes(b.as_mut_ptr(), 0x3C, b.len());
+        }
         let mut c = vec![0f32; K::MR * K::NR];
         let epi = TileEpi {
             first: true,
