@@ -146,52 +146,37 @@ macro_rules! amx_chunk {
     };
 }
 
-struct Int8;
-struct Bf16;
+/// An [`AmxOp`]: the multiply mnemonic and the epilogue of one kernel.
+macro_rules! amx_op {
+    ($op:ident, $insn:literal, $store:ident) => {
+        struct $op;
 
-impl AmxOp for Int8 {
-    #[inline(always)]
-    unsafe fn chunk(a: *const u8, stride: usize, b: *const u8) {
-        amx_chunk!("tdpbusd", a, stride, b)
-    }
+        impl AmxOp for $op {
+            #[inline(always)]
+            unsafe fn chunk(a: *const u8, stride: usize, b: *const u8) {
+                amx_chunk!($insn, a, stride, b)
+            }
 
-    #[inline(always)]
-    unsafe fn store(
-        sums: &[[u32; NR]],
-        c: *mut f32,
-        rs_c: usize,
-        rows: usize,
-        cols: usize,
-        epi: &TileEpi,
-    ) {
-        // SAFETY: forwarded.
-        unsafe {
-            super::rows_dispatch!(store_i8, rows, (sums, c, rs_c, cols, epi), 12 1 2 3 4 5 6 7 8 9 10 11)
+            #[inline(always)]
+            unsafe fn store(
+                sums: &[[u32; NR]],
+                c: *mut f32,
+                rs_c: usize,
+                rows: usize,
+                cols: usize,
+                epi: &TileEpi,
+            ) {
+                // SAFETY: forwarded.
+                unsafe {
+                    super::rows_dispatch!($store, rows, (sums, c, rs_c, cols, epi), 12 1 2 3 4 5 6 7 8 9 10 11)
+                }
+            }
         }
-    }
+    };
 }
 
-impl AmxOp for Bf16 {
-    #[inline(always)]
-    unsafe fn chunk(a: *const u8, stride: usize, b: *const u8) {
-        amx_chunk!("tdpbf16ps", a, stride, b)
-    }
-
-    #[inline(always)]
-    unsafe fn store(
-        sums: &[[u32; NR]],
-        c: *mut f32,
-        rs_c: usize,
-        rows: usize,
-        cols: usize,
-        epi: &TileEpi,
-    ) {
-        // SAFETY: forwarded.
-        unsafe {
-            super::rows_dispatch!(store_f32, rows, (sums, c, rs_c, cols, epi), 12 1 2 3 4 5 6 7 8 9 10 11)
-        }
-    }
-}
+amx_op!(Int8, "tdpbusd", store_i8);
+amx_op!(Bf16, "tdpbf16ps", store_f32);
 
 macro_rules! amx_kernel {
     ($ty:ident, $op:ident, $a:ty, $b:ty, $group:literal, $name:literal, $supported:expr) => {
