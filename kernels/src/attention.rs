@@ -79,14 +79,22 @@ impl AttentionShape<'_> {
     }
 }
 
-/// Rows of queries per task of phase 2, at most: as many micro-kernel strips as fit (4 of the
-/// 12-row kernels, 1 of the 32-row AMX ones). The strips of a task share each K and V tile
-/// from L1 ([`block_product`]).
+/// Micro-kernel strips of query rows per task of phase 2, where they fit in [`MAX_ROWS`]: the
+/// strips of a task share each K and V tile from L1 ([`block_product`]).
+const STRIPS_PER_TASK: usize = 4;
+
+/// The most query rows of one task (one scores block): 4 strips of the 12-row kernels.
 const MAX_ROWS: usize = 48;
 
-/// Query rows per task for a kernel of `mr` rows: whole strips, at most [`MAX_ROWS`].
+/// Query rows per task for a kernel of `mr` rows: [`STRIPS_PER_TASK`] strips, or as many as
+/// fit in [`MAX_ROWS`] (one of the 32-row AMX kernels).
 const fn rows_per_task(mr: usize) -> usize {
-    let strips = MAX_ROWS / mr;
+    let fit = MAX_ROWS / mr;
+    let strips = if fit < STRIPS_PER_TASK {
+        fit
+    } else {
+        STRIPS_PER_TASK
+    };
     strips * mr
 }
 
