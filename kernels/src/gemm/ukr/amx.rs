@@ -11,7 +11,8 @@
 //!   they are. Its arithmetic is not `vdpbf16ps`'s: per instruction and C element, the even-k
 //!   and the odd-k products are summed in two separate fused chains from zero, in k order,
 //!   then their sum is added to the element (denormals flushed throughout) — modelled bit for
-//!   bit by `bf16_reference::amx_chunk` (see there; measured on this CPU, `kernels/tests/bf16.rs`).
+//!   bit by `bf16_reference::amx_chunk` (see there; measured on a Sapphire-Rapids-class Xeon,
+//!   checked on every AMX CPU the tests run on, `kernels/tests/bf16.rs`).
 //!
 //! Tiles: C in tmm0–3 (rows 0..16 / 16..32 × columns 0..16 / 16..32), A in tmm4–5 (its two row
 //! halves), B in tmm6–7 (the two 16-column halves of the 32-wide panel: a panel's row of 4
@@ -22,8 +23,8 @@
 //! missing k zero in A and in B), so nothing outside A's rows or B's kc rows is read. The tile
 //! configuration is loaded once per run of calls (the kernel's `session`: a driver's work item,
 //! an attention block) and released at its end, so the 8 KiB of tile state is not live between
-//! runs, and whatever else in the process uses the tiles finds them released. The sums leave the tiles through a 32×32 stack buffer into the AVX-512
-//! kernels' epilogues (`i8_avx512::store_tile`: dequantize, then bias, GELU, residual;
+//! runs, and whatever else in the process uses the tiles finds them released. The sums leave
+//! the tiles through a 32×32 stack buffer into the AVX-512 kernels' epilogues (`i8_avx512::store_tile`: dequantize, then bias, GELU, residual;
 //! `avx512::store_tile` for bf16), 12 rows at a time.
 
 use std::arch::asm;
