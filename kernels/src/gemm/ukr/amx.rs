@@ -24,8 +24,9 @@
 //! configuration is loaded once per run of calls (the kernel's `session`: a driver's work item,
 //! an attention block) and released at its end, so the 8 KiB of tile state is not live between
 //! runs, and whatever else in the process uses the tiles finds them released. The sums leave
-//! the tiles through a 32×32 stack buffer into the AVX-512 kernels' epilogues (`i8_avx512::store_tile`: dequantize, then bias, GELU, residual;
-//! `avx512::store_tile` for bf16), 12 rows at a time.
+//! the tiles through a 32×32 stack buffer into the AVX-512 kernels' epilogues
+//! (`i8_avx512::store_tile`: dequantize, then bias, GELU, residual; `avx512::store_tile` for
+//! bf16), 12 rows at a time.
 
 use std::arch::asm;
 use std::arch::x86_64::*;
