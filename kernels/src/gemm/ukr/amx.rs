@@ -398,7 +398,23 @@ fn offset<T>(p: *const T, by: usize) -> *const T {
     }
 }
 
-/// Rows `0..R` of `sums` (columns 0..16 and 16..32 as two zmm each) through the VNNI epilogue.
+/// Rows `0..R` of `sums` as two zmm each (columns 0..16 and 16..32), their bits as they are.
+///
+/// # Safety
+/// AVX-512F.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn halves<const R: usize>(sums: &[[u32; NR]]) -> ([__m512i; R], [__m512i; R]) {
+    let load = |h: usize| -> [__m512i; R] {
+        std::array::from_fn(|i| {
+            // SAFETY: row i holds 32 sums: 64 bytes from column 16·h (h < 2) are inside it.
+            unsafe { _mm512_loadu_si512(sums[i][16 * h..].as_ptr().cast()) }
+        })
+    };
+    (load(0), load(1))
+}
+
+/// Rows `0..R` of `sums` (i32) through the VNNI epilogue.
 ///
 /// # Safety
 /// The C part of the [`MicroKernel::tile`] contract for an R-row tile; AVX-512F.
@@ -411,14 +427,11 @@ unsafe fn store_i8<const R: usize>(
     cols: usize,
     epi: &TileEpi,
 ) {
-    // SAFETY: each row holds 32 sums (two 64-byte loads).
-    let c0: [__m512i; R] =
-        std::array::from_fn(|i| unsafe { _mm512_loadu_si512(sums[i].as_ptr().cast()) });
-    // SAFETY: as above.
-    let c1: [__m512i; R] =
-        std::array::from_fn(|i| unsafe { _mm512_loadu_si512(sums[i][16..].as_ptr().cast()) });
-    // SAFETY: forwarded.
-    unsafe { super::i8_avx512::store_tile::<R>(&c0, &c1, c, rs_c, cols, epi) }
+    // SAFETY: AVX-512F (this function's); the rest forwarded.
+    unsafe {
+        let (c0, c1) = halves::<R>(sums);
+        super::i8_avx512::store_tile::<R>(&c0, &c1, c, rs_c, cols, epi)
+    }
 }
 
 /// Rows `0..R` of `sums` (f32 bits) through the fp32 AVX-512 epilogue.
@@ -435,12 +448,13 @@ unsafe fn store_f32<const R: usize>(
     cols: usize,
     epi: &TileEpi,
 ) {
-    // SAFETY: each row holds 32 sums (two 64-byte loads).
-    let c0: [__m512; R] =
-        std::array::from_fn(|i| unsafe { _mm512_loadu_ps(sums[i].as_ptr().cast()) });
-    // SAFETY: as above.
-    let c1: [__m512; R] =
-        std::array::from_fn(|i| unsafe { _mm512_loadu_ps(sums[i][16..].as_ptr().cast()) });
-    // SAFETY: forwarded.
-    unsafe { super::avx512::store_tile::<R>(&c0, &c1, c, rs_c, cols, epi) }
+    // SAFETY: AVX-512F (this function's); the rest forwarded.
+    unsafe {
+        let (c0, c1) = halves::<R>(sums);
+        let (c0, c1) = (
+            c0.map(|v| _mm512_castsi512_ps(v)),
+            c1.map(|v| _mm512_castsi512_ps(v)),
+        );
+        super::avx512::store_tile::<R>(&c0, &c1, c, rs_c, cols, epi)
+    }
 }
