@@ -115,7 +115,7 @@ fn arm_input(h: u16) -> f32 {
     from_bf16(if h & 0x7F80 == 0 { h & 0x8000 } else { h })
 }
 
-/// Flushes a denormal operand to a zero of its sign (FPCR.FIZ = 1).
+/// Flushes a denormal to a zero of its sign (Arm: FPCR.FIZ = 1 for operands; AMX: every result, and C as read).
 #[inline(always)]
 fn flush_input(v: f32) -> f32 {
     if v.is_subnormal() {
@@ -270,12 +270,6 @@ unsafe fn tile_with(
 /// Pairs of k per `tdpbf16ps` of the AMX kernel (a 64-byte tile row of A): its chunk.
 pub const AMX_CHUNK: usize = 16;
 
-/// `x` with a denormal flushed to a zero of its sign (AMX: every result, and C as read).
-#[inline(always)]
-fn flush(x: f32) -> f32 {
-    flush_input(x)
-}
-
 /// One link of `tdpbf16ps`'s fused chains: `acc + a·b` rounded once to nearest even, denormal
 /// inputs read as zero, a denormal result flushed.
 #[inline(always)]
@@ -287,7 +281,7 @@ fn amx_fma(a: u16, b: u16, acc: f32) -> f32 {
     // does. A product below 2⁻¹²⁶ or beyond f32 (unrounded, +2²⁰⁰ added to −∞ is −∞, not NaN),
     // and ∞ or NaN operands, take the fused operation itself (slow without FMA; rare).
     let exact = x == 0.0 || y == 0.0 || (p.abs() >= f32::MIN_POSITIVE && p.is_finite());
-    flush(if exact { p + acc } else { x.mul_add(y, acc) })
+    flush_input(if exact { p + acc } else { x.mul_add(y, acc) })
 }
 
 /// One AMX `tdpbf16ps` on one C element: the even-k and the odd-k products of a chunk of
@@ -303,7 +297,7 @@ pub fn amx_chunk(acc: f32, pairs: impl IntoIterator<Item = ([u16; 2], [u16; 2])>
         even = amx_fma(a[0], b[0], even);
         odd = amx_fma(a[1], b[1], odd);
     }
-    flush(flush(acc) + flush(even + odd))
+    flush_input(flush_input(acc) + flush_input(even + odd))
 }
 
 /// The AMX model's tile: per C element, chunks of [`AMX_CHUNK`] pairs from the tile's first
